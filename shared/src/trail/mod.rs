@@ -1,0 +1,1 @@
+//! CloudTrail events: envelope parsing and extraction of the resources an event touched.
