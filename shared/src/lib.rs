@@ -1,4 +1,11 @@
 //! qrie's core crate: the domain model, configuration, AWS setup, storage ports and adapters,
 //! collectors and the policy engine that every qrie Lambda function shares.
+//!
+//! Binaries in `functions/` only wire these pieces together; everything here is testable
+//! without Lambda.
 
+pub mod aws;
+pub mod config;
+pub mod model;
+pub mod policy;
 pub mod trail;

@@ -1,0 +1,193 @@
+//! Typed configuration, read once at cold start.
+//!
+//! Every environment variable a qrie function reads is named here, and the same names appear in
+//! `shared/schema/contract.json` (which the CDK app uses for each function's `environment`).
+//! Missing required variables fail fast with an error that names them.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// Names of the environment variables qrie reads.
+pub mod env {
+    pub const RESOURCES_TABLE: &str = "QRIE_RESOURCES_TABLE";
+    pub const FINDINGS_TABLE: &str = "QRIE_FINDINGS_TABLE";
+    pub const POLICIES_TABLE: &str = "QRIE_POLICIES_TABLE";
+    pub const ACCOUNTS_TABLE: &str = "QRIE_ACCOUNTS_TABLE";
+    pub const SCANNER_ROLE_NAME: &str = "QRIE_SCANNER_ROLE_NAME";
+    pub const MAX_ATTEMPTS: &str = "QRIE_MAX_ATTEMPTS";
+    pub const OPERATION_TIMEOUT_SECS: &str = "QRIE_OPERATION_TIMEOUT_SECS";
+    pub const ATTEMPT_TIMEOUT_SECS: &str = "QRIE_ATTEMPT_TIMEOUT_SECS";
+    pub const POLICY_DIR: &str = "QRIE_POLICY_DIR";
+    /// Standard AWS variable; when set, qrie is talking to a local emulator.
+    pub const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+}
+
+/// A configuration problem found at start-up.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required but not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} has an invalid value {value:?}: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+/// Settings for every AWS client qrie builds (see [`crate::aws`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// Endpoint override (a local emulator such as moto); `None` on AWS.
+    pub endpoint_url: Option<String>,
+    /// Total attempts per call, first try included (standard retry mode, with backoff).
+    pub max_attempts: u32,
+    /// Upper bound for one whole operation, retries included.
+    pub operation_timeout: Duration,
+    /// Upper bound for one attempt.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self {
+            endpoint_url: None,
+            max_attempts: 5,
+            operation_timeout: Duration::from_secs(60),
+            attempt_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+impl AwsSettings {
+    /// True when an endpoint override points at a local emulator.
+    pub fn is_local(&self) -> bool {
+        self.endpoint_url.is_some()
+    }
+}
+
+/// The names of qrie's DynamoDB tables in this deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableNames {
+    pub resources: String,
+    pub findings: String,
+    pub policies: String,
+    pub accounts: String,
+}
+
+/// Everything a qrie function reads from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub tables: TableNames,
+    pub aws: AwsSettings,
+    /// Name of the read-only role qrie assumes in customer accounts (used when an account row
+    /// carries no explicit role ARN).
+    pub scanner_role_name: String,
+    /// Load policies from this folder instead of the set compiled into the binary.
+    pub policy_dir: Option<String>,
+}
+
+/// The role name the onboarding template creates; the default for `QRIE_SCANNER_ROLE_NAME`.
+pub const DEFAULT_SCANNER_ROLE_NAME: &str = "QrieScannerRole";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment, or a map in tests). Table names
+    /// default to the names the CDK app gives them; everything else has a safe default.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &'static str, default: &str| -> String {
+            lookup(name)
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match lookup(name).filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(ConfigError::Invalid {
+                        name,
+                        value: v,
+                        reason: "expected a positive integer",
+                    }),
+                },
+            }
+        };
+        let defaults = AwsSettings::default();
+        let max_attempts = number(env::MAX_ATTEMPTS, u64::from(defaults.max_attempts))?;
+        let aws = AwsSettings {
+            endpoint_url: lookup(env::ENDPOINT_URL).filter(|v| !v.is_empty()),
+            max_attempts: u32::try_from(max_attempts).map_err(|_| ConfigError::Invalid {
+                name: env::MAX_ATTEMPTS,
+                value: max_attempts.to_string(),
+                reason: "too large",
+            })?,
+            operation_timeout: Duration::from_secs(number(
+                env::OPERATION_TIMEOUT_SECS,
+                defaults.operation_timeout.as_secs(),
+            )?),
+            attempt_timeout: Duration::from_secs(number(
+                env::ATTEMPT_TIMEOUT_SECS,
+                defaults.attempt_timeout.as_secs(),
+            )?),
+        };
+        Ok(Self {
+            tables: TableNames {
+                resources: get(env::RESOURCES_TABLE, "qrie_resources"),
+                findings: get(env::FINDINGS_TABLE, "qrie_findings"),
+                policies: get(env::POLICIES_TABLE, "qrie_policies"),
+                accounts: get(env::ACCOUNTS_TABLE, "qrie_accounts"),
+            },
+            aws,
+            scanner_role_name: get(env::SCANNER_ROLE_NAME, DEFAULT_SCANNER_ROLE_NAME),
+            policy_dir: lookup(env::POLICY_DIR).filter(|v| !v.is_empty()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn empty_environment_gives_deployed_defaults() {
+        let config = Config::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(config.tables.resources, "qrie_resources");
+        assert_eq!(config.tables.findings, "qrie_findings");
+        assert_eq!(config.scanner_role_name, DEFAULT_SCANNER_ROLE_NAME);
+        assert!(!config.aws.is_local());
+    }
+
+    #[test]
+    fn overrides_are_read() {
+        let config = Config::from_lookup(lookup(&[
+            (env::RESOURCES_TABLE, "r"),
+            (env::ENDPOINT_URL, "http://127.0.0.1:5000"),
+            (env::MAX_ATTEMPTS, "2"),
+        ]))
+        .unwrap();
+        assert_eq!(config.tables.resources, "r");
+        assert!(config.aws.is_local());
+        assert_eq!(config.aws.max_attempts, 2);
+    }
+
+    #[test]
+    fn an_invalid_number_names_the_variable() {
+        let err = Config::from_lookup(lookup(&[(env::MAX_ATTEMPTS, "lots")])).unwrap_err();
+        assert!(err.to_string().contains(env::MAX_ATTEMPTS), "{err}");
+    }
+}

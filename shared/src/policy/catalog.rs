@@ -1,0 +1,254 @@
+//! The catalog: every policy qrie ships (or a folder of the user's own), validated together.
+//!
+//! Policies are discovered from `policies/<service>/<PolicyId>.yaml`; the compliance frameworks
+//! their controls refer to are the control lists in `policies/frameworks/<framework>.tsv`. The
+//! shipped set is compiled into each binary; `QRIE_POLICY_DIR` loads a folder instead. A file that
+//! does not validate is reported and skipped; the others still load.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use thiserror::Error;
+
+use super::def::{Policy, PolicyError};
+
+include!(concat!(env!("OUT_DIR"), "/policies.rs"));
+
+/// A problem that stops the catalog from loading at all.
+#[derive(Debug, Error)]
+pub enum CatalogError {
+    #[error("cannot read policy folder {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One compliance control: its title and, where known, the framework's own severity or level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Control {
+    pub id: String,
+    pub title: String,
+}
+
+/// The loaded policies, the frameworks, and the files that were rejected.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    policies: Vec<Policy>,
+    by_id: HashMap<String, usize>,
+    frameworks: BTreeMap<String, BTreeMap<String, Control>>,
+    /// Files that failed validation, with the reason; they are not in the catalog.
+    pub rejected: Vec<PolicyError>,
+}
+
+impl Catalog {
+    /// The policies compiled into this binary.
+    pub fn embedded() -> Self {
+        Self::from_files(
+            EMBEDDED_POLICY_FILES
+                .iter()
+                .map(|(name, text)| ((*name).to_owned(), (*text).to_owned())),
+        )
+    }
+
+    /// Loads `dir` (same layout as the repository's `policies/`).
+    pub fn from_dir(dir: &Path) -> Result<Self, CatalogError> {
+        let mut files = Vec::new();
+        read_tree(dir, dir, &mut files).map_err(|source| CatalogError::Read {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        files.sort();
+        Ok(Self::from_files(files))
+    }
+
+    /// Builds a catalog from (relative path, contents) pairs.
+    pub fn from_files(files: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut catalog = Catalog::default();
+        let mut policy_files = Vec::new();
+        for (name, text) in files {
+            if let Some(framework) = name
+                .strip_prefix("frameworks/")
+                .and_then(|n| n.strip_suffix(".tsv"))
+            {
+                catalog
+                    .frameworks
+                    .insert(framework.to_owned(), parse_framework(&text));
+            } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+                policy_files.push((name, text));
+            }
+        }
+        for (name, text) in policy_files {
+            match Policy::parse(&name, &text).and_then(|p| catalog.check(&name, p)) {
+                Ok(policy) => {
+                    catalog.by_id.insert(policy.id.clone(), catalog.policies.len());
+                    catalog.policies.push(policy);
+                }
+                Err(e) => catalog.rejected.push(e),
+            }
+        }
+        catalog
+    }
+
+    /// Checks what only the whole catalog can: unique ids, file named after the id, controls
+    /// that exist in a known framework.
+    fn check(&self, file: &str, policy: Policy) -> Result<Policy, PolicyError> {
+        let invalid = |message: String| PolicyError::Invalid {
+            file: file.to_owned(),
+            message,
+        };
+        let stem = Path::new(file)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        if stem != policy.id {
+            return Err(invalid(format!(
+                "file name must be the policy id: expected {}.yaml",
+                policy.id
+            )));
+        }
+        if self.by_id.contains_key(&policy.id) {
+            return Err(invalid(format!("duplicate policy id {}", policy.id)));
+        }
+        for control in &policy.controls {
+            let Some(framework) = self.frameworks.get(&control.framework) else {
+                return Err(invalid(format!(
+                    "unknown framework {:?} (known: {})",
+                    control.framework,
+                    self.frameworks.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            };
+            if !framework.contains_key(&control.id) {
+                return Err(invalid(format!(
+                    "control {} is not in framework {}",
+                    control.id, control.framework
+                )));
+            }
+        }
+        Ok(policy)
+    }
+
+    pub fn policies(&self) -> &[Policy] {
+        &self.policies
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Policy> {
+        self.by_id.get(id).map(|&i| &self.policies[i])
+    }
+
+    /// The title of a control, e.g. (`fsbp`, `S3.2`).
+    pub fn control(&self, framework: &str, id: &str) -> Option<&Control> {
+        self.frameworks.get(framework)?.get(id)
+    }
+}
+
+fn parse_framework(text: &str) -> BTreeMap<String, Control> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut cells = l.split('\t');
+            let id = cells.next()?.trim().to_owned();
+            let title = cells.next().unwrap_or_default().trim().to_owned();
+            Some((id.clone(), Control { id, title }))
+        })
+        .collect()
+}
+
+fn read_tree(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            read_tree(root, &path, out)?;
+        } else {
+            let rel = path
+                .strip_prefix(root)
+                .map(|p| p.to_string_lossy().replace('\\', "/"))
+                .unwrap_or_default();
+            if rel.ends_with(".yaml") || rel.ends_with(".yml") || rel.ends_with(".tsv") {
+                out.push((rel, std::fs::read_to_string(&path)?));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Outcome;
+
+    #[test]
+    fn every_shipped_policy_loads_and_its_examples_hold() {
+        let catalog = Catalog::embedded();
+        assert!(catalog.rejected.is_empty(), "rejected: {:#?}", catalog.rejected);
+        assert!(catalog.policies().len() >= 9, "{}", catalog.policies().len());
+        for policy in catalog.policies() {
+            for example in &policy.pass_examples {
+                assert_eq!(policy.evaluate(example), Outcome::Pass, "{}", policy.id);
+            }
+            for example in &policy.fail_examples {
+                match policy.evaluate(example) {
+                    Outcome::Fail { evidence } => assert!(
+                        evidence.as_object().is_some_and(|m| !m.is_empty()),
+                        "{}: a failure must carry evidence",
+                        policy.id
+                    ),
+                    Outcome::Pass => panic!("{}: fail example passed", policy.id),
+                }
+            }
+            for control in &policy.controls {
+                assert!(catalog.control(&control.framework, &control.id).is_some());
+            }
+        }
+    }
+
+    #[test]
+    fn the_repository_folder_matches_the_embedded_set() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+        let from_dir = Catalog::from_dir(&dir).unwrap();
+        let ids = |c: &Catalog| c.policies().iter().map(|p| p.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&from_dir), ids(&Catalog::embedded()));
+    }
+
+    #[test]
+    fn an_invalid_file_is_rejected_and_the_rest_still_load() {
+        let mut files: Vec<(String, String)> = EMBEDDED_POLICY_FILES
+            .iter()
+            .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+            .collect();
+        let total = Catalog::embedded().policies().len();
+        files.push(("s3/Broken.yaml".into(), "id: Broken\ntitle: [".into()));
+        files.push((
+            "s3/WrongName.yaml".into(),
+            files
+                .iter()
+                .find(|(n, _)| n.ends_with("S3BucketVersioningEnabled.yaml"))
+                .map(|(_, t)| t.clone())
+                .unwrap(),
+        ));
+        let catalog = Catalog::from_files(files);
+        assert_eq!(catalog.policies().len(), total);
+        assert_eq!(catalog.rejected.len(), 2, "{:#?}", catalog.rejected);
+        let messages: Vec<String> = catalog.rejected.iter().map(|e| e.to_string()).collect();
+        assert!(messages.iter().any(|m| m.starts_with("s3/Broken.yaml")));
+        assert!(messages.iter().any(|m| m.contains("file name must be the policy id")));
+    }
+
+    #[test]
+    fn unknown_controls_are_rejected() {
+        let text = EMBEDDED_POLICY_FILES
+            .iter()
+            .find(|(n, _)| n.ends_with("S3BucketVersioningEnabled.yaml"))
+            .map(|(_, t)| t.replace("S3.14", "S3.999"))
+            .unwrap();
+        let mut files: Vec<(String, String)> = EMBEDDED_POLICY_FILES
+            .iter()
+            .filter(|(n, _)| n.starts_with("frameworks/"))
+            .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+            .collect();
+        files.push(("s3/S3BucketVersioningEnabled.yaml".into(), text));
+        let catalog = Catalog::from_files(files);
+        assert!(catalog.rejected[0].to_string().contains("S3.999"));
+    }
+}

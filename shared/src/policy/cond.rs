@@ -1,0 +1,656 @@
+//! The condition language: how a policy says what a non-compliant configuration looks like.
+//!
+//! A condition is written in YAML and compiled once into [`Condition`], then evaluated many times
+//! against resource configurations (`serde_json::Value`). The forms are:
+//!
+//! ```yaml
+//! all: [ <condition>, ... ]          # every one holds
+//! any: [ <condition>, ... ]          # at least one holds
+//! not: <condition>                   # it does not hold
+//! path: A.B.C                        # a leaf: the value at the path ...
+//! op: eq                             # ... compared with an operator ...
+//! value: true                        # ... and a value (not for exists / not_exists)
+//! path: Policy.Statement             # a quantifier over the array at the path:
+//! any_item: <condition>              #   some element satisfies the condition
+//! all_items: <condition>             #   every element does (true for an empty or absent array)
+//! no_item: <condition>               #   no element does
+//! ```
+//!
+//! Inside a quantifier, paths are relative to the element; a leaf without `path` tests the
+//! element itself. A scalar where an array was expected counts as a one-element array, which is
+//! how IAM documents write `Action`, `Resource` and `Principal.AWS`. A path is a dotted string
+//! (`Condition.Bool.aws:SecureTransport`) or, for keys that contain dots, a list of segments.
+//!
+//! Operators: `eq`, `neq`, `exists`, `not_exists`, `in`, `not_in`, `gt`, `gte`, `lt`, `lte`,
+//! `contains` (a string contains a substring), `starts_with`, `ends_with`, `matches` (a regular
+//! expression), `covers` (the value is an IAM-style wildcard pattern, `*` and `?`, that covers the
+//! given string, ignoring case: `s3:Get*` covers `s3:GetObject`) and `cidr_contains` (the value is
+//! a CIDR that contains the given address or network: `0.0.0.0/0` contains `203.0.113.0/24`).
+//!
+//! A missing path is never equal to anything: `eq`, `in`, comparisons and string operators are
+//! false on it, while `neq` and `not_in` are true. So `{path: PublicAccessBlock.BlockPublicAcls,
+//! op: neq, value: true}` fails a bucket that has no public access block at all.
+//!
+//! When a condition holds, [`Condition::evidence`] explains why: the paths and values that made
+//! it hold, which become the finding's `Evidence`.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+/// An error in a condition, with the location inside the policy (`fails_when.any[2].op`).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{location}: {message}")]
+pub struct ConditionError {
+    pub location: String,
+    pub message: String,
+}
+
+/// A condition exactly as written in a policy file, before validation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCondition {
+    all: Option<Vec<RawCondition>>,
+    any: Option<Vec<RawCondition>>,
+    not: Option<Box<RawCondition>>,
+    path: Option<RawPath>,
+    op: Option<String>,
+    value: Option<Value>,
+    any_item: Option<Box<RawCondition>>,
+    all_items: Option<Box<RawCondition>>,
+    no_item: Option<Box<RawCondition>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum RawPath {
+    Dotted(String),
+    Segments(Vec<String>),
+}
+
+/// A path into a configuration, as segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path(Vec<String>);
+
+impl Path {
+    fn parse(raw: &RawPath) -> Result<Self, String> {
+        let segments: Vec<String> = match raw {
+            RawPath::Dotted(s) if s.is_empty() => Vec::new(),
+            RawPath::Dotted(s) => s.split('.').map(str::to_owned).collect(),
+            RawPath::Segments(v) => v.clone(),
+        };
+        if segments.iter().any(String::is_empty) {
+            return Err("path has an empty segment".to_owned());
+        }
+        Ok(Path(segments))
+    }
+
+    /// The value at this path, if every segment exists. Numeric segments index arrays.
+    pub fn resolve<'v>(&self, root: &'v Value) -> Option<&'v Value> {
+        let mut current = root;
+        for segment in &self.0 {
+            current = match current {
+                Value::Object(map) => map.get(segment.as_str())?,
+                Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(current)
+    }
+
+    fn join(&self, prefix: &str) -> String {
+        let own = self.0.join(".");
+        match (prefix.is_empty(), own.is_empty()) {
+            (true, _) => own,
+            (false, true) => prefix.to_owned(),
+            (false, false) => format!("{prefix}.{own}"),
+        }
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("."))
+    }
+}
+
+/// A comparison of the value at a path.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Eq(Value),
+    Neq(Value),
+    Exists,
+    NotExists,
+    In(Vec<Value>),
+    NotIn(Vec<Value>),
+    Gt(f64),
+    Gte(f64),
+    Lt(f64),
+    Lte(f64),
+    Contains(String),
+    StartsWith(String),
+    EndsWith(String),
+    Matches(Regex),
+    Covers(String),
+    CidrContains(IpNet),
+}
+
+/// How a quantifier treats the elements of an array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantifier {
+    AnyItem,
+    AllItems,
+    NoItem,
+}
+
+/// A compiled, validated condition.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+    Leaf {
+        path: Path,
+        op: Op,
+    },
+    Each {
+        path: Path,
+        quantifier: Quantifier,
+        inner: Box<Condition>,
+    },
+}
+
+const OPERATORS: &str = "eq, neq, exists, not_exists, in, not_in, gt, gte, lt, lte, contains, \
+                         starts_with, ends_with, matches, covers, cidr_contains";
+
+impl Condition {
+    /// Validates and compiles a raw condition; `location` names it in errors.
+    pub fn compile(raw: &RawCondition, location: &str) -> Result<Self, ConditionError> {
+        let err = |at: &str, message: String| ConditionError {
+            location: if at.is_empty() {
+                location.to_owned()
+            } else {
+                format!("{location}.{at}")
+            },
+            message,
+        };
+        let quantifiers = [
+            (&raw.any_item, Quantifier::AnyItem, "any_item"),
+            (&raw.all_items, Quantifier::AllItems, "all_items"),
+            (&raw.no_item, Quantifier::NoItem, "no_item"),
+        ];
+        let mut forms = Vec::new();
+        if raw.all.is_some() {
+            forms.push("all");
+        }
+        if raw.any.is_some() {
+            forms.push("any");
+        }
+        if raw.not.is_some() {
+            forms.push("not");
+        }
+        if raw.op.is_some() {
+            forms.push("op");
+        }
+        for (q, _, name) in &quantifiers {
+            if q.is_some() {
+                forms.push(name);
+            }
+        }
+        if forms.len() != 1 {
+            return Err(err(
+                "",
+                format!(
+                    "a condition needs exactly one of all, any, not, op, any_item, all_items, \
+                     no_item; found {}",
+                    if forms.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        forms.join(", ")
+                    }
+                ),
+            ));
+        }
+        let path = raw
+            .path
+            .as_ref()
+            .map(Path::parse)
+            .transpose()
+            .map_err(|m| err("path", m))?;
+        let compile_list = |list: &[RawCondition], name: &str| {
+            if list.is_empty() {
+                return Err(err(name, "an empty list; write at least one condition".into()));
+            }
+            list.iter()
+                .enumerate()
+                .map(|(i, c)| Condition::compile(c, &format!("{location}.{name}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let no_path_or_value = |form: &str| {
+            if raw.path.is_some() || raw.value.is_some() {
+                Err(err(
+                    "",
+                    format!("`{form}` takes no path or value; put them in its conditions"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(list) = &raw.all {
+            no_path_or_value("all")?;
+            return Ok(Condition::All(compile_list(list, "all")?));
+        }
+        if let Some(list) = &raw.any {
+            no_path_or_value("any")?;
+            return Ok(Condition::Any(compile_list(list, "any")?));
+        }
+        if let Some(inner) = &raw.not {
+            no_path_or_value("not")?;
+            return Ok(Condition::Not(Box::new(Condition::compile(
+                inner,
+                &format!("{location}.not"),
+            )?)));
+        }
+        for (q, quantifier, name) in quantifiers {
+            if let Some(inner) = q {
+                if raw.value.is_some() {
+                    return Err(err("value", format!("`{name}` takes no value")));
+                }
+                return Ok(Condition::Each {
+                    path: path.unwrap_or(Path(Vec::new())),
+                    quantifier,
+                    inner: Box::new(Condition::compile(inner, &format!("{location}.{name}"))?),
+                });
+            }
+        }
+        let op_name = raw.op.as_deref().unwrap_or_default();
+        let op = compile_op(op_name, raw.value.as_ref()).map_err(|m| err("op", m))?;
+        Ok(Condition::Leaf {
+            path: path.unwrap_or(Path(Vec::new())),
+            op,
+        })
+    }
+
+    /// True when the configuration satisfies the condition.
+    pub fn holds(&self, config: &Value) -> bool {
+        match self {
+            Condition::All(list) => list.iter().all(|c| c.holds(config)),
+            Condition::Any(list) => list.iter().any(|c| c.holds(config)),
+            Condition::Not(inner) => !inner.holds(config),
+            Condition::Leaf { path, op } => op.test(path.resolve(config)),
+            Condition::Each {
+                path,
+                quantifier,
+                inner,
+            } => {
+                let items = as_items(path.resolve(config));
+                match quantifier {
+                    Quantifier::AnyItem => items.iter().any(|v| inner.holds(v)),
+                    Quantifier::AllItems => items.iter().all(|v| inner.holds(v)),
+                    Quantifier::NoItem => !items.iter().any(|v| inner.holds(v)),
+                }
+            }
+        }
+    }
+
+    /// Why the condition holds for `config`: a map from paths to the values that made it hold.
+    /// Empty when it does not hold.
+    pub fn evidence(&self, config: &Value) -> Map<String, Value> {
+        let mut out = Map::new();
+        if self.holds(config) {
+            self.explain(config, "", &mut out);
+        }
+        out
+    }
+
+    /// Records why a condition that holds does so.
+    fn explain(&self, config: &Value, prefix: &str, out: &mut Map<String, Value>) {
+        match self {
+            Condition::All(list) => list.iter().for_each(|c| c.explain(config, prefix, out)),
+            Condition::Any(list) => {
+                if let Some(c) = list.iter().find(|c| c.holds(config)) {
+                    c.explain(config, prefix, out);
+                }
+            }
+            Condition::Not(inner) => inner.record_paths(config, prefix, out),
+            Condition::Leaf { path, .. } => {
+                out.insert(
+                    path.join(prefix),
+                    path.resolve(config).cloned().unwrap_or(Value::Null),
+                );
+            }
+            Condition::Each {
+                path,
+                quantifier,
+                inner,
+            } => {
+                let base = path.join(prefix);
+                match quantifier {
+                    Quantifier::AnyItem => {
+                        let items = as_items(path.resolve(config));
+                        for (i, item) in items.iter().enumerate().filter(|(_, v)| inner.holds(v)) {
+                            out.insert(format!("{base}[{i}]"), (*item).clone());
+                        }
+                    }
+                    Quantifier::AllItems | Quantifier::NoItem => {
+                        out.insert(base, path.resolve(config).cloned().unwrap_or(Value::Null));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the values of every path a condition looks at (used under `not`, where the inner
+    /// condition failed and all it examined is the reason).
+    fn record_paths(&self, config: &Value, prefix: &str, out: &mut Map<String, Value>) {
+        match self {
+            Condition::All(list) | Condition::Any(list) => {
+                list.iter().for_each(|c| c.record_paths(config, prefix, out))
+            }
+            Condition::Not(inner) => inner.record_paths(config, prefix, out),
+            Condition::Leaf { path, .. } | Condition::Each { path, .. } => {
+                out.insert(
+                    path.join(prefix),
+                    path.resolve(config).cloned().unwrap_or(Value::Null),
+                );
+            }
+        }
+    }
+}
+
+/// The elements a quantifier ranges over: an array's items, a scalar alone, nothing if absent.
+fn as_items(value: Option<&Value>) -> Vec<&Value> {
+    match value {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(other) => vec![other],
+    }
+}
+
+fn compile_op(name: &str, value: Option<&Value>) -> Result<Op, String> {
+    let need = |what: &str| -> Result<&Value, String> {
+        value.ok_or_else(|| format!("operator `{name}` needs a `value` ({what})"))
+    };
+    let number = || -> Result<f64, String> {
+        need("a number")?
+            .as_f64()
+            .ok_or_else(|| format!("operator `{name}` needs a number as its value"))
+    };
+    let string = || -> Result<String, String> {
+        need("a string")?
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("operator `{name}` needs a string as its value"))
+    };
+    let list = || -> Result<Vec<Value>, String> {
+        match need("a list")? {
+            Value::Array(items) if !items.is_empty() => Ok(items.clone()),
+            _ => Err(format!("operator `{name}` needs a non-empty list as its value")),
+        }
+    };
+    let op = match name {
+        "eq" => Op::Eq(need("the expected value")?.clone()),
+        "neq" => Op::Neq(need("the value to differ from")?.clone()),
+        "exists" | "not_exists" => {
+            if value.is_some() {
+                return Err(format!("operator `{name}` takes no value"));
+            }
+            if name == "exists" {
+                Op::Exists
+            } else {
+                Op::NotExists
+            }
+        }
+        "in" => Op::In(list()?),
+        "not_in" => Op::NotIn(list()?),
+        "gt" => Op::Gt(number()?),
+        "gte" => Op::Gte(number()?),
+        "lt" => Op::Lt(number()?),
+        "lte" => Op::Lte(number()?),
+        "contains" => Op::Contains(string()?),
+        "starts_with" => Op::StartsWith(string()?),
+        "ends_with" => Op::EndsWith(string()?),
+        "matches" => {
+            let pattern = string()?;
+            Op::Matches(Regex::new(&pattern).map_err(|e| format!("invalid regex: {e}"))?)
+        }
+        "covers" => Op::Covers(string()?),
+        "cidr_contains" => {
+            let text = string()?;
+            Op::CidrContains(parse_net(&text).ok_or_else(|| {
+                format!("operator `cidr_contains` needs an IP address or CIDR, got {text:?}")
+            })?)
+        }
+        "" => return Err(format!("a leaf condition needs `op` (one of {OPERATORS})")),
+        other => return Err(format!("unknown operator `{other}` (expected one of {OPERATORS})")),
+    };
+    Ok(op)
+}
+
+fn parse_net(text: &str) -> Option<IpNet> {
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+impl Op {
+    fn test(&self, actual: Option<&Value>) -> bool {
+        // JSON null reads as absent: AWS APIs and normalisation both use it for "not set".
+        let actual = actual.filter(|v| !v.is_null());
+        match self {
+            Op::Exists => actual.is_some(),
+            Op::NotExists => actual.is_none(),
+            Op::Eq(expected) => actual.is_some_and(|v| loosely_equal(v, expected)),
+            Op::Neq(expected) => !actual.is_some_and(|v| loosely_equal(v, expected)),
+            Op::In(options) => actual.is_some_and(|v| options.iter().any(|o| loosely_equal(v, o))),
+            Op::NotIn(options) => {
+                !actual.is_some_and(|v| options.iter().any(|o| loosely_equal(v, o)))
+            }
+            Op::Gt(n) => number(actual).is_some_and(|v| v > *n),
+            Op::Gte(n) => number(actual).is_some_and(|v| v >= *n),
+            Op::Lt(n) => number(actual).is_some_and(|v| v < *n),
+            Op::Lte(n) => number(actual).is_some_and(|v| v <= *n),
+            Op::Contains(s) => text(actual).is_some_and(|v| v.contains(s.as_str())),
+            Op::StartsWith(s) => text(actual).is_some_and(|v| v.starts_with(s.as_str())),
+            Op::EndsWith(s) => text(actual).is_some_and(|v| v.ends_with(s.as_str())),
+            Op::Matches(re) => text(actual).is_some_and(|v| re.is_match(v)),
+            Op::Covers(target) => text(actual).is_some_and(|pattern| wildcard_covers(pattern, target)),
+            Op::CidrContains(net) => text(actual)
+                .and_then(parse_net)
+                .is_some_and(|outer| outer.contains(net)),
+        }
+    }
+}
+
+fn number(v: Option<&Value>) -> Option<f64> {
+    match v? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn text(v: Option<&Value>) -> Option<&str> {
+    v?.as_str()
+}
+
+/// Equality that also matches the string forms AWS uses for booleans and numbers in documents
+/// (`"false"` in an IAM condition equals `false` in a policy file).
+fn loosely_equal(actual: &Value, expected: &Value) -> bool {
+    match (actual, expected) {
+        (Value::String(a), Value::Bool(b)) | (Value::Bool(b), Value::String(a)) => {
+            a.eq_ignore_ascii_case(if *b { "true" } else { "false" })
+        }
+        (Value::String(a), Value::Number(n)) | (Value::Number(n), Value::String(a)) => {
+            a.parse::<f64>().ok() == n.as_f64()
+        }
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        _ => actual == expected,
+    }
+}
+
+/// IAM wildcard matching: `*` any run, `?` one character, case-insensitive.
+fn wildcard_covers(pattern: &str, target: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let t: Vec<char> = target.to_lowercase().chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cond(yaml: &str) -> Condition {
+        let raw: RawCondition = serde_yaml::from_str(yaml).unwrap();
+        Condition::compile(&raw, "fails_when").unwrap()
+    }
+
+    fn compile_error(yaml: &str) -> String {
+        let raw: RawCondition = serde_yaml::from_str(yaml).unwrap();
+        Condition::compile(&raw, "fails_when").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn missing_paths_are_not_equal_to_anything() {
+        let c = cond("{path: PublicAccessBlock.BlockPublicAcls, op: neq, value: true}");
+        assert!(c.holds(&json!({})));
+        assert!(c.holds(&json!({"PublicAccessBlock": null})));
+        assert!(c.holds(&json!({"PublicAccessBlock": {"BlockPublicAcls": false}})));
+        assert!(!c.holds(&json!({"PublicAccessBlock": {"BlockPublicAcls": true}})));
+        let eq = cond("{path: A, op: eq, value: 1}");
+        assert!(!eq.holds(&json!({})));
+    }
+
+    #[test]
+    fn all_any_not_combine() {
+        let c = cond(
+            "all: [{path: A, op: eq, value: 1}, {any: [{path: B, op: exists}, {not: {path: C, op: lt, value: 3}}]}]",
+        );
+        assert!(c.holds(&json!({"A": 1, "B": "x"})));
+        assert!(c.holds(&json!({"A": 1, "C": 5})));
+        assert!(!c.holds(&json!({"A": 1, "C": 2})));
+        assert!(!c.holds(&json!({"A": 2, "B": "x"})));
+    }
+
+    #[test]
+    fn in_not_in_and_comparisons() {
+        assert!(cond("{path: P, op: in, value: [READ, FULL_CONTROL]}").holds(&json!({"P": "READ"})));
+        assert!(cond("{path: P, op: not_in, value: [READ]}").holds(&json!({})));
+        assert!(cond("{path: N, op: gte, value: 14}").holds(&json!({"N": 14})));
+        assert!(!cond("{path: N, op: gt, value: 14}").holds(&json!({"N": 14})));
+        assert!(cond("{path: N, op: lt, value: 14}").holds(&json!({"N": "8"})));
+        assert!(!cond("{path: N, op: lte, value: 14}").holds(&json!({"N": "many"})));
+    }
+
+    #[test]
+    fn quantifiers_treat_scalars_as_one_item_lists() {
+        let c = cond("{path: Action, any_item: {op: covers, value: 's3:GetObject'}}");
+        assert!(c.holds(&json!({"Action": "s3:*"})));
+        assert!(c.holds(&json!({"Action": ["s3:PutObject", "s3:Get*"]})));
+        assert!(!c.holds(&json!({"Action": ["s3:PutObject"]})));
+        assert!(!c.holds(&json!({})));
+        let all = cond("{path: L, all_items: {op: eq, value: 1}}");
+        assert!(all.holds(&json!({"L": []})));
+        assert!(!all.holds(&json!({"L": [1, 2]})));
+        let none = cond("{path: L, no_item: {op: eq, value: 1}}");
+        assert!(none.holds(&json!({"L": [2]})));
+        assert!(!none.holds(&json!({"L": [2, 1]})));
+    }
+
+    #[test]
+    fn nested_quantifiers_reach_into_documents() {
+        let public_get = cond(
+            r#"
+path: Policy.Statement
+any_item:
+  all:
+    - {path: Effect, op: eq, value: Allow}
+    - any:
+        - {path: Principal, op: eq, value: "*"}
+        - {path: Principal.AWS, any_item: {op: eq, value: "*"}}
+    - {path: Action, any_item: {op: covers, value: "s3:GetObject"}}
+"#,
+        );
+        let doc = |principal: Value| {
+            json!({"Policy": {"Statement": [
+                {"Effect": "Deny", "Principal": "*", "Action": "s3:*"},
+                {"Effect": "Allow", "Principal": principal, "Action": ["s3:GetObject"]}
+            ]}})
+        };
+        assert!(public_get.holds(&doc(json!("*"))));
+        assert!(public_get.holds(&doc(json!({"AWS": ["arn:aws:iam::1:root", "*"]}))));
+        assert!(!public_get.holds(&doc(json!({"AWS": "arn:aws:iam::1:root"}))));
+    }
+
+    #[test]
+    fn string_booleans_equal_booleans() {
+        let c = cond("{path: [Condition, Bool, 'aws:SecureTransport'], op: eq, value: false}");
+        assert!(c.holds(&json!({"Condition": {"Bool": {"aws:SecureTransport": "false"}}})));
+        assert!(c.holds(&json!({"Condition": {"Bool": {"aws:SecureTransport": false}}})));
+        assert!(!c.holds(&json!({"Condition": {"Bool": {"aws:SecureTransport": "true"}}})));
+    }
+
+    #[test]
+    fn cidrs_ports_and_patterns() {
+        let world = cond("{path: CidrIp, op: cidr_contains, value: 203.0.113.7}");
+        assert!(world.holds(&json!({"CidrIp": "0.0.0.0/0"})));
+        assert!(!world.holds(&json!({"CidrIp": "10.0.0.0/8"})));
+        let ssh = cond("all: [{path: FromPort, op: lte, value: 22}, {path: ToPort, op: gte, value: 22}]");
+        assert!(ssh.holds(&json!({"FromPort": 0, "ToPort": 1024})));
+        assert!(!ssh.holds(&json!({"FromPort": 80, "ToPort": 80})));
+        assert!(cond("{path: N, op: matches, value: '^qrie-'}").holds(&json!({"N": "qrie-x"})));
+        assert!(wildcard_covers("s3:*", "S3:GetObject"));
+        assert!(wildcard_covers("*", "anything"));
+        assert!(wildcard_covers("s3:Get?bject", "s3:GetObject"));
+        assert!(!wildcard_covers("s3:Put*", "s3:GetObject"));
+    }
+
+    #[test]
+    fn evidence_names_the_failing_paths() {
+        let c = cond(
+            "any: [{path: Versioning.Status, op: neq, value: Enabled}, {path: Other, op: exists}]",
+        );
+        let config = json!({"Versioning": {"Status": "Suspended"}, "Name": "b"});
+        let ev = c.evidence(&config);
+        assert_eq!(Value::Object(ev), json!({"Versioning.Status": "Suspended"}));
+        assert!(c.evidence(&json!({"Versioning": {"Status": "Enabled"}})).is_empty());
+        let grants = cond("{path: Acl.Grants, any_item: {path: Permission, op: eq, value: READ}}");
+        let ev = grants.evidence(&json!({"Acl": {"Grants": [{"Permission": "WRITE"}, {"Permission": "READ"}]}}));
+        assert_eq!(Value::Object(ev), json!({"Acl.Grants[1]": {"Permission": "READ"}}));
+    }
+
+    #[test]
+    fn invalid_conditions_say_what_and_where() {
+        assert!(compile_error("{path: A, op: equals, value: 1}").contains("unknown operator `equals`"));
+        assert!(compile_error("{path: A, op: gt, value: x}").contains("needs a number"));
+        assert!(compile_error("{all: [{path: A, op: in, value: []}]}").contains("fails_when.all[0].op"));
+        assert!(compile_error("{path: A}").contains("exactly one of"));
+        assert!(compile_error("{path: A, op: exists, value: 1}").contains("takes no value"));
+        assert!(compile_error("{all: []}").contains("empty list"));
+        assert!(compile_error("{path: A, op: matches, value: '('}").contains("invalid regex"));
+    }
+}

@@ -1,0 +1,252 @@
+//! One policy: what it checks, how serious it is, the compliance controls it maps to, and the
+//! condition under which a resource fails it.
+//!
+//! Policies are YAML files in `policies/` (see `policies/README.md` for the format). Each carries
+//! passing and failing example configurations, which are evaluated when the policy loads: a policy
+//! whose own examples disagree with its condition is rejected.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+use thiserror::Error;
+
+use super::cond::{Condition, ConditionError, RawCondition};
+use crate::model::{Service, Severity};
+
+/// A policy file that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PolicyError {
+    #[error("{file}: not a valid policy document: {message}")]
+    Syntax { file: String, message: String },
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+    #[error("{file}: condition {0}", .source)]
+    Condition {
+        file: String,
+        #[source]
+        source: ConditionError,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    id: String,
+    title: String,
+    description: String,
+    severity: String,
+    resource_type: String,
+    remediation: String,
+    controls: BTreeMap<String, Vec<String>>,
+    fails_when: RawCondition,
+    examples: Examples,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Examples {
+    pass: Vec<Value>,
+    fail: Vec<Value>,
+}
+
+/// A compliance control a policy maps to, e.g. (`fsbp`, `S3.2`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ControlRef {
+    pub framework: String,
+    pub id: String,
+}
+
+/// A loaded, validated policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub severity: Severity,
+    pub resource_type: String,
+    pub service: Service,
+    pub remediation: String,
+    pub controls: Vec<ControlRef>,
+    pub condition: Condition,
+    pub pass_examples: Vec<Value>,
+    pub fail_examples: Vec<Value>,
+}
+
+/// The result of evaluating one policy against one configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Pass,
+    /// The configuration fails; the evidence is the part of it that failed.
+    Fail {
+        evidence: Value,
+    },
+}
+
+impl Policy {
+    /// Parses and validates one policy file. `file` names it in errors.
+    pub fn parse(file: &str, text: &str) -> Result<Self, PolicyError> {
+        let raw: PolicyFile = serde_yaml::from_str(text).map_err(|e| PolicyError::Syntax {
+            file: file.to_owned(),
+            message: e.to_string(),
+        })?;
+        let invalid = |message: String| PolicyError::Invalid {
+            file: file.to_owned(),
+            message,
+        };
+        if raw.id.is_empty() || !raw.id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(invalid(format!(
+                "id {:?} must be non-empty PascalCase letters and digits",
+                raw.id
+            )));
+        }
+        for (field, value) in [
+            ("title", &raw.title),
+            ("description", &raw.description),
+            ("remediation", &raw.remediation),
+        ] {
+            if value.trim().is_empty() {
+                return Err(invalid(format!("`{field}` must not be empty")));
+            }
+        }
+        let severity = raw
+            .severity
+            .parse::<Severity>()
+            .map_err(|e| invalid(e.to_string()))?;
+        let service = Service::of_resource_type(&raw.resource_type).ok_or_else(|| {
+            invalid(format!(
+                "resource_type {:?} is not of a service qrie inventories (AWS::<Service>::<Type>)",
+                raw.resource_type
+            ))
+        })?;
+        let controls: Vec<ControlRef> = raw
+            .controls
+            .iter()
+            .flat_map(|(framework, ids)| {
+                ids.iter().map(move |id| ControlRef {
+                    framework: framework.clone(),
+                    id: id.clone(),
+                })
+            })
+            .collect();
+        if controls.is_empty() {
+            return Err(invalid("`controls` must map to at least one control".into()));
+        }
+        let condition = Condition::compile(&raw.fails_when, "fails_when").map_err(|source| {
+            PolicyError::Condition {
+                file: file.to_owned(),
+                source,
+            }
+        })?;
+        if raw.examples.pass.is_empty() || raw.examples.fail.is_empty() {
+            return Err(invalid(
+                "`examples` needs at least one `pass` and one `fail` configuration".into(),
+            ));
+        }
+        let policy = Policy {
+            id: raw.id,
+            title: raw.title,
+            description: raw.description,
+            severity,
+            resource_type: raw.resource_type,
+            service,
+            remediation: raw.remediation,
+            controls,
+            condition,
+            pass_examples: raw.examples.pass,
+            fail_examples: raw.examples.fail,
+        };
+        policy.check_examples().map_err(invalid)?;
+        Ok(policy)
+    }
+
+    /// Evaluates the policy against one configuration.
+    pub fn evaluate(&self, configuration: &Value) -> Outcome {
+        if self.condition.holds(configuration) {
+            Outcome::Fail {
+                evidence: Value::Object(self.condition.evidence(configuration)),
+            }
+        } else {
+            Outcome::Pass
+        }
+    }
+
+    /// True when the configuration fails the policy (the fast path, no evidence).
+    pub fn fails(&self, configuration: &Value) -> bool {
+        self.condition.holds(configuration)
+    }
+
+    fn check_examples(&self) -> Result<(), String> {
+        for (i, example) in self.pass_examples.iter().enumerate() {
+            if self.fails(example) {
+                return Err(format!("examples.pass[{i}] fails the policy's own condition"));
+            }
+        }
+        for (i, example) in self.fail_examples.iter().enumerate() {
+            if !self.fails(example) {
+                return Err(format!("examples.fail[{i}] passes the policy's own condition"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id: S3BucketVersioningEnabled
+title: S3 buckets should use versioning
+description: Versioning keeps prior object versions.
+severity: low
+resource_type: AWS::S3::Bucket
+remediation: Enable versioning.
+controls: {fsbp: [S3.14]}
+fails_when: {path: Versioning.Status, op: neq, value: Enabled}
+examples:
+  pass: [{Versioning: {Status: Enabled}}]
+  fail: [{Versioning: {Status: Suspended}}, {}]
+"#;
+
+    #[test]
+    fn a_valid_policy_loads_and_evaluates() {
+        let p = Policy::parse("v.yaml", GOOD).unwrap();
+        assert_eq!(p.service, Service::S3);
+        assert_eq!(p.severity, Severity::Low);
+        assert_eq!(p.evaluate(&serde_json::json!({"Versioning": {"Status": "Enabled"}})), Outcome::Pass);
+        match p.evaluate(&serde_json::json!({})) {
+            Outcome::Fail { evidence } => {
+                assert_eq!(evidence, serde_json::json!({"Versioning.Status": null}))
+            }
+            Outcome::Pass => panic!("an unversioned bucket must fail"),
+        }
+    }
+
+    #[test]
+    fn contradicting_examples_are_rejected() {
+        let text = GOOD.replace("pass: [{Versioning: {Status: Enabled}}]", "pass: [{}]");
+        let err = Policy::parse("v.yaml", &text).unwrap_err().to_string();
+        assert!(err.contains("examples.pass[0]"), "{err}");
+    }
+
+    #[test]
+    fn bad_fields_are_named() {
+        let err = Policy::parse("v.yaml", &GOOD.replace("severity: low", "severity: urgent"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("urgent"), "{err}");
+        let err = Policy::parse("v.yaml", &GOOD.replace("AWS::S3::Bucket", "AWS::Lambda::Function"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("AWS::Lambda::Function"), "{err}");
+        let err = Policy::parse("v.yaml", &format!("{GOOD}\nextra: 1"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field"), "{err}");
+        let err = Policy::parse("v.yaml", &GOOD.replace("op: neq", "op: differs"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fails_when") && err.contains("differs"), "{err}");
+    }
+}

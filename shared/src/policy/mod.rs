@@ -1,0 +1,9 @@
+//! The policy engine: policy definitions, their condition language and the catalog that loads
+//! them from `policies/`.
+
+pub mod catalog;
+pub mod cond;
+pub mod def;
+
+pub use catalog::{Catalog, CatalogError};
+pub use def::{ControlRef, Outcome, Policy, PolicyError};
