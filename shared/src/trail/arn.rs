@@ -1,0 +1,494 @@
+//! The kinds of resource a CloudTrail event can touch, and how each one's ARN is formed and read.
+//!
+//! Every kind fixes the ARN shape the collectors use for it, so that a resource touched by an
+//! event and the same resource found by the nightly inventory share one key:
+//! `arn:<partition>:<service>:<region or empty>:<account or empty>:<prefix><id>`.
+//! The partition comes from the region (`cn-*` → `aws-cn`, `us-gov-*` → `aws-us-gov`, ...).
+//!
+//! An identifier found in an event is either a native id (bucket name, instance id, key id) or
+//! already an ARN (a trail or KMS key given by ARN). [`ResourceKind::resolve`] accepts both; when
+//! it is an ARN, the ARN's own partition, region and account win over the event's, because a
+//! KMS call in us-east-1 can name a key in us-west-2.
+
+use thiserror::Error;
+
+/// Where in the ARN a kind of resource puts the region and the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArnScope {
+    /// Neither region nor account: `arn:aws:s3:::bucket`.
+    Global,
+    /// The account only: `arn:aws:iam::111122223333:user/alice`.
+    Account,
+    /// Region and account: `arn:aws:ec2:us-east-1:111122223333:instance/i-0abc`.
+    Regional,
+}
+
+/// One kind of resource qrie tracks, as the collectors name it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ResourceKind {
+    /// qrie's service name: `s3`, `iam`, `ec2`, `rds`, `cloudtrail` or `kms`.
+    pub service: &'static str,
+    /// CloudFormation-style type, e.g. `AWS::EC2::Instance`.
+    pub resource_type: &'static str,
+    /// The service field of the ARN (the same as `service` for every kind so far).
+    pub arn_service: &'static str,
+    pub scope: ArnScope,
+    /// What precedes the id in the ARN's resource part (`instance/`, `db:`), or for a
+    /// singleton the whole resource part (`account-password-policy`).
+    pub resource_prefix: &'static str,
+    /// One per account (or per account and region): the id is the account id and the ARN's
+    /// resource part is `resource_prefix` alone.
+    pub singleton: bool,
+}
+
+macro_rules! kind {
+    ($name:ident, $service:literal, $type:literal, $scope:ident, $prefix:literal, $singleton:literal) => {
+        pub(crate) const $name: ResourceKind = ResourceKind {
+            service: $service,
+            resource_type: $type,
+            arn_service: $service,
+            scope: ArnScope::$scope,
+            resource_prefix: $prefix,
+            singleton: $singleton,
+        };
+    };
+}
+
+kind!(S3_BUCKET, "s3", "AWS::S3::Bucket", Global, "", false);
+kind!(
+    S3_ACCOUNT_PUBLIC_ACCESS_BLOCK,
+    "s3",
+    "AWS::S3::AccountPublicAccessBlock",
+    Account,
+    "account-public-access-block",
+    true
+);
+kind!(IAM_USER, "iam", "AWS::IAM::User", Account, "user/", false);
+kind!(
+    IAM_PASSWORD_POLICY,
+    "iam",
+    "AWS::IAM::PasswordPolicy",
+    Account,
+    "account-password-policy",
+    true
+);
+kind!(
+    EC2_INSTANCE,
+    "ec2",
+    "AWS::EC2::Instance",
+    Regional,
+    "instance/",
+    false
+);
+kind!(
+    EC2_SECURITY_GROUP,
+    "ec2",
+    "AWS::EC2::SecurityGroup",
+    Regional,
+    "security-group/",
+    false
+);
+kind!(
+    EC2_VOLUME,
+    "ec2",
+    "AWS::EC2::Volume",
+    Regional,
+    "volume/",
+    false
+);
+kind!(
+    EC2_SNAPSHOT,
+    "ec2",
+    "AWS::EC2::Snapshot",
+    Regional,
+    "snapshot/",
+    false
+);
+kind!(
+    EC2_IMAGE,
+    "ec2",
+    "AWS::EC2::Image",
+    Regional,
+    "image/",
+    false
+);
+kind!(EC2_VPC, "ec2", "AWS::EC2::VPC", Regional, "vpc/", false);
+kind!(
+    EC2_FLOW_LOG,
+    "ec2",
+    "AWS::EC2::FlowLog",
+    Regional,
+    "vpc-flow-log/",
+    false
+);
+kind!(
+    EC2_EBS_ENCRYPTION_BY_DEFAULT,
+    "ec2",
+    "AWS::EC2::EbsEncryptionByDefault",
+    Regional,
+    "ebs-encryption-by-default",
+    true
+);
+kind!(
+    RDS_DB_INSTANCE,
+    "rds",
+    "AWS::RDS::DBInstance",
+    Regional,
+    "db:",
+    false
+);
+kind!(
+    RDS_DB_SNAPSHOT,
+    "rds",
+    "AWS::RDS::DBSnapshot",
+    Regional,
+    "snapshot:",
+    false
+);
+kind!(
+    CLOUDTRAIL_TRAIL,
+    "cloudtrail",
+    "AWS::CloudTrail::Trail",
+    Regional,
+    "trail/",
+    false
+);
+kind!(KMS_KEY, "kms", "AWS::KMS::Key", Regional, "key/", false);
+
+/// An identifier that could not be turned into a resource of the expected kind.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum IdentifierError {
+    #[error("{value:?} looks like an ARN but does not have six colon-separated parts")]
+    MalformedArn { value: String },
+    #[error(
+        "ARN {arn:?} is not a {expected} (expected service {service:?} and resource {prefix:?}...)"
+    )]
+    WrongKindOfArn {
+        arn: String,
+        expected: &'static str,
+        service: &'static str,
+        prefix: &'static str,
+    },
+    #[error(
+        "{value:?} is an alias, not a {expected} id; the event does not say which key it names"
+    )]
+    Alias {
+        value: String,
+        expected: &'static str,
+    },
+    #[error("empty identifier for a {expected}")]
+    Empty { expected: &'static str },
+}
+
+/// A resource pinned down: its native id, full ARN, and where it lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResolvedResource {
+    pub id: String,
+    pub arn: String,
+    pub account_id: String,
+    pub region: String,
+}
+
+/// The AWS partition that a region belongs to.
+pub fn partition_for_region(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else {
+        "aws"
+    }
+}
+
+/// The six fields of an ARN, borrowed from the string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ArnParts<'a> {
+    pub partition: &'a str,
+    pub service: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    pub resource: &'a str,
+}
+
+/// Splits `arn:partition:service:region:account:resource`; the resource part may hold colons.
+pub(crate) fn split_arn(value: &str) -> Option<ArnParts<'_>> {
+    let mut fields = value.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) else {
+        return None;
+    };
+    Some(ArnParts {
+        partition,
+        service,
+        region,
+        account,
+        resource,
+    })
+}
+
+impl ResourceKind {
+    /// The ARN of this kind of resource with the given native id.
+    pub fn arn(&self, partition: &str, region: &str, account_id: &str, id: &str) -> String {
+        let (region_field, account_field) = match self.scope {
+            ArnScope::Global => ("", ""),
+            ArnScope::Account => ("", account_id),
+            ArnScope::Regional => (region, account_id),
+        };
+        let id_field = if self.singleton { "" } else { id };
+        format!(
+            "arn:{partition}:{}:{region_field}:{account_field}:{}{id_field}",
+            self.arn_service, self.resource_prefix
+        )
+    }
+
+    /// Turns an identifier found in an event (a native id or an ARN) into a resource, with the
+    /// event's account and region as defaults that an ARN overrides.
+    pub fn resolve(
+        &self,
+        value: &str,
+        event_account: &str,
+        event_region: &str,
+    ) -> Result<ResolvedResource, IdentifierError> {
+        if value.is_empty() {
+            return Err(IdentifierError::Empty {
+                expected: self.resource_type,
+            });
+        }
+        if value.starts_with("arn:") {
+            return self.resolve_arn(value, event_account, event_region);
+        }
+        if self.service == "kms" && value.starts_with("alias/") {
+            return Err(IdentifierError::Alias {
+                value: value.to_owned(),
+                expected: self.resource_type,
+            });
+        }
+        let id = if self.singleton { event_account } else { value };
+        Ok(ResolvedResource {
+            id: id.to_owned(),
+            arn: self.arn(
+                partition_for_region(event_region),
+                event_region,
+                event_account,
+                id,
+            ),
+            account_id: event_account.to_owned(),
+            region: event_region.to_owned(),
+        })
+    }
+
+    fn resolve_arn(
+        &self,
+        arn: &str,
+        event_account: &str,
+        event_region: &str,
+    ) -> Result<ResolvedResource, IdentifierError> {
+        let parts = split_arn(arn).ok_or_else(|| IdentifierError::MalformedArn {
+            value: arn.to_owned(),
+        })?;
+        let wrong_kind = || IdentifierError::WrongKindOfArn {
+            arn: arn.to_owned(),
+            expected: self.resource_type,
+            service: self.arn_service,
+            prefix: self.resource_prefix,
+        };
+        if parts.service != self.arn_service {
+            return Err(wrong_kind());
+        }
+        let rest = parts
+            .resource
+            .strip_prefix(self.resource_prefix)
+            .ok_or_else(wrong_kind)?;
+        let id = if self.singleton {
+            event_account
+        } else if self.resource_type == IAM_USER.resource_type {
+            // `user/division/team/alice`: the path is part of the ARN, the name is the last part.
+            rest.rsplit('/').next().unwrap_or(rest)
+        } else {
+            rest
+        };
+        if id.is_empty() {
+            return Err(wrong_kind());
+        }
+        let account_id = non_empty_or(parts.account, event_account);
+        let region = non_empty_or(parts.region, event_region);
+        Ok(ResolvedResource {
+            id: id.to_owned(),
+            arn: arn.to_owned(),
+            account_id: account_id.to_owned(),
+            region: region.to_owned(),
+        })
+    }
+}
+
+fn non_empty_or<'a>(value: &'a str, fallback: &'a str) -> &'a str {
+    if value.is_empty() {
+        fallback
+    } else {
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_follows_the_region_prefix() {
+        // given regions of each partition
+        let table = [
+            ("us-east-1", "aws"),
+            ("eu-west-3", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("cn-northwest-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("us-iso-east-1", "aws-iso"),
+            ("us-isob-east-1", "aws-iso-b"),
+            ("sa-isob-west-2r", "aws"),
+        ];
+        for (region, expected) in table {
+            // when / then
+            assert_eq!(partition_for_region(region), expected, "{region}");
+        }
+    }
+
+    #[test]
+    fn arn_shapes_match_the_collectors() {
+        // given each kind and a native id
+        let table = [
+            (&S3_BUCKET, "b", "arn:aws:s3:::b"),
+            (
+                &S3_ACCOUNT_PUBLIC_ACCESS_BLOCK,
+                "111122223333",
+                "arn:aws:s3::111122223333:account-public-access-block",
+            ),
+            (&IAM_USER, "alice", "arn:aws:iam::111122223333:user/alice"),
+            (
+                &IAM_PASSWORD_POLICY,
+                "111122223333",
+                "arn:aws:iam::111122223333:account-password-policy",
+            ),
+            (
+                &EC2_INSTANCE,
+                "i-1",
+                "arn:aws:ec2:us-east-1:111122223333:instance/i-1",
+            ),
+            (
+                &EC2_SECURITY_GROUP,
+                "sg-1",
+                "arn:aws:ec2:us-east-1:111122223333:security-group/sg-1",
+            ),
+            (
+                &EC2_FLOW_LOG,
+                "fl-1",
+                "arn:aws:ec2:us-east-1:111122223333:vpc-flow-log/fl-1",
+            ),
+            (
+                &EC2_EBS_ENCRYPTION_BY_DEFAULT,
+                "111122223333",
+                "arn:aws:ec2:us-east-1:111122223333:ebs-encryption-by-default",
+            ),
+            (
+                &RDS_DB_INSTANCE,
+                "db1",
+                "arn:aws:rds:us-east-1:111122223333:db:db1",
+            ),
+            (
+                &RDS_DB_SNAPSHOT,
+                "s1",
+                "arn:aws:rds:us-east-1:111122223333:snapshot:s1",
+            ),
+            (
+                &CLOUDTRAIL_TRAIL,
+                "t",
+                "arn:aws:cloudtrail:us-east-1:111122223333:trail/t",
+            ),
+            (&KMS_KEY, "k", "arn:aws:kms:us-east-1:111122223333:key/k"),
+        ];
+        for (kind, id, expected) in table {
+            // when
+            let resolved = kind.resolve(id, "111122223333", "us-east-1");
+            // then
+            assert_eq!(resolved.map(|r| r.arn), Ok(expected.to_owned()), "{id}");
+        }
+    }
+
+    #[test]
+    fn an_arn_identifier_keeps_its_own_region_and_account() {
+        // given a key ARN in another region and account than the event's
+        let arn = "arn:aws:kms:us-west-2:444455556666:key/1234";
+        // when
+        let resolved = KMS_KEY.resolve(arn, "111122223333", "us-east-1");
+        // then
+        assert_eq!(
+            resolved,
+            Ok(ResolvedResource {
+                id: "1234".into(),
+                arn: arn.into(),
+                account_id: "444455556666".into(),
+                region: "us-west-2".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn a_user_arn_with_a_path_yields_the_bare_user_name() {
+        // given a user ARN with a path
+        let arn = "arn:aws:iam::111122223333:user/dev/team/alice";
+        // when
+        let resolved = IAM_USER.resolve(arn, "111122223333", "us-east-1");
+        // then
+        assert_eq!(
+            resolved.map(|r| (r.id, r.region)),
+            Ok(("alice".into(), "us-east-1".into()))
+        );
+    }
+
+    #[test]
+    fn a_china_region_uses_the_china_partition() {
+        // given an event in cn-north-1
+        // when
+        let resolved = EC2_VOLUME.resolve("vol-1", "111122223333", "cn-north-1");
+        // then
+        assert_eq!(
+            resolved.map(|r| r.arn),
+            Ok("arn:aws-cn:ec2:cn-north-1:111122223333:volume/vol-1".to_owned())
+        );
+    }
+
+    #[test]
+    fn unusable_identifiers_are_typed_errors() {
+        // given identifiers that cannot name a key
+        let table = [
+            ("arn:aws:kms:us-east-1", "MalformedArn"),
+            (
+                "arn:aws:kms:us-east-1:111122223333:alias/prod",
+                "WrongKindOfArn",
+            ),
+            ("arn:aws:s3:::bucket", "WrongKindOfArn"),
+            ("alias/prod", "Alias"),
+            ("", "Empty"),
+        ];
+        for (value, expected) in table {
+            // when
+            let error = KMS_KEY
+                .resolve(value, "111122223333", "us-east-1")
+                .expect_err(value);
+            // then
+            assert!(
+                format!("{error:?}").starts_with(expected),
+                "{value}: {error:?}"
+            );
+        }
+    }
+}
