@@ -12,6 +12,8 @@
 
 use thiserror::Error;
 
+use crate::model::Service;
+
 /// Where in the ARN a kind of resource puts the region and the account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ArnScope {
@@ -26,11 +28,10 @@ pub(crate) enum ArnScope {
 /// One kind of resource qrie tracks, as the collectors name it.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct ResourceKind {
-    /// qrie's service name: `s3`, `iam`, `ec2`, `rds`, `cloudtrail` or `kms`.
-    pub service: &'static str,
+    pub service: Service,
     /// CloudFormation-style type, e.g. `AWS::EC2::Instance`.
     pub resource_type: &'static str,
-    /// The service field of the ARN (the same as `service` for every kind so far).
+    /// The service field of the ARN (`service.as_str()` for every kind so far).
     pub arn_service: &'static str,
     pub scope: ArnScope,
     /// What precedes the id in the ARN's resource part (`instance/`, `db:`), or for a
@@ -42,11 +43,11 @@ pub(crate) struct ResourceKind {
 }
 
 macro_rules! kind {
-    ($name:ident, $service:literal, $type:literal, $scope:ident, $prefix:literal, $singleton:literal) => {
+    ($name:ident, $service:ident, $arn_service:literal, $type:literal, $scope:ident, $prefix:literal, $singleton:literal) => {
         pub(crate) const $name: ResourceKind = ResourceKind {
-            service: $service,
+            service: Service::$service,
             resource_type: $type,
-            arn_service: $service,
+            arn_service: $arn_service,
             scope: ArnScope::$scope,
             resource_prefix: $prefix,
             singleton: $singleton,
@@ -54,18 +55,28 @@ macro_rules! kind {
     };
 }
 
-kind!(S3_BUCKET, "s3", "AWS::S3::Bucket", Global, "", false);
+kind!(S3_BUCKET, S3, "s3", "AWS::S3::Bucket", Global, "", false);
 kind!(
     S3_ACCOUNT_PUBLIC_ACCESS_BLOCK,
+    S3,
     "s3",
     "AWS::S3::AccountPublicAccessBlock",
     Account,
     "account-public-access-block",
     true
 );
-kind!(IAM_USER, "iam", "AWS::IAM::User", Account, "user/", false);
+kind!(
+    IAM_USER,
+    Iam,
+    "iam",
+    "AWS::IAM::User",
+    Account,
+    "user/",
+    false
+);
 kind!(
     IAM_PASSWORD_POLICY,
+    Iam,
     "iam",
     "AWS::IAM::PasswordPolicy",
     Account,
@@ -74,6 +85,7 @@ kind!(
 );
 kind!(
     EC2_INSTANCE,
+    Ec2,
     "ec2",
     "AWS::EC2::Instance",
     Regional,
@@ -82,6 +94,7 @@ kind!(
 );
 kind!(
     EC2_SECURITY_GROUP,
+    Ec2,
     "ec2",
     "AWS::EC2::SecurityGroup",
     Regional,
@@ -90,6 +103,7 @@ kind!(
 );
 kind!(
     EC2_VOLUME,
+    Ec2,
     "ec2",
     "AWS::EC2::Volume",
     Regional,
@@ -98,6 +112,7 @@ kind!(
 );
 kind!(
     EC2_SNAPSHOT,
+    Ec2,
     "ec2",
     "AWS::EC2::Snapshot",
     Regional,
@@ -106,15 +121,25 @@ kind!(
 );
 kind!(
     EC2_IMAGE,
+    Ec2,
     "ec2",
     "AWS::EC2::Image",
     Regional,
     "image/",
     false
 );
-kind!(EC2_VPC, "ec2", "AWS::EC2::VPC", Regional, "vpc/", false);
+kind!(
+    EC2_VPC,
+    Ec2,
+    "ec2",
+    "AWS::EC2::VPC",
+    Regional,
+    "vpc/",
+    false
+);
 kind!(
     EC2_FLOW_LOG,
+    Ec2,
     "ec2",
     "AWS::EC2::FlowLog",
     Regional,
@@ -123,6 +148,7 @@ kind!(
 );
 kind!(
     EC2_EBS_ENCRYPTION_BY_DEFAULT,
+    Ec2,
     "ec2",
     "AWS::EC2::EbsEncryptionByDefault",
     Regional,
@@ -131,6 +157,7 @@ kind!(
 );
 kind!(
     RDS_DB_INSTANCE,
+    Rds,
     "rds",
     "AWS::RDS::DBInstance",
     Regional,
@@ -139,6 +166,7 @@ kind!(
 );
 kind!(
     RDS_DB_SNAPSHOT,
+    Rds,
     "rds",
     "AWS::RDS::DBSnapshot",
     Regional,
@@ -147,13 +175,22 @@ kind!(
 );
 kind!(
     CLOUDTRAIL_TRAIL,
+    CloudTrail,
     "cloudtrail",
     "AWS::CloudTrail::Trail",
     Regional,
     "trail/",
     false
 );
-kind!(KMS_KEY, "kms", "AWS::KMS::Key", Regional, "key/", false);
+kind!(
+    KMS_KEY,
+    Kms,
+    "kms",
+    "AWS::KMS::Key",
+    Regional,
+    "key/",
+    false
+);
 
 /// An identifier that could not be turned into a resource of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -267,7 +304,7 @@ impl ResourceKind {
         if value.starts_with("arn:") {
             return self.resolve_arn(value, event_account, event_region);
         }
-        if self.service == "kms" && value.starts_with("alias/") {
+        if self.service == Service::Kms && value.starts_with("alias/") {
             return Err(IdentifierError::Alias {
                 value: value.to_owned(),
                 expected: self.resource_type,

@@ -182,3 +182,83 @@ fn every_sample_sqs_event_yields_a_touched_resource() {
         }
     }
 }
+
+#[test]
+fn the_sample_sqs_events_touch_the_resources_their_names_say() {
+    // given each sample and the resources its scenario is about
+    let table: [(&str, &[(&str, bool)]); 8] = [
+        (
+            "s3-put-bucket-acl-public.json",
+            &[("arn:aws:s3:::qrie-demo-logs", false)],
+        ),
+        (
+            "s3-delete-bucket.json",
+            &[("arn:aws:s3:::qrie-demo-logs", true)],
+        ),
+        (
+            "ec2-authorize-security-group-ingress.json",
+            &[(
+                "arn:aws:ec2:us-east-1:111122223333:security-group/sg-0123456789abcdef0",
+                false,
+            )],
+        ),
+        (
+            "ec2-terminate-instances-batch.json",
+            &[
+                (
+                    "arn:aws:ec2:us-east-1:111122223333:instance/i-0aaaaaaaaaaaaaaa1",
+                    true,
+                ),
+                (
+                    "arn:aws:ec2:us-east-1:111122223333:instance/i-0aaaaaaaaaaaaaaa2",
+                    true,
+                ),
+                (
+                    "arn:aws:ec2:us-east-1:111122223333:instance/i-0bbbbbbbbbbbbbbb1",
+                    false,
+                ),
+            ],
+        ),
+        (
+            "iam-create-access-key.json",
+            &[("arn:aws:iam::111122223333:user/deploy-bot", false)],
+        ),
+        (
+            "rds-modify-db-instance.json",
+            &[("arn:aws:rds:us-east-1:111122223333:db:orders-db", false)],
+        ),
+        (
+            "cloudtrail-stop-logging.json",
+            &[(
+                "arn:aws:cloudtrail:us-east-1:111122223333:trail/org-audit",
+                false,
+            )],
+        ),
+        (
+            "kms-disable-key-rotation.json",
+            &[(
+                "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                false,
+            )],
+        ),
+    ];
+    for (file, expected) in table {
+        let path = repo_path("events/event-processor").join(file);
+        let sqs: Value =
+            serde_json::from_str(&fs::read_to_string(&path).expect("sample")).expect("JSON");
+        // when
+        let mut touched = Vec::new();
+        for record in sqs["Records"].as_array().expect("Records") {
+            let event = parse_message(record["body"].as_str().expect("body")).expect("parses");
+            if let Ok(Disposition::Relevant(resources)) = classify(&event) {
+                touched.extend(resources.into_iter().map(|r| (r.arn, r.deleted)));
+            }
+        }
+        // then
+        let expected: Vec<(String, bool)> = expected
+            .iter()
+            .map(|(arn, deleted)| ((*arn).to_owned(), *deleted))
+            .collect();
+        assert_eq!(touched, expected, "{file}");
+    }
+}

@@ -14,12 +14,13 @@ use thiserror::Error;
 use super::arn::{IdentifierError, ResourceKind};
 use super::catalog::{rule_for, Condition, EventRule, IdSource, Touch};
 use super::envelope::TrailEvent;
+use crate::model::Service;
 
 /// One resource an event created, changed or removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TouchedResource {
-    /// qrie's service name: `s3`, `iam`, `ec2`, `rds`, `cloudtrail` or `kms`.
-    pub service: &'static str,
+    /// The service the resource belongs to (`s3`, `iam`, `ec2`, `rds`, `cloudtrail`, `kms`).
+    pub service: Service,
     /// CloudFormation-style type, e.g. `AWS::S3::Bucket`.
     pub resource_type: &'static str,
     /// The account that owns the resource (from its ARN when the event gave one).
@@ -388,7 +389,7 @@ mod tests {
         let expected: Vec<TouchedResource> = ["i-0aaa", "i-0bbb"]
             .into_iter()
             .map(|id| TouchedResource {
-                service: "ec2",
+                service: Service::Ec2,
                 resource_type: "AWS::EC2::Instance",
                 account_id: "111122223333".into(),
                 region: "us-east-1".into(),
@@ -466,7 +467,7 @@ mod tests {
         let disposition = classify(&event(record.clone())).expect("extracts");
         // then
         let expected = TouchedResource {
-            service: "kms",
+            service: Service::Kms,
             resource_type: "AWS::KMS::Key",
             account_id: "111122223333".into(),
             region: "us-west-2".into(),
