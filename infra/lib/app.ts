@@ -4,7 +4,7 @@
  * `bin/qrie.ts` calls this for `cdk synth`/`cdk deploy`; the tests call it with their own context
  * (placeholder code, onboarded accounts) so they check the same app that is deployed.
  */
-import { App, type AppProps, Validations } from 'aws-cdk-lib';
+import { App, type AppProps, type Environment, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Contract } from './contract';
 import { OnboardingStack } from './onboarding-stack';
@@ -23,14 +23,16 @@ export interface BuildOptions extends AppProps {
   /** Run cdk-nag's AwsSolutions checks during synth (default true). */
   readonly nag?: boolean;
   readonly contract?: Contract;
+  /** Account and region of the qrie stack. Default: CDK_DEFAULT_ACCOUNT / CDK_DEFAULT_REGION. */
+  readonly env?: Environment;
 }
 
 export function buildApp(options: BuildOptions = {}): QrieApp {
-  const { nag = true, contract, ...appProps } = options;
+  const { nag = true, contract, env, ...appProps } = options;
   const app = new App(appProps);
   const qrie = new QrieStack(app, QRIE_STACK_NAME, {
     description: 'qrie: AWS security posture scanner (tables, functions, schedules, CloudTrail path, alarms)',
-    env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
+    env: env ?? { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
     contract,
   });
   // Environment-agnostic on purpose: one template for every customer account and region.

@@ -282,7 +282,10 @@ export class QrieStack extends Stack {
     };
     values[OBJECT_SCAN_QUEUE_ENV] = {
       value: this.objectScanQueue.queueUrl,
-      grant: () => this.objectScanQueue.grantSendMessages(role),
+      grant: () => {
+        this.objectScanQueue.grantSendMessages(role);
+        this.acknowledgeKeyWildcards(role);
+      },
     };
     const environment: Record<string, string> = {};
     for (const name of names) {
@@ -348,6 +351,16 @@ export class QrieStack extends Stack {
         });
       }
     }
+    if ((fromContract?.tables.length ?? 0) > 0) this.acknowledgeKeyWildcards(role);
+    return fn;
+  }
+
+  private readonly keyWildcardsAcknowledged = new Set<iam.IRole>();
+
+  /** Encrypting with the qrie key (table writes, sending to a queue) makes CDK grant two wildcard actions. */
+  private acknowledgeKeyWildcards(role: iam.IRole): void {
+    if (this.keyWildcardsAcknowledged.has(role)) return;
+    this.keyWildcardsAcknowledged.add(role);
     for (const action of ['kms:ReEncrypt*', 'kms:GenerateDataKey*']) {
       Validations.of(role).acknowledge({
         id: `AwsSolutions-IAM5[Action::${action}]`,
@@ -355,7 +368,6 @@ export class QrieStack extends Stack {
           'the wildcard covers the variants of a data-key operation, not other keys',
       });
     }
-    return fn;
   }
 
   private trigger(spec: QrieFunction, fn: lambda.Function): void {
