@@ -1,1 +1,299 @@
-//! placeholder
+//! Hand-written CloudTrail records for the supported events that have no real sample in
+//! `tests/data/cloudtrail/`, one table row each.
+//!
+//! The request and response shapes follow AWS's documented CloudTrail examples and API
+//! shapes: S3 logs the XML body under its element name (`PublicAccessBlockConfiguration`,
+//! `ServerSideEncryptionConfiguration`) next to `bucketName`; newer EC2 APIs log
+//! `<Action>Request`/`<Action>Response` objects; RDS and CloudTrail return the resource's ARN
+//! in `responseElements`; KMS lists the key in `resources[]`. Rows marked "inferred" test the
+//! table's inferred paths (see the `catalog` module) rather than a published example.
+
+use serde_json::{json, Value};
+
+use super::{classify, parse_message, Disposition};
+
+const ACCOUNT: &str = "111122223333";
+
+fn record(source: &str, name: &str, request: Value, response: Value, resources: Value) -> Value {
+    json!({
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "IAMUser",
+            "principalId": "AIDAEXAMPLEPRINCIPAL",
+            "arn": "arn:aws:iam::111122223333:user/alice",
+            "accountId": ACCOUNT,
+            "accessKeyId": "AKIAIOSFODNN7EXAMPLE",
+            "userName": "alice"
+        },
+        "eventTime": "2024-05-01T10:00:00Z",
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.10",
+        "userAgent": "aws-cli/2.15.0",
+        "requestParameters": request,
+        "responseElements": response,
+        "requestID": "11111111-1111-1111-1111-111111111111",
+        "eventID": "22222222-2222-2222-2222-222222222222",
+        "readOnly": false,
+        "resources": resources,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": ACCOUNT,
+        "eventCategory": "Management"
+    })
+}
+
+const S3: &str = "s3.amazonaws.com";
+const EC2: &str = "ec2.amazonaws.com";
+const IAM: &str = "iam.amazonaws.com";
+const RDS: &str = "rds.amazonaws.com";
+const CLOUDTRAIL: &str = "cloudtrail.amazonaws.com";
+const KMS: &str = "kms.amazonaws.com";
+
+const BUCKET_ARN: &str = "arn:aws:s3:::qrie-demo-logs";
+const KEY_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn bucket(extra: Value) -> Value {
+    let mut request = json!({
+        "bucketName": "qrie-demo-logs",
+        "Host": "qrie-demo-logs.s3.us-east-1.amazonaws.com"
+    });
+    if let (Some(request), Value::Object(extra)) = (request.as_object_mut(), extra) {
+        request.extend(extra);
+    }
+    request
+}
+
+fn key_resources() -> Value {
+    json!([{"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": KEY_ARN}])
+}
+
+/// (event source, event name, requestParameters, responseElements, resources, expected).
+type Case = (
+    &'static str,
+    &'static str,
+    Value,
+    Value,
+    Value,
+    Vec<(&'static str, bool)>,
+);
+
+#[rustfmt::skip]
+fn cases() -> Vec<Case> {
+    let s3_xmlns = "http://s3.amazonaws.com/doc/2006-03-01/";
+    let public_access_block = json!({
+        "xmlns": s3_xmlns,
+        "BlockPublicAcls": true,
+        "IgnorePublicAcls": true,
+        "BlockPublicPolicy": true,
+        "RestrictPublicBuckets": true
+    });
+    vec![
+        (S3, "PutBucketAcl", bucket(json!({"acl": "", "AccessControlPolicy": {
+            "xmlns": s3_xmlns,
+            "AccessControlList": {"Grant": [{
+                "Grantee": {"xsi:type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"},
+                "Permission": "READ"
+            }]}
+        }})), Value::Null, Value::Null, vec![(BUCKET_ARN, false)]),
+        (S3, "PutBucketPublicAccessBlock", bucket(json!({
+            "publicAccessBlock": "",
+            "PublicAccessBlockConfiguration": public_access_block.clone()
+        })), Value::Null, Value::Null, vec![(BUCKET_ARN, false)]),
+        (S3, "DeleteBucketPublicAccessBlock", bucket(json!({"publicAccessBlock": ""})),
+            Value::Null, Value::Null, vec![(BUCKET_ARN, false)]),
+        (S3, "PutBucketEncryption", bucket(json!({"encryption": "",
+            "ServerSideEncryptionConfiguration": {"xmlns": s3_xmlns, "Rule": {
+                "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": KEY_ARN},
+                "BucketKeyEnabled": true
+            }}
+        })), Value::Null, Value::Null, vec![(BUCKET_ARN, false)]),
+        (S3, "DeleteBucketEncryption", bucket(json!({"encryption": ""})),
+            Value::Null, Value::Null, vec![(BUCKET_ARN, false)]),
+        (S3, "PutBucketVersioning", bucket(json!({"versioning": "",
+            "VersioningConfiguration": {"xmlns": s3_xmlns, "Status": "Enabled", "MfaDelete": "Disabled"}
+        })), Value::Null, Value::Null, vec![(BUCKET_ARN, false)]),
+        (S3, "PutBucketLogging", bucket(json!({"logging": "",
+            "BucketLoggingStatus": {"xmlns": s3_xmlns, "LoggingEnabled": {
+                "TargetBucket": "qrie-access-logs", "TargetPrefix": "qrie-demo-logs/"
+            }}
+        })), Value::Null, Value::Null, vec![(BUCKET_ARN, false)]),
+        (S3, "PutBucketOwnershipControls", bucket(json!({"ownershipControls": "",
+            "OwnershipControls": {"xmlns": s3_xmlns, "Rule": {"ObjectOwnership": "BucketOwnerEnforced"}}
+        })), Value::Null, Value::Null, vec![(BUCKET_ARN, false)]),
+        // The account-level block is an S3 Control call; the account is the only identifier.
+        (S3, "PutAccountPublicAccessBlock", json!({
+            "PublicAccessBlockConfiguration": public_access_block,
+            "Host": "111122223333.s3-control.us-east-1.amazonaws.com"
+        }), Value::Null, Value::Null,
+            vec![("arn:aws:s3::111122223333:account-public-access-block", false)]),
+        (S3, "DeleteAccountPublicAccessBlock",
+            json!({"Host": "111122223333.s3-control.us-east-1.amazonaws.com"}), Value::Null, Value::Null,
+            vec![("arn:aws:s3::111122223333:account-public-access-block", false)]),
+        (EC2, "ModifyInstanceMetadataOptions", json!({"ModifyInstanceMetadataOptionsRequest": {
+            "InstanceId": "i-0123456789abcdef0", "HttpTokens": "required", "HttpEndpoint": "enabled"
+        }}), Value::Null, Value::Null,
+            vec![("arn:aws:ec2:us-east-1:111122223333:instance/i-0123456789abcdef0", false)]),
+        (EC2, "StartInstances", json!({"instancesSet": {"items": [{"instanceId": "i-1"}]}}),
+            json!({"instancesSet": {"items": [{"instanceId": "i-1", "currentState": {"code": 0, "name": "pending"}}]}}),
+            Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:instance/i-1", false)]),
+        (EC2, "StopInstances", json!({"instancesSet": {"items": [{"instanceId": "i-1"}, {"instanceId": "i-2"}]}, "force": false}),
+            Value::Null, Value::Null, vec![
+                ("arn:aws:ec2:us-east-1:111122223333:instance/i-1", false),
+                ("arn:aws:ec2:us-east-1:111122223333:instance/i-2", false),
+            ]),
+        // inferred shape
+        (EC2, "ModifySecurityGroupRules", json!({"ModifySecurityGroupRulesRequest": {
+            "GroupId": "sg-1",
+            "SecurityGroupRule": {"SecurityGroupRuleId": "sgr-1", "SecurityGroupRule": {"CidrIpv4": "0.0.0.0/0", "IpProtocol": "-1"}}
+        }}), Value::Null, Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:security-group/sg-1", false)]),
+        // inferred shape
+        (EC2, "ModifyVolume", json!({"ModifyVolumeRequest": {"VolumeId": "vol-1", "Size": 200}}),
+            Value::Null, Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:volume/vol-1", false)]),
+        (EC2, "CreateSnapshot", json!({"volumeId": "vol-1", "description": "nightly"}),
+            json!({"snapshotId": "snap-1", "volumeId": "vol-1", "status": "pending", "encrypted": false}),
+            Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:snapshot/snap-1", false)]),
+        (EC2, "CreateImage", json!({"instanceId": "i-1", "name": "golden"}),
+            json!({"imageId": "ami-1"}), Value::Null,
+            vec![("arn:aws:ec2:us-east-1:111122223333:image/ami-1", false)]),
+        (EC2, "EnableEbsEncryptionByDefault", json!({"EnableEbsEncryptionByDefaultRequest": ""}),
+            json!({"EnableEbsEncryptionByDefaultResponse": {"ebsEncryptionByDefault": true}}), Value::Null,
+            vec![("arn:aws:ec2:us-east-1:111122223333:ebs-encryption-by-default", false)]),
+        (EC2, "DisableEbsEncryptionByDefault", json!({"DisableEbsEncryptionByDefaultRequest": ""}),
+            json!({"DisableEbsEncryptionByDefaultResponse": {"ebsEncryptionByDefault": false}}), Value::Null,
+            vec![("arn:aws:ec2:us-east-1:111122223333:ebs-encryption-by-default", false)]),
+        (IAM, "UpdateAccessKey", json!({"userName": "deploy-bot", "accessKeyId": "AKIAI44QH8DHBEXAMPLE", "status": "Inactive"}),
+            Value::Null, Value::Null, vec![("arn:aws:iam::111122223333:user/deploy-bot", false)]),
+        (IAM, "PutUserPolicy", json!({"userName": "deploy-bot", "policyName": "s3-admin",
+            "policyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"s3:*\",\"Resource\":\"*\"}]}"}),
+            Value::Null, Value::Null, vec![("arn:aws:iam::111122223333:user/deploy-bot", false)]),
+        (IAM, "DeleteUserPolicy", json!({"userName": "deploy-bot", "policyName": "s3-admin"}),
+            Value::Null, Value::Null, vec![("arn:aws:iam::111122223333:user/deploy-bot", false)]),
+        (IAM, "EnableMFADevice", json!({"userName": "bob", "serialNumber": "arn:aws:iam::111122223333:mfa/bob"}),
+            Value::Null, Value::Null, vec![("arn:aws:iam::111122223333:user/bob", false)]),
+        (IAM, "DeactivateMFADevice", json!({"userName": "bob", "serialNumber": "arn:aws:iam::111122223333:mfa/bob"}),
+            Value::Null, Value::Null, vec![("arn:aws:iam::111122223333:user/bob", false)]),
+        (IAM, "UpdateLoginProfile", json!({"userName": "bob", "passwordResetRequired": true}),
+            Value::Null, Value::Null, vec![("arn:aws:iam::111122223333:user/bob", false)]),
+        (IAM, "ChangePassword", Value::Null, Value::Null, Value::Null,
+            vec![("arn:aws:iam::111122223333:user/alice", false)]),
+        (IAM, "UpdateAccountPasswordPolicy", json!({
+            "minimumPasswordLength": 14, "requireSymbols": true, "requireNumbers": true,
+            "requireUppercaseCharacters": true, "requireLowercaseCharacters": true,
+            "allowUsersToChangePassword": true, "maxPasswordAge": 90, "passwordReusePrevention": 24
+        }), Value::Null, Value::Null, vec![("arn:aws:iam::111122223333:account-password-policy", false)]),
+        (IAM, "DeleteAccountPasswordPolicy", Value::Null, Value::Null, Value::Null,
+            vec![("arn:aws:iam::111122223333:account-password-policy", false)]),
+        (RDS, "ModifyDBInstance", json!({"dBInstanceIdentifier": "orders-db", "publiclyAccessible": true, "applyImmediately": true}),
+            json!({"dBInstanceIdentifier": "orders-db", "publiclyAccessible": true,
+                   "dBInstanceArn": "arn:aws:rds:us-east-1:111122223333:db:orders-db"}),
+            Value::Null, vec![("arn:aws:rds:us-east-1:111122223333:db:orders-db", false)]),
+        (RDS, "CreateDBSnapshot", json!({"dBSnapshotIdentifier": "orders-nightly", "dBInstanceIdentifier": "orders-db"}),
+            json!({"dBSnapshotIdentifier": "orders-nightly",
+                   "dBSnapshotArn": "arn:aws:rds:us-east-1:111122223333:snapshot:orders-nightly"}),
+            Value::Null, vec![("arn:aws:rds:us-east-1:111122223333:snapshot:orders-nightly", false)]),
+        (CLOUDTRAIL, "UpdateTrail", json!({"name": "org-audit", "isMultiRegionTrail": true, "enableLogFileValidation": true}),
+            json!({"name": "org-audit", "s3BucketName": "qrie-demo-logs", "isMultiRegionTrail": true,
+                   "trailARN": "arn:aws:cloudtrail:us-east-1:111122223333:trail/org-audit", "logFileValidationEnabled": true}),
+            Value::Null, vec![("arn:aws:cloudtrail:us-east-1:111122223333:trail/org-audit", false)]),
+        (CLOUDTRAIL, "PutInsightSelectors", json!({"trailName": "org-audit", "insightSelectors": [{"insightType": "ApiCallRateInsight"}]}),
+            json!({"trailARN": "arn:aws:cloudtrail:us-east-1:111122223333:trail/org-audit", "insightSelectors": [{"insightType": "ApiCallRateInsight"}]}),
+            Value::Null, vec![("arn:aws:cloudtrail:us-east-1:111122223333:trail/org-audit", false)]),
+        (KMS, "CreateKey", json!({"description": "", "keySpec": "SYMMETRIC_DEFAULT", "keyUsage": "ENCRYPT_DECRYPT"}),
+            json!({"keyMetadata": {"AWSAccountId": ACCOUNT, "keyId": KEY_ID, "arn": KEY_ARN, "keyState": "Enabled"}}),
+            key_resources(), vec![(KEY_ARN, false)]),
+        (KMS, "PutKeyPolicy", json!({"keyId": KEY_ID, "policyName": "default", "policy": "{}"}),
+            Value::Null, key_resources(), vec![(KEY_ARN, false)]),
+        (KMS, "DisableKey", json!({"keyId": KEY_ID}), Value::Null, key_resources(), vec![(KEY_ARN, false)]),
+        (KMS, "EnableKey", json!({"keyId": KEY_ARN}), Value::Null, Value::Null, vec![(KEY_ARN, false)]),
+        (KMS, "CancelKeyDeletion", json!({"keyId": KEY_ID}), json!({"keyId": KEY_ARN}), Value::Null,
+            vec![(KEY_ARN, false)]),
+    ]
+}
+
+#[test]
+fn documented_shapes_yield_the_expected_resources() {
+    for (source, name, request, response, resources, expected) in cases() {
+        // given a record in the documented shape
+        let body = record(source, name, request, response, resources).to_string();
+        // when
+        let event = parse_message(&body).expect("parses");
+        let disposition = classify(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // then
+        let Disposition::Relevant(touched) = disposition else {
+            panic!("{name}: {disposition:?}")
+        };
+        let got: Vec<(&str, bool)> = touched
+            .iter()
+            .map(|t| (t.arn.as_str(), t.deleted))
+            .collect();
+        assert_eq!(got, expected, "{name}");
+        for resource in &touched {
+            assert_eq!(resource.account_id, ACCOUNT, "{name}");
+            assert_eq!(resource.region, "us-east-1", "{name}");
+            assert_eq!(
+                resource.service.as_str(),
+                source.split('.').next().unwrap_or(""),
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_supported_event_has_a_real_or_documented_example() {
+    // given the events with a hand-written record here and those the dataset and samples cover
+    let documented: std::collections::HashSet<&str> =
+        cases().into_iter().map(|(_, name, ..)| name).collect();
+    let index = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data/cloudtrail/expected-arns.tsv"),
+    )
+    .expect("expected-arns.tsv");
+    let real: std::collections::HashSet<&str> = index
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split('\t').nth(2))
+        .collect();
+    // then the ones with neither are the few listed here, each tested in extract.rs or left to
+    // the first real event (see the catalog's "inferred" notes)
+    let mut untested: Vec<&str> = super::supported_event_names()
+        .filter(|name| !documented.contains(name) && !real.contains(name))
+        .collect();
+    untested.sort_unstable();
+    let mut expected = vec![
+        "DeleteBucketOwnershipControls",
+        "DeleteBucketTagging",
+        "PutBucketReplication",
+        "DeleteBucketReplication",
+        "PutBucketWebsite",
+        "DeleteBucketWebsite",
+        "PutBucketCors",
+        "DeleteBucketCors",
+        "ModifyEbsDefaultKmsKeyId",
+        "ResetEbsDefaultKmsKeyId",
+        "CopySnapshot",
+        "ResetSnapshotAttribute",
+        "CopyImage",
+        "ResetImageAttribute",
+        "ModifyVpcAttribute",
+        "UpdateUser",
+        "TagUser",
+        "UntagUser",
+        "AddUserToGroup",
+        "RemoveUserFromGroup",
+        "PutUserPermissionsBoundary",
+        "DeleteUserPermissionsBoundary",
+        "CreateDBInstanceReadReplica",
+        "RestoreDBInstanceFromDBSnapshot",
+        "RestoreDBInstanceToPointInTime",
+        "StartDBInstance",
+        "StopDBInstance",
+        "CopyDBSnapshot",
+        "ModifyDBSnapshot",
+    ];
+    expected.sort_unstable();
+    assert_eq!(untested, expected);
+}

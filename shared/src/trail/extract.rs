@@ -209,11 +209,7 @@ fn walk<'v, 'p>(
                 }
             }
         }
-        Value::String(text) => {
-            if segments.next().is_none() {
-                found.push(text);
-            }
-        }
+        Value::String(text) if segments.next().is_none() => found.push(text),
         _ => {}
     }
 }
