@@ -5,7 +5,11 @@
 //! without Lambda.
 
 pub mod aws;
+pub mod collect;
 pub mod config;
+pub mod inventory;
 pub mod model;
 pub mod policy;
+pub mod scan;
+pub mod store;
 pub mod trail;

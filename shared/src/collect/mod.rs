@@ -1,0 +1,158 @@
+//! Collectors: read resources from a customer account and normalise them for the policies.
+//!
+//! The same collector code serves the weekly inventory (every resource of a service in an
+//! account, streamed into a channel page by page) and the event processor (one resource
+//! re-described after a CloudTrail event). Each collector declares the API permissions it uses;
+//! the onboarding role in `infra/` is built from those declarations (see `store::schema`).
+//!
+//! A resource whose attribute calls fail (AccessDenied, throttled after retries) is reported as
+//! [`Collected::Failed`] and never stored as if the setting were absent, which would turn a
+//! permission problem into a false finding or a false pass.
+
+pub mod s3;
+
+use std::fmt;
+
+use aws_config::SdkConfig;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use serde::Serialize;
+use tokio::sync::mpsc::Sender;
+
+use crate::config::AwsSettings;
+use crate::model::{Account, Resource, Service};
+
+/// An account reached through its read-only role.
+#[derive(Clone)]
+pub struct AccountSession {
+    pub account: Account,
+    /// SDK configuration with the assumed role's credentials (home region us-east-1).
+    pub sdk: SdkConfig,
+    pub settings: AwsSettings,
+}
+
+impl AccountSession {
+    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        crate::aws::s3_client(&crate::aws::in_region(&self.sdk, region), &self.settings)
+    }
+
+    pub fn s3control(&self) -> aws_sdk_s3control::Client {
+        crate::aws::s3control_client(&self.sdk, &self.settings)
+    }
+}
+
+/// One failed API call while collecting, as reported in run summaries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CollectionError {
+    pub account_id: String,
+    pub service: Service,
+    pub region: Option<String>,
+    /// The resource (ARN) whose collection failed, if the failure is about one resource.
+    pub resource: Option<String>,
+    pub operation: String,
+    /// The AWS error code (`AccessDenied`, `SlowDown`, ...) or the transport failure kind.
+    pub code: String,
+    pub message: String,
+}
+
+impl fmt::Display for CollectionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {}{}: {} failed: {}: {}",
+            self.account_id,
+            self.service,
+            self.region.as_deref().unwrap_or("-"),
+            self.resource
+                .as_deref()
+                .map(|r| format!(" {r}"))
+                .unwrap_or_default(),
+            self.operation,
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for CollectionError {}
+
+/// What a collector streams out.
+#[derive(Debug, Clone)]
+pub enum Collected {
+    Resource(Box<Resource>),
+    /// The resource exists but could not be read completely; it must not be stored (nor
+    /// removed as unseen).
+    Failed { arn: String, error: CollectionError },
+}
+
+/// The result of re-describing one resource.
+#[derive(Debug, Clone)]
+pub enum Described {
+    Found(Box<Resource>),
+    /// The resource does not exist (any more).
+    NotFound,
+}
+
+/// The code and message of a failed SDK call, for errors that are not "setting absent".
+pub(crate) fn call_failure<E: ProvideErrorMetadata + std::error::Error + 'static, R: fmt::Debug>(
+    err: &SdkError<E, R>,
+) -> (String, String) {
+    let code = err.code().map(str::to_owned).unwrap_or_else(|| match err {
+        SdkError::TimeoutError(_) => "Timeout".to_owned(),
+        SdkError::DispatchFailure(_) => "DispatchFailure".to_owned(),
+        SdkError::ResponseError(_) => "ResponseError".to_owned(),
+        _ => "Unknown".to_owned(),
+    });
+    let message = err.message().map(str::to_owned).unwrap_or_else(|| {
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        text
+    });
+    (code, message)
+}
+
+/// The services whose collectors exist, and the permissions each declares.
+pub fn declared_permissions() -> Vec<(Service, &'static [&'static str])> {
+    vec![(Service::S3, s3::PERMISSIONS)]
+}
+
+/// True when qrie can collect `service` today.
+pub fn is_supported(service: Service) -> bool {
+    declared_permissions().iter().any(|(s, _)| *s == service)
+}
+
+/// A service or resource type whose collector does not exist yet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} has no collector yet")]
+pub struct Unsupported(pub String);
+
+/// Collects every resource of `service` in the session's account into `out`.
+///
+/// Returns `Ok(())` when the listing completed (so resources not seen may be removed), or the
+/// listing error when it did not.
+pub async fn collect_service(
+    service: Service,
+    session: &AccountSession,
+    out: &Sender<Collected>,
+) -> Result<Result<(), CollectionError>, Unsupported> {
+    match service {
+        Service::S3 => Ok(s3::collect(session, out).await),
+        other => Err(Unsupported(format!("service {other}"))),
+    }
+}
+
+/// Re-describes one resource, identified by type and native id (bucket name, ...).
+pub async fn describe(
+    session: &AccountSession,
+    resource_type: &str,
+    id: &str,
+) -> Result<Result<Described, CollectionError>, Unsupported> {
+    match resource_type {
+        s3::BUCKET => Ok(s3::describe_bucket_by_name(session, id).await),
+        s3::ACCOUNT_PUBLIC_ACCESS_BLOCK => Ok(s3::describe_account_block(session).await),
+        other => Err(Unsupported(format!("resource type {other}"))),
+    }
+}

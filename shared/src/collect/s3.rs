@@ -1,0 +1,513 @@
+//! The S3 collector: buckets with their access, encryption, versioning and logging settings,
+//! and the account-level S3 Block Public Access configuration as a resource of its own.
+//!
+//! Normalised bucket configuration (the shape the S3 policies read):
+//!
+//! ```text
+//! Name, Region, CreationDate
+//! PublicAccessBlock            {BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets} | null
+//! AccountPublicAccessBlock     the account's settings at collection time | null
+//! EffectivePublicAccessBlock   each setting true if the bucket's or the account's is true
+//! Policy                       the bucket policy document, Statement always a list | null
+//! PolicyStatus                 {IsPublic} as S3 evaluates it | null
+//! Acl                          {Owner: {ID}, Grants: [{Grantee: {Type, URI, ID}, Permission}]}
+//! OwnershipControls            {ObjectOwnership} | null
+//! Encryption                   {Rules: [{SSEAlgorithm, KMSMasterKeyID, BucketKeyEnabled}]} | null
+//! Versioning                   {Status: Enabled | Suspended | null, MFADelete}
+//! Logging                      {TargetBucket, TargetPrefix} | null
+//! ```
+//!
+//! `null` means S3 answered that the setting is not configured. A call that fails for any other
+//! reason makes the whole bucket a [`Collected::Failed`] entry instead.
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use chrono::Utc;
+use futures::StreamExt;
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc::Sender;
+use tracing::{debug, warn};
+
+use super::{call_failure, AccountSession, Collected, CollectionError, Described};
+use crate::model::{Resource, Service};
+
+pub const BUCKET: &str = "AWS::S3::Bucket";
+pub const ACCOUNT_PUBLIC_ACCESS_BLOCK: &str = "AWS::S3::AccountPublicAccessBlock";
+
+/// Every S3 API permission this collector uses.
+pub const PERMISSIONS: &[&str] = &[
+    "s3:ListAllMyBuckets",
+    "s3:GetBucketLocation",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetBucketPolicy",
+    "s3:GetBucketPolicyStatus",
+    "s3:GetBucketAcl",
+    "s3:GetBucketOwnershipControls",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetBucketVersioning",
+    "s3:GetBucketLogging",
+    "s3:GetAccountPublicAccessBlock",
+];
+
+/// Buckets described at once within one account.
+const BUCKET_CONCURRENCY: usize = 8;
+/// The region S3's global calls (ListBuckets, GetBucketLocation) go to.
+const HOME_REGION: &str = "us-east-1";
+
+pub fn bucket_arn(name: &str) -> String {
+    format!("arn:aws:s3:::{name}")
+}
+
+pub fn account_block_arn(account_id: &str) -> String {
+    format!("arn:aws:s3::{account_id}:account-public-access-block")
+}
+
+/// The outcome of one attribute call: the setting, "not configured" (`None`), or a failure.
+type Call = Result<Option<Value>, (String, String)>;
+
+/// Turns an SDK result into a [`Call`]: error codes in `absent` mean "not configured".
+fn settle<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+    absent: &[&str],
+    read: impl FnOnce(T) -> Value,
+) -> Call
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(out) => Ok(Some(read(out))),
+        Err(e) if e.code().is_some_and(|c| absent.contains(&c)) => Ok(None),
+        Err(e) => Err(call_failure(&e)),
+    }
+}
+
+fn block_json(
+    acls: Option<bool>,
+    ignore: Option<bool>,
+    policy: Option<bool>,
+    restrict: Option<bool>,
+) -> Value {
+    json!({
+        "BlockPublicAcls": acls.unwrap_or(false),
+        "IgnorePublicAcls": ignore.unwrap_or(false),
+        "BlockPublicPolicy": policy.unwrap_or(false),
+        "RestrictPublicBuckets": restrict.unwrap_or(false),
+    })
+}
+
+/// The account-level public access block: `Ok(None)` when not configured.
+async fn account_block(session: &AccountSession) -> Result<Option<Value>, CollectionError> {
+    let result = session
+        .s3control()
+        .get_public_access_block()
+        .account_id(&session.account.account_id)
+        .send()
+        .await;
+    settle(result, &["NoSuchPublicAccessBlockConfiguration"], |out| {
+        let c = out.public_access_block_configuration();
+        block_json(
+            c.and_then(|c| c.block_public_acls()),
+            c.and_then(|c| c.ignore_public_acls()),
+            c.and_then(|c| c.block_public_policy()),
+            c.and_then(|c| c.restrict_public_buckets()),
+        )
+    })
+    .map_err(|(code, message)| CollectionError {
+        account_id: session.account.account_id.clone(),
+        service: Service::S3,
+        region: None,
+        resource: Some(account_block_arn(&session.account.account_id)),
+        operation: "GetPublicAccessBlock (account)".into(),
+        code,
+        message,
+    })
+}
+
+fn account_block_resource(session: &AccountSession, block: Option<&Value>) -> Resource {
+    let account_id = &session.account.account_id;
+    Resource {
+        arn: account_block_arn(account_id),
+        account_id: account_id.clone(),
+        service: Service::S3,
+        resource_type: ACCOUNT_PUBLIC_ACCESS_BLOCK.into(),
+        region: HOME_REGION.into(),
+        configuration: json!({"AccountId": account_id, "PublicAccessBlock": block}),
+        last_seen_at: Utc::now(),
+    }
+}
+
+/// Re-describes the account-level block (event processor).
+pub async fn describe_account_block(
+    session: &AccountSession,
+) -> Result<Described, CollectionError> {
+    let block = account_block(session).await?;
+    Ok(Described::Found(Box::new(account_block_resource(
+        session,
+        block.as_ref(),
+    ))))
+}
+
+/// Collects the account block and every bucket of the account into `out`.
+pub async fn collect(
+    session: &AccountSession,
+    out: &Sender<Collected>,
+) -> Result<(), CollectionError> {
+    let account_id = session.account.account_id.clone();
+    // The account block first: every bucket's effective settings depend on it.
+    let account = match account_block(session).await {
+        Ok(block) => {
+            let resource = account_block_resource(session, block.as_ref());
+            send(out, Collected::Resource(Box::new(resource))).await;
+            AccountBlock::Known(block)
+        }
+        Err(error) => {
+            warn!(account = %account_id, %error, "account public access block unreadable");
+            send(
+                out,
+                Collected::Failed {
+                    arn: account_block_arn(&account_id),
+                    error,
+                },
+            )
+            .await;
+            AccountBlock::Unknown
+        }
+    };
+    let client = session.s3(HOME_REGION);
+    let mut pages = client.list_buckets().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            let (code, message) = call_failure(&e);
+            CollectionError {
+                account_id: account_id.clone(),
+                service: Service::S3,
+                region: None,
+                resource: None,
+                operation: "ListBuckets".into(),
+                code,
+                message,
+            }
+        })?;
+        let names: Vec<(String, Option<String>)> = page
+            .buckets()
+            .iter()
+            .filter_map(|b| {
+                Some((
+                    b.name()?.to_owned(),
+                    b.creation_date().map(|d| d.to_string()),
+                ))
+            })
+            .collect();
+        debug!(account = %account_id, buckets = names.len(), "bucket page listed");
+        let mut described = futures::stream::iter(names)
+            .map(|(name, created)| {
+                let account = &account;
+                async move {
+                    let result = describe_bucket(session, &name, created, account).await;
+                    (name, result)
+                }
+            })
+            .buffer_unordered(BUCKET_CONCURRENCY);
+        while let Some((name, result)) = described.next().await {
+            match result {
+                Ok(Described::Found(resource)) => send(out, Collected::Resource(resource)).await,
+                Ok(Described::NotFound) => {
+                    debug!(bucket = %name, "bucket vanished during collection")
+                }
+                Err(error) => {
+                    warn!(%error, "bucket collection failed");
+                    send(
+                        out,
+                        Collected::Failed {
+                            arn: bucket_arn(&name),
+                            error,
+                        },
+                    )
+                    .await
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn send(out: &Sender<Collected>, item: Collected) {
+    // The receiver only goes away when the run is aborted; nothing is left to deliver to then.
+    let _ = out.send(item).await;
+}
+
+/// What is known about the account-level block while describing a bucket.
+enum AccountBlock {
+    Known(Option<Value>),
+    Unknown,
+}
+
+/// Re-describes one bucket by name (event processor), with the account block read fresh.
+pub async fn describe_bucket_by_name(
+    session: &AccountSession,
+    name: &str,
+) -> Result<Described, CollectionError> {
+    let account = match account_block(session).await {
+        Ok(block) => AccountBlock::Known(block),
+        Err(_) => AccountBlock::Unknown,
+    };
+    describe_bucket(session, name, None, &account).await
+}
+
+async fn describe_bucket(
+    session: &AccountSession,
+    name: &str,
+    created: Option<String>,
+    account: &AccountBlock,
+) -> Result<Described, CollectionError> {
+    let account_id = &session.account.account_id;
+    let fail = |region: Option<&str>, operation: &str, (code, message): (String, String)| {
+        CollectionError {
+            account_id: account_id.clone(),
+            service: Service::S3,
+            region: region.map(str::to_owned),
+            resource: Some(bucket_arn(name)),
+            operation: operation.to_owned(),
+            code,
+            message,
+        }
+    };
+    let location = session
+        .s3(HOME_REGION)
+        .get_bucket_location()
+        .bucket(name)
+        .send()
+        .await;
+    let region = match location {
+        Ok(out) => match out.location_constraint().map(|c| c.as_str()) {
+            None | Some("") => HOME_REGION.to_owned(),
+            Some("EU") => "eu-west-1".to_owned(),
+            Some(other) => other.to_owned(),
+        },
+        Err(e) if e.code() == Some("NoSuchBucket") => return Ok(Described::NotFound),
+        Err(e) => return Err(fail(None, "GetBucketLocation", call_failure(&e))),
+    };
+    let observed = Utc::now();
+    let client = session.s3(&region);
+    let (pab, policy, status, acl, ownership, encryption, versioning, logging) = tokio::join!(
+        client.get_public_access_block().bucket(name).send(),
+        client.get_bucket_policy().bucket(name).send(),
+        client.get_bucket_policy_status().bucket(name).send(),
+        client.get_bucket_acl().bucket(name).send(),
+        client.get_bucket_ownership_controls().bucket(name).send(),
+        client.get_bucket_encryption().bucket(name).send(),
+        client.get_bucket_versioning().bucket(name).send(),
+        client.get_bucket_logging().bucket(name).send(),
+    );
+    let calls: [(&str, &str, Call); 8] = [
+        (
+            "PublicAccessBlock",
+            "GetPublicAccessBlock",
+            settle(pab, &["NoSuchPublicAccessBlockConfiguration"], |o| {
+                let c = o.public_access_block_configuration();
+                block_json(
+                    c.and_then(|c| c.block_public_acls()),
+                    c.and_then(|c| c.ignore_public_acls()),
+                    c.and_then(|c| c.block_public_policy()),
+                    c.and_then(|c| c.restrict_public_buckets()),
+                )
+            }),
+        ),
+        (
+            "Policy",
+            "GetBucketPolicy",
+            settle(policy, &["NoSuchBucketPolicy"], |o| {
+                normalise_policy(o.policy().unwrap_or_default())
+            }),
+        ),
+        (
+            "PolicyStatus",
+            "GetBucketPolicyStatus",
+            settle(status, &["NoSuchBucketPolicy"], |o| {
+                json!({"IsPublic": o.policy_status().and_then(|s| s.is_public()).unwrap_or(false)})
+            }),
+        ),
+        (
+            "Acl",
+            "GetBucketAcl",
+            settle(acl, &[], |o| {
+                let grants: Vec<Value> = o
+                    .grants()
+                    .iter()
+                    .map(|g| {
+                        let grantee = g.grantee().map(|ge| {
+                            json!({
+                                "Type": ge.r#type().as_str(),
+                                "URI": ge.uri(),
+                                "ID": ge.id(),
+                                "EmailAddress": ge.email_address(),
+                            })
+                        });
+                        json!({"Grantee": grantee, "Permission": g.permission().map(|p| p.as_str())})
+                    })
+                    .collect();
+                json!({"Owner": {"ID": o.owner().and_then(|w| w.id())}, "Grants": grants})
+            }),
+        ),
+        (
+            "OwnershipControls",
+            "GetBucketOwnershipControls",
+            settle(ownership, &["OwnershipControlsNotFoundError"], |o| {
+                let rule = o
+                    .ownership_controls()
+                    .and_then(|c| c.rules().first())
+                    .map(|r| r.object_ownership().as_str().to_owned());
+                json!({"ObjectOwnership": rule})
+            }),
+        ),
+        (
+            "Encryption",
+            "GetBucketEncryption",
+            settle(
+                encryption,
+                &["ServerSideEncryptionConfigurationNotFoundError"],
+                |o| {
+                    let rules: Vec<Value> = o
+                        .server_side_encryption_configuration()
+                        .map(|c| c.rules())
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|r| {
+                            let d = r.apply_server_side_encryption_by_default();
+                            json!({
+                                "SSEAlgorithm": d.map(|d| d.sse_algorithm().as_str()),
+                                "KMSMasterKeyID": d.and_then(|d| d.kms_master_key_id()),
+                                "BucketKeyEnabled": r.bucket_key_enabled().unwrap_or(false),
+                            })
+                        })
+                        .collect();
+                    json!({"Rules": rules})
+                },
+            ),
+        ),
+        (
+            "Versioning",
+            "GetBucketVersioning",
+            settle(versioning, &[], |o| {
+                json!({
+                    "Status": o.status().map(|s| s.as_str()),
+                    "MFADelete": o.mfa_delete().map(|s| s.as_str()),
+                })
+            }),
+        ),
+        (
+            "Logging",
+            "GetBucketLogging",
+            settle(logging, &[], |o| match o.logging_enabled() {
+                Some(l) => json!({"TargetBucket": l.target_bucket(), "TargetPrefix": l.target_prefix()}),
+                None => Value::Null,
+            }),
+        ),
+    ];
+    let mut config = Map::new();
+    config.insert("Name".into(), json!(name));
+    config.insert("Region".into(), json!(region));
+    config.insert("CreationDate".into(), json!(created));
+    let mut failures = Vec::new();
+    for (field, operation, call) in calls {
+        match call {
+            Ok(value) => {
+                config.insert(field.into(), value.unwrap_or(Value::Null));
+            }
+            Err(failure) => {
+                // A bucket deleted between listing and describing is simply gone.
+                if failure.0 == "NoSuchBucket" {
+                    return Ok(Described::NotFound);
+                }
+                failures.push((operation, failure));
+            }
+        }
+    }
+    if let Some((operation, first)) = failures.first().cloned() {
+        let mut error = fail(Some(&region), operation, first);
+        if failures.len() > 1 {
+            let others: Vec<&str> = failures[1..].iter().map(|(op, _)| *op).collect();
+            error.message = format!("{} (also failed: {})", error.message, others.join(", "));
+        }
+        return Err(error);
+    }
+    let account_value = match account {
+        AccountBlock::Known(block) => block.clone().unwrap_or(Value::Null),
+        AccountBlock::Unknown => Value::Null,
+    };
+    config.insert(
+        "EffectivePublicAccessBlock".into(),
+        effective_block(config.get("PublicAccessBlock"), Some(&account_value)),
+    );
+    config.insert("AccountPublicAccessBlock".into(), account_value);
+    Ok(Described::Found(Box::new(Resource {
+        arn: bucket_arn(name),
+        account_id: account_id.clone(),
+        service: Service::S3,
+        resource_type: BUCKET.into(),
+        region,
+        configuration: Value::Object(config),
+        last_seen_at: observed,
+    })))
+}
+
+/// Each Block Public Access setting is in force if the bucket or the account sets it.
+fn effective_block(bucket: Option<&Value>, account: Option<&Value>) -> Value {
+    let on = |block: Option<&Value>, key: &str| {
+        block
+            .and_then(|b| b.get(key))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    let mut out = Map::new();
+    for key in [
+        "BlockPublicAcls",
+        "IgnorePublicAcls",
+        "BlockPublicPolicy",
+        "RestrictPublicBuckets",
+    ] {
+        out.insert(key.into(), json!(on(bucket, key) || on(account, key)));
+    }
+    Value::Object(out)
+}
+
+/// Parses a bucket policy and makes `Statement` always a list. An unparsable document is kept
+/// as a string under `Raw` so that it is visible, and fails closed in the policies (no
+/// statements to prove it safe).
+pub fn normalise_policy(text: &str) -> Value {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(mut doc)) => {
+            let statements = match doc.remove("Statement") {
+                Some(Value::Array(items)) => items,
+                Some(Value::Null) | None => Vec::new(),
+                Some(single) => vec![single],
+            };
+            doc.insert("Statement".into(), Value::Array(statements));
+            Value::Object(doc)
+        }
+        _ => json!({"Raw": text, "Statement": []}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_statement_becomes_a_list() {
+        let doc = normalise_policy(r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny"}}"#);
+        assert_eq!(doc["Statement"], json!([{"Effect": "Deny"}]));
+        assert_eq!(normalise_policy("not json")["Statement"], json!([]));
+    }
+
+    #[test]
+    fn effective_block_ors_bucket_and_account() {
+        let bucket = block_json(Some(true), Some(false), None, None);
+        let account = block_json(None, Some(true), None, None);
+        let eff = effective_block(Some(&bucket), Some(&account));
+        assert_eq!(eff["BlockPublicAcls"], true);
+        assert_eq!(eff["IgnorePublicAcls"], true);
+        assert_eq!(eff["RestrictPublicBuckets"], false);
+        assert_eq!(effective_block(None, Some(&Value::Null))["BlockPublicAcls"], false);
+    }
+}

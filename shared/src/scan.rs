@@ -1,0 +1,558 @@
+//! The policy scan: evaluate the active policies against the inventory and keep the findings
+//! table in step, partition by partition.
+//!
+//! For each `<account>_<service>` partition the scanner loads the partition's ACTIVE findings
+//! (one GSI query), streams the partition's resources page by page, evaluates every applicable
+//! policy, and then: a new failure opens an ACTIVE finding (with `FirstSeen`), a repeated failure
+//! only moves `LastEvaluated`, and an ACTIVE finding whose resource now passes, or no longer
+//! exists, is RESOLVED. The same [`reconcile_resource`] step serves the event processor.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::model::{partition_key, Resource, Service, Severity};
+use crate::policy::{Catalog, Outcome, Policy};
+use crate::store::{FailedEvaluation, FindingStore, OpenOutcome, PolicySetting, Stores};
+
+/// Finding writes in flight at once within a partition.
+const WRITE_CONCURRENCY: usize = 16;
+
+/// The invocation payload: `{}`, `{"policy_id": "..."}`, `{"service": "..."}`, optionally with
+/// `"account_id"`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanRequest {
+    #[serde(default)]
+    pub policy_id: Option<String>,
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub account_id: Option<String>,
+}
+
+/// A request that cannot be run at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScanRequestError {
+    #[error("unknown policy {0:?}")]
+    UnknownPolicy(String),
+    #[error("policy {0} is disabled in the policies table")]
+    DisabledPolicy(String),
+    #[error("{0}")]
+    UnknownService(#[from] crate::model::UnknownService),
+    #[error("reading the {table} table failed: {message}")]
+    Store { table: &'static str, message: String },
+}
+
+/// Counts of one scan (or of one resource's re-evaluation).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// (resource, policy) evaluations.
+    pub evaluated: usize,
+    pub new: usize,
+    pub still_active: usize,
+    pub resolved: usize,
+    /// Writes skipped because a newer evaluation was already stored.
+    pub stale: usize,
+}
+
+impl Tally {
+    fn add(&mut self, other: &Tally) {
+        self.evaluated += other.evaluated;
+        self.new += other.new;
+        self.still_active += other.still_active;
+        self.resolved += other.resolved;
+        self.stale += other.stale;
+    }
+}
+
+/// What a scan returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ScanSummary {
+    #[serde(flatten)]
+    pub tally: Tally,
+    pub resources: usize,
+    pub policies: Vec<String>,
+    pub partitions: usize,
+    pub by_partition: BTreeMap<String, Tally>,
+    pub errors: Vec<String>,
+    pub duration_ms: u128,
+}
+
+/// A policy as this deployment runs it: its severity after overrides, and its account scope.
+#[derive(Debug, Clone)]
+pub struct ActivePolicy<'c> {
+    pub policy: &'c Policy,
+    pub severity: Severity,
+    pub accounts: Option<Vec<String>>,
+}
+
+impl ActivePolicy<'_> {
+    pub fn applies_to(&self, resource: &Resource) -> bool {
+        self.policy.resource_type == resource.resource_type
+            && self
+                .accounts
+                .as_ref()
+                .is_none_or(|a| a.iter().any(|id| *id == resource.account_id))
+    }
+}
+
+/// The catalog's policies as configured by the policies table (active unless disabled).
+pub fn active_policies<'c>(
+    catalog: &'c Catalog,
+    settings: &HashMap<String, PolicySetting>,
+) -> Vec<ActivePolicy<'c>> {
+    catalog
+        .policies()
+        .iter()
+        .filter_map(|policy| match settings.get(&policy.id) {
+            Some(s) if !s.active => None,
+            Some(s) => Some(ActivePolicy {
+                policy,
+                severity: s.severity_override.unwrap_or(policy.severity),
+                accounts: s.accounts.clone(),
+            }),
+            None => Some(ActivePolicy {
+                policy,
+                severity: policy.severity,
+                accounts: None,
+            }),
+        })
+        .collect()
+}
+
+/// Evaluates every applicable policy against one resource and writes the outcome: opens or
+/// refreshes failures, resolves the `active` findings that now pass.
+pub async fn reconcile_resource(
+    resource: &Resource,
+    policies: &[ActivePolicy<'_>],
+    active: &HashSet<String>,
+    findings: &dyn FindingStore,
+    now: DateTime<Utc>,
+) -> Result<Tally, crate::store::StoreError> {
+    let mut tally = Tally::default();
+    for p in policies.iter().filter(|p| p.applies_to(resource)) {
+        tally.evaluated += 1;
+        match p.policy.evaluate(&resource.configuration) {
+            Outcome::Fail { evidence } => {
+                let failed = FailedEvaluation {
+                    arn: resource.arn.clone(),
+                    policy_id: p.policy.id.clone(),
+                    account_id: resource.account_id.clone(),
+                    account_service: resource.partition_key(),
+                    resource_type: resource.resource_type.clone(),
+                    severity: p.severity,
+                    evidence,
+                    evaluated_at: now,
+                    observed_at: resource.last_seen_at,
+                };
+                match findings.open(&failed).await? {
+                    OpenOutcome::Opened => tally.new += 1,
+                    OpenOutcome::StillActive => tally.still_active += 1,
+                    OpenOutcome::Stale => tally.stale += 1,
+                }
+            }
+            Outcome::Pass => {
+                if active.contains(&p.policy.id)
+                    && findings
+                        .resolve(&resource.arn, &p.policy.id, now, resource.last_seen_at)
+                        .await?
+                {
+                    tally.resolved += 1;
+                }
+            }
+        }
+    }
+    Ok(tally)
+}
+
+/// Resolves the ACTIVE findings of a resource that no longer exists (deleted after
+/// `observed_at`).
+pub async fn resolve_gone(
+    arn: &str,
+    policy_ids: impl IntoIterator<Item = &str>,
+    findings: &dyn FindingStore,
+    now: DateTime<Utc>,
+    observed_at: DateTime<Utc>,
+) -> Result<usize, crate::store::StoreError> {
+    let mut resolved = 0;
+    for id in policy_ids {
+        if findings.resolve(arn, id, now, observed_at).await? {
+            resolved += 1;
+        }
+    }
+    Ok(resolved)
+}
+
+/// Everything a scan needs.
+pub struct Scanner<'a> {
+    pub catalog: &'a Catalog,
+    pub stores: &'a Stores,
+}
+
+impl Scanner<'_> {
+    pub async fn run(&self, request: &ScanRequest) -> Result<ScanSummary, ScanRequestError> {
+        let started = Instant::now();
+        let now = Utc::now();
+        let settings = self
+            .stores
+            .policies
+            .settings()
+            .await
+            .map_err(|e| ScanRequestError::Store {
+                table: "policies",
+                message: e.to_string(),
+            })?;
+        let mut policies = active_policies(self.catalog, &settings);
+        if let Some(id) = &request.policy_id {
+            if self.catalog.get(id).is_none() {
+                return Err(ScanRequestError::UnknownPolicy(id.clone()));
+            }
+            policies.retain(|p| p.policy.id == *id);
+            if policies.is_empty() {
+                return Err(ScanRequestError::DisabledPolicy(id.clone()));
+            }
+        }
+        if let Some(service) = &request.service {
+            let service: Service = service.parse()?;
+            policies.retain(|p| p.policy.service == service);
+        }
+        let mut services: Vec<Service> = policies.iter().map(|p| p.policy.service).collect();
+        services.sort();
+        services.dedup();
+        let accounts = self
+            .stores
+            .accounts
+            .list()
+            .await
+            .map_err(|e| ScanRequestError::Store {
+                table: "accounts",
+                message: e.to_string(),
+            })?;
+        let mut summary = ScanSummary {
+            policies: policies.iter().map(|p| p.policy.id.clone()).collect(),
+            errors: self
+                .catalog
+                .rejected
+                .iter()
+                .map(|e| format!("policy not loaded: {e}"))
+                .collect(),
+            ..ScanSummary::default()
+        };
+        for account in accounts.iter().filter(|a| {
+            a.enabled
+                && request
+                    .account_id
+                    .as_ref()
+                    .is_none_or(|only| *only == a.account_id)
+        }) {
+            for &service in &services {
+                let partition = partition_key(&account.account_id, service);
+                let span = info_span!("partition", %partition);
+                let result = self
+                    .partition(&partition, &policies, now)
+                    .instrument(span)
+                    .await;
+                summary.partitions += 1;
+                summary.resources += result.resources;
+                summary.tally.add(&result.tally);
+                summary.errors.extend(result.errors);
+                summary.by_partition.insert(partition, result.tally);
+            }
+        }
+        summary.duration_ms = started.elapsed().as_millis();
+        info!(
+            evaluated = summary.tally.evaluated,
+            new = summary.tally.new,
+            still_active = summary.tally.still_active,
+            resolved = summary.tally.resolved,
+            errors = summary.errors.len(),
+            duration_ms = summary.duration_ms as u64,
+            "scan finished"
+        );
+        Ok(summary)
+    }
+
+    async fn partition(
+        &self,
+        partition: &str,
+        policies: &[ActivePolicy<'_>],
+        now: DateTime<Utc>,
+    ) -> PartitionResult {
+        let mut result = PartitionResult::default();
+        let in_scope: HashSet<&str> = policies.iter().map(|p| p.policy.id.as_str()).collect();
+        let findings = self.stores.findings.as_ref();
+        // (arn → policy ids) of the ACTIVE findings this scan is responsible for.
+        let mut active: HashMap<String, HashSet<String>> = HashMap::new();
+        match findings.active_in_partition(partition).await {
+            Ok(list) => {
+                for f in list
+                    .into_iter()
+                    .filter(|f| in_scope.contains(f.policy_id.as_str()))
+                {
+                    active.entry(f.arn).or_default().insert(f.policy_id);
+                }
+            }
+            Err(e) => {
+                result
+                    .errors
+                    .push(format!("{partition}: loading active findings: {e}"));
+                return result;
+            }
+        }
+        let empty = HashSet::new();
+        let mut evaluated_arns = HashSet::new();
+        let mut cursor = None;
+        loop {
+            let page = match self.stores.resources.page(partition, cursor.take()).await {
+                Ok(page) => page,
+                Err(e) => {
+                    // Without the full inventory, absent resources cannot be told apart from
+                    // unread ones: resolve nothing as gone.
+                    result.errors.push(format!("{partition}: reading resources: {e}"));
+                    return result;
+                }
+            };
+            result.resources += page.items.len();
+            let outcomes: Vec<_> = futures::stream::iter(page.items.iter())
+                .map(|resource| {
+                    let active = active.get(&resource.arn).unwrap_or(&empty);
+                    async move {
+                        (
+                            resource.arn.as_str(),
+                            reconcile_resource(resource, policies, active, findings, now).await,
+                        )
+                    }
+                })
+                .buffer_unordered(WRITE_CONCURRENCY)
+                .collect()
+                .await;
+            for (arn, outcome) in outcomes {
+                evaluated_arns.insert(arn.to_owned());
+                match outcome {
+                    Ok(t) => result.tally.add(&t),
+                    Err(e) => result.errors.push(format!("{arn}: {e}")),
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        // ACTIVE findings whose resource is gone from the inventory.
+        for (arn, ids) in active.iter().filter(|(arn, _)| !evaluated_arns.contains(*arn)) {
+            match resolve_gone(arn, ids.iter().map(String::as_str), findings, now, now).await {
+                Ok(n) => result.tally.resolved += n,
+                Err(e) => result.errors.push(format!("{arn}: {e}")),
+            }
+        }
+        if !result.errors.is_empty() {
+            warn!(errors = result.errors.len(), "partition scanned with errors");
+        }
+        result
+    }
+}
+
+#[derive(Default)]
+struct PartitionResult {
+    resources: usize,
+    tally: Tally,
+    errors: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Account, FindingState};
+    use serde_json::json;
+
+    fn bucket(name: &str, config: serde_json::Value) -> Resource {
+        Resource {
+            arn: format!("arn:aws:s3:::{name}"),
+            account_id: "111122223333".into(),
+            service: Service::S3,
+            resource_type: "AWS::S3::Bucket".into(),
+            region: "us-east-1".into(),
+            configuration: config,
+            last_seen_at: Utc::now(),
+        }
+    }
+
+    async fn stores_with(resources: &[Resource]) -> Stores {
+        let stores = Stores::in_memory();
+        stores
+            .accounts
+            .put(&Account {
+                account_id: "111122223333".into(),
+                role_arn: String::new(),
+                external_id: None,
+                regions: vec![],
+                enabled: true,
+                name: None,
+            })
+            .await
+            .unwrap();
+        stores.resources.put_batch(resources).await.unwrap();
+        stores
+    }
+
+    #[tokio::test]
+    async fn a_failure_opens_once_then_stays_active_then_resolves() {
+        // Given an unversioned bucket
+        let catalog = Catalog::embedded();
+        let stores = stores_with(&[bucket("b", json!({"Versioning": {"Status": null}}))]).await;
+        let scanner = Scanner {
+            catalog: &catalog,
+            stores: &stores,
+        };
+        let request = ScanRequest {
+            policy_id: Some("S3BucketVersioningEnabled".into()),
+            ..Default::default()
+        };
+        // When scanned twice
+        let first = scanner.run(&request).await.unwrap();
+        let second = scanner.run(&request).await.unwrap();
+        // Then the finding opens once and the second run only refreshes it
+        assert_eq!((first.tally.new, first.tally.still_active), (1, 0));
+        assert_eq!((second.tally.new, second.tally.still_active), (0, 1));
+        let f = &stores.findings.for_resource("arn:aws:s3:::b").await.unwrap()[0];
+        assert_eq!(f.state, FindingState::Active);
+        assert_eq!(f.evidence, json!({"Versioning.Status": null}));
+        // And when the bucket is fixed, the next scan resolves it
+        stores
+            .resources
+            .put_batch(&[bucket("b", json!({"Versioning": {"Status": "Enabled"}}))])
+            .await
+            .unwrap();
+        let third = scanner.run(&request).await.unwrap();
+        assert_eq!(third.tally.resolved, 1);
+        let f = &stores.findings.for_resource("arn:aws:s3:::b").await.unwrap()[0];
+        assert_eq!(f.state, FindingState::Resolved);
+    }
+
+    #[tokio::test]
+    async fn disabled_and_overridden_policies_are_honoured() {
+        let catalog = Catalog::embedded();
+        let stores = stores_with(&[bucket("b", json!({}))]).await;
+        stores
+            .policies
+            .put_setting(
+                "S3BucketVersioningEnabled",
+                &PolicySetting {
+                    active: false,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        stores
+            .policies
+            .put_setting(
+                "S3BucketLoggingEnabled",
+                &PolicySetting {
+                    active: true,
+                    severity_override: Some(Severity::High),
+                    accounts: None,
+                },
+            )
+            .await
+            .unwrap();
+        let scanner = Scanner {
+            catalog: &catalog,
+            stores: &stores,
+        };
+        let summary = scanner.run(&ScanRequest::default()).await.unwrap();
+        assert!(!summary.policies.contains(&"S3BucketVersioningEnabled".to_owned()));
+        let found = stores.findings.for_resource("arn:aws:s3:::b").await.unwrap();
+        assert!(found.iter().all(|f| f.policy_id != "S3BucketVersioningEnabled"));
+        let logging = found
+            .iter()
+            .find(|f| f.policy_id == "S3BucketLoggingEnabled")
+            .unwrap();
+        assert_eq!(logging.severity, Severity::High);
+        let err = scanner
+            .run(&ScanRequest {
+                policy_id: Some("S3BucketVersioningEnabled".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ScanRequestError::DisabledPolicy("S3BucketVersioningEnabled".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_policies_and_services_are_refused() {
+        let catalog = Catalog::embedded();
+        let stores = stores_with(&[]).await;
+        let scanner = Scanner {
+            catalog: &catalog,
+            stores: &stores,
+        };
+        let err = scanner
+            .run(&ScanRequest {
+                policy_id: Some("NoSuchPolicy".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("NoSuchPolicy"));
+        let err = scanner
+            .run(&ScanRequest {
+                service: Some("lambda".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("lambda"));
+    }
+
+    #[tokio::test]
+    async fn an_older_evaluation_never_overwrites_a_newer_one() {
+        let catalog = Catalog::embedded();
+        let policies = active_policies(&catalog, &HashMap::new());
+        let stores = stores_with(&[]).await;
+        let findings = stores.findings.as_ref();
+        let at = |secs: i64, status: &str| {
+            let mut b = bucket("b", json!({"Versioning": {"Status": status}}));
+            b.last_seen_at = DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap();
+            b
+        };
+        let versioning: HashSet<String> = ["S3BucketVersioningEnabled".to_owned()].into();
+        let none = HashSet::new();
+        // Given a finding opened from the state read at t=10
+        let opened = reconcile_resource(&at(10, "Suspended"), &policies, &none, findings, Utc::now())
+            .await
+            .unwrap();
+        assert!(opened.new >= 1);
+        // When a slow refresh of the state read at t=5 (versioning on) arrives late
+        let late = reconcile_resource(&at(5, "Enabled"), &policies, &versioning, findings, Utc::now())
+            .await
+            .unwrap();
+        // Then it does not resolve the finding
+        assert_eq!(late.resolved, 0);
+        let state = |fs: Vec<crate::model::Finding>| {
+            fs.into_iter()
+                .find(|f| f.policy_id == "S3BucketVersioningEnabled")
+                .unwrap()
+                .state
+        };
+        assert_eq!(state(findings.for_resource("arn:aws:s3:::b").await.unwrap()), FindingState::Active);
+        // When the state read at t=20 passes, it resolves; replaying t=10 afterwards is stale
+        let fixed = reconcile_resource(&at(20, "Enabled"), &policies, &versioning, findings, Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(fixed.resolved, 1);
+        let replay = reconcile_resource(&at(10, "Suspended"), &policies, &none, findings, Utc::now())
+            .await
+            .unwrap();
+        assert!(replay.stale >= 1, "{replay:?}");
+        assert_eq!(state(findings.for_resource("arn:aws:s3:::b").await.unwrap()), FindingState::Resolved);
+    }
+}

@@ -1,0 +1,645 @@
+//! DynamoDB adapters for the storage ports.
+//!
+//! Paginated reads, batch writes of 25 with bounded retries of unprocessed items, and
+//! conditional writes that keep older data from overwriting newer data. Modeled errors
+//! (conditional check failed, throttling) become outcomes or [`StoreError`] variants here.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+
+use super::item::{self, Item};
+use super::schema::{accounts as a, findings as f, policies as p, resources as r};
+use super::{
+    timestamp, AccountStore, FailedEvaluation, FindingStore, OpenOutcome, Page, PolicySetting,
+    PolicyStore, ResourceStore, StoreError,
+};
+use crate::model::{Account, Finding, Resource};
+
+const BATCH: usize = 25;
+const UNPROCESSED_RETRIES: u32 = 8;
+
+fn store_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    table: &str,
+    operation: &'static str,
+    err: &SdkError<E, R>,
+) -> StoreError {
+    let code = err.code().unwrap_or_default();
+    let message = err
+        .message()
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{err:?}"));
+    if matches!(
+        code,
+        "ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded"
+    ) {
+        StoreError::Throttled {
+            table: table.to_owned(),
+            operation,
+            message,
+        }
+    } else {
+        StoreError::Backend {
+            table: table.to_owned(),
+            operation,
+            message: if code.is_empty() {
+                message
+            } else {
+                format!("{code}: {message}")
+            },
+        }
+    }
+}
+
+fn is_conditional_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.code() == Some("ConditionalCheckFailedException")
+}
+
+fn corrupt(table: &str, item: &Item, e: item::BadAttribute) -> StoreError {
+    let key = [r::PK, r::SK, f::SK, a::PK, p::PK]
+        .iter()
+        .filter_map(|k| item.get(*k).and_then(|v| v.as_s().ok()).cloned())
+        .collect::<Vec<_>>()
+        .join("/");
+    StoreError::Corrupt {
+        table: table.to_owned(),
+        key,
+        message: e.to_string(),
+    }
+}
+
+/// Opaque cursors are the `LastEvaluatedKey` as JSON.
+fn encode_cursor(key: Option<&Item>) -> Option<String> {
+    let key = key?;
+    let map: serde_json::Map<String, serde_json::Value> = key
+        .iter()
+        .map(|(k, v)| (k.clone(), item::from_attr(v)))
+        .collect();
+    Some(serde_json::Value::Object(map).to_string())
+}
+
+fn decode_cursor(cursor: Option<String>) -> Option<Item> {
+    let value: serde_json::Value = serde_json::from_str(&cursor?).ok()?;
+    Some(
+        value
+            .as_object()?
+            .iter()
+            .map(|(k, v)| (k.clone(), item::to_attr(v)))
+            .collect(),
+    )
+}
+
+/// Writes `requests` with BatchWriteItem in chunks of 25, retrying unprocessed items with
+/// exponential backoff a bounded number of times.
+async fn batch_write(
+    client: &Client,
+    table: &str,
+    requests: Vec<WriteRequest>,
+) -> Result<(), StoreError> {
+    for chunk in requests.chunks(BATCH) {
+        let mut pending = chunk.to_vec();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let out = client
+                .batch_write_item()
+                .request_items(table, pending)
+                .send()
+                .await
+                .map_err(|e| store_error(table, "BatchWriteItem", &e))?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut m| m.remove(table))
+                .unwrap_or_default();
+            if pending.is_empty() {
+                break;
+            }
+            attempt += 1;
+            if attempt > UNPROCESSED_RETRIES {
+                return Err(StoreError::Throttled {
+                    table: table.to_owned(),
+                    operation: "BatchWriteItem",
+                    message: format!("{} items still unprocessed after retries", pending.len()),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+        }
+    }
+    Ok(())
+}
+
+/// The resources table.
+pub struct DynamoResources {
+    client: Client,
+    table: String,
+}
+
+impl DynamoResources {
+    pub fn new(client: Client, table: &str) -> Self {
+        Self {
+            client,
+            table: table.to_owned(),
+        }
+    }
+}
+
+#[async_trait]
+impl ResourceStore for DynamoResources {
+    async fn put_batch(&self, resources: &[Resource]) -> Result<(), StoreError> {
+        let requests = resources
+            .iter()
+            .map(|res| {
+                let put = PutRequest::builder()
+                    .set_item(Some(item::resource_to_item(res)))
+                    .build()
+                    .map_err(|e| StoreError::Backend {
+                        table: self.table.clone(),
+                        operation: "BatchWriteItem",
+                        message: e.to_string(),
+                    })?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        batch_write(&self.client, &self.table, requests).await
+    }
+
+    async fn put_if_newer(&self, resource: &Resource) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item::resource_to_item(resource)))
+            .condition_expression("attribute_not_exists(#seen) OR #seen <= :seen")
+            .expression_attribute_names("#seen", r::LAST_SEEN_AT)
+            .expression_attribute_values(":seen", AttributeValue::S(timestamp(resource.last_seen_at)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(store_error(&self.table, "PutItem", &e)),
+        }
+    }
+
+    async fn get(&self, partition: &str, arn: &str) -> Result<Option<Resource>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(r::PK, AttributeValue::S(partition.to_owned()))
+            .key(r::SK, AttributeValue::S(arn.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "GetItem", &e))?;
+        out.item
+            .map(|i| item::resource_from_item(&i).map_err(|e| corrupt(&self.table, &i, e)))
+            .transpose()
+    }
+
+    async fn page(
+        &self,
+        partition: &str,
+        cursor: Option<String>,
+    ) -> Result<Page<Resource>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", r::PK)
+            .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
+            .set_exclusive_start_key(decode_cursor(cursor))
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "Query", &e))?;
+        let items = out
+            .items()
+            .iter()
+            .map(|i| item::resource_from_item(i).map_err(|e| corrupt(&self.table, i, e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            next: encode_cursor(out.last_evaluated_key.as_ref()),
+        })
+    }
+
+    async fn seen_times(
+        &self,
+        partition: &str,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .projection_expression("#sk, #seen")
+            .expression_attribute_names("#pk", r::PK)
+            .expression_attribute_names("#sk", r::SK)
+            .expression_attribute_names("#seen", r::LAST_SEEN_AT)
+            .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(i) = pages.next().await {
+            let i = i.map_err(|e| store_error(&self.table, "Query", &e))?;
+            let arn = i.get(r::SK).and_then(|v| v.as_s().ok()).cloned();
+            let seen = i
+                .get(r::LAST_SEEN_AT)
+                .and_then(|v| v.as_s().ok())
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+            match (arn, seen) {
+                (Some(arn), Some(seen)) => out.push((arn, seen.with_timezone(&Utc))),
+                _ => {
+                    return Err(corrupt(
+                        &self.table,
+                        &i,
+                        item::BadAttribute(r::LAST_SEEN_AT),
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_if_older(
+        &self,
+        partition: &str,
+        arn: &str,
+        seen_before: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(r::PK, AttributeValue::S(partition.to_owned()))
+            .key(r::SK, AttributeValue::S(arn.to_owned()))
+            .condition_expression("attribute_exists(#sk) AND #seen < :before")
+            .expression_attribute_names("#sk", r::SK)
+            .expression_attribute_names("#seen", r::LAST_SEEN_AT)
+            .expression_attribute_values(":before", AttributeValue::S(timestamp(seen_before)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(store_error(&self.table, "DeleteItem", &e)),
+        }
+    }
+}
+
+/// The findings table.
+pub struct DynamoFindings {
+    client: Client,
+    table: String,
+}
+
+impl DynamoFindings {
+    pub fn new(client: Client, table: &str) -> Self {
+        Self {
+            client,
+            table: table.to_owned(),
+        }
+    }
+
+    fn parse_all(&self, items: &[Item]) -> Result<Vec<Finding>, StoreError> {
+        items
+            .iter()
+            .map(|i| item::finding_from_item(i).map_err(|e| corrupt(&self.table, i, e)))
+            .collect()
+    }
+}
+
+const NEWER_GUARD: &str = "(attribute_not_exists(#obs) OR #obs <= :obs)";
+
+#[async_trait]
+impl FindingStore for DynamoFindings {
+    async fn active_in_partition(&self, partition: &str) -> Result<Vec<Finding>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(f::BY_PARTITION_STATE)
+            .key_condition_expression("#pk = :pk AND #state = :active")
+            .expression_attribute_names("#pk", f::ACCOUNT_SERVICE)
+            .expression_attribute_names("#state", f::STATE)
+            .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
+            .expression_attribute_values(":active", AttributeValue::S("ACTIVE".into()))
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| store_error(&self.table, "Query", &e))?;
+            out.extend(self.parse_all(page.items())?);
+        }
+        Ok(out)
+    }
+
+    async fn for_resource(&self, arn: &str) -> Result<Vec<Finding>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", f::PK)
+            .expression_attribute_values(":pk", AttributeValue::S(arn.to_owned()))
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| store_error(&self.table, "Query", &e))?;
+            out.extend(self.parse_all(page.items())?);
+        }
+        Ok(out)
+    }
+
+    async fn open(&self, failed: &FailedEvaluation) -> Result<OpenOutcome, StoreError> {
+        let now = AttributeValue::S(timestamp(failed.evaluated_at));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(f::PK, AttributeValue::S(failed.arn.clone()))
+            .key(f::SK, AttributeValue::S(failed.policy_id.clone()))
+            .update_expression(
+                "SET #state = :active, #sev = :sev, #ev = :ev, #last = :now, \
+                 #first = if_not_exists(#first, :now), #part = :part, #acct = :acct, \
+                 #type = :type, #obs = :obs REMOVE #resolved",
+            )
+            .condition_expression(NEWER_GUARD)
+            .expression_attribute_names("#state", f::STATE)
+            .expression_attribute_names("#sev", f::SEVERITY)
+            .expression_attribute_names("#ev", f::EVIDENCE)
+            .expression_attribute_names("#last", f::LAST_EVALUATED)
+            .expression_attribute_names("#first", f::FIRST_SEEN)
+            .expression_attribute_names("#part", f::ACCOUNT_SERVICE)
+            .expression_attribute_names("#acct", f::ACCOUNT_ID)
+            .expression_attribute_names("#type", f::RESOURCE_TYPE)
+            .expression_attribute_names("#obs", f::OBSERVED_AT)
+            .expression_attribute_names("#resolved", f::RESOLVED_AT)
+            .expression_attribute_values(":active", AttributeValue::S("ACTIVE".into()))
+            .expression_attribute_values(":sev", AttributeValue::S(failed.severity.as_str().into()))
+            .expression_attribute_values(":ev", item::to_attr(&failed.evidence))
+            .expression_attribute_values(":now", now)
+            .expression_attribute_values(":part", AttributeValue::S(failed.account_service.clone()))
+            .expression_attribute_values(":acct", AttributeValue::S(failed.account_id.clone()))
+            .expression_attribute_values(":type", AttributeValue::S(failed.resource_type.clone()))
+            .expression_attribute_values(":obs", AttributeValue::S(timestamp(failed.observed_at)))
+            .return_values(ReturnValue::UpdatedOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let was_active = out
+                    .attributes
+                    .as_ref()
+                    .and_then(|old| old.get(f::STATE))
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|s| s == "ACTIVE");
+                Ok(if was_active {
+                    OpenOutcome::StillActive
+                } else {
+                    OpenOutcome::Opened
+                })
+            }
+            Err(e) if is_conditional_failure(&e) => Ok(OpenOutcome::Stale),
+            Err(e) => Err(store_error(&self.table, "UpdateItem", &e)),
+        }
+    }
+
+    async fn resolve(
+        &self,
+        arn: &str,
+        policy_id: &str,
+        at: DateTime<Utc>,
+        observed_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(f::PK, AttributeValue::S(arn.to_owned()))
+            .key(f::SK, AttributeValue::S(policy_id.to_owned()))
+            .update_expression("SET #state = :resolved, #resolved = :now, #last = :now, #obs = :obs")
+            .condition_expression(format!("#state = :active AND {NEWER_GUARD}"))
+            .expression_attribute_names("#state", f::STATE)
+            .expression_attribute_names("#resolved", f::RESOLVED_AT)
+            .expression_attribute_names("#last", f::LAST_EVALUATED)
+            .expression_attribute_names("#obs", f::OBSERVED_AT)
+            .expression_attribute_values(":resolved", AttributeValue::S("RESOLVED".into()))
+            .expression_attribute_values(":active", AttributeValue::S("ACTIVE".into()))
+            .expression_attribute_values(":now", AttributeValue::S(timestamp(at)))
+            .expression_attribute_values(":obs", AttributeValue::S(timestamp(observed_at)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(store_error(&self.table, "UpdateItem", &e)),
+        }
+    }
+
+    async fn page_all(&self, cursor: Option<String>) -> Result<Page<Finding>, StoreError> {
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .set_exclusive_start_key(decode_cursor(cursor))
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "Scan", &e))?;
+        Ok(Page {
+            items: self.parse_all(out.items())?,
+            next: encode_cursor(out.last_evaluated_key.as_ref()),
+        })
+    }
+}
+
+/// The policies table.
+pub struct DynamoPolicies {
+    client: Client,
+    table: String,
+}
+
+impl DynamoPolicies {
+    pub fn new(client: Client, table: &str) -> Self {
+        Self {
+            client,
+            table: table.to_owned(),
+        }
+    }
+}
+
+#[async_trait]
+impl PolicyStore for DynamoPolicies {
+    async fn settings(&self) -> Result<HashMap<String, PolicySetting>, StoreError> {
+        let mut items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = HashMap::new();
+        while let Some(i) = items.next().await {
+            let i = i.map_err(|e| store_error(&self.table, "Scan", &e))?;
+            let (id, setting) = item::setting_from_item(&i).map_err(|e| corrupt(&self.table, &i, e))?;
+            out.insert(id, setting);
+        }
+        Ok(out)
+    }
+
+    async fn put_setting(
+        &self,
+        policy_id: &str,
+        setting: &PolicySetting,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item::setting_to_item(policy_id, setting)))
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "PutItem", &e))?;
+        Ok(())
+    }
+}
+
+/// The accounts table.
+pub struct DynamoAccounts {
+    client: Client,
+    table: String,
+}
+
+impl DynamoAccounts {
+    pub fn new(client: Client, table: &str) -> Self {
+        Self {
+            client,
+            table: table.to_owned(),
+        }
+    }
+}
+
+#[async_trait]
+impl AccountStore for DynamoAccounts {
+    async fn list(&self) -> Result<Vec<Account>, StoreError> {
+        let mut items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(i) = items.next().await {
+            let i = i.map_err(|e| store_error(&self.table, "Scan", &e))?;
+            out.push(item::account_from_item(&i).map_err(|e| corrupt(&self.table, &i, e))?);
+        }
+        out.sort_by(|x, y| x.account_id.cmp(&y.account_id));
+        Ok(out)
+    }
+
+    async fn get(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(a::PK, AttributeValue::S(account_id.to_owned()))
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "GetItem", &e))?;
+        out.item
+            .map(|i| item::account_from_item(&i).map_err(|e| corrupt(&self.table, &i, e)))
+            .transpose()
+    }
+
+    async fn put(&self, account: &Account) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item::account_to_item(account)))
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "PutItem", &e))?;
+        Ok(())
+    }
+}
+
+/// Creates every qrie table (on-demand) that does not exist yet; used by the demo and tests.
+/// In AWS the CDK app creates them.
+pub async fn create_tables(
+    client: &Client,
+    names: &crate::config::TableNames,
+) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
+    };
+    let name_of = |logical: &str| match logical {
+        "resources" => names.resources.clone(),
+        "findings" => names.findings.clone(),
+        "policies" => names.policies.clone(),
+        _ => names.accounts.clone(),
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    let build_err = |table: &str, e: aws_sdk_dynamodb::error::BuildError| StoreError::Backend {
+        table: table.to_owned(),
+        operation: "CreateTable",
+        message: e.to_string(),
+    };
+    for spec in super::schema::tables() {
+        let table = name_of(spec.logical);
+        let mut attrs = vec![spec.partition_key];
+        attrs.extend(spec.sort_key);
+        for index in &spec.indexes {
+            attrs.push(index.partition_key);
+            attrs.extend(index.sort_key);
+        }
+        attrs.sort_by_key(|k| k.name);
+        attrs.dedup_by_key(|k| k.name);
+        let mut req = client
+            .create_table()
+            .table_name(&table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key(spec.partition_key.name, KeyType::Hash).map_err(|e| build_err(&table, e))?);
+        if let Some(sk) = spec.sort_key {
+            req = req.key_schema(key(sk.name, KeyType::Range).map_err(|e| build_err(&table, e))?);
+        }
+        for attr in attrs {
+            req = req.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attr.name)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(|e| build_err(&table, e))?,
+            );
+        }
+        for index in &spec.indexes {
+            let mut gsi = GlobalSecondaryIndex::builder()
+                .index_name(index.name)
+                .key_schema(key(index.partition_key.name, KeyType::Hash).map_err(|e| build_err(&table, e))?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build());
+            if let Some(sk) = index.sort_key {
+                gsi = gsi.key_schema(key(sk.name, KeyType::Range).map_err(|e| build_err(&table, e))?);
+            }
+            req = req.global_secondary_indexes(gsi.build().map_err(|e| build_err(&table, e))?);
+        }
+        match req.send().await {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("ResourceInUseException") => {}
+            Err(e) => return Err(store_error(&table, "CreateTable", &e)),
+        }
+    }
+    Ok(())
+}

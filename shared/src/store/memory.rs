@@ -1,0 +1,232 @@
+//! In-memory adapters for the storage ports, with the same semantics as the DynamoDB ones
+//! (conditional writes included). For unit tests of logic only; integration tests use DynamoDB
+//! on the local emulator.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{
+    AccountStore, FailedEvaluation, FindingStore, OpenOutcome, Page, PolicySetting, PolicyStore,
+    ResourceStore, StoreError,
+};
+use crate::model::{Account, Finding, FindingState, Resource};
+
+const PAGE: usize = 100;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panicking test thread must not hide the data from the others.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[derive(Default)]
+pub struct MemoryResources {
+    items: Mutex<BTreeMap<(String, String), Resource>>,
+}
+
+#[async_trait]
+impl ResourceStore for MemoryResources {
+    async fn put_batch(&self, resources: &[Resource]) -> Result<(), StoreError> {
+        let mut items = lock(&self.items);
+        for r in resources {
+            items.insert((r.partition_key(), r.arn.clone()), r.clone());
+        }
+        Ok(())
+    }
+
+    async fn put_if_newer(&self, resource: &Resource) -> Result<bool, StoreError> {
+        let mut items = lock(&self.items);
+        let key = (resource.partition_key(), resource.arn.clone());
+        if items
+            .get(&key)
+            .is_some_and(|old| old.last_seen_at > resource.last_seen_at)
+        {
+            return Ok(false);
+        }
+        items.insert(key, resource.clone());
+        Ok(true)
+    }
+
+    async fn get(&self, partition: &str, arn: &str) -> Result<Option<Resource>, StoreError> {
+        Ok(lock(&self.items)
+            .get(&(partition.to_owned(), arn.to_owned()))
+            .cloned())
+    }
+
+    async fn page(
+        &self,
+        partition: &str,
+        cursor: Option<String>,
+    ) -> Result<Page<Resource>, StoreError> {
+        let start: usize = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+        let all: Vec<Resource> = lock(&self.items)
+            .iter()
+            .filter(|((p, _), _)| p == partition)
+            .map(|(_, r)| r.clone())
+            .collect();
+        let items: Vec<Resource> = all.iter().skip(start).take(PAGE).cloned().collect();
+        let end = start + items.len();
+        Ok(Page {
+            items,
+            next: (end < all.len()).then(|| end.to_string()),
+        })
+    }
+
+    async fn seen_times(
+        &self,
+        partition: &str,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        Ok(lock(&self.items)
+            .iter()
+            .filter(|((p, _), _)| p == partition)
+            .map(|((_, arn), r)| (arn.clone(), r.last_seen_at))
+            .collect())
+    }
+
+    async fn delete_if_older(
+        &self,
+        partition: &str,
+        arn: &str,
+        seen_before: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut items = lock(&self.items);
+        let key = (partition.to_owned(), arn.to_owned());
+        if items.get(&key).is_some_and(|r| r.last_seen_at < seen_before) {
+            items.remove(&key);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryFindings {
+    items: Mutex<BTreeMap<(String, String), Finding>>,
+}
+
+#[async_trait]
+impl FindingStore for MemoryFindings {
+    async fn active_in_partition(&self, partition: &str) -> Result<Vec<Finding>, StoreError> {
+        Ok(lock(&self.items)
+            .values()
+            .filter(|f| f.account_service == partition && f.state == FindingState::Active)
+            .cloned()
+            .collect())
+    }
+
+    async fn for_resource(&self, arn: &str) -> Result<Vec<Finding>, StoreError> {
+        Ok(lock(&self.items)
+            .values()
+            .filter(|f| f.arn == arn)
+            .cloned()
+            .collect())
+    }
+
+    async fn open(&self, failed: &FailedEvaluation) -> Result<OpenOutcome, StoreError> {
+        let mut items = lock(&self.items);
+        let key = (failed.arn.clone(), failed.policy_id.clone());
+        let old = items.get(&key);
+        if old.is_some_and(|o| o.observed_at > failed.observed_at) {
+            return Ok(OpenOutcome::Stale);
+        }
+        let was_active = old.is_some_and(|o| o.state == FindingState::Active);
+        let first_seen = old.map_or(failed.evaluated_at, |o| o.first_seen);
+        items.insert(
+            key,
+            Finding {
+                arn: failed.arn.clone(),
+                policy_id: failed.policy_id.clone(),
+                account_id: failed.account_id.clone(),
+                account_service: failed.account_service.clone(),
+                resource_type: failed.resource_type.clone(),
+                state: FindingState::Active,
+                severity: failed.severity,
+                evidence: failed.evidence.clone(),
+                first_seen,
+                last_evaluated: failed.evaluated_at,
+                resolved_at: None,
+                observed_at: failed.observed_at,
+            },
+        );
+        Ok(if was_active {
+            OpenOutcome::StillActive
+        } else {
+            OpenOutcome::Opened
+        })
+    }
+
+    async fn resolve(
+        &self,
+        arn: &str,
+        policy_id: &str,
+        at: DateTime<Utc>,
+        observed_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut items = lock(&self.items);
+        match items.get_mut(&(arn.to_owned(), policy_id.to_owned())) {
+            Some(f) if f.state == FindingState::Active && f.observed_at <= observed_at => {
+                f.state = FindingState::Resolved;
+                f.resolved_at = Some(at);
+                f.last_evaluated = at;
+                f.observed_at = observed_at;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn page_all(&self, cursor: Option<String>) -> Result<Page<Finding>, StoreError> {
+        let start: usize = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+        let items = lock(&self.items);
+        let page: Vec<Finding> = items.values().skip(start).take(PAGE).cloned().collect();
+        let end = start + page.len();
+        Ok(Page {
+            items: page,
+            next: (end < items.len()).then(|| end.to_string()),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryPolicies {
+    items: Mutex<HashMap<String, PolicySetting>>,
+}
+
+#[async_trait]
+impl PolicyStore for MemoryPolicies {
+    async fn settings(&self) -> Result<HashMap<String, PolicySetting>, StoreError> {
+        Ok(lock(&self.items).clone())
+    }
+
+    async fn put_setting(
+        &self,
+        policy_id: &str,
+        setting: &PolicySetting,
+    ) -> Result<(), StoreError> {
+        lock(&self.items).insert(policy_id.to_owned(), setting.clone());
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryAccounts {
+    items: Mutex<BTreeMap<String, Account>>,
+}
+
+#[async_trait]
+impl AccountStore for MemoryAccounts {
+    async fn list(&self) -> Result<Vec<Account>, StoreError> {
+        Ok(lock(&self.items).values().cloned().collect())
+    }
+
+    async fn get(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
+        Ok(lock(&self.items).get(account_id).cloned())
+    }
+
+    async fn put(&self, account: &Account) -> Result<(), StoreError> {
+        lock(&self.items).insert(account.account_id.clone(), account.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,184 @@
+//! Storage ports: what the domain needs from its four tables, as small async traits.
+//!
+//! Each port has a DynamoDB adapter ([`dynamo`]) and an in-memory adapter ([`memory`]) for unit
+//! tests of logic. Table and attribute names live in [`schema`] only; items convert to and from
+//! domain types in [`item`] only.
+
+pub mod dynamo;
+pub mod item;
+pub mod memory;
+pub mod schema;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::model::{Account, Finding, Resource, Severity};
+
+/// A storage failure, with the table and operation it happened in.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{operation} on table {table} was throttled after retries: {message}")]
+    Throttled {
+        table: String,
+        operation: &'static str,
+        message: String,
+    },
+    #[error("{operation} on table {table} failed: {message}")]
+    Backend {
+        table: String,
+        operation: &'static str,
+        message: String,
+    },
+    #[error("table {table} holds an item qrie cannot read ({key}): {message}")]
+    Corrupt {
+        table: String,
+        key: String,
+        message: String,
+    },
+}
+
+/// One page of a paginated read, with the opaque cursor of the next page.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+#[async_trait]
+pub trait ResourceStore: Send + Sync {
+    /// Upserts resources (any number; written in batches of the backend's size).
+    async fn put_batch(&self, resources: &[Resource]) -> Result<(), StoreError>;
+    /// Upserts one resource unless the stored copy was read from AWS later than this one.
+    /// Returns false when a newer copy is already stored.
+    async fn put_if_newer(&self, resource: &Resource) -> Result<bool, StoreError>;
+    async fn get(&self, partition: &str, arn: &str) -> Result<Option<Resource>, StoreError>;
+    /// One page of a partition.
+    async fn page(&self, partition: &str, cursor: Option<String>)
+        -> Result<Page<Resource>, StoreError>;
+    /// The ARNs in a partition with the time each was last seen.
+    async fn seen_times(
+        &self,
+        partition: &str,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
+    /// Deletes a resource unless it was seen at or after `seen_before`. Returns true if deleted.
+    async fn delete_if_older(
+        &self,
+        partition: &str,
+        arn: &str,
+        seen_before: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// What the evaluation of one policy against one resource configuration wants stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedEvaluation {
+    pub arn: String,
+    pub policy_id: String,
+    pub account_id: String,
+    pub account_service: String,
+    pub resource_type: String,
+    pub severity: Severity,
+    pub evidence: Value,
+    pub evaluated_at: DateTime<Utc>,
+    /// `last_seen_at` of the configuration that was evaluated.
+    pub observed_at: DateTime<Utc>,
+}
+
+/// The effect of recording a failed evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenOutcome {
+    /// No active finding existed: a new (or re-opened) ACTIVE finding.
+    Opened,
+    /// The finding was already ACTIVE; its timestamps were updated.
+    StillActive,
+    /// A finding evaluated from a newer configuration is stored; nothing was written.
+    Stale,
+}
+
+#[async_trait]
+pub trait FindingStore: Send + Sync {
+    /// The ACTIVE findings of one resources-table partition (`<account>_<service>`).
+    async fn active_in_partition(&self, partition: &str) -> Result<Vec<Finding>, StoreError>;
+    /// Every finding (any state) of one resource.
+    async fn for_resource(&self, arn: &str) -> Result<Vec<Finding>, StoreError>;
+    /// Marks (arn, policy) ACTIVE; `FirstSeen` is set on the first write only.
+    async fn open(&self, failed: &FailedEvaluation) -> Result<OpenOutcome, StoreError>;
+    /// Marks (arn, policy) RESOLVED if it is ACTIVE and not evaluated from a newer
+    /// configuration. Returns true when it was resolved by this call.
+    async fn resolve(
+        &self,
+        arn: &str,
+        policy_id: &str,
+        at: DateTime<Utc>,
+        observed_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Every finding, page by page (for reports and the demo).
+    async fn page_all(&self, cursor: Option<String>) -> Result<Page<Finding>, StoreError>;
+}
+
+/// How an operator has configured one policy in the policies table.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PolicySetting {
+    /// Policies are active unless a row says otherwise.
+    pub active: bool,
+    pub severity_override: Option<Severity>,
+    /// When set, the policy applies only to these accounts.
+    pub accounts: Option<Vec<String>>,
+}
+
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
+    async fn settings(&self) -> Result<HashMap<String, PolicySetting>, StoreError>;
+    async fn put_setting(&self, policy_id: &str, setting: &PolicySetting)
+        -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn list(&self) -> Result<Vec<Account>, StoreError>;
+    async fn get(&self, account_id: &str) -> Result<Option<Account>, StoreError>;
+    async fn put(&self, account: &Account) -> Result<(), StoreError>;
+}
+
+/// The four stores, as the handlers use them.
+#[derive(Clone)]
+pub struct Stores {
+    pub resources: std::sync::Arc<dyn ResourceStore>,
+    pub findings: std::sync::Arc<dyn FindingStore>,
+    pub policies: std::sync::Arc<dyn PolicyStore>,
+    pub accounts: std::sync::Arc<dyn AccountStore>,
+}
+
+impl Stores {
+    /// DynamoDB-backed stores for the given tables.
+    pub fn dynamodb(client: aws_sdk_dynamodb::Client, tables: &crate::config::TableNames) -> Self {
+        use std::sync::Arc;
+        Self {
+            resources: Arc::new(dynamo::DynamoResources::new(client.clone(), &tables.resources)),
+            findings: Arc::new(dynamo::DynamoFindings::new(client.clone(), &tables.findings)),
+            policies: Arc::new(dynamo::DynamoPolicies::new(client.clone(), &tables.policies)),
+            accounts: Arc::new(dynamo::DynamoAccounts::new(client, &tables.accounts)),
+        }
+    }
+
+    /// In-memory stores (unit tests of logic only).
+    pub fn in_memory() -> Self {
+        use std::sync::Arc;
+        Self {
+            resources: Arc::new(memory::MemoryResources::default()),
+            findings: Arc::new(memory::MemoryFindings::default()),
+            policies: Arc::new(memory::MemoryPolicies::default()),
+            accounts: Arc::new(memory::MemoryAccounts::default()),
+        }
+    }
+}
+
+/// Timestamps are stored as RFC 3339 UTC with microseconds, so that string order is time order
+/// in DynamoDB condition expressions.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}

@@ -1,0 +1,279 @@
+//! The one definition of qrie's tables: names, keys, indexes and attribute names.
+//!
+//! `shared/schema/contract.json` is generated from [`contract`] (with the environment variables
+//! each function reads and the API permissions each collector declares); the CDK app in `infra/`
+//! builds its tables, environments and IAM policies from that file, and a test here fails if the
+//! file and this code disagree. Regenerate with `make contract`.
+
+use serde_json::{json, Value};
+
+use crate::config::env;
+
+/// Attribute names of the resources table.
+pub mod resources {
+    pub const PK: &str = "AccountService";
+    pub const SK: &str = "ARN";
+    pub const CONFIGURATION: &str = "Configuration";
+    pub const RESOURCE_TYPE: &str = "ResourceType";
+    pub const REGION: &str = "Region";
+    pub const ACCOUNT_ID: &str = "AccountId";
+    pub const LAST_SEEN_AT: &str = "LastSeenAt";
+}
+
+/// Attribute names of the findings table.
+pub mod findings {
+    pub const PK: &str = "ARN";
+    pub const SK: &str = "PolicyId";
+    pub const STATE: &str = "State";
+    pub const SEVERITY: &str = "Severity";
+    pub const EVIDENCE: &str = "Evidence";
+    pub const FIRST_SEEN: &str = "FirstSeen";
+    pub const LAST_EVALUATED: &str = "LastEvaluated";
+    pub const RESOLVED_AT: &str = "ResolvedAt";
+    pub const OBSERVED_AT: &str = "ObservedAt";
+    pub const ACCOUNT_SERVICE: &str = "AccountService";
+    pub const ACCOUNT_ID: &str = "AccountId";
+    pub const RESOURCE_TYPE: &str = "ResourceType";
+    /// GSI on (AccountService, State): the active findings of one partition.
+    pub const BY_PARTITION_STATE: &str = "AccountServiceState";
+}
+
+/// Attribute names of the policies table.
+pub mod policies {
+    pub const PK: &str = "PolicyId";
+    pub const ACTIVE: &str = "Active";
+    pub const SEVERITY_OVERRIDE: &str = "SeverityOverride";
+    pub const ACCOUNTS: &str = "Accounts";
+}
+
+/// Attribute names of the accounts table.
+pub mod accounts {
+    pub const PK: &str = "AccountId";
+    pub const ROLE_ARN: &str = "RoleArn";
+    pub const EXTERNAL_ID: &str = "ExternalId";
+    pub const REGIONS: &str = "Regions";
+    pub const ENABLED: &str = "Enabled";
+    pub const NAME: &str = "Name";
+}
+
+/// A key attribute: name and DynamoDB scalar type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyAttr {
+    pub name: &'static str,
+    pub kind: &'static str,
+}
+
+/// A global secondary index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: &'static str,
+    pub partition_key: KeyAttr,
+    pub sort_key: Option<KeyAttr>,
+}
+
+/// A table definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    /// Logical name (`resources`), the key in the contract.
+    pub logical: &'static str,
+    /// Environment variable holding the deployed name.
+    pub env: &'static str,
+    pub default_name: &'static str,
+    pub partition_key: KeyAttr,
+    pub sort_key: Option<KeyAttr>,
+    pub indexes: Vec<IndexSpec>,
+}
+
+const fn s(name: &'static str) -> KeyAttr {
+    KeyAttr { name, kind: "S" }
+}
+
+/// Every table qrie uses.
+pub fn tables() -> Vec<TableSpec> {
+    vec![
+        TableSpec {
+            logical: "resources",
+            env: env::RESOURCES_TABLE,
+            default_name: "qrie_resources",
+            partition_key: s(resources::PK),
+            sort_key: Some(s(resources::SK)),
+            indexes: vec![],
+        },
+        TableSpec {
+            logical: "findings",
+            env: env::FINDINGS_TABLE,
+            default_name: "qrie_findings",
+            partition_key: s(findings::PK),
+            sort_key: Some(s(findings::SK)),
+            indexes: vec![IndexSpec {
+                name: findings::BY_PARTITION_STATE,
+                partition_key: s(findings::ACCOUNT_SERVICE),
+                sort_key: Some(s(findings::STATE)),
+            }],
+        },
+        TableSpec {
+            logical: "policies",
+            env: env::POLICIES_TABLE,
+            default_name: "qrie_policies",
+            partition_key: s(policies::PK),
+            sort_key: None,
+            indexes: vec![],
+        },
+        TableSpec {
+            logical: "accounts",
+            env: env::ACCOUNTS_TABLE,
+            default_name: "qrie_accounts",
+            partition_key: s(accounts::PK),
+            sort_key: None,
+            indexes: vec![],
+        },
+    ]
+}
+
+/// A deployed function: its name, the tables it touches and the variables it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSpec {
+    /// Kebab-case package, binary and folder name.
+    pub name: &'static str,
+    /// The Lambda function name of the runbook.
+    pub lambda_name: &'static str,
+    /// Logical table names and whether the function writes them.
+    pub tables: Vec<(&'static str, Access)>,
+    pub env: Vec<&'static str>,
+}
+
+/// Table access a function needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+const AWS_SETTINGS_ENV: [&str; 3] = [
+    env::MAX_ATTEMPTS,
+    env::OPERATION_TIMEOUT_SECS,
+    env::ATTEMPT_TIMEOUT_SECS,
+];
+
+/// Every function qrie deploys (so far).
+pub fn functions() -> Vec<FunctionSpec> {
+    let with_settings = |mut v: Vec<&'static str>| {
+        v.extend(AWS_SETTINGS_ENV);
+        v
+    };
+    vec![
+        FunctionSpec {
+            name: "inventory-generator",
+            lambda_name: "qrie_inventory_generator",
+            tables: vec![("resources", Access::ReadWrite), ("accounts", Access::Read)],
+            env: with_settings(vec![
+                env::RESOURCES_TABLE,
+                env::ACCOUNTS_TABLE,
+                env::SCANNER_ROLE_NAME,
+            ]),
+        },
+        FunctionSpec {
+            name: "policy-scanner",
+            lambda_name: "qrie_policy_scanner",
+            tables: vec![
+                ("resources", Access::Read),
+                ("findings", Access::ReadWrite),
+                ("policies", Access::Read),
+                ("accounts", Access::Read),
+            ],
+            env: with_settings(vec![
+                env::RESOURCES_TABLE,
+                env::FINDINGS_TABLE,
+                env::POLICIES_TABLE,
+                env::ACCOUNTS_TABLE,
+            ]),
+        },
+    ]
+}
+
+fn key_json(k: &KeyAttr) -> Value {
+    json!({"name": k.name, "type": k.kind})
+}
+
+/// The contract file's content, built from the code.
+pub fn contract() -> Value {
+    let tables: serde_json::Map<String, Value> = tables()
+        .iter()
+        .map(|t| {
+            (
+                t.logical.to_owned(),
+                json!({
+                    "env": t.env,
+                    "default_name": t.default_name,
+                    "partition_key": key_json(&t.partition_key),
+                    "sort_key": t.sort_key.as_ref().map(key_json),
+                    "global_secondary_indexes": t.indexes.iter().map(|i| json!({
+                        "name": i.name,
+                        "partition_key": key_json(&i.partition_key),
+                        "sort_key": i.sort_key.as_ref().map(key_json),
+                        "projection": "ALL",
+                    })).collect::<Vec<_>>(),
+                }),
+            )
+        })
+        .collect();
+    let functions: serde_json::Map<String, Value> = functions()
+        .iter()
+        .map(|f| {
+            (
+                f.name.to_owned(),
+                json!({
+                    "lambda_name": f.lambda_name,
+                    "tables": f.tables.iter().map(|(t, _)| *t).collect::<Vec<_>>(),
+                    "table_access": f.tables.iter().map(|(t, a)| (t.to_string(), json!(match a {
+                        Access::Read => "read",
+                        Access::ReadWrite => "read_write",
+                    }))).collect::<serde_json::Map<_, _>>(),
+                    "env": f.env,
+                }),
+            )
+        })
+        .collect();
+    let permissions: serde_json::Map<String, Value> = crate::collect::declared_permissions()
+        .into_iter()
+        .map(|(svc, perms)| (svc.as_str().to_owned(), json!(perms)))
+        .collect();
+    json!({
+        "tables": tables,
+        "functions": functions,
+        "scanner_role_name": crate::config::DEFAULT_SCANNER_ROLE_NAME,
+        "collector_permissions": permissions,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checked-in contract must be exactly what the code says. Regenerate with
+    /// `QRIE_BLESS=1 cargo test -p qrie contract` (or `make contract`).
+    #[test]
+    fn contract_file_matches_the_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/contract.json");
+        let expected = serde_json::to_string_pretty(&contract()).unwrap() + "\n";
+        if std::env::var_os("QRIE_BLESS").is_some() {
+            std::fs::write(&path, &expected).unwrap();
+        }
+        let actual = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            actual, expected,
+            "shared/schema/contract.json is out of date: run `make contract`"
+        );
+    }
+
+    #[test]
+    fn every_function_reads_the_tables_it_touches() {
+        let specs = tables();
+        for f in functions() {
+            for (logical, _) in &f.tables {
+                let t = specs.iter().find(|t| t.logical == *logical).unwrap();
+                assert!(f.env.contains(&t.env), "{} lacks {}", f.name, t.env);
+            }
+        }
+    }
+}
