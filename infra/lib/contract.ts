@@ -40,8 +40,21 @@ export interface FunctionSpec {
   readonly lambda_name: string;
   /** Keys of `tables` the function reads or writes: the only tables its role may touch. */
   readonly tables: readonly string[];
+  /**
+   * How it uses each of its tables. Optional: a table missing here is read-write, the only safe
+   * default for a contract written before access levels existed.
+   */
+  readonly table_access?: Readonly<Record<string, TableAccess>>;
   /** The exact environment variable names its `Config::from_env()` reads. */
   readonly env: readonly string[];
+}
+
+export type TableAccess = 'read' | 'read_write';
+const ACCESS_LEVELS = new Set<string>(['read', 'read_write']);
+
+/** A function's access to one of its tables (see `FunctionSpec.table_access`). */
+export function tableAccess(fn: FunctionSpec, table: string): TableAccess {
+  return fn.table_access?.[table] ?? 'read_write';
 }
 
 export interface Contract {
@@ -113,6 +126,10 @@ export function validateContract(raw: unknown): Contract {
     if (!Array.isArray(f.tables) || !Array.isArray(f.env)) throw new ContractError(`${where} needs "tables" and "env" lists`);
     for (const t of f.tables) {
       if (!(t in c.tables)) throw new ContractError(`${where}.tables names unknown table "${t}"`);
+    }
+    for (const [t, access] of Object.entries(f.table_access ?? {})) {
+      if (!f.tables.includes(t)) throw new ContractError(`${where}.table_access names "${t}", which is not in its tables`);
+      if (!ACCESS_LEVELS.has(access)) throw new ContractError(`${where}.table_access.${t} must be read or read_write, got ${JSON.stringify(access)}`);
     }
     if (new Set(f.env).size !== f.env.length) throw new ContractError(`${where}.env has a duplicate`);
   }

@@ -27,7 +27,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { resolveCode } from './code';
-import { CLOUDTRAIL_DETAIL_TYPE, CONTRACT, type Contract, type KeySpec, type TableSpec, coveredEventSources } from './contract';
+import { CLOUDTRAIL_DETAIL_TYPE, CONTRACT, type Contract, type KeySpec, type TableSpec, coveredEventSources, tableAccess } from './contract';
 import { LOG_RETENTION, MAX_RECEIVE_COUNT, QRIE_FUNCTIONS, type QrieFunction, SDK_SETTINGS } from './functions';
 
 /** The bus customer accounts put CloudTrail events on; fixed so customers can write its ARN. */
@@ -342,7 +342,12 @@ export class QrieStack extends Stack {
     });
     for (const key of fromContract?.tables ?? []) {
       const table = this.tables.get(key)!;
-      table.grantReadWriteData(role);
+      if (tableAccess(fromContract!, key) === 'read') {
+        table.grantReadData(role);
+      } else {
+        table.grantReadWriteData(role);
+        this.acknowledgeKeyWildcards(role);
+      }
       if (contract.tables[key].global_secondary_indexes.length > 0) {
         const logicalId = this.resolve((table.node.defaultChild as dynamodb.CfnTable).logicalId) as string;
         Validations.of(role).acknowledge({
@@ -351,7 +356,6 @@ export class QrieStack extends Stack {
         });
       }
     }
-    if ((fromContract?.tables.length ?? 0) > 0) this.acknowledgeKeyWildcards(role);
     return fn;
   }
 

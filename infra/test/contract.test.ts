@@ -125,6 +125,7 @@ describe('an edited contract flows into the stacks', () => {
   contract.functions['object-scanner'] = {
     lambda_name: 'qrie_object_scanner',
     tables: ['object_scan_jobs'],
+    table_access: { object_scan_jobs: 'read_write' },
     env: ['QRIE_OBJECT_SCAN_JOBS_TABLE', 'QRIE_MAX_ATTEMPTS'],
   };
   contract.collector_permissions.ec2 = ['ec2:DescribeInstances', 'ec2:DescribeSecurityGroups'];
@@ -170,6 +171,14 @@ describe('an edited contract flows into the stacks', () => {
     const c = editableContract();
     c.functions['policy-scanner'].tables.push('nope');
     assert.throws(() => validateContract(c), /functions\.policy-scanner\.tables names unknown table "nope"/);
+  });
+
+  it('rejects table_access for a table the function does not list, or an unknown level', () => {
+    const c = editableContract();
+    c.functions['policy-scanner'].table_access = { accounts: 'read', resources: 'read', findings: 'read_write', policies: 'read', nope: 'read' };
+    assert.throws(() => validateContract(c), /table_access names "nope"/);
+    c.functions['policy-scanner'].table_access = { findings: 'write_only' };
+    assert.throws(() => validateContract(c), /table_access\.findings must be read or read_write/);
   });
 
   it('rejects a key type DynamoDB does not have', () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { CLOUDTRAIL_DETAIL_TYPE, CONTRACT, coveredEventSources } from '../lib/contract';
+import { CLOUDTRAIL_DETAIL_TYPE, CONTRACT, coveredEventSources, tableAccess } from '../lib/contract';
 import { MAX_RECEIVE_COUNT, QRIE_FUNCTIONS } from '../lib/functions';
 import { EVENT_BUS_NAME } from '../lib/qrie-stack';
 import { QRIE_ENV, asList, logicalId, resourcesOfType, roleStatements, templates, testApp } from './support';
@@ -221,6 +221,8 @@ describe('alarms', () => {
   });
 });
 
+const WRITE_ACTIONS = new Set(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem']);
+
 describe('least privilege', () => {
   const tableIds = new Map([...stack.tables].map(([k, t]) => [logicalId(t), k]));
 
@@ -246,10 +248,17 @@ describe('least privilege', () => {
           assert.ok(ref && allowedRefs.has(ref), `${fn.name} may not touch ${JSON.stringify(r)}`);
         }
       }
-      // Every table the contract gives it is reachable.
+      // Every table the contract gives it is reachable, and a read-only one cannot be written.
       for (const key of own) {
         const id = logicalId(stack.tables.get(key)!);
-        assert.ok(statements.some((s) => JSON.stringify(s.Resource).includes(id)), `${fn.name} can use ${key}`);
+        const touching = statements.filter((s) => JSON.stringify(s.Resource).includes(`"${id}"`));
+        assert.ok(touching.some((s) => asList(s.Action).includes('dynamodb:Query')), `${fn.name} can read ${key}`);
+        const writes = touching.flatMap((s) => asList<string>(s.Action)).filter((a) => WRITE_ACTIONS.has(a));
+        if (tableAccess(spec!, key) === 'read') {
+          assert.deepEqual(writes, [], `${fn.name} has read-only access to ${key}`);
+        } else {
+          assert.ok(writes.includes('dynamodb:PutItem'), `${fn.name} can write ${key}`);
+        }
       }
     });
   }
