@@ -1,0 +1,138 @@
+//! Short, safe context around a detection, for findings that a person will read.
+//!
+//! The context is about `radius` bytes either side of the target, cut on UTF-8 character
+//! boundaries (invalid UTF-8 is replaced lossily). The target and every other detection that
+//! touches the window appear only in their masked form; a detection cut by the window edge is
+//! pulled in whole (masked) rather than shown in part. Control characters (newlines, tabs)
+//! become spaces so the context fits on one line.
+
+use crate::kind::Detection;
+
+/// Largest radius a caller may ask for; keeps contexts short and streaming memory bounded.
+pub const MAX_CONTEXT_RADIUS: usize = 1_024;
+
+/// Context around `target` in `bytes` (the whole scanned object), with `target` and every
+/// detection of `all` in the window masked.
+pub fn masked_context(
+    bytes: &[u8],
+    target: &Detection,
+    all: &[Detection],
+    radius: usize,
+) -> String {
+    masked_context_in(bytes, 0, target, all, radius)
+}
+
+/// Same as [`masked_context`] when `bytes` holds the object only from absolute offset
+/// `bytes_offset` on (the chunk scanner's retained buffer).
+pub(crate) fn masked_context_in(
+    bytes: &[u8],
+    bytes_offset: u64,
+    target: &Detection,
+    all: &[Detection],
+    radius: usize,
+) -> String {
+    let radius = radius.min(MAX_CONTEXT_RADIUS) as u64;
+    let data_end = bytes_offset + bytes.len() as u64;
+    let byte_at = |offset: u64| -> Option<u8> {
+        offset
+            .checked_sub(bytes_offset)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| bytes.get(i).copied())
+    };
+    let is_continuation = |offset: u64| byte_at(offset).is_some_and(|b| (b & 0xC0) == 0x80);
+
+    let mut start = target.start.saturating_sub(radius).max(bytes_offset);
+    let mut end = (target.end + radius).min(data_end).max(target.end);
+    while start < target.start && is_continuation(start) {
+        start += 1;
+    }
+    while end > target.end && is_continuation(end) {
+        end -= 1;
+    }
+    let mut in_window: Vec<&Detection> = all
+        .iter()
+        .chain(std::iter::once(target))
+        .filter(|d| d.overlaps(start, end))
+        .collect();
+    in_window.sort_by_key(|d| (d.start, d.end));
+    for detection in &in_window {
+        start = start.min(detection.start);
+        end = end.max(detection.end);
+    }
+
+    let mut context = String::new();
+    let mut position = start;
+    for detection in in_window {
+        if detection.start > position {
+            push_text(
+                &mut context,
+                &slice(bytes, bytes_offset, position, detection.start),
+            );
+        }
+        if detection.end > position {
+            context.push_str(&detection.masked);
+            position = detection.end;
+        }
+    }
+    if end > position {
+        push_text(&mut context, &slice(bytes, bytes_offset, position, end));
+    }
+    context
+}
+
+fn slice(bytes: &[u8], bytes_offset: u64, start: u64, end: u64) -> Vec<u8> {
+    let to_index = |offset: u64| {
+        usize::try_from(offset.saturating_sub(bytes_offset))
+            .unwrap_or(usize::MAX)
+            .min(bytes.len())
+    };
+    bytes
+        .get(to_index(start)..to_index(end))
+        .unwrap_or(&[])
+        .to_vec()
+}
+
+fn push_text(context: &mut String, raw: &[u8]) {
+    let text = String::from_utf8_lossy(raw);
+    context.extend(text.chars().map(|c| if c.is_control() { ' ' } else { c }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Detectors;
+
+    #[test]
+    fn given_two_matches_close_together_when_context_built_then_both_are_masked() {
+        let text = "name: Jane, ssn 536-22-1987, card 4539148803436467, mail jane@example.com\n";
+        let detections = Detectors::new().scan(text.as_bytes());
+        assert_eq!(detections.len(), 3);
+        let context = masked_context(text.as_bytes(), &detections[0], &detections, 40);
+        assert!(context.contains("***-**-1987"), "{context}");
+        assert!(context.contains("************6467"), "{context}");
+        assert!(!context.contains("536-22"), "{context}");
+        assert!(!context.contains("453914"), "{context}");
+        assert!(!context.contains('\n'));
+    }
+
+    #[test]
+    fn given_window_edge_inside_another_match_when_context_built_then_no_partial_raw_digits() {
+        let text = "4539148803436467 x 536-22-1987";
+        let detections = Detectors::new().scan(text.as_bytes());
+        assert_eq!(detections.len(), 2);
+        let context = masked_context(text.as_bytes(), &detections[1], &detections, 5);
+        assert_eq!(context, "************6467 x ***-**-1987");
+    }
+
+    #[test]
+    fn given_multibyte_text_when_context_cut_then_cut_on_char_boundaries() {
+        let text = "ééééé 536-22-1987 ééééé";
+        let detections = Detectors::new().scan(text.as_bytes());
+        assert_eq!(detections.len(), 1);
+        for radius in 0..12 {
+            let context = masked_context(text.as_bytes(), &detections[0], &detections, radius);
+            assert!(!context.contains('\u{FFFD}'), "radius {radius}: {context}");
+            assert!(context.contains("***-**-1987"));
+        }
+    }
+}

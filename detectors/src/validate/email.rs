@@ -1,0 +1,137 @@
+//! Email addresses.
+//!
+//! Found from the `@`: a local part of at most 64 bytes of `[A-Za-z0-9._%+-]` (no leading,
+//! trailing or doubled dot) before it, and after it a domain of at least two dot-separated
+//! labels (`[A-Za-z0-9-]`, no leading or trailing hyphen) whose last label has the shape of a
+//! real top-level domain: 2 to 24 letters, or an `xn--` punycode label. A last label that is a
+//! common file extension (`logo@2x.png`, `icon@3x.svg`, `bundle@1.2.js`) is rejected.
+
+use super::{Span, Window};
+use crate::kind::DetectorKind;
+
+const MAX_LOCAL: usize = 64;
+const MAX_DOMAIN: usize = 253;
+
+/// Last labels that are file extensions far more often than top-level domains.
+const FILE_EXTENSIONS: [&[u8]; 34] = [
+    b"png", b"jpg", b"jpeg", b"gif", b"svg", b"webp", b"bmp", b"ico", b"tif", b"tiff", b"pdf",
+    b"css", b"js", b"mjs", b"json", b"txt", b"html", b"htm", b"xml", b"zip", b"gz", b"tar", b"exe",
+    b"dll", b"jar", b"mp3", b"mp4", b"mov", b"woff", b"woff2", b"ttf", b"csv", b"yaml", b"yml",
+];
+
+fn is_local_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+fn is_domain_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-')
+}
+
+/// The address around the `@` at `at`.
+pub(crate) fn email_at(window: &Window<'_>, at: usize) -> Option<Span> {
+    // Local part, scanning backwards.
+    let mut start = at;
+    while start > 0
+        && at - start < MAX_LOCAL + 1
+        && window.get(start - 1).is_some_and(is_local_byte)
+    {
+        start -= 1;
+    }
+    let local = window.slice(start, at);
+    if local.is_empty()
+        || local.len() > MAX_LOCAL
+        || start < window.min_start
+        || local.first() == Some(&b'.')
+        || local.last() == Some(&b'.')
+        || local.windows(2).any(|pair| pair == b"..")
+    {
+        return None;
+    }
+    // Domain, scanning forwards; a trailing dot or hyphen ends a sentence, not the domain.
+    let mut end = at + 1;
+    while end - at <= MAX_DOMAIN + 1 && window.get(end).is_some_and(is_domain_byte) {
+        end += 1;
+    }
+    if end - at > MAX_DOMAIN + 1 {
+        return None;
+    }
+    while end > at + 1 && matches!(window.get(end - 1), Some(b'.' | b'-')) {
+        end -= 1;
+    }
+    let domain = window.slice(at + 1, end);
+    if window.get(end) == Some(b'@') || !is_valid_domain(domain) {
+        return None;
+    }
+    Some(Span {
+        kind: DetectorKind::Email,
+        start,
+        end,
+    })
+}
+
+fn is_valid_domain(domain: &[u8]) -> bool {
+    let labels: Vec<&[u8]> = domain.split(|&b| b == b'.').collect();
+    if labels.len() < 2 {
+        return false;
+    }
+    let labels_ok = labels.iter().all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label.first() != Some(&b'-')
+            && label.last() != Some(&b'-')
+    });
+    let Some(tld) = labels.last() else {
+        return false;
+    };
+    let tld_shape = ((2..=24).contains(&tld.len()) && tld.iter().all(u8::is_ascii_alphabetic))
+        || (tld.len() > 4 && tld[..4].eq_ignore_ascii_case(b"xn--"));
+    let lower: Vec<u8> = tld.to_ascii_lowercase();
+    labels_ok && tld_shape && !FILE_EXTENSIONS.contains(&lower.as_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn find(text: &str) -> Option<&str> {
+        let window = Window {
+            bytes: text.as_bytes(),
+            min_start: 0,
+        };
+        let at = text.find('@')?;
+        email_at(&window, at).map(|span| &text[span.start..span.end])
+    }
+
+    #[test]
+    fn given_addresses_in_text_when_validated_then_found_without_trailing_punctuation() {
+        assert_eq!(
+            find("mail UtaKortig@jourrapide.com."),
+            Some("UtaKortig@jourrapide.com")
+        );
+        assert_eq!(
+            find("<jane.doe+tag@mail.example.co.uk>"),
+            Some("jane.doe+tag@mail.example.co.uk")
+        );
+        assert_eq!(find("\"a_b@x-y.io\""), Some("a_b@x-y.io"));
+        assert_eq!(
+            find("user@xn--bcher-kva.xn--p1ai"),
+            Some("user@xn--bcher-kva.xn--p1ai")
+        );
+    }
+
+    #[test]
+    fn given_file_names_and_versions_when_validated_then_rejected() {
+        for decoy in [
+            "logo@2x.png",
+            "icon@3X.SVG",
+            "lodash@4.17.21",
+            "root@localhost",
+            "@scope/pkg",
+            "a..b@example.com",
+            "user@-bad.com",
+            "user@example.c0m",
+        ] {
+            assert_eq!(find(decoy), None, "{decoy}");
+        }
+    }
+}
