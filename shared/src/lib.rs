@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod collect;
 pub mod config;
+pub mod handler;
 pub mod inventory;
 pub mod model;
 pub mod policy;

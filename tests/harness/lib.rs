@@ -1,1 +1,206 @@
-//! placeholder
+//! Integration-test harness: qrie's local AWS (moto in server mode on 127.0.0.1), isolated
+//! tables per test, onboarded customer accounts, and wire-level fault injection.
+//!
+//! The server is the one named by `QRIE_TEST_ENDPOINT` (the Makefile starts one), or else one
+//! this process starts from `.venv` (`make venv` installs it) and that exits with this process.
+//! Every test gets its own table names, bucket names and customer account id, so tests run in
+//! parallel against one server.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use aws_config::{Region, SdkConfig};
+use aws_credential_types::Credentials;
+use qrie::config::{AwsSettings, Config, TableNames};
+use qrie::handler::Deps;
+use qrie::model::Account;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+struct Server {
+    endpoint: String,
+    _child: Option<Mutex<Child>>,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+
+/// The local AWS endpoint, starting the server on first use.
+pub fn endpoint() -> &'static str {
+    &SERVER
+        .get_or_init(|| {
+            if let Ok(endpoint) = std::env::var("QRIE_TEST_ENDPOINT") {
+                return Server {
+                    endpoint,
+                    _child: None,
+                };
+            }
+            let python = repo_root().join(".venv/bin/python");
+            assert!(
+                python.exists(),
+                "no local AWS: set QRIE_TEST_ENDPOINT or run `make venv` (missing {})",
+                python.display()
+            );
+            let mut child = Command::new(python)
+                .arg(repo_root().join("tests/moto/server.py"))
+                .arg("--parent-pid")
+                .arg(std::process::id().to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("the moto server starts");
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().expect("piped stdout"))
+                .read_line(&mut line)
+                .expect("the moto server prints its port");
+            let port: u16 = line.trim().parse().expect("a port number");
+            Server {
+                endpoint: format!("http://127.0.0.1:{port}"),
+                _child: Some(Mutex::new(child)),
+            }
+        })
+        .endpoint
+}
+
+/// SDK configuration for the local AWS, acting as qrie's own (operator) account.
+pub async fn sdk_config() -> SdkConfig {
+    let settings = settings();
+    qrie::aws::load_sdk_config(&settings)
+        .await
+        .to_builder()
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            Credentials::new("testing", "testing", None, None, "qrie-tests"),
+        ))
+        .build()
+}
+
+pub fn settings() -> AwsSettings {
+    AwsSettings {
+        endpoint_url: Some(endpoint().to_owned()),
+        max_attempts: 2,
+        ..AwsSettings::default()
+    }
+}
+
+/// A short unique suffix for names.
+pub fn unique() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..10].to_owned()
+}
+
+/// A fresh 12-digit account id.
+pub fn new_account_id() -> String {
+    let digits: String = uuid::Uuid::new_v4()
+        .as_u128()
+        .to_string()
+        .chars()
+        .take(12)
+        .collect();
+    format!("{digits:0>12}")
+}
+
+/// One test's world: its own tables on the local AWS, and qrie's dependencies wired to them.
+pub struct World {
+    pub deps: Deps,
+    pub id: String,
+}
+
+impl World {
+    pub async fn new() -> Self {
+        let id = unique();
+        let tables = TableNames {
+            resources: format!("{id}_resources"),
+            findings: format!("{id}_findings"),
+            policies: format!("{id}_policies"),
+            accounts: format!("{id}_accounts"),
+        };
+        let config = Config {
+            tables,
+            aws: settings(),
+            scanner_role_name: qrie::config::DEFAULT_SCANNER_ROLE_NAME.to_owned(),
+            policy_dir: None,
+        };
+        let sdk = sdk_config().await;
+        qrie::store::dynamo::create_tables(&qrie::aws::dynamodb_client(&sdk), &config.tables)
+            .await
+            .expect("tables are created");
+        let deps = Deps::new(config, sdk).expect("dependencies build");
+        Self { deps, id }
+    }
+
+    /// Onboards a new customer account (in the accounts table) and returns it.
+    pub async fn onboard(&self) -> Account {
+        let account_id = new_account_id();
+        let account = Account {
+            role_arn: format!("arn:aws:iam::{account_id}:role/QrieScannerRole"),
+            account_id,
+            external_id: Some(format!("ext-{}", self.id)),
+            regions: vec!["us-east-1".into(), "eu-west-1".into()],
+            enabled: true,
+            name: Some("test customer".into()),
+        };
+        self.deps
+            .stores
+            .accounts
+            .put(&account)
+            .await
+            .expect("account stored");
+        account
+    }
+
+    /// SDK configuration acting inside a customer account (as an administrator there would).
+    pub async fn as_customer(&self, account: &Account) -> SdkConfig {
+        qrie::aws::assume_account_role(&self.deps.sdk, &account.role_arn, None, "test-admin")
+            .await
+            .expect("moto lets any role be assumed")
+    }
+
+    /// An S3 client of the customer account in `region`.
+    pub async fn customer_s3(&self, account: &Account, region: &str) -> aws_sdk_s3::Client {
+        let sdk = self.as_customer(account).await;
+        qrie::aws::s3_client(&qrie::aws::in_region(&sdk, region), &settings())
+    }
+
+    /// A unique bucket name for this test.
+    pub fn bucket(&self, name: &str) -> String {
+        format!("{name}-{}", self.id)
+    }
+}
+
+/// Adds a fault rule to the local AWS (see tests/moto/server.py for the fields).
+pub async fn inject_fault(rule: serde_json::Value) {
+    let url = format!("{}/_qrie/faults", endpoint());
+    let body = rule.to_string();
+    tokio::task::spawn_blocking(move || http("POST", &url, &body))
+        .await
+        .expect("fault request task");
+}
+
+/// A minimal HTTP/1.1 client for the harness's own control endpoint.
+fn http(method: &str, url: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = std::net::TcpStream::connect(host).expect("local AWS reachable");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request written");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response read");
+    assert!(response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"), "{response}");
+    response
+}
+
+/// Reads a sample event file from `events/`.
+pub fn sample_event(path: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(repo_root().join("events").join(path))
+        .unwrap_or_else(|e| panic!("events/{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("events/{path}: {e}"))
+}

@@ -1,1 +1,6 @@
+//! Integration tests: qrie's Lambda handlers against the local AWS (moto in server mode),
+//! through the same AWS SDK calls they make in production. One binary, split by topic.
 
+mod handlers;
+mod s3_posture;
+mod seed;

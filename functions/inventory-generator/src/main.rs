@@ -1,1 +1,24 @@
-fn main() {}
+//! `qrie_inventory_generator`: inventories every onboarded customer account into the resources
+//! table.
+//!
+//! Trigger: EventBridge schedule (Saturday 00:00 UTC, `{"service": "all"}`) or by hand.
+//! Environment: `QRIE_RESOURCES_TABLE`, `QRIE_ACCOUNTS_TABLE`, `QRIE_SCANNER_ROLE_NAME`,
+//! `QRIE_MAX_ATTEMPTS`, `QRIE_OPERATION_TIMEOUT_SECS`, `QRIE_ATTEMPT_TIMEOUT_SECS`
+//! (`AWS_ENDPOINT_URL` for a local emulator).
+//! Invoke: `aws lambda invoke --function-name qrie_inventory_generator
+//!   --payload '{"service": "s3", "account_id": "123456789012"}' response.json`
+
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use qrie::handler::{init_tracing, inventory_handler, Deps};
+use qrie::inventory::InventoryRequest;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init_tracing();
+    let deps = Deps::from_env().await?;
+    let deps = &deps;
+    run(service_fn(move |event: LambdaEvent<InventoryRequest>| async move {
+        inventory_handler(event, deps).await
+    }))
+    .await
+}

@@ -391,7 +391,7 @@ impl FindingStore for DynamoFindings {
             .expression_attribute_values(":acct", AttributeValue::S(failed.account_id.clone()))
             .expression_attribute_values(":type", AttributeValue::S(failed.resource_type.clone()))
             .expression_attribute_values(":obs", AttributeValue::S(timestamp(failed.observed_at)))
-            .return_values(ReturnValue::UpdatedOld)
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         match result {

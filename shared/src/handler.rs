@@ -1,0 +1,126 @@
+//! Lambda handlers of the inventory generator and the policy scanner, and what they share:
+//! dependencies built once per cold start, logging set-up, and error reporting.
+//!
+//! A handler is an ordinary async function of (`LambdaEvent<Request>`, `&Deps`), so tests call
+//! it directly with `lambda_runtime`'s types; the binaries in `functions/` only wire it to
+//! `lambda_runtime::run`.
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use tracing::error;
+
+use crate::config::Config;
+use crate::inventory::{Inventory, InventoryRequest, InventorySummary, RequestError};
+use crate::policy::Catalog;
+use crate::scan::{ScanRequest, ScanRequestError, ScanSummary, Scanner};
+use crate::store::Stores;
+
+/// Everything a handler needs, built once at cold start.
+pub struct Deps {
+    pub config: Config,
+    pub sdk: aws_config::SdkConfig,
+    pub stores: Stores,
+    pub catalog: Catalog,
+}
+
+/// A problem that stops the function from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Policies(#[from] crate::policy::CatalogError),
+}
+
+impl Deps {
+    /// Reads the environment, loads the SDK configuration and the policies.
+    pub async fn from_env() -> Result<Self, StartupError> {
+        let config = Config::from_env()?;
+        let sdk = crate::aws::load_sdk_config(&config.aws).await;
+        Self::new(config, sdk)
+    }
+
+    /// Builds the dependencies from an explicit configuration (tests, the demo).
+    pub fn new(config: Config, sdk: aws_config::SdkConfig) -> Result<Self, StartupError> {
+        let catalog = match &config.policy_dir {
+            Some(dir) => Catalog::from_dir(std::path::Path::new(dir))?,
+            None => Catalog::embedded(),
+        };
+        for rejected in &catalog.rejected {
+            error!(error = %rejected, "policy file rejected");
+        }
+        let stores = Stores::dynamodb(crate::aws::dynamodb_client(&sdk), &config.tables);
+        Ok(Self {
+            config,
+            sdk,
+            stores,
+            catalog,
+        })
+    }
+}
+
+/// Errors a handler returns to Lambda. Requests that can never succeed are `NonRetryable`.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Inventory(#[from] RequestError),
+    #[error(transparent)]
+    Scan(#[from] ScanRequestError),
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        let retryable = matches!(
+            &e,
+            HandlerError::Inventory(RequestError::Accounts(_))
+                | HandlerError::Scan(ScanRequestError::Store { .. })
+        );
+        Diagnostic {
+            error_type: if retryable { "Retryable" } else { "NonRetryable" }.to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// `qrie_inventory_generator`.
+pub async fn inventory_handler(
+    event: LambdaEvent<InventoryRequest>,
+    deps: &Deps,
+) -> Result<InventorySummary, HandlerError> {
+    let inventory = Inventory {
+        config: &deps.config,
+        base_sdk: &deps.sdk,
+        stores: &deps.stores,
+    };
+    inventory.run(&event.payload).await.map_err(|e| {
+        error!(error = %e, request_id = %event.context.request_id, "inventory request refused");
+        e.into()
+    })
+}
+
+/// `qrie_policy_scanner`.
+pub async fn scan_handler(
+    event: LambdaEvent<ScanRequest>,
+    deps: &Deps,
+) -> Result<ScanSummary, HandlerError> {
+    let scanner = Scanner {
+        catalog: &deps.catalog,
+        stores: &deps.stores,
+    };
+    scanner.run(&event.payload).await.map_err(|e| {
+        error!(error = %e, request_id = %event.context.request_id, "scan request refused");
+        e.into()
+    })
+}
+
+/// JSON logs on Lambda (CloudWatch), filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,359 @@
+//! S3 posture end to end: inventory of a seeded account, the scan's findings, fixes, deletions,
+//! and collection failures that must not turn into findings.
+
+use std::collections::BTreeSet;
+
+use lambda_runtime::{Context, LambdaEvent};
+use qrie::handler::{inventory_handler, scan_handler};
+use qrie::inventory::{InventoryRequest, InventorySummary};
+use qrie::model::{Account, Finding, FindingState};
+use qrie::scan::{ScanRequest, ScanSummary};
+use qrie_tests::{inject_fault, World};
+use serde_json::json;
+
+use crate::seed;
+
+async fn inventory(world: &World, account: &Account) -> InventorySummary {
+    let request = InventoryRequest {
+        service: "s3".into(),
+        account_id: Some(account.account_id.clone()),
+    };
+    inventory_handler(LambdaEvent::new(request, Context::default()), &world.deps)
+        .await
+        .expect("inventory runs")
+}
+
+async fn scan(world: &World) -> ScanSummary {
+    scan_handler(
+        LambdaEvent::new(ScanRequest::default(), Context::default()),
+        &world.deps,
+    )
+    .await
+    .expect("scan runs")
+}
+
+async fn findings_of(world: &World, bucket: &str) -> Vec<Finding> {
+    world
+        .deps
+        .stores
+        .findings
+        .for_resource(&format!("arn:aws:s3:::{bucket}"))
+        .await
+        .unwrap()
+}
+
+fn policies_in(findings: &[Finding], state: FindingState) -> BTreeSet<String> {
+    findings
+        .iter()
+        .filter(|f| f.state == state)
+        .map(|f| f.policy_id.clone())
+        .collect()
+}
+
+fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| (*s).to_owned()).collect()
+}
+
+const OPEN_BUCKET_FAILS: &[&str] = &[
+    "S3BucketPublicReadProhibited",
+    "S3BucketLevelPublicAccessBlock",
+    "S3BucketDefaultEncryption",
+    "S3BucketSslRequestsOnly",
+    "S3BucketVersioningEnabled",
+    "S3BucketLoggingEnabled",
+    "S3BucketAclsProhibited",
+];
+
+#[tokio::test]
+async fn inventory_and_scan_find_exactly_the_misconfigurations() {
+    // Given a customer account with a misconfigured bucket in us-east-1 and a compliant one
+    // (plus its log bucket) in eu-west-1
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let (open, locked, logs) = (world.bucket("open"), world.bucket("locked"), world.bucket("logs"));
+    let us = world.customer_s3(&account, "us-east-1").await;
+    let eu = world.customer_s3(&account, "eu-west-1").await;
+    seed::misconfigured_bucket(&us, &open, "us-east-1").await;
+    seed::create_bucket(&eu, &logs, "eu-west-1").await;
+    seed::compliant_bucket(&eu, &locked, "eu-west-1", &logs).await;
+
+    // When the inventory runs
+    let summary = inventory(&world, &account).await;
+
+    // Then every bucket is stored under its own region, with the account block as a resource
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    let s3 = &summary.accounts[0].services["s3"];
+    assert!(s3.complete);
+    assert_eq!(s3.by_region.get("eu-west-1"), Some(&2), "{s3:?}");
+    assert_eq!(s3.by_region.get("us-east-1"), Some(&2), "{s3:?}");
+    let partition = format!("{}_s3", account.account_id);
+    let stored = world
+        .deps
+        .stores
+        .resources
+        .get(&partition, &format!("arn:aws:s3:::{locked}"))
+        .await
+        .unwrap()
+        .expect("the compliant bucket is stored");
+    assert_eq!(stored.region, "eu-west-1");
+    assert_eq!(stored.configuration["Versioning"]["Status"], "Enabled");
+    assert_eq!(
+        stored.configuration["Encryption"]["Rules"][0]["SSEAlgorithm"],
+        "aws:kms"
+    );
+
+    // When the scan runs
+    let first = scan(&world).await;
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+
+    // Then the misconfigured bucket fails exactly the expected policies, the compliant one none
+    let open_findings = findings_of(&world, &open).await;
+    assert_eq!(policies_in(&open_findings, FindingState::Active), set(OPEN_BUCKET_FAILS));
+    assert!(findings_of(&world, &locked).await.is_empty());
+    let account_block = world
+        .deps
+        .stores
+        .findings
+        .for_resource(&format!(
+            "arn:aws:s3::{}:account-public-access-block",
+            account.account_id
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        policies_in(&account_block, FindingState::Active),
+        set(&["S3AccountLevelPublicAccessBlock"])
+    );
+    // And the evidence is the offending part of the configuration, not the whole document
+    let read = open_findings
+        .iter()
+        .find(|f| f.policy_id == "S3BucketPublicReadProhibited")
+        .unwrap();
+    let evidence = read.evidence.as_object().unwrap();
+    assert!(
+        evidence.keys().any(|k| k.starts_with("Acl.Grants[")),
+        "{evidence:?}"
+    );
+    assert!(!evidence.contains_key("Name"));
+
+    // When the scan runs again, nothing changes but timestamps
+    let second = scan(&world).await;
+    assert_eq!((second.tally.new, second.tally.resolved), (0, 0));
+    assert_eq!(second.tally.still_active, first.tally.new);
+    let again = findings_of(&world, &open).await;
+    for (before, after) in open_findings.iter().zip(&again) {
+        assert_eq!(before.first_seen, after.first_seen);
+        assert_eq!(before.evidence, after.evidence);
+        assert_eq!(before.state, after.state);
+        assert!(after.last_evaluated >= before.last_evaluated);
+    }
+
+    // When versioning is fixed and inventory and scan run again
+    seed::enable_versioning(&us, &open).await;
+    inventory(&world, &account).await;
+    let third = scan(&world).await;
+
+    // Then exactly that finding is resolved and FirstSeen of the others is untouched
+    assert_eq!(third.tally.resolved, 1);
+    let after_fix = findings_of(&world, &open).await;
+    assert_eq!(
+        policies_in(&after_fix, FindingState::Resolved),
+        set(&["S3BucketVersioningEnabled"])
+    );
+    let resolved = after_fix
+        .iter()
+        .find(|f| f.policy_id == "S3BucketVersioningEnabled")
+        .unwrap();
+    assert!(resolved.resolved_at.is_some());
+
+    // When the bucket is deleted
+    us.delete_bucket().bucket(&open).send().await.unwrap();
+    let after_delete = inventory(&world, &account).await;
+
+    // Then it leaves the inventory and all its findings are resolved
+    assert_eq!(after_delete.removed, 1);
+    assert!(world
+        .deps
+        .stores
+        .resources
+        .get(&partition, &format!("arn:aws:s3:::{open}"))
+        .await
+        .unwrap()
+        .is_none());
+    scan(&world).await;
+    let gone = findings_of(&world, &open).await;
+    assert_eq!(policies_in(&gone, FindingState::Active), BTreeSet::new());
+    assert_eq!(policies_in(&gone, FindingState::Resolved), set(OPEN_BUCKET_FAILS));
+}
+
+#[tokio::test]
+async fn access_denied_on_an_attribute_is_an_error_not_a_finding() {
+    // Given a bucket whose policy cannot be read by qrie's role
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let name = world.bucket("denied");
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    seed::create_bucket(&s3, &name, "us-east-1").await;
+    inject_fault(json!({
+        "method": "GET",
+        "path_regex": format!("^/{name}/?$"),
+        "query_key": "policy",
+        "status": 403,
+        "code": "AccessDenied",
+    }))
+    .await;
+
+    // When the inventory and the scan run
+    let summary = inventory(&world, &account).await;
+    let scanned = scan(&world).await;
+
+    // Then the bucket is reported as a collection error naming the call, and not stored
+    let s3_summary = &summary.accounts[0].services["s3"];
+    assert_eq!(s3_summary.failed, 1, "{summary:?}");
+    assert!(
+        summary
+            .errors
+            .iter()
+            .any(|e| e.contains(&name) && e.contains("GetBucketPolicy") && e.contains("AccessDenied")),
+        "{:?}",
+        summary.errors
+    );
+    let partition = format!("{}_s3", account.account_id);
+    let arn = format!("arn:aws:s3:::{name}");
+    assert!(world
+        .deps
+        .stores
+        .resources
+        .get(&partition, &arn)
+        .await
+        .unwrap()
+        .is_none());
+    // And no finding claims the bucket lacks a TLS-only policy (or anything else)
+    assert!(findings_of(&world, &name).await.is_empty());
+    assert!(scanned.errors.is_empty(), "{:?}", scanned.errors);
+}
+
+#[tokio::test]
+async fn a_bucket_that_becomes_unreadable_keeps_its_last_known_state() {
+    // Given a bucket inventoried once
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let name = world.bucket("flaky");
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    seed::create_bucket(&s3, &name, "us-east-1").await;
+    inventory(&world, &account).await;
+    let partition = format!("{}_s3", account.account_id);
+    let arn = format!("arn:aws:s3:::{name}");
+    let before = world
+        .deps
+        .stores
+        .resources
+        .get(&partition, &arn)
+        .await
+        .unwrap()
+        .expect("stored");
+
+    // When a later run cannot read its ACL
+    inject_fault(json!({
+        "method": "GET",
+        "path_regex": format!("^/{name}/?$"),
+        "query_key": "acl",
+        "code": "AccessDenied",
+    }))
+    .await;
+    let summary = inventory(&world, &account).await;
+
+    // Then it is neither removed as unseen nor overwritten
+    assert_eq!(summary.removed, 0);
+    let after = world
+        .deps
+        .stores
+        .resources
+        .get(&partition, &arn)
+        .await
+        .unwrap()
+        .expect("still stored");
+    assert_eq!(after.last_seen_at, before.last_seen_at);
+}
+
+#[tokio::test]
+async fn throttling_is_retried_through_to_success() {
+    // Given S3 throttles one versioning read of a bucket once
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let name = world.bucket("throttled");
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    seed::create_bucket(&s3, &name, "us-east-1").await;
+    seed::enable_versioning(&s3, &name).await;
+    inject_fault(json!({
+        "method": "GET",
+        "path_regex": format!("^/{name}/?$"),
+        "query_key": "versioning",
+        "status": 503,
+        "code": "SlowDown",
+        "message": "Please reduce your request rate.",
+        "times": 1,
+    }))
+    .await;
+
+    // When the inventory runs
+    let summary = inventory(&world, &account).await;
+
+    // Then the retry succeeds and the bucket is stored with its real setting
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    let stored = world
+        .deps
+        .stores
+        .resources
+        .get(&format!("{}_s3", account.account_id), &format!("arn:aws:s3:::{name}"))
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(stored.configuration["Versioning"]["Status"], "Enabled");
+}
+
+#[tokio::test]
+async fn an_account_level_block_is_read_through_s3_control() {
+    // Given an account whose account-level Block Public Access is fully on
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let sdk = world.as_customer(&account).await;
+    let control = qrie::aws::s3control_client(&sdk, &qrie_tests::settings());
+    control
+        .put_public_access_block()
+        .account_id(&account.account_id)
+        .public_access_block_configuration(
+            aws_sdk_s3control::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let name = world.bucket("covered");
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    seed::misconfigured_bucket(&s3, &name, "us-east-1").await;
+
+    // When inventory and scan run
+    inventory(&world, &account).await;
+    scan(&world).await;
+
+    // Then the account passes, and the public ACL and policy are neutralised by it
+    let account_findings = world
+        .deps
+        .stores
+        .findings
+        .for_resource(&format!(
+            "arn:aws:s3::{}:account-public-access-block",
+            account.account_id
+        ))
+        .await
+        .unwrap();
+    assert!(account_findings.is_empty(), "{account_findings:?}");
+    let bucket = policies_in(&findings_of(&world, &name).await, FindingState::Active);
+    assert!(!bucket.contains("S3BucketPublicReadProhibited"), "{bucket:?}");
+    assert!(bucket.contains("S3BucketLevelPublicAccessBlock"));
+}

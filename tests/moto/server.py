@@ -1,0 +1,151 @@
+"""qrie's local AWS: moto in server mode on 127.0.0.1, with a fault-injection hook.
+
+Usage: server.py [--port N] [--parent-pid PID]
+Prints the bound port on the first line of stdout, then serves until killed, or until the
+parent process (the test binary or the Makefile's shell) exits.
+
+Fault injection, for tests of AccessDenied, throttling and other failures through the real AWS
+SDK: POST /_qrie/faults with a JSON rule, DELETE /_qrie/faults to clear them all.
+A rule matches a request on any of these (all optional):
+  method        HTTP method, e.g. "GET"
+  path_regex    regular expression searched in the path, e.g. "^/my-bucket/?$"
+  query_key     a query-string key that must be present, e.g. "policy" (GetBucketPolicy)
+  target        the X-Amz-Target header, e.g. "DynamoDB_20120810.PutItem"
+  access_key    a substring of the Authorization header (e.g. an access key id)
+  body_contains a substring of the request body (e.g. an account id in an STS AssumeRole form)
+and answers with `status`, `code`, `message` in S3's XML shape (protocol "xml", default) or the
+JSON shape (protocol "json"). `times` limits how often the rule fires (default: always).
+
+Emulator corrections (moto answers these differently from AWS, and the Rust SDK, unlike boto3,
+rejects the difference):
+  GetBucketVersioning  moto's XML root is GetBucketVersioningResponse; S3's is
+                       VersioningConfiguration.
+"""
+
+import argparse
+import io
+import json
+import os
+import re
+import sys
+import threading
+import time
+from urllib.parse import parse_qs
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from moto.server import DomainDispatcherApplication, create_backend_app
+
+
+class FaultInjector:
+    def __init__(self, app):
+        self.app = app
+        self.rules = []
+        self.lock = threading.Lock()
+
+    def _control(self, environ, start_response):
+        request = Request(environ)
+        with self.lock:
+            if request.method == "POST":
+                rule = json.loads(request.get_data() or b"{}")
+                rule.setdefault("fired", 0)
+                self.rules.append(rule)
+            elif request.method == "DELETE":
+                self.rules.clear()
+            body = json.dumps(self.rules)
+        return Response(body, content_type="application/json")(environ, start_response)
+
+    def _matches(self, rule, environ):
+        if "method" in rule and environ.get("REQUEST_METHOD") != rule["method"]:
+            return False
+        if "path_regex" in rule and not re.search(rule["path_regex"], environ.get("PATH_INFO", "")):
+            return False
+        if "query_key" in rule:
+            keys = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            if rule["query_key"] not in keys:
+                return False
+        if "target" in rule and environ.get("HTTP_X_AMZ_TARGET") != rule["target"]:
+            return False
+        if "access_key" in rule and rule["access_key"] not in environ.get("HTTP_AUTHORIZATION", ""):
+            return False
+        if "body_contains" in rule and rule["body_contains"] not in environ.get("qrie.body", ""):
+            return False
+        if "times" in rule and rule["fired"] >= rule["times"]:
+            return False
+        return True
+
+    def _rename_root(self, environ, start_response, wrong, right):
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        body = b"".join(self.app(environ, capture))
+        body = body.replace(f"<{wrong}".encode(), f"<{right}".encode()).replace(
+            f"</{wrong}>".encode(), f"</{right}>".encode()
+        )
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(body))))
+        start_response(captured["status"], headers)
+        return [body]
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == "/_qrie/faults":
+            return self._control(environ, start_response)
+        if any("body_contains" in r for r in self.rules):
+            # Read the body once and hand moto an identical stream.
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["qrie.body"] = body.decode("utf-8", "replace")
+        with self.lock:
+            rule = next((r for r in self.rules if self._matches(r, environ)), None)
+            if rule is not None:
+                rule["fired"] += 1
+        if rule is None:
+            if environ.get("REQUEST_METHOD") == "GET" and "versioning" in parse_qs(
+                environ.get("QUERY_STRING", ""), keep_blank_values=True
+            ):
+                return self._rename_root(environ, start_response, "GetBucketVersioningResponse", "VersioningConfiguration")
+            return self.app(environ, start_response)
+        code = rule.get("code", "AccessDenied")
+        message = rule.get("message", "Access Denied (injected by the qrie test harness)")
+        status = int(rule.get("status", 403))
+        if rule.get("protocol", "xml") == "json":
+            body = json.dumps({"__type": code, "message": message})
+            content_type = "application/x-amz-json-1.0"
+        else:
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                f"<Error><Code>{code}</Code><Message>{message}</Message>"
+                "<RequestId>qrie-fault</RequestId></Error>"
+            )
+            content_type = "application/xml"
+        return Response(body, status=status, content_type=content_type)(environ, start_response)
+
+
+def watch_parent(pid):
+    while True:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            os._exit(0)
+        time.sleep(0.5)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--parent-pid", type=int, default=os.getppid())
+    args = parser.parse_args()
+    app = FaultInjector(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", args.port, app, threaded=True)
+    print(server.port, flush=True)
+    threading.Thread(target=watch_parent, args=(args.parent_pid,), daemon=True).start()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
