@@ -75,7 +75,12 @@ impl From<HandlerError> for Diagnostic {
                 | HandlerError::Scan(ScanRequestError::Store { .. })
         );
         Diagnostic {
-            error_type: if retryable { "Retryable" } else { "NonRetryable" }.to_owned(),
+            error_type: if retryable {
+                "Retryable"
+            } else {
+                "NonRetryable"
+            }
+            .to_owned(),
             error_message: e.to_string(),
         }
     }

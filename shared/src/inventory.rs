@@ -100,8 +100,9 @@ impl Inventory<'_> {
         } else {
             vec![request.service.parse::<Service>()?]
         };
-        let (supported, unsupported): (Vec<Service>, Vec<Service>) =
-            services.into_iter().partition(|s| collect::is_supported(*s));
+        let (supported, unsupported): (Vec<Service>, Vec<Service>) = services
+            .into_iter()
+            .partition(|s| collect::is_supported(*s));
         let accounts = self.accounts(request.account_id.as_deref()).await?;
         info!(
             accounts = accounts.len(),
@@ -111,7 +112,8 @@ impl Inventory<'_> {
         let results: Vec<(AccountSummary, Vec<String>)> = futures::stream::iter(accounts)
             .map(|account| {
                 let span = info_span!("account", account = %account.account_id);
-                self.account(account, &supported, started_at).instrument(span)
+                self.account(account, &supported, started_at)
+                    .instrument(span)
             })
             .buffer_unordered(ACCOUNT_CONCURRENCY)
             .collect()
@@ -133,7 +135,9 @@ impl Inventory<'_> {
             summary.accounts.push(account);
             summary.errors.extend(errors);
         }
-        summary.accounts.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+        summary
+            .accounts
+            .sort_by(|a, b| a.account_id.cmp(&b.account_id));
         summary.duration_ms = started.elapsed().as_millis();
         info!(
             resources = summary.resources,
@@ -175,14 +179,14 @@ impl Inventory<'_> {
             account_id: account.account_id.clone(),
             services: BTreeMap::new(),
         };
-        let session = match open_session(self.config, self.base_sdk, &account, "qrie-inventory").await
-        {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(error = %e, "cannot reach account");
-                return (summary, vec![e]);
-            }
-        };
+        let session =
+            match open_session(self.config, self.base_sdk, &account, "qrie-inventory").await {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(error = %e, "cannot reach account");
+                    return (summary, vec![e]);
+                }
+            };
         let mut errors = Vec::new();
         for &service in services {
             let span = info_span!("service", service = %service);
@@ -215,7 +219,10 @@ impl Inventory<'_> {
                 match item {
                     Collected::Resource(resource) => {
                         seen.insert(resource.arn.clone());
-                        *summary.by_region.entry(resource.region.clone()).or_default() += 1;
+                        *summary
+                            .by_region
+                            .entry(resource.region.clone())
+                            .or_default() += 1;
                         batch.push(*resource);
                         if batch.len() == WRITE_BATCH {
                             flush(store, &mut batch, &mut summary, &mut errors).await;

@@ -116,9 +116,7 @@ impl Resource {
 }
 
 /// How serious a failed policy is.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Severity {
     Critical,
@@ -213,7 +211,10 @@ mod tests {
         for svc in Service::ALL {
             assert_eq!(svc.as_str().parse::<Service>().unwrap(), svc);
         }
-        assert_eq!(partition_key("123456789012", Service::S3), "123456789012_s3");
+        assert_eq!(
+            partition_key("123456789012", Service::S3),
+            "123456789012_s3"
+        );
         assert!("lambda".parse::<Service>().is_err());
     }
 

@@ -45,7 +45,10 @@ pub enum ScanRequestError {
     #[error("{0}")]
     UnknownService(#[from] crate::model::UnknownService),
     #[error("reading the {table} table failed: {message}")]
-    Store { table: &'static str, message: String },
+    Store {
+        table: &'static str,
+        message: String,
+    },
 }
 
 /// Counts of one scan (or of one resource's re-evaluation).
@@ -97,7 +100,7 @@ impl ActivePolicy<'_> {
             && self
                 .accounts
                 .as_ref()
-                .is_none_or(|a| a.iter().any(|id| *id == resource.account_id))
+                .is_none_or(|a| a.contains(&resource.account_id))
     }
 }
 
@@ -198,15 +201,15 @@ impl Scanner<'_> {
     pub async fn run(&self, request: &ScanRequest) -> Result<ScanSummary, ScanRequestError> {
         let started = Instant::now();
         let now = Utc::now();
-        let settings = self
-            .stores
-            .policies
-            .settings()
-            .await
-            .map_err(|e| ScanRequestError::Store {
-                table: "policies",
-                message: e.to_string(),
-            })?;
+        let settings =
+            self.stores
+                .policies
+                .settings()
+                .await
+                .map_err(|e| ScanRequestError::Store {
+                    table: "policies",
+                    message: e.to_string(),
+                })?;
         let mut policies = active_policies(self.catalog, &settings);
         if let Some(id) = &request.policy_id {
             if self.catalog.get(id).is_none() {
@@ -313,7 +316,9 @@ impl Scanner<'_> {
                 Err(e) => {
                     // Without the full inventory, absent resources cannot be told apart from
                     // unread ones: resolve nothing as gone.
-                    result.errors.push(format!("{partition}: reading resources: {e}"));
+                    result
+                        .errors
+                        .push(format!("{partition}: reading resources: {e}"));
                     return result;
                 }
             };
@@ -344,14 +349,20 @@ impl Scanner<'_> {
             }
         }
         // ACTIVE findings whose resource is gone from the inventory.
-        for (arn, ids) in active.iter().filter(|(arn, _)| !evaluated_arns.contains(*arn)) {
+        for (arn, ids) in active
+            .iter()
+            .filter(|(arn, _)| !evaluated_arns.contains(*arn))
+        {
             match resolve_gone(arn, ids.iter().map(String::as_str), findings, now, now).await {
                 Ok(n) => result.tally.resolved += n,
                 Err(e) => result.errors.push(format!("{arn}: {e}")),
             }
         }
         if !result.errors.is_empty() {
-            warn!(errors = result.errors.len(), "partition scanned with errors");
+            warn!(
+                errors = result.errors.len(),
+                "partition scanned with errors"
+            );
         }
         result
     }
@@ -419,7 +430,11 @@ mod tests {
         // Then the finding opens once and the second run only refreshes it
         assert_eq!((first.tally.new, first.tally.still_active), (1, 0));
         assert_eq!((second.tally.new, second.tally.still_active), (0, 1));
-        let f = &stores.findings.for_resource("arn:aws:s3:::b").await.unwrap()[0];
+        let f = &stores
+            .findings
+            .for_resource("arn:aws:s3:::b")
+            .await
+            .unwrap()[0];
         assert_eq!(f.state, FindingState::Active);
         assert_eq!(f.evidence, json!({"Versioning.Status": null}));
         // And when the bucket is fixed, the next scan resolves it
@@ -430,7 +445,11 @@ mod tests {
             .unwrap();
         let third = scanner.run(&request).await.unwrap();
         assert_eq!(third.tally.resolved, 1);
-        let f = &stores.findings.for_resource("arn:aws:s3:::b").await.unwrap()[0];
+        let f = &stores
+            .findings
+            .for_resource("arn:aws:s3:::b")
+            .await
+            .unwrap()[0];
         assert_eq!(f.state, FindingState::Resolved);
     }
 
@@ -466,9 +485,17 @@ mod tests {
             stores: &stores,
         };
         let summary = scanner.run(&ScanRequest::default()).await.unwrap();
-        assert!(!summary.policies.contains(&"S3BucketVersioningEnabled".to_owned()));
-        let found = stores.findings.for_resource("arn:aws:s3:::b").await.unwrap();
-        assert!(found.iter().all(|f| f.policy_id != "S3BucketVersioningEnabled"));
+        assert!(!summary
+            .policies
+            .contains(&"S3BucketVersioningEnabled".to_owned()));
+        let found = stores
+            .findings
+            .for_resource("arn:aws:s3:::b")
+            .await
+            .unwrap();
+        assert!(found
+            .iter()
+            .all(|f| f.policy_id != "S3BucketVersioningEnabled"));
         let logging = found
             .iter()
             .find(|f| f.policy_id == "S3BucketLoggingEnabled")
@@ -527,14 +554,21 @@ mod tests {
         let versioning: HashSet<String> = ["S3BucketVersioningEnabled".to_owned()].into();
         let none = HashSet::new();
         // Given a finding opened from the state read at t=10
-        let opened = reconcile_resource(&at(10, "Suspended"), &policies, &none, findings, Utc::now())
-            .await
-            .unwrap();
+        let opened =
+            reconcile_resource(&at(10, "Suspended"), &policies, &none, findings, Utc::now())
+                .await
+                .unwrap();
         assert!(opened.new >= 1);
         // When a slow refresh of the state read at t=5 (versioning on) arrives late
-        let late = reconcile_resource(&at(5, "Enabled"), &policies, &versioning, findings, Utc::now())
-            .await
-            .unwrap();
+        let late = reconcile_resource(
+            &at(5, "Enabled"),
+            &policies,
+            &versioning,
+            findings,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
         // Then it does not resolve the finding
         assert_eq!(late.resolved, 0);
         let state = |fs: Vec<crate::model::Finding>| {
@@ -543,16 +577,29 @@ mod tests {
                 .unwrap()
                 .state
         };
-        assert_eq!(state(findings.for_resource("arn:aws:s3:::b").await.unwrap()), FindingState::Active);
+        assert_eq!(
+            state(findings.for_resource("arn:aws:s3:::b").await.unwrap()),
+            FindingState::Active
+        );
         // When the state read at t=20 passes, it resolves; replaying t=10 afterwards is stale
-        let fixed = reconcile_resource(&at(20, "Enabled"), &policies, &versioning, findings, Utc::now())
-            .await
-            .unwrap();
+        let fixed = reconcile_resource(
+            &at(20, "Enabled"),
+            &policies,
+            &versioning,
+            findings,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
         assert_eq!(fixed.resolved, 1);
-        let replay = reconcile_resource(&at(10, "Suspended"), &policies, &none, findings, Utc::now())
-            .await
-            .unwrap();
+        let replay =
+            reconcile_resource(&at(10, "Suspended"), &policies, &none, findings, Utc::now())
+                .await
+                .unwrap();
         assert!(replay.stale >= 1, "{replay:?}");
-        assert_eq!(state(findings.for_resource("arn:aws:s3:::b").await.unwrap()), FindingState::Resolved);
+        assert_eq!(
+            state(findings.for_resource("arn:aws:s3:::b").await.unwrap()),
+            FindingState::Resolved
+        );
     }
 }

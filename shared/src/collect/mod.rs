@@ -81,7 +81,10 @@ pub enum Collected {
     Resource(Box<Resource>),
     /// The resource exists but could not be read completely; it must not be stored (nor
     /// removed as unseen).
-    Failed { arn: String, error: CollectionError },
+    Failed {
+        arn: String,
+        error: CollectionError,
+    },
 }
 
 /// The result of re-describing one resource.

@@ -323,9 +323,11 @@ async fn describe_bucket(
         (
             "PolicyStatus",
             "GetBucketPolicyStatus",
-            settle(status, &["NoSuchBucketPolicy"], |o| {
-                json!({"IsPublic": o.policy_status().and_then(|s| s.is_public()).unwrap_or(false)})
-            }),
+            settle(
+                status,
+                &["NoSuchBucketPolicy"],
+                |o| json!({"IsPublic": o.policy_status().and_then(|s| s.is_public()).unwrap_or(false)}),
+            ),
         ),
         (
             "Acl",
@@ -399,7 +401,9 @@ async fn describe_bucket(
             "Logging",
             "GetBucketLogging",
             settle(logging, &[], |o| match o.logging_enabled() {
-                Some(l) => json!({"TargetBucket": l.target_bucket(), "TargetPrefix": l.target_prefix()}),
+                Some(l) => {
+                    json!({"TargetBucket": l.target_bucket(), "TargetPrefix": l.target_prefix()})
+                }
                 None => Value::Null,
             }),
         ),
@@ -508,6 +512,9 @@ mod tests {
         assert_eq!(eff["BlockPublicAcls"], true);
         assert_eq!(eff["IgnorePublicAcls"], true);
         assert_eq!(eff["RestrictPublicBuckets"], false);
-        assert_eq!(effective_block(None, Some(&Value::Null))["BlockPublicAcls"], false);
+        assert_eq!(
+            effective_block(None, Some(&Value::Null))["BlockPublicAcls"],
+            false
+        );
     }
 }

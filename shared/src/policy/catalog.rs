@@ -82,7 +82,9 @@ impl Catalog {
         for (name, text) in policy_files {
             match Policy::parse(&name, &text).and_then(|p| catalog.check(&name, p)) {
                 Ok(policy) => {
-                    catalog.by_id.insert(policy.id.clone(), catalog.policies.len());
+                    catalog
+                        .by_id
+                        .insert(policy.id.clone(), catalog.policies.len());
                     catalog.policies.push(policy);
                 }
                 Err(e) => catalog.rejected.push(e),
@@ -116,7 +118,11 @@ impl Catalog {
                 return Err(invalid(format!(
                     "unknown framework {:?} (known: {})",
                     control.framework,
-                    self.frameworks.keys().cloned().collect::<Vec<_>>().join(", ")
+                    self.frameworks
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             };
             if !framework.contains_key(&control.id) {
@@ -181,8 +187,16 @@ mod tests {
     #[test]
     fn every_shipped_policy_loads_and_its_examples_hold() {
         let catalog = Catalog::embedded();
-        assert!(catalog.rejected.is_empty(), "rejected: {:#?}", catalog.rejected);
-        assert!(catalog.policies().len() >= 9, "{}", catalog.policies().len());
+        assert!(
+            catalog.rejected.is_empty(),
+            "rejected: {:#?}",
+            catalog.rejected
+        );
+        assert!(
+            catalog.policies().len() >= 9,
+            "{}",
+            catalog.policies().len()
+        );
         for policy in catalog.policies() {
             for example in &policy.pass_examples {
                 assert_eq!(policy.evaluate(example), Outcome::Pass, "{}", policy.id);
@@ -207,7 +221,12 @@ mod tests {
     fn the_repository_folder_matches_the_embedded_set() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
         let from_dir = Catalog::from_dir(&dir).unwrap();
-        let ids = |c: &Catalog| c.policies().iter().map(|p| p.id.clone()).collect::<Vec<_>>();
+        let ids = |c: &Catalog| {
+            c.policies()
+                .iter()
+                .map(|p| p.id.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(&from_dir), ids(&Catalog::embedded()));
     }
 
@@ -232,7 +251,9 @@ mod tests {
         assert_eq!(catalog.rejected.len(), 2, "{:#?}", catalog.rejected);
         let messages: Vec<String> = catalog.rejected.iter().map(|e| e.to_string()).collect();
         assert!(messages.iter().any(|m| m.starts_with("s3/Broken.yaml")));
-        assert!(messages.iter().any(|m| m.contains("file name must be the policy id")));
+        assert!(messages
+            .iter()
+            .any(|m| m.contains("file name must be the policy id")));
     }
 
     #[test]

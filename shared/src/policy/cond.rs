@@ -224,7 +224,10 @@ impl Condition {
             .map_err(|m| err("path", m))?;
         let compile_list = |list: &[RawCondition], name: &str| {
             if list.is_empty() {
-                return Err(err(name, "an empty list; write at least one condition".into()));
+                return Err(err(
+                    name,
+                    "an empty list; write at least one condition".into(),
+                ));
             }
             list.iter()
                 .enumerate()
@@ -349,9 +352,9 @@ impl Condition {
     /// condition failed and all it examined is the reason).
     fn record_paths(&self, config: &Value, prefix: &str, out: &mut Map<String, Value>) {
         match self {
-            Condition::All(list) | Condition::Any(list) => {
-                list.iter().for_each(|c| c.record_paths(config, prefix, out))
-            }
+            Condition::All(list) | Condition::Any(list) => list
+                .iter()
+                .for_each(|c| c.record_paths(config, prefix, out)),
             Condition::Not(inner) => inner.record_paths(config, prefix, out),
             Condition::Leaf { path, .. } | Condition::Each { path, .. } => {
                 out.insert(
@@ -390,7 +393,9 @@ fn compile_op(name: &str, value: Option<&Value>) -> Result<Op, String> {
     let list = || -> Result<Vec<Value>, String> {
         match need("a list")? {
             Value::Array(items) if !items.is_empty() => Ok(items.clone()),
-            _ => Err(format!("operator `{name}` needs a non-empty list as its value")),
+            _ => Err(format!(
+                "operator `{name}` needs a non-empty list as its value"
+            )),
         }
     };
     let op = match name {
@@ -427,7 +432,11 @@ fn compile_op(name: &str, value: Option<&Value>) -> Result<Op, String> {
             })?)
         }
         "" => return Err(format!("a leaf condition needs `op` (one of {OPERATORS})")),
-        other => return Err(format!("unknown operator `{other}` (expected one of {OPERATORS})")),
+        other => {
+            return Err(format!(
+                "unknown operator `{other}` (expected one of {OPERATORS})"
+            ))
+        }
     };
     Ok(op)
 }
@@ -459,7 +468,9 @@ impl Op {
             Op::StartsWith(s) => text(actual).is_some_and(|v| v.starts_with(s.as_str())),
             Op::EndsWith(s) => text(actual).is_some_and(|v| v.ends_with(s.as_str())),
             Op::Matches(re) => text(actual).is_some_and(|v| re.is_match(v)),
-            Op::Covers(target) => text(actual).is_some_and(|pattern| wildcard_covers(pattern, target)),
+            Op::Covers(target) => {
+                text(actual).is_some_and(|pattern| wildcard_covers(pattern, target))
+            }
             Op::CidrContains(net) => text(actual)
                 .and_then(parse_net)
                 .is_some_and(|outer| outer.contains(net)),
@@ -531,7 +542,9 @@ mod tests {
 
     fn compile_error(yaml: &str) -> String {
         let raw: RawCondition = serde_yaml::from_str(yaml).unwrap();
-        Condition::compile(&raw, "fails_when").unwrap_err().to_string()
+        Condition::compile(&raw, "fails_when")
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -619,7 +632,8 @@ any_item:
         let world = cond("{path: CidrIp, op: cidr_contains, value: 203.0.113.7}");
         assert!(world.holds(&json!({"CidrIp": "0.0.0.0/0"})));
         assert!(!world.holds(&json!({"CidrIp": "10.0.0.0/8"})));
-        let ssh = cond("all: [{path: FromPort, op: lte, value: 22}, {path: ToPort, op: gte, value: 22}]");
+        let ssh =
+            cond("all: [{path: FromPort, op: lte, value: 22}, {path: ToPort, op: gte, value: 22}]");
         assert!(ssh.holds(&json!({"FromPort": 0, "ToPort": 1024})));
         assert!(!ssh.holds(&json!({"FromPort": 80, "ToPort": 80})));
         assert!(cond("{path: N, op: matches, value: '^qrie-'}").holds(&json!({"N": "qrie-x"})));
@@ -637,17 +651,28 @@ any_item:
         let config = json!({"Versioning": {"Status": "Suspended"}, "Name": "b"});
         let ev = c.evidence(&config);
         assert_eq!(Value::Object(ev), json!({"Versioning.Status": "Suspended"}));
-        assert!(c.evidence(&json!({"Versioning": {"Status": "Enabled"}})).is_empty());
+        assert!(c
+            .evidence(&json!({"Versioning": {"Status": "Enabled"}}))
+            .is_empty());
         let grants = cond("{path: Acl.Grants, any_item: {path: Permission, op: eq, value: READ}}");
-        let ev = grants.evidence(&json!({"Acl": {"Grants": [{"Permission": "WRITE"}, {"Permission": "READ"}]}}));
-        assert_eq!(Value::Object(ev), json!({"Acl.Grants[1]": {"Permission": "READ"}}));
+        let ev = grants.evidence(
+            &json!({"Acl": {"Grants": [{"Permission": "WRITE"}, {"Permission": "READ"}]}}),
+        );
+        assert_eq!(
+            Value::Object(ev),
+            json!({"Acl.Grants[1]": {"Permission": "READ"}})
+        );
     }
 
     #[test]
     fn invalid_conditions_say_what_and_where() {
-        assert!(compile_error("{path: A, op: equals, value: 1}").contains("unknown operator `equals`"));
+        assert!(
+            compile_error("{path: A, op: equals, value: 1}").contains("unknown operator `equals`")
+        );
         assert!(compile_error("{path: A, op: gt, value: x}").contains("needs a number"));
-        assert!(compile_error("{all: [{path: A, op: in, value: []}]}").contains("fails_when.all[0].op"));
+        assert!(
+            compile_error("{all: [{path: A, op: in, value: []}]}").contains("fails_when.all[0].op")
+        );
         assert!(compile_error("{path: A}").contains("exactly one of"));
         assert!(compile_error("{path: A, op: exists, value: 1}").contains("takes no value"));
         assert!(compile_error("{all: []}").contains("empty list"));

@@ -130,7 +130,9 @@ impl Policy {
             })
             .collect();
         if controls.is_empty() {
-            return Err(invalid("`controls` must map to at least one control".into()));
+            return Err(invalid(
+                "`controls` must map to at least one control".into(),
+            ));
         }
         let condition = Condition::compile(&raw.fails_when, "fails_when").map_err(|source| {
             PolicyError::Condition {
@@ -179,12 +181,16 @@ impl Policy {
     fn check_examples(&self) -> Result<(), String> {
         for (i, example) in self.pass_examples.iter().enumerate() {
             if self.fails(example) {
-                return Err(format!("examples.pass[{i}] fails the policy's own condition"));
+                return Err(format!(
+                    "examples.pass[{i}] fails the policy's own condition"
+                ));
             }
         }
         for (i, example) in self.fail_examples.iter().enumerate() {
             if !self.fails(example) {
-                return Err(format!("examples.fail[{i}] passes the policy's own condition"));
+                return Err(format!(
+                    "examples.fail[{i}] passes the policy's own condition"
+                ));
             }
         }
         Ok(())
@@ -214,7 +220,10 @@ examples:
         let p = Policy::parse("v.yaml", GOOD).unwrap();
         assert_eq!(p.service, Service::S3);
         assert_eq!(p.severity, Severity::Low);
-        assert_eq!(p.evaluate(&serde_json::json!({"Versioning": {"Status": "Enabled"}})), Outcome::Pass);
+        assert_eq!(
+            p.evaluate(&serde_json::json!({"Versioning": {"Status": "Enabled"}})),
+            Outcome::Pass
+        );
         match p.evaluate(&serde_json::json!({})) {
             Outcome::Fail { evidence } => {
                 assert_eq!(evidence, serde_json::json!({"Versioning.Status": null}))
@@ -236,9 +245,12 @@ examples:
             .unwrap_err()
             .to_string();
         assert!(err.contains("urgent"), "{err}");
-        let err = Policy::parse("v.yaml", &GOOD.replace("AWS::S3::Bucket", "AWS::Lambda::Function"))
-            .unwrap_err()
-            .to_string();
+        let err = Policy::parse(
+            "v.yaml",
+            &GOOD.replace("AWS::S3::Bucket", "AWS::Lambda::Function"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("AWS::Lambda::Function"), "{err}");
         let err = Policy::parse("v.yaml", &format!("{GOOD}\nextra: 1"))
             .unwrap_err()
@@ -247,6 +259,9 @@ examples:
         let err = Policy::parse("v.yaml", &GOOD.replace("op: neq", "op: differs"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("fails_when") && err.contains("differs"), "{err}");
+        assert!(
+            err.contains("fails_when") && err.contains("differs"),
+            "{err}"
+        );
     }
 }

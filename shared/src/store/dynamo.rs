@@ -175,7 +175,10 @@ impl ResourceStore for DynamoResources {
             .set_item(Some(item::resource_to_item(resource)))
             .condition_expression("attribute_not_exists(#seen) OR #seen <= :seen")
             .expression_attribute_names("#seen", r::LAST_SEEN_AT)
-            .expression_attribute_values(":seen", AttributeValue::S(timestamp(resource.last_seen_at)))
+            .expression_attribute_values(
+                ":seen",
+                AttributeValue::S(timestamp(resource.last_seen_at)),
+            )
             .send()
             .await;
         match result {
@@ -426,7 +429,9 @@ impl FindingStore for DynamoFindings {
             .table_name(&self.table)
             .key(f::PK, AttributeValue::S(arn.to_owned()))
             .key(f::SK, AttributeValue::S(policy_id.to_owned()))
-            .update_expression("SET #state = :resolved, #resolved = :now, #last = :now, #obs = :obs")
+            .update_expression(
+                "SET #state = :resolved, #resolved = :now, #last = :now, #obs = :obs",
+            )
             .condition_expression(format!("#state = :active AND {NEWER_GUARD}"))
             .expression_attribute_names("#state", f::STATE)
             .expression_attribute_names("#resolved", f::RESOLVED_AT)
@@ -489,7 +494,8 @@ impl PolicyStore for DynamoPolicies {
         let mut out = HashMap::new();
         while let Some(i) = items.next().await {
             let i = i.map_err(|e| store_error(&self.table, "Scan", &e))?;
-            let (id, setting) = item::setting_from_item(&i).map_err(|e| corrupt(&self.table, &i, e))?;
+            let (id, setting) =
+                item::setting_from_item(&i).map_err(|e| corrupt(&self.table, &i, e))?;
             out.insert(id, setting);
         }
         Ok(out)
@@ -612,7 +618,9 @@ pub async fn create_tables(
             .create_table()
             .table_name(&table)
             .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(key(spec.partition_key.name, KeyType::Hash).map_err(|e| build_err(&table, e))?);
+            .key_schema(
+                key(spec.partition_key.name, KeyType::Hash).map_err(|e| build_err(&table, e))?,
+            );
         if let Some(sk) = spec.sort_key {
             req = req.key_schema(key(sk.name, KeyType::Range).map_err(|e| build_err(&table, e))?);
         }
@@ -628,10 +636,18 @@ pub async fn create_tables(
         for index in &spec.indexes {
             let mut gsi = GlobalSecondaryIndex::builder()
                 .index_name(index.name)
-                .key_schema(key(index.partition_key.name, KeyType::Hash).map_err(|e| build_err(&table, e))?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build());
+                .key_schema(
+                    key(index.partition_key.name, KeyType::Hash)
+                        .map_err(|e| build_err(&table, e))?,
+                )
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                );
             if let Some(sk) = index.sort_key {
-                gsi = gsi.key_schema(key(sk.name, KeyType::Range).map_err(|e| build_err(&table, e))?);
+                gsi =
+                    gsi.key_schema(key(sk.name, KeyType::Range).map_err(|e| build_err(&table, e))?);
             }
             req = req.global_secondary_indexes(gsi.build().map_err(|e| build_err(&table, e))?);
         }

@@ -42,7 +42,9 @@ pub fn from_attr(attr: &AttributeValue) -> Value {
                 .map(|(k, v)| (k.clone(), from_attr(v)))
                 .collect::<Map<_, _>>(),
         ),
-        AttributeValue::Ss(items) => Value::Array(items.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Ss(items) => {
+            Value::Array(items.iter().cloned().map(Value::String).collect())
+        }
         AttributeValue::Ns(items) => Value::Array(items.iter().map(|n| parse_number(n)).collect()),
         _ => Value::Null,
     }
@@ -169,10 +171,9 @@ pub fn account_to_item(acc: &Account) -> Item {
 
 pub fn account_from_item(item: &Item) -> Result<Account, BadAttribute> {
     let regions = match item.get(a::REGIONS) {
-        Some(AttributeValue::L(list)) => list
-            .iter()
-            .filter_map(|v| v.as_s().ok().cloned())
-            .collect(),
+        Some(AttributeValue::L(list)) => {
+            list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
+        }
         Some(AttributeValue::Ss(list)) => list.clone(),
         None => Vec::new(),
         Some(_) => return Err(BadAttribute(a::REGIONS)),
@@ -218,11 +219,9 @@ pub fn setting_from_item(item: &Item) -> Result<(String, PolicySetting), BadAttr
         None => None,
     };
     let accounts = match item.get(p::ACCOUNTS) {
-        Some(AttributeValue::L(list)) => Some(
-            list.iter()
-                .filter_map(|v| v.as_s().ok().cloned())
-                .collect(),
-        ),
+        Some(AttributeValue::L(list)) => {
+            Some(list.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+        }
         Some(AttributeValue::Ss(list)) => Some(list.clone()),
         _ => None,
     };

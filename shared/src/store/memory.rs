@@ -93,7 +93,10 @@ impl ResourceStore for MemoryResources {
     ) -> Result<bool, StoreError> {
         let mut items = lock(&self.items);
         let key = (partition.to_owned(), arn.to_owned());
-        if items.get(&key).is_some_and(|r| r.last_seen_at < seen_before) {
+        if items
+            .get(&key)
+            .is_some_and(|r| r.last_seen_at < seen_before)
+        {
             items.remove(&key);
             return Ok(true);
         }

@@ -57,13 +57,14 @@ pub trait ResourceStore: Send + Sync {
     async fn put_if_newer(&self, resource: &Resource) -> Result<bool, StoreError>;
     async fn get(&self, partition: &str, arn: &str) -> Result<Option<Resource>, StoreError>;
     /// One page of a partition.
-    async fn page(&self, partition: &str, cursor: Option<String>)
-        -> Result<Page<Resource>, StoreError>;
-    /// The ARNs in a partition with the time each was last seen.
-    async fn seen_times(
+    async fn page(
         &self,
         partition: &str,
-    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
+        cursor: Option<String>,
+    ) -> Result<Page<Resource>, StoreError>;
+    /// The ARNs in a partition with the time each was last seen.
+    async fn seen_times(&self, partition: &str)
+        -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
     /// Deletes a resource unless it was seen at or after `seen_before`. Returns true if deleted.
     async fn delete_if_older(
         &self,
@@ -158,9 +159,18 @@ impl Stores {
     pub fn dynamodb(client: aws_sdk_dynamodb::Client, tables: &crate::config::TableNames) -> Self {
         use std::sync::Arc;
         Self {
-            resources: Arc::new(dynamo::DynamoResources::new(client.clone(), &tables.resources)),
-            findings: Arc::new(dynamo::DynamoFindings::new(client.clone(), &tables.findings)),
-            policies: Arc::new(dynamo::DynamoPolicies::new(client.clone(), &tables.policies)),
+            resources: Arc::new(dynamo::DynamoResources::new(
+                client.clone(),
+                &tables.resources,
+            )),
+            findings: Arc::new(dynamo::DynamoFindings::new(
+                client.clone(),
+                &tables.findings,
+            )),
+            policies: Arc::new(dynamo::DynamoPolicies::new(
+                client.clone(),
+                &tables.policies,
+            )),
             accounts: Arc::new(dynamo::DynamoAccounts::new(client, &tables.accounts)),
         }
     }
