@@ -324,8 +324,7 @@ export class QrieStack extends Stack {
     });
     logGroup.grantWrite(role);
 
-    const reserve = this.node.tryGetContext('qrie:reservedConcurrency') !== false &&
-      this.node.tryGetContext('qrie:reservedConcurrency') !== 'false';
+    const reserve = this.reservesConcurrency();
     const fn = new lambda.Function(this, `${id}Function`, {
       functionName,
       description: `qrie ${spec.name}`,
@@ -359,6 +358,12 @@ export class QrieStack extends Stack {
     return fn;
   }
 
+  /** Context `qrie:reservedConcurrency=false` drops reservations (new accounts' quota of 10). */
+  private reservesConcurrency(): boolean {
+    const value = this.node.tryGetContext('qrie:reservedConcurrency') as unknown;
+    return value !== false && value !== 'false';
+  }
+
   private readonly keyWildcardsAcknowledged = new Set<iam.IRole>();
 
   /** Encrypting with the qrie key (table writes, sending to a queue) makes CDK grant two wildcard actions. */
@@ -375,6 +380,9 @@ export class QrieStack extends Stack {
   }
 
   private trigger(spec: QrieFunction, fn: lambda.Function): void {
+    // SQS pollers beyond the reserved concurrency would be throttled, and each throttled receive
+    // counts toward maxReceiveCount: cap the pollers at the reservation so only real failures reach the DLQ.
+    const maxConcurrency = this.reservesConcurrency() ? Math.max(2, spec.reservedConcurrency) : undefined;
     switch (spec.trigger) {
       case 'weekly-inventory':
         new events.Rule(this, 'WeeklyInventorySchedule', {
@@ -394,12 +402,14 @@ export class QrieStack extends Stack {
         fn.addEventSource(new SqsEventSource(this.cloudTrailQueue, {
           batchSize: 10,
           maxBatchingWindow: Duration.seconds(5),
+          maxConcurrency,
           reportBatchItemFailures: true,
         }));
         return;
       case 'object-scan-queue':
         fn.addEventSource(new SqsEventSource(this.objectScanQueue, {
           batchSize: 5,
+          maxConcurrency,
           reportBatchItemFailures: true,
         }));
         return;

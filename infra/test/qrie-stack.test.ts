@@ -182,11 +182,12 @@ describe('queues', () => {
   });
 
   for (const [name, queue] of [['event-processor', stack.cloudTrailQueue], ['object-scanner', stack.objectScanQueue]] as const) {
-    it(`feed ${name} with partial batch responses`, () => {
+    it(`feed ${name} with partial batch responses, pollers capped at its reserved concurrency`, () => {
       qrie.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         FunctionName: { Ref: fnId(name) },
         EventSourceArn: { 'Fn::GetAtt': [logicalId(queue), 'Arn'] },
         FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: QRIE_FUNCTIONS.find((f) => f.name === name)!.reservedConcurrency },
       });
     });
   }
