@@ -1,0 +1,213 @@
+"""`make demo`: the whole qrie pipeline against a local AWS, end to end.
+
+Starts moto (tests/moto/server.py) on 127.0.0.1, creates qrie's tables from
+shared/schema/contract.json, seeds a demo customer account (111122223333) with a mix of
+misconfigured and compliant buckets, runs the inventory generator and the policy scanner as Lambda
+functions (the real binaries, through the Lambda Runtime API, see scripts/lambda_invoke.py),
+prints the findings by severity with the compliance controls they map to, and stops what it
+started. Expects the debug binaries in $CARGO_TARGET_DIR/debug (the Makefile builds them).
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+
+import boto3
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+ACCOUNT = "111122223333"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/QrieScannerRole"
+FRAMEWORKS = {"fsbp": "AWS FSBP", "cis-aws-v5.0": "CIS AWS v5.0"}
+SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"]
+
+
+def start_moto():
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "tests/moto/server.py"), "--parent-pid", str(os.getpid())],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    port = int(proc.stdout.readline().strip())
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def client(service, endpoint, region="us-east-1", creds=None):
+    creds = creds or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    return boto3.client(service, endpoint_url=endpoint, region_name=region, **creds)
+
+
+def create_tables(endpoint):
+    contract = json.load(open(os.path.join(ROOT, "shared/schema/contract.json")))
+    ddb = client("dynamodb", endpoint)
+    for spec in contract["tables"].values():
+        keys = [spec["partition_key"]] + ([spec["sort_key"]] if spec["sort_key"] else [])
+        attrs = {k["name"]: k["type"] for k in keys}
+        indexes = []
+        for gsi in spec["global_secondary_indexes"]:
+            gkeys = [gsi["partition_key"]] + ([gsi["sort_key"]] if gsi["sort_key"] else [])
+            attrs.update({k["name"]: k["type"] for k in gkeys})
+            indexes.append({
+                "IndexName": gsi["name"],
+                "KeySchema": [{"AttributeName": k["name"], "KeyType": t} for k, t in zip(gkeys, ["HASH", "RANGE"])],
+                "Projection": {"ProjectionType": "ALL"},
+            })
+        args = dict(
+            TableName=spec["default_name"], BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": k["name"], "KeyType": t} for k, t in zip(keys, ["HASH", "RANGE"])],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in attrs.items()],
+        )
+        if indexes:
+            args["GlobalSecondaryIndexes"] = indexes
+        ddb.create_table(**args)
+    return contract
+
+
+def customer_creds(endpoint):
+    sts = client("sts", endpoint)
+    c = sts.assume_role(RoleArn=ROLE, RoleSessionName="demo-admin")["Credentials"]
+    return {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
+            "aws_session_token": c["SessionToken"]}
+
+
+def seed_customer(endpoint):
+    creds = customer_creds(endpoint)
+    us = client("s3", endpoint, "us-east-1", creds)
+    eu = client("s3", endpoint, "eu-west-1", creds)
+    # Central log bucket (us-east-1), writable by S3 log delivery, encrypted, versioned.
+    us.create_bucket(Bucket="qrie-demo-logs")
+    us.put_bucket_acl(Bucket="qrie-demo-logs", ACL="log-delivery-write")
+    us.put_bucket_encryption(Bucket="qrie-demo-logs", ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    us.put_bucket_versioning(Bucket="qrie-demo-logs", VersioningConfiguration={"Status": "Enabled"})
+    # A public website-style bucket: public ACL and a public GetObject policy.
+    us.create_bucket(Bucket="qrie-demo-public-assets")
+    us.put_bucket_ownership_controls(Bucket="qrie-demo-public-assets",
+                                     OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+    us.put_bucket_acl(Bucket="qrie-demo-public-assets", ACL="public-read")
+    us.put_bucket_policy(Bucket="qrie-demo-public-assets", Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                                "Resource": "arn:aws:s3:::qrie-demo-public-assets/*"}]}))
+    # A backups bucket in eu-west-1: blocked and encrypted, but versioning suspended, no logging.
+    eu.create_bucket(Bucket="qrie-demo-eu-backups", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    eu.put_public_access_block(Bucket="qrie-demo-eu-backups", PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    eu.put_bucket_encryption(Bucket="qrie-demo-eu-backups", ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    eu.put_bucket_versioning(Bucket="qrie-demo-eu-backups", VersioningConfiguration={"Status": "Suspended"})
+    # A locked-down data bucket that passes every policy.
+    name = "qrie-demo-customer-data"
+    eu = us
+    eu.create_bucket(Bucket=name)
+    eu.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    eu.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}, "BucketKeyEnabled": True}]})
+    eu.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    eu.put_bucket_logging(Bucket=name, BucketLoggingStatus={
+        "LoggingEnabled": {"TargetBucket": "qrie-demo-logs", "TargetPrefix": f"{name}/"}})
+    eu.put_bucket_ownership_controls(Bucket=name,
+                                     OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
+    eu.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
+    ddb = client("dynamodb", endpoint)
+    ddb.put_item(TableName="qrie_accounts", Item={
+        "AccountId": {"S": ACCOUNT}, "RoleArn": {"S": ROLE}, "ExternalId": {"S": "qrie-demo-external-id"},
+        "Regions": {"L": [{"S": "us-east-1"}, {"S": "eu-west-1"}]}, "Enabled": {"BOOL": True},
+        "Name": {"S": "Demo customer"}})
+    return creds
+
+
+def invoke(function, event_file, env):
+    binary = os.path.join(TARGET, "debug", function)
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts/lambda_invoke.py"), binary, event_file],
+                         env=env, capture_output=True, text=True)
+    elapsed = time.monotonic() - started
+    if out.returncode != 0:
+        sys.exit(f"{function} failed:\n{out.stderr}")
+    return json.loads(out.stdout), elapsed
+
+
+def load_policies():
+    policies = {}
+    for path in glob.glob(os.path.join(ROOT, "policies/**/*.yaml"), recursive=True):
+        doc = yaml.safe_load(open(path))
+        policies[doc["id"]] = doc
+    return policies
+
+
+def findings(endpoint):
+    ddb = client("dynamodb", endpoint)
+    items = []
+    for page in ddb.get_paginator("scan").paginate(TableName="qrie_findings"):
+        items.extend(page["Items"])
+    return items
+
+
+def print_findings(items, policies):
+    active = [i for i in items if i["State"]["S"] == "ACTIVE"]
+    resolved = [i for i in items if i["State"]["S"] == "RESOLVED"]
+    print(f"\n== Findings: {len(active)} active, {len(resolved)} resolved ==")
+    for severity in SEVERITIES:
+        group = sorted((i for i in active if i["Severity"]["S"] == severity),
+                       key=lambda i: (i["ARN"]["S"], i["PolicyId"]["S"]))
+        if not group:
+            continue
+        print(f"\n{severity} ({len(group)})")
+        for item in group:
+            policy = policies.get(item["PolicyId"]["S"], {})
+            controls = ", ".join(f"{FRAMEWORKS.get(fw, fw)} {cid}" for fw, ids in policy.get("controls", {}).items()
+                                 for cid in ids)
+            print(f"  {item['ARN']['S']}")
+            print(f"    {policy.get('title', item['PolicyId']['S'])} [{item['PolicyId']['S']}]")
+            print(f"    controls: {controls}")
+
+
+def main():
+    moto, endpoint = start_moto()
+    try:
+        print(f"Local AWS (moto) on {endpoint}")
+        env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing",
+                   AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1",
+                   RUST_LOG=os.environ.get("RUST_LOG", "warn"))
+        env.pop("AWS_PROFILE", None)
+        create_tables(endpoint)
+        seed_customer(endpoint)
+        print(f"Seeded demo customer account {ACCOUNT}: 4 buckets in us-east-1 and eu-west-1")
+
+        inventory, t_inv = invoke("inventory-generator", os.path.join(ROOT, "events/inventory-generator/all.json"), env)
+        per_region = inventory["accounts"][0]["services"]["s3"]["by_region"]
+        print(f"\nqrie_inventory_generator {{\"service\": \"all\"}}: {inventory['resources']} resources "
+              f"{per_region}, {len(inventory['errors'])} errors, {t_inv:.2f}s wall "
+              f"({inventory['duration_ms']} ms in the handler)")
+        if inventory["unsupported"]:
+            print(f"  services without a collector yet: {', '.join(inventory['unsupported'])}")
+
+        scan, t_scan = invoke("policy-scanner", os.path.join(ROOT, "events/policy-scanner/all.json"), env)
+        print(f"qrie_policy_scanner {{}}: {scan['evaluated']} evaluations, {scan['new']} new, "
+              f"{scan['still_active']} still active, {scan['resolved']} resolved, {len(scan['errors'])} errors, "
+              f"{t_scan:.2f}s wall ({scan['duration_ms']} ms in the handler)")
+        policies = load_policies()
+        print_findings(findings(endpoint), policies)
+        print(f"\nInventory + scan of the demo account: {t_inv + t_scan:.2f}s wall "
+              f"(handlers: {inventory['duration_ms'] + scan['duration_ms']} ms)")
+        for extension in sorted(glob.glob(os.path.join(ROOT, "scripts/demo_steps/*.py"))):
+            # Later capabilities add steps here (real-time events, object scanning).
+            ns = {"__name__": "demo_step"}
+            exec(compile(open(extension).read(), extension, "exec"), ns)
+            ns["run"](endpoint=endpoint, env=env, invoke=invoke, findings=findings, policies=policies,
+                      customer_creds=customer_creds, client=client, root=ROOT)
+    finally:
+        moto.terminate()
+        moto.wait()
+    print("\nStopped the local AWS. Done.")
+
+
+if __name__ == "__main__":
+    main()
