@@ -151,41 +151,43 @@ fn validate_candidate(
 ) {
     match window.get(position) {
         Some(b'0'..=b'9') => {
-            let number = enabled
-                .contains(DetectorKind::UsSsn)
+            // Cheap gate on the first digit run: only lengths that start some accepted shape.
+            let run = window.digit_run(position, 20);
+            let next = window.get(position + run);
+            let dash_dot_space = matches!(next, Some(b'-' | b' ' | b'.'));
+            let ssn_shape = (run == 3 && dash_dot_space) || run == 9;
+            let card_shape =
+                (12..=19).contains(&run) || (run == 4 && matches!(next, Some(b' ' | b'-')));
+            let phone_shape =
+                (run == 3 && (dash_dot_space || next == Some(b')'))) || run == 10 || run == 11;
+            let number = (ssn_shape && enabled.contains(DetectorKind::UsSsn))
                 .then(|| ssn::ssn_at(window, position))
                 .flatten()
                 .or_else(|| {
-                    enabled
-                        .contains(DetectorKind::CreditCard)
+                    (card_shape && enabled.contains(DetectorKind::CreditCard))
                         .then(|| card::card_at(window, position))
                         .flatten()
                 })
                 .or_else(|| {
-                    enabled
-                        .contains(DetectorKind::UsPhone)
+                    (phone_shape && enabled.contains(DetectorKind::UsPhone))
                         .then(|| phone::phone_at(window, position))
                         .flatten()
                 });
             spans.extend(number);
         }
-        Some(b'@') => {
-            if enabled.contains(DetectorKind::Email) {
-                spans.extend(email::email_at(window, position));
-            }
+        Some(b'@') if enabled.contains(DetectorKind::Email) => {
+            spans.extend(email::email_at(window, position));
         }
-        Some(b'A') => {
+        Some(b'A')
             if enabled.contains(DetectorKind::AwsAccessKeyId)
-                || enabled.contains(DetectorKind::AwsSecretAccessKey)
-            {
-                aws_key::access_key_at(window, position, spans);
-            }
+                || enabled.contains(DetectorKind::AwsSecretAccessKey) =>
+        {
+            aws_key::access_key_at(window, position, spans);
         }
-        Some(_) => {
-            if enabled.contains(DetectorKind::AwsSecretAccessKey) {
-                spans.extend(aws_key::secret_after_keyword(window, position));
-            }
+        Some(b'e' | b'E') if enabled.contains(DetectorKind::AwsSecretAccessKey) => {
+            spans.extend(aws_key::secret_after_keyword(window, position));
         }
+        Some(_) => {}
         None => {}
     }
 }

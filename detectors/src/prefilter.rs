@@ -3,8 +3,8 @@
 //! Full validation is costly, so the engine only runs it at candidate positions, found 64
 //! bytes at a time from byte-class bitmasks (SSE2 on x86_64, a plain loop elsewhere):
 //!
-//! - numbers: the first digit of a run of at least three digits (every SSN, card and phone
-//!   shape starts with one);
+//! - numbers: the first digit of a run of at least three digits that does not follow a letter
+//!   or `_` (every SSN, card and phone shape starts with one, after a non-word byte);
 //! - emails: every `@`;
 //! - access key IDs: an `A` with another `A` three bytes later (`AKIA`, `ASIA`, `ABIA`, `ACCA`);
 //! - secret keys: `ecre` in any case, the middle of the keyword `secret`.
@@ -16,6 +16,8 @@
 #[derive(Debug, Clone, Copy, Default)]
 struct BlockMasks {
     digit: u64,
+    /// ASCII letters and `_`: a number glued to one of these is never a match.
+    word: u64,
     at_sign: u64,
     upper_a: u64,
     letter_e: u64,
@@ -37,7 +39,10 @@ pub(crate) fn for_each_candidate(
     if from >= to {
         return;
     }
-    let mut previous_digit = u64::from(from > 0 && bytes[from - 1].is_ascii_digit());
+    let previous = from.checked_sub(1).map(|i| bytes[i]);
+    let mut previous_digit = u64::from(previous.is_some_and(|b| b.is_ascii_digit()));
+    let mut previous_word =
+        u64::from(previous.is_some_and(|b| b.is_ascii_alphabetic() || b == b'_'));
     let mut base = from;
     let mut current = masks_at(bytes, base);
     while base < to {
@@ -47,8 +52,8 @@ pub(crate) fn for_each_candidate(
             (wide >> by) as u64
         };
         let digit = current.digit;
-        let digit_before = (digit << 1) | previous_digit;
-        let numbers = digit & !digit_before & ahead(|m| m.digit, 1) & ahead(|m| m.digit, 2);
+        let glued_before = (digit << 1) | previous_digit | (current.word << 1) | previous_word;
+        let numbers = digit & !glued_before & ahead(|m| m.digit, 1) & ahead(|m| m.digit, 2);
         let keys = current.upper_a & ahead(|m| m.upper_a, 3);
         let secrets = current.letter_e
             & ahead(|m| m.letter_c, 1)
@@ -65,6 +70,7 @@ pub(crate) fn for_each_candidate(
             visit(base + bit);
         }
         previous_digit = digit >> 63;
+        previous_word = current.word >> 63;
         current = next;
         base += BLOCK;
     }
@@ -100,6 +106,9 @@ fn block_masks(block: &[u8]) -> BlockMasks {
         let zero_digit = _mm_set1_epi8(b'0' as i8);
         let nine = _mm_set1_epi8(9);
         let at_sign = _mm_set1_epi8(b'@' as i8);
+        let lower_a = _mm_set1_epi8(b'a' as i8);
+        let twenty_five = _mm_set1_epi8(25);
+        let underscore = _mm_set1_epi8(b'_' as i8);
         let upper_a = _mm_set1_epi8(b'A' as i8);
         let case_bit = _mm_set1_epi8(0x20);
         let letter_e = _mm_set1_epi8(b'e' as i8);
@@ -114,6 +123,9 @@ fn block_masks(block: &[u8]) -> BlockMasks {
             masks.at_sign |= lane_mask(_mm_cmpeq_epi8(v, at_sign));
             masks.upper_a |= lane_mask(_mm_cmpeq_epi8(v, upper_a));
             let folded = _mm_or_si128(v, case_bit);
+            let from_a = _mm_sub_epi8(folded, lower_a);
+            let letter = _mm_cmpeq_epi8(_mm_min_epu8(from_a, twenty_five), from_a);
+            masks.word |= lane_mask(_mm_or_si128(letter, _mm_cmpeq_epi8(v, underscore)));
             masks.letter_e |= lane_mask(_mm_cmpeq_epi8(folded, letter_e));
             masks.letter_c |= lane_mask(_mm_cmpeq_epi8(folded, letter_c));
             masks.letter_r |= lane_mask(_mm_cmpeq_epi8(folded, letter_r));
@@ -130,6 +142,9 @@ fn block_masks(block: &[u8]) -> BlockMasks {
         let folded = b | 0x20;
         if b.is_ascii_digit() {
             masks.digit |= bit;
+        }
+        if b.is_ascii_alphabetic() || b == b'_' {
+            masks.word |= bit;
         }
         if b == b'@' {
             masks.at_sign |= bit;
@@ -163,10 +178,16 @@ mod tests {
     /// The definition, byte by byte, that the block version must reproduce.
     fn reference(bytes: &[u8], from: usize, to: usize) -> Vec<usize> {
         let digit = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+        let word = |i: usize| {
+            bytes
+                .get(i)
+                .is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_')
+        };
         let fold = |i: usize| bytes.get(i).map(|b| b | 0x20);
         (from..to)
             .filter(|&p| {
-                let number = digit(p) && !(p > 0 && digit(p - 1)) && digit(p + 1) && digit(p + 2);
+                let glued = p > 0 && (digit(p - 1) || word(p - 1));
+                let number = digit(p) && !glued && digit(p + 1) && digit(p + 2);
                 let at = bytes[p] == b'@';
                 let key = bytes[p] == b'A' && bytes.get(p + 3) == Some(&b'A');
                 let secret = fold(p) == Some(b'e')
@@ -183,7 +204,8 @@ mod tests {
         let mut text = Vec::new();
         for i in 0..40 {
             text.extend_from_slice(
-                format!("l{i} 12 345 6789 a@b AKIA x SeCrEt 9{i}99 ABCA 12-3 ").as_bytes(),
+                format!("l{i} 12 345 6789 a@b AKIA x SeCrEt 9{i}99 ABCA 12-3 x123 _456 é789 ")
+                    .as_bytes(),
             );
         }
         for from in [0, 1, 5, 63, 64, 65, 130] {
