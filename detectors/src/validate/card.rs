@@ -75,12 +75,15 @@ pub(crate) fn card_at(window: &Window<'_>, start: usize) -> Option<Span> {
         return None;
     }
     let number = &digits[..digit_count];
+    if !is_card_number(number) {
+        return None;
+    }
     let accepted = if digit_count == 12 {
         is_maestro_range(number) && keyword_before(window, start, KEYWORD_DISTANCE, &KEYWORDS)
     } else {
         has_issuer_prefix(number)
     };
-    (accepted && is_card_number(number)).then_some(Span {
+    accepted.then_some(Span {
         kind: DetectorKind::CreditCard,
         start,
         end,
