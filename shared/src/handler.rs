@@ -1,16 +1,19 @@
-//! Lambda handlers of the inventory generator and the policy scanner, and what they share:
+//! Lambda handlers of the inventory generator, the policy scanner and the event processor, and
+//! what they share:
 //! dependencies built once per cold start, logging set-up, and error reporting.
 //!
 //! A handler is an ordinary async function of (`LambdaEvent<Request>`, `&Deps`), so tests call
 //! it directly with `lambda_runtime`'s types; the binaries in `functions/` only wire it to
 //! `lambda_runtime::run`.
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use tracing::error;
 
 use crate::config::Config;
 use crate::inventory::{Inventory, InventoryRequest, InventorySummary, RequestError};
 use crate::policy::Catalog;
+use crate::process::{AwsSource, BatchError, BatchReport, EventProcessor};
 use crate::scan::{ScanRequest, ScanRequestError, ScanSummary, Scanner};
 use crate::store::Stores;
 
@@ -65,6 +68,8 @@ pub enum HandlerError {
     Inventory(#[from] RequestError),
     #[error(transparent)]
     Scan(#[from] ScanRequestError),
+    #[error(transparent)]
+    Events(#[from] BatchError),
 }
 
 impl From<HandlerError> for Diagnostic {
@@ -73,6 +78,7 @@ impl From<HandlerError> for Diagnostic {
             &e,
             HandlerError::Inventory(RequestError::Accounts(_))
                 | HandlerError::Scan(ScanRequestError::Store { .. })
+                | HandlerError::Events(BatchError::Settings(_))
         );
         Diagnostic {
             error_type: if retryable {
@@ -115,6 +121,27 @@ pub async fn scan_handler(
         error!(error = %e, request_id = %event.context.request_id, "scan request refused");
         e.into()
     })
+}
+
+/// `qrie_event_processor`: returns the ids of the messages that failed, so that SQS redelivers
+/// only those (and dead-letters them after the queue's receive limit).
+pub async fn event_handler(
+    event: LambdaEvent<SqsEvent>,
+    deps: &Deps,
+) -> Result<SqsBatchResponse, HandlerError> {
+    Ok(process_sqs_event(&event.payload, deps).await?.response)
+}
+
+/// The event processor's work on one SQS event, with its counts (the demo and tests read them).
+pub async fn process_sqs_event(event: &SqsEvent, deps: &Deps) -> Result<BatchReport, HandlerError> {
+    let source = AwsSource::new(&deps.config, &deps.sdk);
+    let processor = EventProcessor::load(&deps.catalog, &deps.stores, &source)
+        .await
+        .map_err(|e| {
+            error!(error = %e, "event batch refused");
+            e
+        })?;
+    Ok(processor.process_batch(&event.records).await)
 }
 
 /// JSON logs on Lambda (CloudWatch), filtered by `RUST_LOG` (default `info`).

@@ -11,6 +11,7 @@ pub mod handler;
 pub mod inventory;
 pub mod model;
 pub mod policy;
+pub mod process;
 pub mod scan;
 pub mod store;
 pub mod trail;

@@ -188,6 +188,23 @@ pub fn functions() -> Vec<FunctionSpec> {
                 env::ACCOUNTS_TABLE,
             ]),
         },
+        FunctionSpec {
+            name: "event-processor",
+            lambda_name: "qrie_event_processor",
+            tables: vec![
+                ("resources", Access::ReadWrite),
+                ("findings", Access::ReadWrite),
+                ("policies", Access::Read),
+                ("accounts", Access::Read),
+            ],
+            env: with_settings(vec![
+                env::RESOURCES_TABLE,
+                env::FINDINGS_TABLE,
+                env::POLICIES_TABLE,
+                env::ACCOUNTS_TABLE,
+                env::SCANNER_ROLE_NAME,
+            ]),
+        },
     ]
 }
 

@@ -1,0 +1,1207 @@
+//! The event processor's per-message logic: from one SQS record carrying a CloudTrail event to
+//! the resources table and the findings table brought up to date.
+//!
+//! For each message of a batch, [`EventProcessor`]
+//!
+//! 1. parses the body ([`trail::parse_message`]) and [`trail::classify`]s the event; failed
+//!    calls, read-only calls, non-management events and events outside the extraction table are
+//!    ignored (counted by [`IgnoredBecause`], logged at debug);
+//! 2. checks the event's account (`recipientAccountId`, else the envelope's) against the
+//!    accounts table: accounts that are not onboarded, or disabled, are ignored too;
+//! 3. for each touched resource, re-describes it through the same collector code the inventory
+//!    uses ([`ResourceSource`]; in production [`AwsSource`], one assumed-role session per
+//!    account and invocation), stores it if no newer copy is stored, and re-evaluates the
+//!    active policies with [`reconcile_resource`], exactly as the scanner does. A resource that
+//!    is gone (or that the event deleted) is removed and its ACTIVE findings resolved. A
+//!    service without a collector is counted as unsupported and acknowledged: it starts working
+//!    when its collector is registered in [`collect`], with no change here.
+//!
+//! Replays are harmless: the state is re-read rather than taken from the event, and every write
+//! is guarded by the time the state was read, so a slow, older refresh never overwrites a newer
+//! one. A resource not found right after its Create event (eventual consistency) is re-described
+//! a bounded number of times with backoff, then the message fails as retryable.
+//!
+//! Failures are per message ([`MessageError`]): poison messages (a body that is not a CloudTrail
+//! event, a supported event without its identifier) are never retried successfully but are
+//! still reported as batch item failures, so that SQS moves them to the dead-letter queue after
+//! its receive limit instead of dropping them silently; AWS and storage failures are retryable.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::{Mutex, OnceCell};
+use tracing::{debug, error, field, info, info_span, warn, Instrument, Span};
+
+use crate::collect::{self, AccountSession, CollectionError, Described, Unsupported};
+use crate::config::Config;
+use crate::model::{partition_key, Account, FindingState, Resource};
+use crate::policy::Catalog;
+use crate::scan::{active_policies, reconcile_resource, resolve_gone, ActivePolicy};
+use crate::store::{StoreError, Stores};
+use crate::trail::{
+    self, Disposition, EnvelopeError, ExtractError, IgnoreReason, TouchedResource, TrailEvent,
+};
+
+/// Messages of one batch processed at once.
+pub const MESSAGE_CONCURRENCY: usize = 10;
+
+/// How long after its Create event a resource may still be invisible to Describe calls.
+pub const CONSISTENCY_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// The session name qrie uses in customer accounts for event refreshes.
+const SESSION_NAME: &str = "qrie-events";
+
+/// How often, and how patiently, a resource missing right after its Create event is
+/// re-described before the message fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsistencyRetry {
+    /// Re-describes after the first "not found".
+    pub retries: u32,
+    /// Delay before the first re-describe; doubled before each following one.
+    pub first_delay: Duration,
+}
+
+impl Default for ConsistencyRetry {
+    /// 3 re-describes after 0.25 s, 0.5 s and 1 s: under 2 s of a 60 s Lambda timeout.
+    fn default() -> Self {
+        Self {
+            retries: 3,
+            first_delay: Duration::from_millis(250),
+        }
+    }
+}
+
+/// Why a message needed no work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IgnoredBecause {
+    /// The call failed (`errorCode`), so nothing changed.
+    ErrorCode,
+    /// A data, insight or network-activity event.
+    NotManagement,
+    ReadOnly,
+    /// Not in the extraction table.
+    UnsupportedEvent,
+    /// The event's account is not in the accounts table.
+    AccountNotOnboarded,
+    /// The event's account is onboarded but disabled.
+    AccountDisabled,
+}
+
+impl IgnoredBecause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IgnoredBecause::ErrorCode => "error_code",
+            IgnoredBecause::NotManagement => "not_management",
+            IgnoredBecause::ReadOnly => "read_only",
+            IgnoredBecause::UnsupportedEvent => "unsupported_event",
+            IgnoredBecause::AccountNotOnboarded => "account_not_onboarded",
+            IgnoredBecause::AccountDisabled => "account_disabled",
+        }
+    }
+}
+
+impl From<&IgnoreReason> for IgnoredBecause {
+    fn from(reason: &IgnoreReason) -> Self {
+        match reason {
+            IgnoreReason::ErrorCode(_) => IgnoredBecause::ErrorCode,
+            IgnoreReason::NotAManagementEvent(_) => IgnoredBecause::NotManagement,
+            IgnoreReason::ReadOnly => IgnoredBecause::ReadOnly,
+            IgnoreReason::UnsupportedEvent { .. } => IgnoredBecause::UnsupportedEvent,
+        }
+    }
+}
+
+/// What refreshing the resources of one message did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Refresh {
+    /// Resources re-described and stored.
+    pub refreshed: usize,
+    /// Resources removed (deleted by the event, or no longer found).
+    pub removed: usize,
+    /// Resources whose service has no collector yet (acknowledged).
+    pub unsupported: usize,
+    /// Resources whose stored copy was read later than this refresh (not re-evaluated).
+    pub stale: usize,
+    /// Resources owned by an account that is not onboarded (or disabled).
+    pub foreign: usize,
+    /// (resource, policy) evaluations.
+    pub evaluated: usize,
+    pub opened: usize,
+    pub still_active: usize,
+    pub resolved: usize,
+}
+
+impl Refresh {
+    fn add(&mut self, other: &Refresh) {
+        self.refreshed += other.refreshed;
+        self.removed += other.removed;
+        self.unsupported += other.unsupported;
+        self.stale += other.stale;
+        self.foreign += other.foreign;
+        self.evaluated += other.evaluated;
+        self.opened += other.opened;
+        self.still_active += other.still_active;
+        self.resolved += other.resolved;
+    }
+}
+
+/// The result of one message that did not fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageOutcome {
+    Ignored(IgnoredBecause),
+    Processed(Refresh),
+}
+
+/// Why one message failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error("SQS record has no body")]
+    MissingBody,
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
+    #[error("reading account {account_id} from the accounts table failed: {source}")]
+    Account {
+        account_id: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("{arn} was not found {attempts} times after {event_name}; it may not be visible yet")]
+    NotYetVisible {
+        arn: String,
+        event_name: String,
+        attempts: u32,
+    },
+    #[error("storing the refresh of {arn} failed: {source}")]
+    Store {
+        arn: String,
+        #[source]
+        source: StoreError,
+    },
+}
+
+impl MessageError {
+    /// False for messages that can never succeed (they still fail, so SQS dead-letters them).
+    pub fn is_retryable(&self) -> bool {
+        !matches!(
+            self,
+            MessageError::MissingBody | MessageError::Envelope(_) | MessageError::Extract(_)
+        )
+    }
+}
+
+/// A failure of the whole invocation, before any message was looked at.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("loading the policy settings failed: {0}")]
+    Settings(#[source] StoreError),
+}
+
+/// What re-describing one resource found.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Found(Box<Resource>),
+    NotFound,
+    /// No collector for the resource's service or type yet.
+    Unsupported(Unsupported),
+}
+
+/// Why a resource could not be re-described.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot open a session in account {account_id}: {message}")]
+    Session { account_id: String, message: String },
+    #[error(transparent)]
+    Collection(#[from] CollectionError),
+}
+
+/// Where current resource state comes from: the port between event processing and AWS.
+#[async_trait]
+pub trait ResourceSource: Send + Sync {
+    /// Re-describes one touched resource in its account (`account` is its onboarded owner).
+    async fn describe(
+        &self,
+        account: &Account,
+        touched: &TouchedResource,
+    ) -> Result<Lookup, SourceError>;
+}
+
+/// One value per account, initialised once per invocation even under concurrent messages.
+struct PerAccount<T> {
+    cells: Mutex<HashMap<String, Arc<OnceCell<T>>>>,
+}
+
+impl<T: Clone> PerAccount<T> {
+    fn new() -> Self {
+        Self {
+            cells: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn get_or_try_init<E, F, Fut>(&self, account_id: &str, init: F) -> Result<T, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let cell = {
+            let mut cells = self.cells.lock().await;
+            cells.entry(account_id.to_owned()).or_default().clone()
+        };
+        cell.get_or_try_init(init).await.cloned()
+    }
+}
+
+/// The production [`ResourceSource`]: the collectors, through each account's read-only role.
+pub struct AwsSource<'a> {
+    config: &'a Config,
+    base_sdk: &'a aws_config::SdkConfig,
+    sessions: PerAccount<AccountSession>,
+}
+
+impl<'a> AwsSource<'a> {
+    /// A source with an empty session cache (build one per invocation: sessions expire).
+    pub fn new(config: &'a Config, base_sdk: &'a aws_config::SdkConfig) -> Self {
+        Self {
+            config,
+            base_sdk,
+            sessions: PerAccount::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl ResourceSource for AwsSource<'_> {
+    async fn describe(
+        &self,
+        account: &Account,
+        touched: &TouchedResource,
+    ) -> Result<Lookup, SourceError> {
+        // No role assumption for a service that has no collector yet.
+        if !collect::is_supported(touched.service) {
+            return Ok(Lookup::Unsupported(Unsupported(format!(
+                "service {}",
+                touched.service
+            ))));
+        }
+        let session = self
+            .sessions
+            .get_or_try_init(&account.account_id, || {
+                crate::inventory::open_session(self.config, self.base_sdk, account, SESSION_NAME)
+            })
+            .await
+            .map_err(|message| SourceError::Session {
+                account_id: account.account_id.clone(),
+                message,
+            })?;
+        let regional = AccountSession {
+            sdk: crate::aws::in_region(&session.sdk, &touched.region),
+            ..session
+        };
+        match collect::describe(&regional, touched.resource_type, &touched.id).await {
+            Err(unsupported) => Ok(Lookup::Unsupported(unsupported)),
+            Ok(Ok(Described::Found(resource))) => Ok(Lookup::Found(resource)),
+            Ok(Ok(Described::NotFound)) => Ok(Lookup::NotFound),
+            Ok(Err(error)) => Err(SourceError::Collection(error)),
+        }
+    }
+}
+
+/// Counts of one batch, as logged in the summary line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BatchSummary {
+    pub messages: usize,
+    /// Messages whose resources were refreshed.
+    pub processed: usize,
+    pub ignored: BTreeMap<IgnoredBecause, usize>,
+    /// Messages that failed (retryable or poison); their ids are in the batch response.
+    pub failed: usize,
+    /// Of `failed`, the ones that can never succeed.
+    pub poison: usize,
+    #[serde(flatten)]
+    pub refresh: Refresh,
+}
+
+impl BatchSummary {
+    pub fn ignored_total(&self) -> usize {
+        self.ignored.values().sum()
+    }
+}
+
+/// A processed batch: what to return to Lambda, and the counts.
+#[derive(Debug, Clone, Default)]
+pub struct BatchReport {
+    pub response: SqsBatchResponse,
+    pub summary: BatchSummary,
+}
+
+impl BatchReport {
+    /// The ids of the messages that failed, in batch order.
+    pub fn failed_ids(&self) -> Vec<String> {
+        self.response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect()
+    }
+}
+
+/// Processes SQS batches of CloudTrail events for one invocation.
+pub struct EventProcessor<'a> {
+    stores: &'a Stores,
+    source: &'a dyn ResourceSource,
+    policies: Vec<ActivePolicy<'a>>,
+    retry: ConsistencyRetry,
+    accounts: PerAccount<Option<Account>>,
+}
+
+impl<'a> EventProcessor<'a> {
+    /// Loads the policy settings (once per invocation) and prepares empty per-account caches.
+    pub async fn load(
+        catalog: &'a Catalog,
+        stores: &'a Stores,
+        source: &'a dyn ResourceSource,
+    ) -> Result<Self, BatchError> {
+        let settings = stores
+            .policies
+            .settings()
+            .await
+            .map_err(BatchError::Settings)?;
+        Ok(Self::with_policies(
+            active_policies(catalog, &settings),
+            stores,
+            source,
+        ))
+    }
+
+    /// A processor for an explicit policy set (tests, benchmarks).
+    pub fn with_policies(
+        policies: Vec<ActivePolicy<'a>>,
+        stores: &'a Stores,
+        source: &'a dyn ResourceSource,
+    ) -> Self {
+        Self {
+            stores,
+            source,
+            policies,
+            retry: ConsistencyRetry::default(),
+            accounts: PerAccount::new(),
+        }
+    }
+
+    /// Replaces the eventual-consistency retry (tests use short delays).
+    pub fn with_retry(mut self, retry: ConsistencyRetry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Processes a batch, at most [`MESSAGE_CONCURRENCY`] messages at once, each in its own
+    /// span, and logs one summary line.
+    pub async fn process_batch(&self, records: &[SqsMessage]) -> BatchReport {
+        let started = Instant::now();
+        let results: Vec<(String, Result<MessageOutcome, MessageError>)> =
+            futures::stream::iter(records)
+                .map(|record| {
+                    let id = record.message_id.clone().unwrap_or_default();
+                    let span = info_span!(
+                        "message",
+                        message_id = %id,
+                        receive_count = record
+                            .attributes
+                            .get("ApproximateReceiveCount")
+                            .map(String::as_str)
+                            .unwrap_or("-"),
+                        event = field::Empty,
+                        account = field::Empty,
+                    );
+                    async move {
+                        let result = match record.body.as_deref() {
+                            Some(body) => self.process_message(body).await,
+                            None => Err(MessageError::MissingBody),
+                        };
+                        if let Err(e) = &result {
+                            if e.is_retryable() {
+                                warn!(error = %e, "message failed; SQS will redeliver it");
+                            } else {
+                                error!(error = %e, "poison message; SQS will dead-letter it");
+                            }
+                        }
+                        (id, result)
+                    }
+                    .instrument(span)
+                })
+                .buffered(MESSAGE_CONCURRENCY)
+                .collect()
+                .await;
+        let mut report = BatchReport::default();
+        let summary = &mut report.summary;
+        summary.messages = results.len();
+        for (id, result) in results {
+            match result {
+                Ok(MessageOutcome::Ignored(reason)) => {
+                    *summary.ignored.entry(reason).or_default() += 1;
+                }
+                Ok(MessageOutcome::Processed(refresh)) => {
+                    summary.processed += 1;
+                    summary.refresh.add(&refresh);
+                }
+                Err(e) => {
+                    summary.failed += 1;
+                    if !e.is_retryable() {
+                        summary.poison += 1;
+                    }
+                    if id.is_empty() {
+                        // Lambda then retries the whole batch: better than losing the message.
+                        error!("a failed message has no message id");
+                    }
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = id;
+                    report.response.batch_item_failures.push(failure);
+                }
+            }
+        }
+        let summary = &report.summary;
+        info!(
+            messages = summary.messages,
+            processed = summary.processed,
+            ignored = summary.ignored_total(),
+            ignored_by_reason = ?summary.ignored,
+            unsupported = summary.refresh.unsupported,
+            refreshed = summary.refresh.refreshed,
+            removed = summary.refresh.removed,
+            stale = summary.refresh.stale,
+            opened = summary.refresh.opened,
+            resolved = summary.refresh.resolved,
+            failed = summary.failed,
+            poison = summary.poison,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "event batch processed"
+        );
+        report
+    }
+
+    /// Processes one message body.
+    pub async fn process_message(&self, body: &str) -> Result<MessageOutcome, MessageError> {
+        let event = trail::parse_message(body)?;
+        let span = Span::current();
+        span.record("event", event.event_name.as_str());
+        span.record("account", event.account_id.as_str());
+        let classified = match trail::classify(&event) {
+            Ok(Disposition::Ignored(reason)) => {
+                return Ok(self.ignored(IgnoredBecause::from(&reason)))
+            }
+            Ok(Disposition::Relevant(touched)) => Ok(touched),
+            Err(e) => Err(e),
+        };
+        // Only events that would change posture cost an accounts-table read; an unknown account
+        // makes even an unreadable identifier irrelevant.
+        match self.account(&event.account_id).await? {
+            Some(account) if account.enabled => {}
+            Some(_) => return Ok(self.ignored(IgnoredBecause::AccountDisabled)),
+            None => return Ok(self.ignored(IgnoredBecause::AccountNotOnboarded)),
+        }
+        let touched = classified?;
+        let mut refresh = Refresh::default();
+        let mut first_error = None;
+        for resource in &touched {
+            match self.refresh(&event, resource).await {
+                Ok(r) => refresh.add(&r),
+                Err(e) => {
+                    warn!(arn = %resource.arn, error = %e, "resource refresh failed");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => {
+                info!(
+                    resources = touched.len(),
+                    refreshed = refresh.refreshed,
+                    removed = refresh.removed,
+                    unsupported = refresh.unsupported,
+                    opened = refresh.opened,
+                    resolved = refresh.resolved,
+                    "event processed"
+                );
+                Ok(MessageOutcome::Processed(refresh))
+            }
+        }
+    }
+
+    fn ignored(&self, because: IgnoredBecause) -> MessageOutcome {
+        debug!(reason = because.as_str(), "event ignored");
+        MessageOutcome::Ignored(because)
+    }
+
+    /// The onboarded account, read once per invocation.
+    async fn account(&self, account_id: &str) -> Result<Option<Account>, MessageError> {
+        self.accounts
+            .get_or_try_init(account_id, || self.stores.accounts.get(account_id))
+            .await
+            .map_err(|source| MessageError::Account {
+                account_id: account_id.to_owned(),
+                source,
+            })
+    }
+
+    /// Brings one touched resource and its findings up to date.
+    async fn refresh(
+        &self,
+        event: &TrailEvent,
+        touched: &TouchedResource,
+    ) -> Result<Refresh, MessageError> {
+        let mut refresh = Refresh::default();
+        let account = match self.account(&touched.account_id).await? {
+            Some(account) if account.enabled => account,
+            _ => {
+                debug!(arn = %touched.arn, owner = %touched.account_id, "resource of an account that is not onboarded");
+                refresh.foreign = 1;
+                return Ok(refresh);
+            }
+        };
+        if touched.deleted {
+            // Removed as of the event: a copy read after it (a re-creation) is kept.
+            let at = event.event_time.unwrap_or_else(Utc::now);
+            return self.remove(touched, at, refresh).await;
+        }
+        let mut attempt = 0;
+        loop {
+            let described_at = Utc::now();
+            match self.source.describe(&account, touched).await? {
+                Lookup::Unsupported(why) => {
+                    debug!(arn = %touched.arn, %why, "no collector yet; acknowledged");
+                    refresh.unsupported = 1;
+                    return Ok(refresh);
+                }
+                Lookup::Found(resource) => return self.store(&resource, refresh).await,
+                Lookup::NotFound if may_not_be_visible_yet(event, Utc::now()) => {
+                    if attempt == self.retry.retries {
+                        return Err(MessageError::NotYetVisible {
+                            arn: touched.arn.clone(),
+                            event_name: event.event_name.clone(),
+                            attempts: attempt + 1,
+                        });
+                    }
+                    let delay = self.retry.first_delay * 2u32.saturating_pow(attempt);
+                    debug!(arn = %touched.arn, attempt, ?delay, "not found after its Create event; describing again");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Lookup::NotFound => return self.remove(touched, described_at, refresh).await,
+            }
+        }
+    }
+
+    /// Stores a re-described resource unless a newer copy is stored, then re-evaluates it.
+    async fn store(
+        &self,
+        resource: &Resource,
+        mut refresh: Refresh,
+    ) -> Result<Refresh, MessageError> {
+        let store_error = |source| MessageError::Store {
+            arn: resource.arn.clone(),
+            source,
+        };
+        if !self
+            .stores
+            .resources
+            .put_if_newer(resource)
+            .await
+            .map_err(store_error)?
+        {
+            debug!(arn = %resource.arn, "a newer copy is stored; not re-evaluated");
+            refresh.stale = 1;
+            return Ok(refresh);
+        }
+        refresh.refreshed = 1;
+        let active = self.active_policy_ids(&resource.arn).await?;
+        let tally = reconcile_resource(
+            resource,
+            &self.policies,
+            &active,
+            self.stores.findings.as_ref(),
+            Utc::now(),
+        )
+        .await
+        .map_err(store_error)?;
+        refresh.evaluated = tally.evaluated;
+        refresh.opened = tally.new;
+        refresh.still_active = tally.still_active;
+        refresh.resolved = tally.resolved;
+        refresh.stale += tally.stale;
+        Ok(refresh)
+    }
+
+    /// Removes a resource known to be gone at `gone_at` and resolves its ACTIVE findings.
+    async fn remove(
+        &self,
+        touched: &TouchedResource,
+        gone_at: DateTime<Utc>,
+        mut refresh: Refresh,
+    ) -> Result<Refresh, MessageError> {
+        let store_error = |source| MessageError::Store {
+            arn: touched.arn.clone(),
+            source,
+        };
+        let partition = partition_key(&touched.account_id, touched.service);
+        if self
+            .stores
+            .resources
+            .delete_if_older(&partition, &touched.arn, gone_at)
+            .await
+            .map_err(store_error)?
+        {
+            refresh.removed = 1;
+        }
+        let active = self.active_policy_ids(&touched.arn).await?;
+        refresh.resolved = resolve_gone(
+            &touched.arn,
+            active.iter().map(String::as_str),
+            self.stores.findings.as_ref(),
+            Utc::now(),
+            gone_at,
+        )
+        .await
+        .map_err(store_error)?;
+        Ok(refresh)
+    }
+
+    async fn active_policy_ids(&self, arn: &str) -> Result<HashSet<String>, MessageError> {
+        let findings = self
+            .stores
+            .findings
+            .for_resource(arn)
+            .await
+            .map_err(|source| MessageError::Store {
+                arn: arn.to_owned(),
+                source,
+            })?;
+        Ok(findings
+            .into_iter()
+            .filter(|f| f.state == FindingState::Active)
+            .map(|f| f.policy_id)
+            .collect())
+    }
+}
+
+/// True for an event that created its resource recently enough that Describe calls may not
+/// see it yet.
+fn may_not_be_visible_yet(event: &TrailEvent, now: DateTime<Utc>) -> bool {
+    let creates = event.event_name.starts_with("Create")
+        || matches!(
+            event.event_name.as_str(),
+            "RunInstances" | "RegisterImage" | "CopyImage" | "CopySnapshot"
+        );
+    let recent = event.event_time.is_none_or(|t| {
+        now.signed_duration_since(t)
+            .to_std()
+            .map_or(true, |age| age <= CONSISTENCY_WINDOW)
+    });
+    creates && recent
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex as StdMutex;
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::model::Service;
+    use crate::store::PolicySetting;
+
+    const ACCOUNT: &str = "111122223333";
+    const BUCKET_ARN: &str = "arn:aws:s3:::b";
+    const PUBLIC_READ: &str = "S3BucketPublicReadProhibited";
+
+    /// A scripted AWS: answers describes from a queue per ARN (the last answer repeats).
+    #[derive(Default)]
+    struct ScriptedSource {
+        answers: StdMutex<HashMap<String, VecDeque<Result<Lookup, SourceError>>>>,
+        calls: StdMutex<Vec<String>>,
+    }
+
+    impl ScriptedSource {
+        fn answer(&self, arn: &str, answer: Result<Lookup, SourceError>) {
+            self.answers
+                .lock()
+                .unwrap()
+                .entry(arn.to_owned())
+                .or_default()
+                .push_back(answer);
+        }
+
+        fn calls(&self) -> usize {
+            self.calls.lock().unwrap().len()
+        }
+    }
+
+    #[async_trait]
+    impl ResourceSource for ScriptedSource {
+        async fn describe(
+            &self,
+            _account: &Account,
+            touched: &TouchedResource,
+        ) -> Result<Lookup, SourceError> {
+            self.calls.lock().unwrap().push(touched.arn.clone());
+            let mut answers = self.answers.lock().unwrap();
+            let queue = answers.get_mut(&touched.arn).expect("scripted ARN");
+            if queue.len() > 1 {
+                queue.pop_front().unwrap()
+            } else {
+                queue.front().cloned().unwrap()
+            }
+        }
+    }
+
+    fn account(enabled: bool) -> Account {
+        Account {
+            account_id: ACCOUNT.into(),
+            role_arn: String::new(),
+            external_id: None,
+            regions: vec!["us-east-1".into()],
+            enabled,
+            name: None,
+        }
+    }
+
+    async fn stores_with_account(enabled: bool) -> Stores {
+        let stores = Stores::in_memory();
+        stores.accounts.put(&account(enabled)).await.unwrap();
+        stores
+    }
+
+    fn bucket(acl_uri: &str, seen_at: DateTime<Utc>) -> Lookup {
+        Lookup::Found(Box::new(Resource {
+            arn: BUCKET_ARN.into(),
+            account_id: ACCOUNT.into(),
+            service: Service::S3,
+            resource_type: "AWS::S3::Bucket".into(),
+            region: "us-east-1".into(),
+            configuration: json!({
+                "Name": "b",
+                "Acl": {"Grants": [{"Grantee": {"Type": "Group", "URI": acl_uri}, "Permission": "READ"}]},
+                "EffectivePublicAccessBlock": {"IgnorePublicAcls": false, "RestrictPublicBuckets": false},
+            }),
+            last_seen_at: seen_at,
+        }))
+    }
+
+    const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+    const NOBODY: &str = "http://example.com/nobody";
+
+    /// An EventBridge body for an S3 event on bucket `b`.
+    fn s3_event(name: &str, extra: Value) -> String {
+        let mut detail = json!({
+            "eventVersion": "1.09",
+            "eventTime": Utc::now().to_rfc3339(),
+            "eventSource": "s3.amazonaws.com",
+            "eventName": name,
+            "awsRegion": "us-east-1",
+            "requestParameters": {"bucketName": "b"},
+            "responseElements": null,
+            "eventID": "e1",
+            "readOnly": false,
+            "eventCategory": "Management",
+            "recipientAccountId": ACCOUNT,
+        });
+        if let (Value::Object(d), Value::Object(e)) = (&mut detail, extra) {
+            d.extend(e);
+        }
+        json!({
+            "version": "0",
+            "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.s3",
+            "account": ACCOUNT,
+            "region": "us-east-1",
+            "detail": detail,
+        })
+        .to_string()
+    }
+
+    fn message(id: &str, body: &str) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.into());
+        m.body = Some(body.into());
+        m
+    }
+
+    fn fast() -> ConsistencyRetry {
+        ConsistencyRetry {
+            retries: 2,
+            first_delay: Duration::from_millis(1),
+        }
+    }
+
+    async fn finding_state(stores: &Stores) -> Option<FindingState> {
+        stores
+            .findings
+            .for_resource(BUCKET_ARN)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|f| f.policy_id == PUBLIC_READ)
+            .map(|f| f.state)
+    }
+
+    #[tokio::test]
+    async fn a_public_bucket_opens_a_finding_that_its_fix_resolves_and_replays_change_nothing() {
+        // Given an onboarded account whose bucket is public
+        let catalog = Catalog::embedded();
+        let stores = stores_with_account(true).await;
+        let source = ScriptedSource::default();
+        source.answer(BUCKET_ARN, Ok(bucket(ALL_USERS, Utc::now())));
+        let processor = EventProcessor::load(&catalog, &stores, &source)
+            .await
+            .unwrap();
+        let body = s3_event("PutBucketAcl", json!({}));
+        // When its PutBucketAcl event is processed
+        let first = processor.process_message(&body).await.unwrap();
+        // Then the bucket is stored and the public-read finding opens
+        let MessageOutcome::Processed(first) = first else {
+            panic!("{first:?}")
+        };
+        assert_eq!(first.refreshed, 1);
+        assert!(first.opened >= 1, "{first:?}");
+        assert_eq!(finding_state(&stores).await, Some(FindingState::Active));
+        let opened = stores.findings.for_resource(BUCKET_ARN).await.unwrap();
+        // When the same message is delivered again
+        let MessageOutcome::Processed(replay) = processor.process_message(&body).await.unwrap()
+        else {
+            panic!("not processed")
+        };
+        // Then nothing opens again and the findings keep their first-seen times
+        assert_eq!(replay.opened, 0);
+        assert_eq!(replay.still_active, first.opened);
+        let after = stores.findings.for_resource(BUCKET_ARN).await.unwrap();
+        for (a, b) in opened.iter().zip(&after) {
+            assert_eq!(
+                (&a.policy_id, a.state, a.first_seen),
+                (&b.policy_id, b.state, b.first_seen)
+            );
+        }
+        // When the ACL is fixed and the event processed
+        source.answer(BUCKET_ARN, Ok(bucket(NOBODY, Utc::now())));
+        source
+            .answers
+            .lock()
+            .unwrap()
+            .get_mut(BUCKET_ARN)
+            .unwrap()
+            .pop_front();
+        let MessageOutcome::Processed(fixed) = processor.process_message(&body).await.unwrap()
+        else {
+            panic!("not processed")
+        };
+        // Then the finding is resolved
+        assert!(fixed.resolved >= 1, "{fixed:?}");
+        assert_eq!(finding_state(&stores).await, Some(FindingState::Resolved));
+    }
+
+    #[tokio::test]
+    async fn events_that_cannot_change_posture_are_ignored_with_their_reason() {
+        // Given one onboarded account and one disabled account
+        let catalog = Catalog::embedded();
+        let stores = stores_with_account(true).await;
+        let mut disabled = account(false);
+        disabled.account_id = "444455556666".into();
+        stores.accounts.put(&disabled).await.unwrap();
+        let source = ScriptedSource::default();
+        let processor = EventProcessor::load(&catalog, &stores, &source)
+            .await
+            .unwrap();
+        let cases = [
+            (
+                s3_event("PutBucketAcl", json!({"errorCode": "AccessDenied"})),
+                IgnoredBecause::ErrorCode,
+            ),
+            (
+                s3_event("GetBucketAcl", json!({"readOnly": true})),
+                IgnoredBecause::ReadOnly,
+            ),
+            (
+                s3_event("PutBucketWebsiteRedirects", json!({})),
+                IgnoredBecause::UnsupportedEvent,
+            ),
+            (
+                s3_event(
+                    "PutBucketAcl",
+                    json!({"recipientAccountId": "999999999999"}),
+                ),
+                IgnoredBecause::AccountNotOnboarded,
+            ),
+            (
+                s3_event(
+                    "PutBucketAcl",
+                    json!({"recipientAccountId": "444455556666"}),
+                ),
+                IgnoredBecause::AccountDisabled,
+            ),
+        ];
+        for (body, expected) in cases {
+            // When each is processed
+            let outcome = processor.process_message(&body).await.unwrap();
+            // Then it is ignored for its reason, without a describe
+            assert_eq!(outcome, MessageOutcome::Ignored(expected));
+        }
+        assert_eq!(source.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_poison_message_fails_alone_and_is_not_retryable() {
+        // Given a batch of a malformed body, a message without identifier and a good event
+        let catalog = Catalog::embedded();
+        let stores = stores_with_account(true).await;
+        let source = ScriptedSource::default();
+        source.answer(BUCKET_ARN, Ok(bucket(NOBODY, Utc::now())));
+        let processor = EventProcessor::load(&catalog, &stores, &source)
+            .await
+            .unwrap();
+        let no_bucket = s3_event("PutBucketAcl", json!({"requestParameters": {}}));
+        let records = [
+            message("bad", "{not json"),
+            message("no-id", &no_bucket),
+            message("good", &s3_event("PutBucketAcl", json!({}))),
+            SqsMessage::default(),
+        ];
+        // When the batch is processed
+        let report = processor.process_batch(&records).await;
+        // Then only the poison messages fail, and they are reported (never dropped)
+        assert_eq!(report.failed_ids(), ["bad", "no-id", ""]);
+        assert_eq!((report.summary.failed, report.summary.poison), (3, 3));
+        assert_eq!(report.summary.processed, 1);
+        assert!(matches!(
+            processor.process_message("{not json").await,
+            Err(e) if !e.is_retryable()
+        ));
+    }
+
+    #[tokio::test]
+    async fn aws_failures_fail_the_message_as_retryable() {
+        // Given a describe that fails
+        let catalog = Catalog::embedded();
+        let stores = stores_with_account(true).await;
+        let source = ScriptedSource::default();
+        source.answer(
+            BUCKET_ARN,
+            Err(SourceError::Session {
+                account_id: ACCOUNT.into(),
+                message: "AccessDenied".into(),
+            }),
+        );
+        let processor = EventProcessor::load(&catalog, &stores, &source)
+            .await
+            .unwrap();
+        // When the event is processed
+        let err = processor
+            .process_message(&s3_event("PutBucketAcl", json!({})))
+            .await
+            .unwrap_err();
+        // Then it is retryable
+        assert!(err.is_retryable(), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_bucket_missing_right_after_create_is_described_again_then_fails_retryably() {
+        // Given a bucket that becomes visible on the third describe
+        let catalog = Catalog::embedded();
+        let stores = stores_with_account(true).await;
+        let source = ScriptedSource::default();
+        source.answer(BUCKET_ARN, Ok(Lookup::NotFound));
+        source.answer(BUCKET_ARN, Ok(Lookup::NotFound));
+        source.answer(BUCKET_ARN, Ok(bucket(NOBODY, Utc::now())));
+        let processor = EventProcessor::load(&catalog, &stores, &source)
+            .await
+            .unwrap()
+            .with_retry(fast());
+        let create = s3_event("CreateBucket", json!({}));
+        // When its CreateBucket event is processed
+        let outcome = processor.process_message(&create).await.unwrap();
+        // Then it is stored after three describes
+        assert!(matches!(
+            outcome,
+            MessageOutcome::Processed(Refresh { refreshed: 1, .. })
+        ));
+        assert_eq!(source.calls(), 3);
+        // Given a bucket that never shows up
+        let never = ScriptedSource::default();
+        never.answer(BUCKET_ARN, Ok(Lookup::NotFound));
+        let processor = EventProcessor::load(&catalog, &stores, &never)
+            .await
+            .unwrap()
+            .with_retry(fast());
+        // When the event is processed
+        let err = processor.process_message(&create).await.unwrap_err();
+        // Then the message fails, retryably, after 1 + retries describes
+        assert!(
+            matches!(err, MessageError::NotYetVisible { attempts: 3, .. }),
+            "{err}"
+        );
+        assert!(err.is_retryable());
+        assert_eq!(never.calls(), 3);
+        // And an old Create event whose bucket is gone is not retried: the bucket was deleted
+        let old = s3_event("CreateBucket", json!({"eventTime": "2024-05-01T10:00:00Z"}));
+        let outcome = processor.process_message(&old).await.unwrap();
+        assert!(
+            matches!(outcome, MessageOutcome::Processed(_)),
+            "{outcome:?}"
+        );
+        assert_eq!(never.calls(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_deleted_bucket_is_removed_and_its_findings_resolved() {
+        // Given a stored public bucket with an open finding
+        let catalog = Catalog::embedded();
+        let stores = stores_with_account(true).await;
+        let source = ScriptedSource::default();
+        source.answer(
+            BUCKET_ARN,
+            Ok(bucket(ALL_USERS, Utc::now() - chrono::Duration::seconds(5))),
+        );
+        let processor = EventProcessor::load(&catalog, &stores, &source)
+            .await
+            .unwrap();
+        processor
+            .process_message(&s3_event("PutBucketAcl", json!({})))
+            .await
+            .unwrap();
+        assert_eq!(finding_state(&stores).await, Some(FindingState::Active));
+        // When its DeleteBucket event is processed
+        let outcome = processor
+            .process_message(&s3_event("DeleteBucket", json!({})))
+            .await
+            .unwrap();
+        // Then the resource is gone and every finding resolved, without a describe
+        let MessageOutcome::Processed(refresh) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(refresh.removed, 1);
+        assert!(refresh.resolved >= 1);
+        assert_eq!(source.calls(), 1);
+        assert!(stores
+            .resources
+            .get(&format!("{ACCOUNT}_s3"), BUCKET_ARN)
+            .await
+            .unwrap()
+            .is_none());
+        let findings = stores.findings.for_resource(BUCKET_ARN).await.unwrap();
+        assert!(findings.iter().all(|f| f.state == FindingState::Resolved));
+    }
+
+    #[tokio::test]
+    async fn an_older_refresh_never_overwrites_a_newer_stored_state() {
+        // Given a fixed bucket stored from a describe at t
+        let catalog = Catalog::embedded();
+        let stores = stores_with_account(true).await;
+        let now = Utc::now();
+        let source = ScriptedSource::default();
+        source.answer(BUCKET_ARN, Ok(bucket(NOBODY, now)));
+        let processor = EventProcessor::load(&catalog, &stores, &source)
+            .await
+            .unwrap();
+        let body = s3_event("PutBucketAcl", json!({}));
+        processor.process_message(&body).await.unwrap();
+        // When a slow refresh read before t (still public) completes
+        let late = ScriptedSource::default();
+        late.answer(
+            BUCKET_ARN,
+            Ok(bucket(ALL_USERS, now - chrono::Duration::seconds(1))),
+        );
+        let processor = EventProcessor::load(&catalog, &stores, &late)
+            .await
+            .unwrap();
+        let outcome = processor.process_message(&body).await.unwrap();
+        // Then it is counted stale and opens nothing
+        assert!(
+            matches!(
+                outcome,
+                MessageOutcome::Processed(Refresh {
+                    stale: 1,
+                    opened: 0,
+                    ..
+                })
+            ),
+            "{outcome:?}"
+        );
+        assert_eq!(finding_state(&stores).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_service_without_collector_is_acknowledged_as_unsupported() {
+        // Given the production source and an EC2 event (no EC2 collector yet)
+        let catalog = Catalog::embedded();
+        let stores = stores_with_account(true).await;
+        let config = Config::from_lookup(|_| None).unwrap();
+        let sdk = aws_config::SdkConfig::builder().build();
+        let source = AwsSource::new(&config, &sdk);
+        let processor = EventProcessor::load(&catalog, &stores, &source)
+            .await
+            .unwrap();
+        let body = json!({
+            "detail-type": "AWS API Call via CloudTrail",
+            "account": ACCOUNT,
+            "region": "us-east-1",
+            "detail": {
+                "eventSource": "ec2.amazonaws.com",
+                "eventName": "AuthorizeSecurityGroupIngress",
+                "awsRegion": "us-east-1",
+                "recipientAccountId": ACCOUNT,
+                "readOnly": false,
+                "requestParameters": {"groupId": "sg-0123456789abcdef0"},
+            },
+        })
+        .to_string();
+        // When it is processed
+        let outcome = processor.process_message(&body).await.unwrap();
+        // Then it is acknowledged, counted unsupported, without opening a session
+        assert!(
+            matches!(
+                outcome,
+                MessageOutcome::Processed(Refresh { unsupported: 1, .. })
+            ),
+            "{outcome:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn policy_settings_are_honoured() {
+        // Given the public-read policy disabled in the policies table
+        let catalog = Catalog::embedded();
+        let stores = stores_with_account(true).await;
+        stores
+            .policies
+            .put_setting(
+                PUBLIC_READ,
+                &PolicySetting {
+                    active: false,
+                    ..PolicySetting::default()
+                },
+            )
+            .await
+            .unwrap();
+        let source = ScriptedSource::default();
+        source.answer(BUCKET_ARN, Ok(bucket(ALL_USERS, Utc::now())));
+        let processor = EventProcessor::load(&catalog, &stores, &source)
+            .await
+            .unwrap();
+        // When a public bucket's event is processed
+        processor
+            .process_message(&s3_event("PutBucketAcl", json!({})))
+            .await
+            .unwrap();
+        // Then that policy opens nothing
+        assert_eq!(finding_state(&stores).await, None);
+    }
+}
