@@ -1,0 +1,567 @@
+//! The event processor end to end: a change in a customer account, its CloudTrail event sent
+//! through a real SQS queue (with a dead-letter queue after 3 receives) on the local AWS, the
+//! handler run on what the queue delivered, and the successful messages deleted as Lambda's SQS
+//! integration does.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_s3::types::{
+    BucketCannedAcl, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
+};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use chrono::Utc;
+use lambda_runtime::{Context, LambdaEvent};
+use qrie::handler::{event_handler, process_sqs_event};
+use qrie::model::{Account, Finding, FindingState};
+use qrie::process::{BatchSummary, IgnoredBecause};
+use qrie_tests::{new_account_id, repo_root, sample_event, World};
+use serde_json::{json, Value};
+
+use crate::seed;
+
+const PUBLIC_READ: &str = "S3BucketPublicReadProhibited";
+/// Bounded polling: receive calls (each waiting up to `WAIT_SECONDS`) before a test gives up.
+const MAX_RECEIVES: usize = 20;
+const WAIT_SECONDS: i32 = 1;
+
+/// A work queue and its dead-letter queue (3 receives), in qrie's own account.
+struct Queues {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    dlq_url: String,
+}
+
+impl Queues {
+    async fn new(world: &World, visibility_timeout_secs: u32) -> Self {
+        let sqs = aws_sdk_sqs::Client::new(&world.deps.sdk);
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name(format!("{}-events-dlq", world.id))
+            .send()
+            .await
+            .expect("DLQ created")
+            .queue_url
+            .expect("DLQ url");
+        let dlq_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&dlq_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("DLQ attributes")
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .expect("DLQ arn");
+        let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"});
+        let url = sqs
+            .create_queue()
+            .queue_name(format!("{}-events", world.id))
+            .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                visibility_timeout_secs.to_string(),
+            )
+            .send()
+            .await
+            .expect("queue created")
+            .queue_url
+            .expect("queue url");
+        Self { sqs, url, dlq_url }
+    }
+
+    async fn send(&self, body: &str) -> String {
+        self.sqs
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("message sent")
+            .message_id
+            .expect("message id")
+    }
+
+    /// One receive (up to 10 messages) from `url`, as the Lambda SQS integration polls.
+    async fn receive_from(&self, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+        self.sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(WAIT_SECONDS)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default()
+    }
+
+    /// Receives until `count` messages are in hand (bounded).
+    async fn receive(&self, count: usize) -> Vec<aws_sdk_sqs::types::Message> {
+        let mut messages = Vec::new();
+        for _ in 0..MAX_RECEIVES {
+            messages.extend(self.receive_from(&self.url).await);
+            if messages.len() >= count {
+                return messages;
+            }
+        }
+        panic!("only {} of {count} messages arrived", messages.len());
+    }
+
+    /// Deletes the messages the handler did not report as failed (what Lambda does).
+    async fn acknowledge(
+        &self,
+        messages: &[aws_sdk_sqs::types::Message],
+        response: &SqsBatchResponse,
+    ) {
+        for m in messages {
+            let id = m.message_id.as_deref().unwrap_or_default();
+            if response
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == id)
+            {
+                continue;
+            }
+            self.sqs
+                .delete_message()
+                .queue_url(&self.url)
+                .receipt_handle(m.receipt_handle.as_deref().unwrap_or_default())
+                .send()
+                .await
+                .expect("message deleted");
+        }
+    }
+}
+
+/// The Lambda event for received messages.
+fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id.clone();
+            record.receipt_handle = m.receipt_handle.clone();
+            record.body = m.body.clone();
+            record.md5_of_body = m.md5_of_body.clone();
+            record.attributes = m
+                .attributes
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                .collect::<HashMap<_, _>>();
+            record.event_source = Some("aws:sqs".into());
+            record.aws_region = Some("us-east-1".into());
+            record
+        })
+        .collect();
+    event
+}
+
+/// Sends `bodies`, receives them, runs the processor on the batch, and acknowledges the
+/// successful ones. Returns the message ids sent, the response and the counts.
+async fn deliver(
+    world: &World,
+    queues: &Queues,
+    bodies: &[String],
+) -> (Vec<String>, SqsBatchResponse, BatchSummary) {
+    let mut ids = Vec::new();
+    for body in bodies {
+        ids.push(queues.send(body).await);
+    }
+    let messages = queues.receive(bodies.len()).await;
+    let report = process_sqs_event(&sqs_event(&messages), &world.deps)
+        .await
+        .expect("the batch is processed");
+    queues.acknowledge(&messages, &report.response).await;
+    (ids, report.response, report.summary)
+}
+
+/// An EventBridge "AWS API Call via CloudTrail" event for an S3 call on `bucket`.
+fn s3_event(account_id: &str, event_name: &str, bucket: &str) -> String {
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.s3",
+        "account": account_id,
+        "time": Utc::now().to_rfc3339(),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "IAMUser", "accountId": account_id, "userName": "alice"},
+            "eventTime": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "eventSource": "s3.amazonaws.com",
+            "eventName": event_name,
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "198.51.100.10",
+            "requestParameters": {"bucketName": bucket, "Host": format!("{bucket}.s3.amazonaws.com")},
+            "responseElements": null,
+            "eventID": uuid::Uuid::new_v4().to_string(),
+            "readOnly": false,
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": account_id,
+            "eventCategory": "Management",
+            "resources": [{"accountId": account_id, "type": "AWS::S3::Bucket", "ARN": format!("arn:aws:s3:::{bucket}")}],
+        },
+    })
+    .to_string()
+}
+
+async fn set_acl(s3: &aws_sdk_s3::Client, bucket: &str, acl: BucketCannedAcl) {
+    s3.put_bucket_acl()
+        .bucket(bucket)
+        .acl(acl)
+        .send()
+        .await
+        .expect("ACL set");
+}
+
+/// A bucket with ACLs enabled (so that a canned public-read ACL applies).
+async fn bucket_with_acls(s3: &aws_sdk_s3::Client, bucket: &str) {
+    seed::create_bucket(s3, bucket, "us-east-1").await;
+    s3.put_bucket_ownership_controls()
+        .bucket(bucket)
+        .ownership_controls(
+            OwnershipControls::builder()
+                .rules(
+                    OwnershipControlsRule::builder()
+                        .object_ownership(ObjectOwnership::ObjectWriter)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn findings_of(world: &World, bucket: &str) -> Vec<Finding> {
+    let mut findings = world
+        .deps
+        .stores
+        .findings
+        .for_resource(&format!("arn:aws:s3:::{bucket}"))
+        .await
+        .unwrap();
+    findings.sort_by(|a, b| a.policy_id.cmp(&b.policy_id));
+    findings
+}
+
+fn state_of(findings: &[Finding], policy_id: &str) -> Option<FindingState> {
+    findings
+        .iter()
+        .find(|f| f.policy_id == policy_id)
+        .map(|f| f.state)
+}
+
+async fn stored(world: &World, account: &Account, bucket: &str) -> bool {
+    world
+        .deps
+        .stores
+        .resources
+        .get(
+            &format!("{}_s3", account.account_id),
+            &format!("arn:aws:s3:::{bucket}"),
+        )
+        .await
+        .unwrap()
+        .is_some()
+}
+
+#[tokio::test]
+async fn a_bucket_made_public_is_flagged_its_fix_resolves_and_its_deletion_removes_it() {
+    // Given an onboarded account with a private bucket, and the events queue
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    let bucket = world.bucket("events");
+    bucket_with_acls(&s3, &bucket).await;
+    let queues = Queues::new(&world, 30).await;
+    // When the bucket is made public and its PutBucketAcl event goes through the queue
+    set_acl(&s3, &bucket, BucketCannedAcl::PublicRead).await;
+    queues
+        .send(&s3_event(&account.account_id, "PutBucketAcl", &bucket))
+        .await;
+    let messages = queues.receive(1).await;
+    let response = event_handler(
+        LambdaEvent::new(sqs_event(&messages), Context::default()),
+        &world.deps,
+    )
+    .await
+    .expect("the handler runs");
+    queues.acknowledge(&messages, &response).await;
+    // Then the message succeeded, the bucket is stored and the public-read finding is ACTIVE
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert!(stored(&world, &account, &bucket).await);
+    let findings = findings_of(&world, &bucket).await;
+    assert_eq!(
+        state_of(&findings, PUBLIC_READ),
+        Some(FindingState::Active),
+        "{findings:?}"
+    );
+
+    // When the ACL is restored and the event sent
+    set_acl(&s3, &bucket, BucketCannedAcl::Private).await;
+    let (_, response, summary) = deliver(
+        &world,
+        &queues,
+        &[s3_event(&account.account_id, "PutBucketAcl", &bucket)],
+    )
+    .await;
+    // Then the finding is RESOLVED
+    assert!(response.batch_item_failures.is_empty());
+    assert!(summary.refresh.resolved >= 1, "{summary:?}");
+    let findings = findings_of(&world, &bucket).await;
+    assert_eq!(
+        state_of(&findings, PUBLIC_READ),
+        Some(FindingState::Resolved)
+    );
+    assert!(findings.iter().any(|f| f.state == FindingState::Active));
+
+    // When the bucket is deleted and its DeleteBucket event sent
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    let (_, response, summary) = deliver(
+        &world,
+        &queues,
+        &[s3_event(&account.account_id, "DeleteBucket", &bucket)],
+    )
+    .await;
+    // Then the resource is removed and every finding resolved
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(summary.refresh.removed, 1, "{summary:?}");
+    assert!(!stored(&world, &account, &bucket).await);
+    let findings = findings_of(&world, &bucket).await;
+    assert!(!findings.is_empty());
+    assert!(
+        findings.iter().all(|f| f.state == FindingState::Resolved),
+        "{findings:?}"
+    );
+    // And the queue is empty
+    assert!(queues.receive_from(&queues.url).await.is_empty());
+}
+
+#[tokio::test]
+async fn malformed_unknown_event_and_unknown_account_messages_behave_as_documented() {
+    // Given an onboarded account and a batch of a malformed body, an event qrie does not
+    // handle, and an event from an account that is not onboarded
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let queues = Queues::new(&world, 30).await;
+    let bucket = world.bucket("any");
+    let bodies = [
+        "{\"detail-type\": \"AWS API Call via CloudTrail\", \"detail\": ".to_owned(),
+        s3_event(&account.account_id, "PutBucketWebsiteRedirects", &bucket),
+        s3_event(&new_account_id(), "PutBucketAcl", &bucket),
+    ];
+    // When the batch is processed
+    let (ids, response, summary) = deliver(&world, &queues, &bodies).await;
+    // Then only the malformed message fails (SQS retries it, then dead-letters it)
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, [ids[0].as_str()]);
+    assert_eq!((summary.failed, summary.poison), (1, 1));
+    // And the other two are acknowledged as ignored, each for its reason
+    assert_eq!(
+        summary.ignored,
+        BTreeMap::from([
+            (IgnoredBecause::UnsupportedEvent, 1),
+            (IgnoredBecause::AccountNotOnboarded, 1),
+        ])
+    );
+    assert_eq!(summary.processed, 0);
+}
+
+#[tokio::test]
+async fn a_redelivered_message_changes_nothing() {
+    // Given a public bucket whose event was processed, and a queue that redelivers at once
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    let bucket = world.bucket("replay");
+    bucket_with_acls(&s3, &bucket).await;
+    set_acl(&s3, &bucket, BucketCannedAcl::PublicRead).await;
+    let queues = Queues::new(&world, 0).await;
+    let id = queues
+        .send(&s3_event(&account.account_id, "PutBucketAcl", &bucket))
+        .await;
+    let first_delivery = queues.receive(1).await;
+    let first = process_sqs_event(&sqs_event(&first_delivery), &world.deps)
+        .await
+        .unwrap()
+        .summary;
+    let before = findings_of(&world, &bucket).await;
+    // When the same message is delivered again (not deleted: SQS at-least-once delivery)
+    let second_delivery = queues.receive(1).await;
+    assert_eq!(second_delivery[0].message_id.as_deref(), Some(id.as_str()));
+    let second = process_sqs_event(&sqs_event(&second_delivery), &world.deps)
+        .await
+        .unwrap()
+        .summary;
+    queues
+        .acknowledge(&second_delivery, &SqsBatchResponse::default())
+        .await;
+    // Then the counts are the same, except that what opened is now still active
+    assert!(first.refresh.opened >= 1, "{first:?}");
+    assert_eq!(second.refresh.opened, 0);
+    assert_eq!(second.refresh.still_active, first.refresh.opened);
+    assert_eq!(
+        (second.processed, second.failed, second.refresh.refreshed),
+        (first.processed, first.failed, first.refresh.refreshed)
+    );
+    assert_eq!(second.refresh.evaluated, first.refresh.evaluated);
+    // And the findings are unchanged but for their evaluation times
+    let after = findings_of(&world, &bucket).await;
+    let strip = |fs: &[Finding]| -> Vec<Value> {
+        fs.iter()
+            .map(|f| {
+                json!({"policy": f.policy_id, "state": f.state, "first_seen": f.first_seen,
+                       "resolved_at": f.resolved_at, "severity": f.severity, "evidence": f.evidence})
+            })
+            .collect()
+    };
+    assert_eq!(strip(&after), strip(&before));
+    assert!(after
+        .iter()
+        .zip(&before)
+        .all(|(a, b)| a.last_evaluated >= b.last_evaluated));
+}
+
+#[tokio::test]
+async fn a_poison_message_ends_in_the_dlq_after_3_receives_while_its_batch_succeeds() {
+    // Given a queue that makes failed messages visible again at once, a public bucket, and a
+    // batch of its event and a poison message
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    let bucket = world.bucket("dlq");
+    bucket_with_acls(&s3, &bucket).await;
+    set_acl(&s3, &bucket, BucketCannedAcl::PublicRead).await;
+    let queues = Queues::new(&world, 0).await;
+    let poison = "not a CloudTrail event".to_owned();
+    let good = s3_event(&account.account_id, "PutBucketAcl", &bucket);
+    let poison_id = queues.send(&poison).await;
+    queues.send(&good).await;
+    // When the consumer loop runs (receive, handle, delete the successes) until the DLQ has it
+    let mut handled: BTreeMap<String, usize> = BTreeMap::new();
+    let mut dead = Vec::new();
+    for _ in 0..MAX_RECEIVES {
+        let messages = queues.receive_from(&queues.url).await;
+        if !messages.is_empty() {
+            for m in &messages {
+                *handled
+                    .entry(m.message_id.clone().unwrap_or_default())
+                    .or_default() += 1;
+            }
+            let report = process_sqs_event(&sqs_event(&messages), &world.deps)
+                .await
+                .unwrap();
+            queues.acknowledge(&messages, &report.response).await;
+        }
+        dead = queues.receive_from(&queues.dlq_url).await;
+        if !dead.is_empty() {
+            break;
+        }
+    }
+    // Then the poison message is in the DLQ, intact, after 3 receives
+    assert_eq!(dead.len(), 1, "handled: {handled:?}");
+    assert_eq!(dead[0].message_id.as_deref(), Some(poison_id.as_str()));
+    assert_eq!(dead[0].body.as_deref(), Some(poison.as_str()));
+    assert_eq!(handled.get(&poison_id), Some(&3));
+    // And the good message was processed once and its finding opened
+    assert_eq!(handled.len(), 2);
+    assert!(handled.iter().any(|(id, n)| *id != poison_id && *n == 1));
+    assert_eq!(
+        state_of(&findings_of(&world, &bucket).await, PUBLIC_READ),
+        Some(FindingState::Active)
+    );
+    assert!(queues.receive_from(&queues.url).await.is_empty());
+}
+
+/// The body of the first record of a sample SQS event, moved to `account_id`.
+fn sample_body(file: &str, account_id: &str) -> String {
+    let event = sample_event(&format!("event-processor/{file}"));
+    event["Records"][0]["body"]
+        .as_str()
+        .expect("a body")
+        .replace("111122223333", account_id)
+}
+
+#[tokio::test]
+async fn an_event_for_a_service_without_collector_is_acknowledged_as_unsupported() {
+    // Given an onboarded account and its security-group change (no EC2 collector yet)
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let queues = Queues::new(&world, 30).await;
+    let body = sample_body(
+        "ec2-authorize-security-group-ingress.json",
+        &account.account_id,
+    );
+    // When it goes through the queue
+    let (_, response, summary) = deliver(&world, &queues, &[body]).await;
+    // Then it is acknowledged and counted unsupported
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(summary.refresh.unsupported, 1, "{summary:?}");
+    assert_eq!(summary.processed, 1);
+    assert!(queues.receive_from(&queues.url).await.is_empty());
+}
+
+#[tokio::test]
+async fn every_sample_event_runs_through_the_handler() {
+    // Given a world where the samples' account is onboarded
+    let world = World::new().await;
+    world
+        .deps
+        .stores
+        .accounts
+        .put(&Account {
+            account_id: "111122223333".into(),
+            role_arn: "arn:aws:iam::111122223333:role/QrieScannerRole".into(),
+            external_id: Some("demo".into()),
+            regions: vec!["us-east-1".into()],
+            enabled: true,
+            name: None,
+        })
+        .await
+        .unwrap();
+    let dir = repo_root().join("events/event-processor");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    for file in files {
+        // When each sample is invoked as Lambda would
+        let event: SqsEvent =
+            serde_json::from_value(sample_event(&format!("event-processor/{file}")))
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let records = event.records.len();
+        let report = process_sqs_event(&event, &world.deps)
+            .await
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        // Then every record is accounted for, and none fails
+        let s = &report.summary;
+        assert_eq!(s.messages, records, "{file}");
+        assert_eq!(
+            s.processed + s.ignored_total() + s.failed,
+            records,
+            "{file}"
+        );
+        assert_eq!(s.failed, 0, "{file}: {s:?}");
+        let response = event_handler(LambdaEvent::new(event, Context::default()), &world.deps)
+            .await
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(response.batch_item_failures.is_empty(), "{file}");
+    }
+}
