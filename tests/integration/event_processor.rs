@@ -565,3 +565,50 @@ async fn every_sample_event_runs_through_the_handler() {
         assert!(response.batch_item_failures.is_empty(), "{file}");
     }
 }
+
+/// A measurement, not a check: events per second through 10-message batches against the local
+/// AWS (SQS receive and delete excluded; the describe, DynamoDB reads and writes included).
+/// Run with `cargo test -p qrie-tests -- --ignored --nocapture events_per_second`.
+#[tokio::test]
+#[ignore = "a measurement; run by hand, see BENCHMARKS.md"]
+async fn events_per_second_through_10_message_batches() {
+    const BATCHES: usize = 5;
+    const BATCH: usize = 10;
+    // Given ten public buckets and their events on the queue, batch after batch
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    let queues = Queues::new(&world, 30).await;
+    let mut buckets = Vec::new();
+    for i in 0..BATCH {
+        let bucket = world.bucket(&format!("rate{i}"));
+        bucket_with_acls(&s3, &bucket).await;
+        set_acl(&s3, &bucket, BucketCannedAcl::PublicRead).await;
+        buckets.push(bucket);
+    }
+    let mut handler_time = std::time::Duration::ZERO;
+    let mut events = 0;
+    for _ in 0..BATCHES {
+        for bucket in &buckets {
+            queues
+                .send(&s3_event(&account.account_id, "PutBucketAcl", bucket))
+                .await;
+        }
+        let messages = queues.receive(BATCH).await;
+        // When each batch goes through the handler
+        let started = std::time::Instant::now();
+        let report = process_sqs_event(&sqs_event(&messages), &world.deps)
+            .await
+            .unwrap();
+        handler_time += started.elapsed();
+        queues.acknowledge(&messages, &report.response).await;
+        assert_eq!(report.summary.failed, 0);
+        events += messages.len();
+    }
+    // Then the rate is printed
+    println!(
+        "events_per_second: {events} events in {BATCHES} batches of {BATCH}: {:.0} ms per batch, {:.1} events/s",
+        handler_time.as_secs_f64() * 1000.0 / BATCHES as f64,
+        events as f64 / handler_time.as_secs_f64()
+    );
+}
