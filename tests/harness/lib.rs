@@ -73,9 +73,15 @@ pub async fn sdk_config() -> SdkConfig {
         .await
         .to_builder()
         .region(Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            Credentials::new("testing", "testing", None, None, "qrie-tests"),
-        ))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "qrie-tests",
+            )),
+        )
         .build()
 }
 
@@ -184,7 +190,9 @@ pub async fn inject_fault(rule: serde_json::Value) {
 fn http(method: &str, url: &str, body: &str) -> String {
     use std::io::{Read, Write};
     let rest = url.trim_start_matches("http://");
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
     let mut stream = std::net::TcpStream::connect(host).expect("local AWS reachable");
     write!(
         stream,
@@ -194,7 +202,10 @@ fn http(method: &str, url: &str, body: &str) -> String {
     .expect("request written");
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("response read");
-    assert!(response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"), "{response}");
+    assert!(
+        response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200"),
+        "{response}"
+    );
     response
 }
 

@@ -76,9 +76,12 @@ async fn bad_requests_are_refused_with_a_clear_non_retryable_error() {
         service: "lambda".into(),
         account_id: None,
     };
-    let err = inventory_handler(LambdaEvent::new(bad_service, Context::default()), &world.deps)
-        .await
-        .unwrap_err();
+    let err = inventory_handler(
+        LambdaEvent::new(bad_service, Context::default()),
+        &world.deps,
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("lambda"));
     // Unknown fields in a payload are refused too, rather than silently scanning everything.
     assert!(serde_json::from_str::<ScanRequest>(r#"{"policy": "x"}"#).is_err());

@@ -70,7 +70,11 @@ async fn inventory_and_scan_find_exactly_the_misconfigurations() {
     // (plus its log bucket) in eu-west-1
     let world = World::new().await;
     let account = world.onboard().await;
-    let (open, locked, logs) = (world.bucket("open"), world.bucket("locked"), world.bucket("logs"));
+    let (open, locked, logs) = (
+        world.bucket("open"),
+        world.bucket("locked"),
+        world.bucket("logs"),
+    );
     let us = world.customer_s3(&account, "us-east-1").await;
     let eu = world.customer_s3(&account, "eu-west-1").await;
     seed::misconfigured_bucket(&us, &open, "us-east-1").await;
@@ -108,7 +112,10 @@ async fn inventory_and_scan_find_exactly_the_misconfigurations() {
 
     // Then the misconfigured bucket fails exactly the expected policies, the compliant one none
     let open_findings = findings_of(&world, &open).await;
-    assert_eq!(policies_in(&open_findings, FindingState::Active), set(OPEN_BUCKET_FAILS));
+    assert_eq!(
+        policies_in(&open_findings, FindingState::Active),
+        set(OPEN_BUCKET_FAILS)
+    );
     assert!(findings_of(&world, &locked).await.is_empty());
     let account_block = world
         .deps
@@ -183,7 +190,10 @@ async fn inventory_and_scan_find_exactly_the_misconfigurations() {
     scan(&world).await;
     let gone = findings_of(&world, &open).await;
     assert_eq!(policies_in(&gone, FindingState::Active), BTreeSet::new());
-    assert_eq!(policies_in(&gone, FindingState::Resolved), set(OPEN_BUCKET_FAILS));
+    assert_eq!(
+        policies_in(&gone, FindingState::Resolved),
+        set(OPEN_BUCKET_FAILS)
+    );
 }
 
 #[tokio::test]
@@ -211,10 +221,9 @@ async fn access_denied_on_an_attribute_is_an_error_not_a_finding() {
     let s3_summary = &summary.accounts[0].services["s3"];
     assert_eq!(s3_summary.failed, 1, "{summary:?}");
     assert!(
-        summary
-            .errors
-            .iter()
-            .any(|e| e.contains(&name) && e.contains("GetBucketPolicy") && e.contains("AccessDenied")),
+        summary.errors.iter().any(|e| e.contains(&name)
+            && e.contains("GetBucketPolicy")
+            && e.contains("AccessDenied")),
         "{:?}",
         summary.errors
     );
@@ -305,7 +314,10 @@ async fn throttling_is_retried_through_to_success() {
         .deps
         .stores
         .resources
-        .get(&format!("{}_s3", account.account_id), &format!("arn:aws:s3:::{name}"))
+        .get(
+            &format!("{}_s3", account.account_id),
+            &format!("arn:aws:s3:::{name}"),
+        )
         .await
         .unwrap()
         .expect("stored");
@@ -354,6 +366,9 @@ async fn an_account_level_block_is_read_through_s3_control() {
         .unwrap();
     assert!(account_findings.is_empty(), "{account_findings:?}");
     let bucket = policies_in(&findings_of(&world, &name).await, FindingState::Active);
-    assert!(!bucket.contains("S3BucketPublicReadProhibited"), "{bucket:?}");
+    assert!(
+        !bucket.contains("S3BucketPublicReadProhibited"),
+        "{bucket:?}"
+    );
     assert!(bucket.contains("S3BucketLevelPublicAccessBlock"));
 }

@@ -18,8 +18,8 @@ async fn main() -> Result<(), Error> {
     init_tracing();
     let deps = Deps::from_env().await?;
     let deps = &deps;
-    run(service_fn(move |event: LambdaEvent<ScanRequest>| async move {
-        scan_handler(event, deps).await
-    }))
+    run(service_fn(
+        move |event: LambdaEvent<ScanRequest>| async move { scan_handler(event, deps).await },
+    ))
     .await
 }
