@@ -54,6 +54,9 @@ pub const MESSAGE_CONCURRENCY: usize = 10;
 /// How long after its Create event a resource may still be invisible to Describe calls.
 pub const CONSISTENCY_WINDOW: Duration = Duration::from_secs(15 * 60);
 
+/// The precision of CloudTrail's `eventTime`.
+const EVENT_TIME_PRECISION: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+
 /// The session name qrie uses in customer accounts for event refreshes.
 const SESSION_NAME: &str = "qrie-events";
 
@@ -570,8 +573,12 @@ impl<'a> EventProcessor<'a> {
             }
         };
         if touched.deleted {
-            // Removed as of the event: a copy read after it (a re-creation) is kept.
-            let at = event.event_time.unwrap_or_else(Utc::now);
+            // Removed as of the event: a copy read after it (a re-creation) is kept. CloudTrail's
+            // eventTime is whole seconds, so the deletion happened before the end of that second.
+            let now = Utc::now();
+            let at = event
+                .event_time
+                .map_or(now, |t| (t + EVENT_TIME_PRECISION).min(now));
             return self.remove(touched, at, refresh).await;
         }
         let mut attempt = 0;
@@ -1098,6 +1105,34 @@ mod tests {
             .is_none());
         let findings = stores.findings.for_resource(BUCKET_ARN).await.unwrap();
         assert!(findings.iter().all(|f| f.state == FindingState::Resolved));
+    }
+
+    #[tokio::test]
+    async fn a_delete_in_the_same_second_as_the_last_refresh_still_removes_the_bucket() {
+        // Given a bucket stored from a describe at 10:00:00.700
+        let catalog = Catalog::embedded();
+        let stores = stores_with_account(true).await;
+        let seen: DateTime<Utc> = "2024-05-01T10:00:00.700Z".parse().unwrap();
+        let source = ScriptedSource::default();
+        source.answer(BUCKET_ARN, Ok(bucket(ALL_USERS, seen)));
+        let processor = EventProcessor::load(&catalog, &stores, &source)
+            .await
+            .unwrap();
+        processor
+            .process_message(&s3_event("PutBucketAcl", json!({})))
+            .await
+            .unwrap();
+        // When its DeleteBucket event, stamped in whole seconds 10:00:00, is processed
+        let delete = s3_event("DeleteBucket", json!({"eventTime": "2024-05-01T10:00:00Z"}));
+        let outcome = processor.process_message(&delete).await.unwrap();
+        // Then the bucket is removed
+        assert!(
+            matches!(
+                outcome,
+                MessageOutcome::Processed(Refresh { removed: 1, .. })
+            ),
+            "{outcome:?}"
+        );
     }
 
     #[tokio::test]
