@@ -9,7 +9,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/qrie/target
 PYTHON ?= python3
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed
-FUNCTIONS := inventory-generator policy-scanner
+FUNCTIONS := inventory-generator policy-scanner event-processor
 FN ?= inventory-generator
 EVENT ?= events/$(FN)/all.json
 
@@ -61,6 +61,7 @@ invoke: build-dev
 bench: $(VENV_STAMP) build-dev
 	cargo bench --workspace
 	$(VENV)/bin/python scripts/bench_e2e.py
+	cargo test -p qrie-tests --test integration -- --ignored --nocapture events_per_second
 
 contract:
 	QRIE_BLESS=1 cargo test -p qrie --lib schema

@@ -13,7 +13,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 
 import boto3
 import yaml
@@ -169,6 +171,77 @@ def print_findings(items, policies):
             print(f"    controls: {controls}")
 
 
+def cloudtrail_put_bucket_acl(bucket):
+    """The CloudTrail record S3 writes for PutBucketAcl, in the EventBridge envelope customers forward."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    record = {
+        "eventVersion": "1.09", "eventSource": "s3.amazonaws.com", "eventName": "PutBucketAcl",
+        "eventTime": now, "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.10",
+        "userIdentity": {"type": "IAMUser", "accountId": ACCOUNT, "userName": "demo-admin",
+                         "arn": f"arn:aws:iam::{ACCOUNT}:user/demo-admin"},
+        "requestParameters": {"bucketName": bucket, "acl": [""], "x-amz-acl": ["public-read"]},
+        "responseElements": None, "readOnly": False, "eventType": "AwsApiCall", "managementEvent": True,
+        "eventCategory": "Management", "recipientAccountId": ACCOUNT, "eventID": str(uuid.uuid4()),
+        "resources": [{"accountId": ACCOUNT, "type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}],
+    }
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "AWS API Call via CloudTrail",
+            "source": "aws.s3", "account": ACCOUNT, "time": now, "region": "us-east-1",
+            "resources": [], "detail": record}
+
+
+def realtime(endpoint, env, policies):
+    """Makes a bucket public, sends the CloudTrail event through SQS, and times event to finding."""
+    bucket, policy = "qrie-demo-logs", "S3BucketPublicReadProhibited"
+    print(f"\n== Real time: someone makes {bucket} public ==")
+    sqs = client("sqs", endpoint)
+    dlq = sqs.create_queue(QueueName="qrie_events_dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.create_queue(QueueName="qrie_events", Attributes={
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})})["QueueUrl"]
+    us = client("s3", endpoint, "us-east-1", customer_creds(endpoint))
+    us.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    started = time.monotonic()
+    # What the customer's EventBridge rule and qrie's bus deliver to the queue.
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(cloudtrail_put_bucket_acl(bucket)))
+    # What Lambda's SQS poller hands the function.
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                   AttributeNames=["All"])["Messages"]
+    records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:qrie_events",
+                "awsRegion": "us-east-1"} for m in messages]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"Records": records}, f)
+    response, _ = invoke("event-processor", f.name, env)
+    os.unlink(f.name)
+    failed = {i["itemIdentifier"] for i in response.get("batchItemFailures", [])}
+    for m in messages:
+        if m["MessageId"] not in failed:
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    ddb = client("dynamodb", endpoint)
+    item = ddb.get_item(TableName="qrie_findings", ConsistentRead=True,
+                        Key={"ARN": {"S": f"arn:aws:s3:::{bucket}"}, "PolicyId": {"S": policy}}).get("Item")
+    elapsed = time.monotonic() - started
+    if not item or item["State"]["S"] != "ACTIVE":
+        sys.exit(f"the event did not open {policy} on {bucket}: {response}")
+    print(f"qrie_event_processor: {len(messages)} message(s), {len(failed)} failed")
+    print(f"  {item['Severity']['S']} {item['ARN']['S']}")
+    print(f"    {policies[policy]['title']} [{policy}]")
+    print(f"    evidence: {json.dumps(dynamo_plain(item['Evidence']))}")
+    print(f"  event to finding: {elapsed * 1000:.0f} ms (send, SQS, Lambda process start, refresh, evaluation)")
+
+
+def dynamo_plain(attr):
+    (kind, value), = attr.items()
+    if kind == "M":
+        return {k: dynamo_plain(v) for k, v in value.items()}
+    if kind == "L":
+        return [dynamo_plain(v) for v in value]
+    if kind == "NULL":
+        return None
+    return value
+
+
 def main():
     moto, endpoint = start_moto()
     try:
@@ -197,12 +270,7 @@ def main():
         print_findings(findings(endpoint), policies)
         print(f"\nInventory + scan of the demo account: {t_inv + t_scan:.2f}s wall "
               f"(handlers: {inventory['duration_ms'] + scan['duration_ms']} ms)")
-        for extension in sorted(glob.glob(os.path.join(ROOT, "scripts/demo_steps/*.py"))):
-            # Later capabilities add steps here (real-time events, object scanning).
-            ns = {"__name__": "demo_step"}
-            exec(compile(open(extension).read(), extension, "exec"), ns)
-            ns["run"](endpoint=endpoint, env=env, invoke=invoke, findings=findings, policies=policies,
-                      customer_creds=customer_creds, client=client, root=ROOT)
+        realtime(endpoint, env, policies)
     finally:
         moto.terminate()
         moto.wait()
