@@ -55,7 +55,10 @@ fn bench(c: &mut Criterion) {
         .iter()
         .filter(|p| p.resource_type == "AWS::S3::Bucket")
         .collect();
-    let configs = [("compliant", compliant()), ("misconfigured", misconfigured())];
+    let configs = [
+        ("compliant", compliant()),
+        ("misconfigured", misconfigured()),
+    ];
     let mut group = c.benchmark_group("s3_policies");
     group.throughput(Throughput::Elements(policies.len() as u64));
     for (name, config) in &configs {
