@@ -70,13 +70,19 @@ synth:
 	cd infra && npm ci --no-audit --no-fund --loglevel=error && CDK_DEFAULT_ACCOUNT=123456789012 CDK_DEFAULT_REGION=us-east-1 npx cdk synth --quiet
 
 # Release builds for arm64 Lambda (provided.al2023); cargo-lambda comes from PyPI with zig.
+# The release profile sets lto, codegen-units and panic itself (cargo-lambda would otherwise add
+# lto = "thin", codegen-units = 1 and panic = "abort", which defeats lambda_runtime's panic catching).
 build: $(VENV_STAMP)
+	rustup target add aarch64-unknown-linux-gnu
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check cargo-lambda==1.9.2
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip \
 		$(foreach f,$(FUNCTIONS),--bin $(f))
+	@for f in $(FUNCTIONS); do ls -l $(CARGO_TARGET_DIR)/lambda/$$f/bootstrap.zip; done
 
+# ACCOUNTS=111111111111,222222222222 (or ORG_ID=o-xxxx) may put CloudTrail events on qrie's bus.
 deploy: build
-	cd infra && npm ci --no-audit --no-fund --loglevel=error && npm run deploy
+	cd infra && npm ci --no-audit --no-fund --loglevel=error && npm run deploy -- \
+		$(if $(ACCOUNTS),-c qrie:accounts=$(ACCOUNTS)) $(if $(ORG_ID),-c qrie:organizationId=$(ORG_ID))
 
 clean:
 	cargo clean
