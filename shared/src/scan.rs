@@ -138,7 +138,21 @@ pub async fn reconcile_resource(
     now: DateTime<Utc>,
 ) -> Result<Tally, crate::store::StoreError> {
     let mut tally = Tally::default();
-    for p in policies.iter().filter(|p| p.applies_to(resource)) {
+    for p in policies
+        .iter()
+        .filter(|p| p.policy.resource_type == resource.resource_type)
+    {
+        if !p.applies_to(resource) {
+            // Scoped away from this account since the finding opened: it no longer applies.
+            if active.contains(&p.policy.id)
+                && findings
+                    .resolve(&resource.arn, &p.policy.id, now, resource.last_seen_at)
+                    .await?
+            {
+                tally.resolved += 1;
+            }
+            continue;
+        }
         tally.evaluated += 1;
         match p.policy.evaluate(&resource.configuration) {
             Outcome::Fail { evidence } => {
@@ -512,6 +526,44 @@ mod tests {
             err,
             ScanRequestError::DisabledPolicy("S3BucketVersioningEnabled".into())
         );
+    }
+
+    #[tokio::test]
+    async fn scoping_a_policy_away_from_an_account_resolves_its_findings() {
+        // Given an open versioning finding
+        let catalog = Catalog::embedded();
+        let stores = stores_with(&[bucket("b", json!({}))]).await;
+        let scanner = Scanner {
+            catalog: &catalog,
+            stores: &stores,
+        };
+        let request = ScanRequest {
+            policy_id: Some("S3BucketVersioningEnabled".into()),
+            ..Default::default()
+        };
+        assert_eq!(scanner.run(&request).await.unwrap().tally.new, 1);
+        // When the policy is scoped to another account and the scan runs
+        stores
+            .policies
+            .put_setting(
+                "S3BucketVersioningEnabled",
+                &PolicySetting {
+                    active: true,
+                    severity_override: None,
+                    accounts: Some(vec!["999999999999".into()]),
+                },
+            )
+            .await
+            .unwrap();
+        let summary = scanner.run(&request).await.unwrap();
+        // Then the finding is resolved, not left open forever
+        assert_eq!((summary.tally.resolved, summary.tally.evaluated), (1, 0));
+        let f = &stores
+            .findings
+            .for_resource("arn:aws:s3:::b")
+            .await
+            .unwrap()[0];
+        assert_eq!(f.state, FindingState::Resolved);
     }
 
     #[tokio::test]
