@@ -158,6 +158,25 @@ impl World {
         account
     }
 
+    /// Onboards the account the sample events in `events/` name (111122223333).
+    pub async fn onboard_sample_account(&self) -> Account {
+        let account = Account {
+            account_id: "111122223333".into(),
+            role_arn: "arn:aws:iam::111122223333:role/QrieScannerRole".into(),
+            external_id: Some("demo".into()),
+            regions: vec!["us-east-1".into()],
+            enabled: true,
+            name: None,
+        };
+        self.deps
+            .stores
+            .accounts
+            .put(&account)
+            .await
+            .expect("account stored");
+        account
+    }
+
     /// SDK configuration acting inside a customer account (as an administrator there would).
     pub async fn as_customer(&self, account: &Account) -> SdkConfig {
         qrie::aws::assume_account_role(&self.deps.sdk, &account.role_arn, None, "test-admin")
@@ -207,6 +226,24 @@ fn http(method: &str, url: &str, body: &str) -> String {
         "{response}"
     );
     response
+}
+
+/// The names of the sample event files of one function (`events/<function>/*.json`), sorted.
+pub fn sample_files(function: &str) -> Vec<String> {
+    let dir = repo_root().join("events").join(function);
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            e.expect("directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "events/{function} has samples");
+    files
 }
 
 /// Reads a sample event file from `events/`.

@@ -6,16 +6,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_s3::types::{
-    BucketCannedAcl, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
-};
+use aws_sdk_s3::types::{BucketCannedAcl, ObjectOwnership};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use chrono::Utc;
 use lambda_runtime::{Context, LambdaEvent};
 use qrie::handler::{event_handler, process_sqs_event};
 use qrie::model::{Account, Finding, FindingState};
 use qrie::process::{BatchSummary, IgnoredBecause};
-use qrie_tests::{new_account_id, repo_root, sample_event, World};
+use qrie_tests::{new_account_id, sample_event, World};
 use serde_json::{json, Value};
 
 use crate::seed;
@@ -224,22 +222,7 @@ async fn set_acl(s3: &aws_sdk_s3::Client, bucket: &str, acl: BucketCannedAcl) {
 /// A bucket with ACLs enabled (so that a canned public-read ACL applies).
 async fn bucket_with_acls(s3: &aws_sdk_s3::Client, bucket: &str) {
     seed::create_bucket(s3, bucket, "us-east-1").await;
-    s3.put_bucket_ownership_controls()
-        .bucket(bucket)
-        .ownership_controls(
-            OwnershipControls::builder()
-                .rules(
-                    OwnershipControlsRule::builder()
-                        .object_ownership(ObjectOwnership::ObjectWriter)
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    seed::set_object_ownership(s3, bucket, ObjectOwnership::ObjectWriter).await;
 }
 
 async fn findings_of(world: &World, bucket: &str) -> Vec<Finding> {
@@ -519,27 +502,8 @@ async fn an_event_for_a_service_without_collector_is_acknowledged_as_unsupported
 async fn every_sample_event_runs_through_the_handler() {
     // Given a world where the samples' account is onboarded
     let world = World::new().await;
-    world
-        .deps
-        .stores
-        .accounts
-        .put(&Account {
-            account_id: "111122223333".into(),
-            role_arn: "arn:aws:iam::111122223333:role/QrieScannerRole".into(),
-            external_id: Some("demo".into()),
-            regions: vec!["us-east-1".into()],
-            enabled: true,
-            name: None,
-        })
-        .await
-        .unwrap();
-    let dir = repo_root().join("events/event-processor");
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".json"))
-        .collect();
-    files.sort();
+    world.onboard_sample_account().await;
+    let files = qrie_tests::sample_files("event-processor");
     assert!(files.len() >= 6, "{files:?}");
     for file in files {
         // When each sample is invoked as Lambda would

@@ -3,39 +3,14 @@
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use qrie::handler::{inventory_handler, scan_handler};
 use qrie::inventory::InventoryRequest;
-use qrie::model::Account;
 use qrie::scan::ScanRequest;
-use qrie_tests::{repo_root, sample_event, World};
-
-fn sample_files(function: &str) -> Vec<String> {
-    let mut files: Vec<String> = std::fs::read_dir(repo_root().join("events").join(function))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".json"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "events/{function} has samples");
-    files
-}
+use qrie_tests::{sample_event, sample_files, World};
 
 #[tokio::test]
 async fn every_sample_event_runs_through_its_handler() {
     // Given a world where the sample events' account is onboarded
     let world = World::new().await;
-    world
-        .deps
-        .stores
-        .accounts
-        .put(&Account {
-            account_id: "111122223333".into(),
-            role_arn: "arn:aws:iam::111122223333:role/QrieScannerRole".into(),
-            external_id: Some("demo".into()),
-            regions: vec!["us-east-1".into()],
-            enabled: true,
-            name: None,
-        })
-        .await
-        .unwrap();
+    world.onboard_sample_account().await;
     // When each inventory sample is invoked
     for file in sample_files("inventory-generator") {
         let payload: InventoryRequest =

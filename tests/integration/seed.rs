@@ -25,22 +25,7 @@ pub async fn create_bucket(s3: &Client, name: &str, region: &str) {
 /// encryption, versioning or logging, ACLs enabled.
 pub async fn misconfigured_bucket(s3: &Client, name: &str, region: &str) {
     create_bucket(s3, name, region).await;
-    s3.put_bucket_ownership_controls()
-        .bucket(name)
-        .ownership_controls(
-            OwnershipControls::builder()
-                .rules(
-                    OwnershipControlsRule::builder()
-                        .object_ownership(ObjectOwnership::ObjectWriter)
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    set_object_ownership(s3, name, ObjectOwnership::ObjectWriter).await;
     s3.put_bucket_acl()
         .bucket(name)
         .acl(BucketCannedAcl::PublicRead)
@@ -121,22 +106,7 @@ pub async fn compliant_bucket(s3: &Client, name: &str, region: &str, log_bucket:
         .send()
         .await
         .unwrap();
-    s3.put_bucket_ownership_controls()
-        .bucket(name)
-        .ownership_controls(
-            OwnershipControls::builder()
-                .rules(
-                    OwnershipControlsRule::builder()
-                        .object_ownership(ObjectOwnership::BucketOwnerEnforced)
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    set_object_ownership(s3, name, ObjectOwnership::BucketOwnerEnforced).await;
     let policy = serde_json::json!({
         "Version": "2012-10-17",
         "Statement": [{"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*",
@@ -159,6 +129,26 @@ pub async fn enable_versioning(s3: &Client, name: &str) {
             VersioningConfiguration::builder()
                 .status(BucketVersioningStatus::Enabled)
                 .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Sets the bucket's Object Ownership (ObjectWriter keeps ACLs in use).
+pub async fn set_object_ownership(s3: &Client, name: &str, ownership: ObjectOwnership) {
+    s3.put_bucket_ownership_controls()
+        .bucket(name)
+        .ownership_controls(
+            OwnershipControls::builder()
+                .rules(
+                    OwnershipControlsRule::builder()
+                        .object_ownership(ownership)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
         )
         .send()
         .await

@@ -24,7 +24,7 @@ use crate::model::{Account, Finding, Resource};
 const BATCH: usize = 25;
 const UNPROCESSED_RETRIES: u32 = 8;
 
-fn store_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+pub(super) fn store_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     table: &str,
     operation: &'static str,
     err: &SdkError<E, R>,
@@ -56,7 +56,7 @@ fn store_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     }
 }
 
-fn is_conditional_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+pub(super) fn is_conditional_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     err.code() == Some("ConditionalCheckFailedException")
 }
 
@@ -74,7 +74,7 @@ fn corrupt(table: &str, item: &Item, e: item::BadAttribute) -> StoreError {
 }
 
 /// Opaque cursors are the `LastEvaluatedKey` as JSON.
-fn encode_cursor(key: Option<&Item>) -> Option<String> {
+pub(super) fn encode_cursor(key: Option<&Item>) -> Option<String> {
     let key = key?;
     let map: serde_json::Map<String, serde_json::Value> = key
         .iter()
@@ -83,7 +83,7 @@ fn encode_cursor(key: Option<&Item>) -> Option<String> {
     Some(serde_json::Value::Object(map).to_string())
 }
 
-fn decode_cursor(cursor: Option<String>) -> Option<Item> {
+pub(super) fn decode_cursor(cursor: Option<String>) -> Option<Item> {
     let value: serde_json::Value = serde_json::from_str(&cursor?).ok()?;
     Some(
         value
@@ -130,6 +130,26 @@ async fn batch_write(
         }
     }
     Ok(())
+}
+
+/// Reads a whole (small) table page by page, converting every item with `parse`.
+async fn scan_all<T>(
+    client: &Client,
+    table: &str,
+    parse: impl Fn(&Item) -> Result<T, item::BadAttribute>,
+) -> Result<Vec<T>, StoreError> {
+    let mut items = client
+        .scan()
+        .table_name(table)
+        .into_paginator()
+        .items()
+        .send();
+    let mut out = Vec::new();
+    while let Some(i) = items.next().await {
+        let i = i.map_err(|e| store_error(table, "Scan", &e))?;
+        out.push(parse(&i).map_err(|e| corrupt(table, &i, e))?);
+    }
+    Ok(out)
 }
 
 /// The resources table.
@@ -484,21 +504,9 @@ impl DynamoPolicies {
 #[async_trait]
 impl PolicyStore for DynamoPolicies {
     async fn settings(&self) -> Result<HashMap<String, PolicySetting>, StoreError> {
-        let mut items = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .into_paginator()
-            .items()
-            .send();
-        let mut out = HashMap::new();
-        while let Some(i) = items.next().await {
-            let i = i.map_err(|e| store_error(&self.table, "Scan", &e))?;
-            let (id, setting) =
-                item::setting_from_item(&i).map_err(|e| corrupt(&self.table, &i, e))?;
-            out.insert(id, setting);
-        }
-        Ok(out)
+        scan_all(&self.client, &self.table, item::setting_from_item)
+            .await
+            .map(|settings| settings.into_iter().collect())
     }
 
     async fn put_setting(
@@ -535,18 +543,7 @@ impl DynamoAccounts {
 #[async_trait]
 impl AccountStore for DynamoAccounts {
     async fn list(&self) -> Result<Vec<Account>, StoreError> {
-        let mut items = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .into_paginator()
-            .items()
-            .send();
-        let mut out = Vec::new();
-        while let Some(i) = items.next().await {
-            let i = i.map_err(|e| store_error(&self.table, "Scan", &e))?;
-            out.push(item::account_from_item(&i).map_err(|e| corrupt(&self.table, &i, e))?);
-        }
+        let mut out = scan_all(&self.client, &self.table, item::account_from_item).await?;
         out.sort_by(|x, y| x.account_id.cmp(&y.account_id));
         Ok(out)
     }
