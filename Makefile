@@ -9,7 +9,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/qrie/target
 PYTHON ?= python3
 VENV := .venv
 VENV_STAMP := $(VENV)/.installed
-FUNCTIONS := inventory-generator policy-scanner event-processor
+FUNCTIONS := inventory-generator policy-scanner event-processor object-scanner
 FN ?= inventory-generator
 EVENT ?= events/$(FN)/all.json
 

@@ -287,6 +287,11 @@ export class QrieStack extends Stack {
         this.acknowledgeKeyWildcards(role);
       },
     };
+    // Object-scanner tuning: a unit is at most 512 MiB (a 5-minute function at >= 2 MB/s of
+    // margin), larger objects are skipped, and the work queue dead-letters after MAX_RECEIVE_COUNT.
+    values.QRIE_OBJECT_MAX_BYTES = { value: String(5 * 1024 ** 3) };
+    values.QRIE_OBJECT_BYTES_PER_MESSAGE = { value: String(512 * 1024 ** 2) };
+    values.QRIE_OBJECT_SCAN_MAX_RECEIVES = { value: String(MAX_RECEIVE_COUNT) };
     const environment: Record<string, string> = {};
     for (const name of names) {
       const known = values[name];

@@ -19,6 +19,17 @@ pub mod env {
     pub const OPERATION_TIMEOUT_SECS: &str = "QRIE_OPERATION_TIMEOUT_SECS";
     pub const ATTEMPT_TIMEOUT_SECS: &str = "QRIE_ATTEMPT_TIMEOUT_SECS";
     pub const POLICY_DIR: &str = "QRIE_POLICY_DIR";
+    pub const SCAN_JOBS_TABLE: &str = "QRIE_SCAN_JOBS_TABLE";
+    pub const OBJECT_FINDINGS_TABLE: &str = "QRIE_OBJECT_FINDINGS_TABLE";
+    /// The object-scan work queue (object, range and continuation messages).
+    pub const OBJECT_SCAN_QUEUE_URL: &str = "QRIE_OBJECT_SCAN_QUEUE_URL";
+    /// Objects (decompressed, for gzip) larger than this are skipped with a recorded reason.
+    pub const OBJECT_MAX_BYTES: &str = "QRIE_OBJECT_MAX_BYTES";
+    /// Objects larger than this are split into byte ranges of this size, one message each.
+    pub const OBJECT_BYTES_PER_MESSAGE: &str = "QRIE_OBJECT_BYTES_PER_MESSAGE";
+    /// The work queue's `maxReceiveCount`: the receive on which a failing message is counted
+    /// failed before SQS dead-letters it.
+    pub const OBJECT_SCAN_MAX_RECEIVES: &str = "QRIE_OBJECT_SCAN_MAX_RECEIVES";
     /// Standard AWS variable; when set, qrie is talking to a local emulator.
     pub const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 }
@@ -74,6 +85,43 @@ pub struct TableNames {
     pub findings: String,
     pub policies: String,
     pub accounts: String,
+    /// Object-scan jobs, with their per-unit markers (see `object_scan`).
+    pub scan_jobs: String,
+    /// Sensitive-data findings of object scans.
+    pub object_findings: String,
+}
+
+/// Settings of the object scanner (`object_scan`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectScanSettings {
+    /// The work queue; required to create jobs, enroll buckets and continue enumerations.
+    pub queue_url: Option<String>,
+    /// Objects larger than this (decompressed size for gzip) are skipped with a reason.
+    pub max_object_bytes: u64,
+    /// Larger objects are split into byte ranges of this size at enumeration time.
+    pub bytes_per_message: u64,
+    /// The queue's receive limit before dead-lettering (counted failed on that receive).
+    pub max_receives: u32,
+    /// ListObjectsV2 page size (`MaxKeys`).
+    pub list_page_size: i32,
+    /// Listing pages one invocation enumerates before handing over to a continuation message.
+    pub pages_per_invocation: u32,
+    /// Time one invocation enumerates before handing over to a continuation message.
+    pub enumeration_budget: Duration,
+}
+
+impl Default for ObjectScanSettings {
+    fn default() -> Self {
+        Self {
+            queue_url: None,
+            max_object_bytes: 5 * 1024 * 1024 * 1024,
+            bytes_per_message: 512 * 1024 * 1024,
+            max_receives: 3,
+            list_page_size: 1000,
+            pages_per_invocation: 100,
+            enumeration_budget: Duration::from_secs(120),
+        }
+    }
 }
 
 /// Everything a qrie function reads from its environment.
@@ -86,6 +134,7 @@ pub struct Config {
     pub scanner_role_name: String,
     /// Load policies from this folder instead of the set compiled into the binary.
     pub policy_dir: Option<String>,
+    pub object_scan: ObjectScanSettings,
 }
 
 /// The role name the onboarding template creates; the default for `QRIE_SCANNER_ROLE_NAME`.
@@ -119,6 +168,7 @@ impl Config {
             }
         };
         let defaults = AwsSettings::default();
+        let scan_defaults = ObjectScanSettings::default();
         let max_attempts = number(env::MAX_ATTEMPTS, u64::from(defaults.max_attempts))?;
         let aws = AwsSettings {
             endpoint_url: lookup(env::ENDPOINT_URL).filter(|v| !v.is_empty()),
@@ -142,10 +192,30 @@ impl Config {
                 findings: get(env::FINDINGS_TABLE, "qrie_findings"),
                 policies: get(env::POLICIES_TABLE, "qrie_policies"),
                 accounts: get(env::ACCOUNTS_TABLE, "qrie_accounts"),
+                scan_jobs: get(env::SCAN_JOBS_TABLE, "qrie_scan_jobs"),
+                object_findings: get(env::OBJECT_FINDINGS_TABLE, "qrie_object_findings"),
             },
             aws,
             scanner_role_name: get(env::SCANNER_ROLE_NAME, DEFAULT_SCANNER_ROLE_NAME),
             policy_dir: lookup(env::POLICY_DIR).filter(|v| !v.is_empty()),
+            object_scan: ObjectScanSettings {
+                queue_url: lookup(env::OBJECT_SCAN_QUEUE_URL).filter(|v| !v.is_empty()),
+                max_object_bytes: number(env::OBJECT_MAX_BYTES, scan_defaults.max_object_bytes)?,
+                bytes_per_message: number(
+                    env::OBJECT_BYTES_PER_MESSAGE,
+                    scan_defaults.bytes_per_message,
+                )?,
+                max_receives: u32::try_from(number(
+                    env::OBJECT_SCAN_MAX_RECEIVES,
+                    u64::from(scan_defaults.max_receives),
+                )?)
+                .map_err(|_| ConfigError::Invalid {
+                    name: env::OBJECT_SCAN_MAX_RECEIVES,
+                    value: String::new(),
+                    reason: "too large",
+                })?,
+                ..scan_defaults
+            },
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod handler;
 pub mod inventory;
 pub mod model;
+pub mod object_scan;
 pub mod policy;
 pub mod process;
 pub mod scan;

@@ -123,12 +123,15 @@ impl World {
             findings: format!("{id}_findings"),
             policies: format!("{id}_policies"),
             accounts: format!("{id}_accounts"),
+            scan_jobs: format!("{id}_scan_jobs"),
+            object_findings: format!("{id}_object_findings"),
         };
         let config = Config {
             tables,
             aws: settings(),
             scanner_role_name: qrie::config::DEFAULT_SCANNER_ROLE_NAME.to_owned(),
             policy_dir: None,
+            object_scan: qrie::config::ObjectScanSettings::default(),
         };
         let sdk = sdk_config().await;
         qrie::store::dynamo::create_tables(&qrie::aws::dynamodb_client(&sdk), &config.tables)

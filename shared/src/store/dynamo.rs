@@ -588,6 +588,8 @@ pub async fn create_tables(
         "resources" => names.resources.clone(),
         "findings" => names.findings.clone(),
         "policies" => names.policies.clone(),
+        "scan_jobs" => names.scan_jobs.clone(),
+        "object_findings" => names.object_findings.clone(),
         _ => names.accounts.clone(),
     };
     let key = |name: &str, kind: KeyType| {

@@ -7,6 +7,7 @@
 pub mod dynamo;
 pub mod item;
 pub mod memory;
+pub mod object_scan;
 pub mod schema;
 
 use std::collections::HashMap;

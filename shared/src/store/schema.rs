@@ -56,6 +56,60 @@ pub mod accounts {
     pub const NAME: &str = "Name";
 }
 
+/// Attribute names of the scan-jobs table: one `JOB` item per job with its counters, and the
+/// markers that make every counter move exactly once (see `object_scan`).
+pub mod scan_jobs {
+    pub const PK: &str = "JobId";
+    /// `JOB`, `PAGE#<n>`, `UNITS#<unit>`, `START#<unit>` or `DONE#<unit>`.
+    pub const SK: &str = "Item";
+    pub const JOB_ITEM: &str = "JOB";
+    pub const BUCKET: &str = "Bucket";
+    pub const PREFIX: &str = "Prefix";
+    pub const ACCOUNT_ID: &str = "AccountId";
+    pub const REGION: &str = "Region";
+    pub const KIND: &str = "Kind";
+    pub const CREATED_AT: &str = "CreatedAt";
+    pub const ENUMERATION_DONE: &str = "EnumerationDone";
+    pub const ENUMERATION_PAGES: &str = "EnumerationPages";
+    pub const ENUMERATION_ERROR: &str = "EnumerationError";
+    /// Objects listed.
+    pub const OBJECTS: &str = "Objects";
+    /// Scan units (objects, or byte ranges of split objects) enqueued.
+    pub const UNITS: &str = "Units";
+    pub const STARTED: &str = "Started";
+    pub const SUCCEEDED: &str = "Succeeded";
+    pub const FAILED: &str = "Failed";
+    pub const SKIPPED: &str = "Skipped";
+    pub const FINDINGS: &str = "Findings";
+    pub const CHANGED: &str = "Changed";
+    /// Prefix of the per-reason skip counters (`Skipped_binary`, ...).
+    pub const SKIPPED_PREFIX: &str = "Skipped_";
+    /// On markers: the outcome and its reason, the ETag scanned, when.
+    pub const OUTCOME: &str = "Outcome";
+    pub const REASON: &str = "Reason";
+    pub const ETAG: &str = "ETag";
+    pub const AT: &str = "At";
+}
+
+/// Attribute names of the object-findings table: one item per (job, key, ETag, detector,
+/// byte offset); the sort key starts with the object key, so a key-prefix filter is a key
+/// condition.
+pub mod object_findings {
+    pub const PK: &str = "JobId";
+    /// `<key>#<etag>#<detector>#<offset, 20 digits>`.
+    pub const SK: &str = "FindingId";
+    pub const BUCKET: &str = "Bucket";
+    pub const KEY: &str = "Key";
+    pub const ETAG: &str = "ETag";
+    pub const DETECTOR: &str = "Detector";
+    pub const OFFSET: &str = "ByteOffset";
+    pub const LENGTH: &str = "Length";
+    pub const MASKED: &str = "Masked";
+    pub const CONTEXT: &str = "Context";
+    pub const ACCOUNT_ID: &str = "AccountId";
+    pub const FOUND_AT: &str = "FoundAt";
+}
+
 /// A key attribute: name and DynamoDB scalar type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyAttr {
@@ -125,6 +179,22 @@ pub fn tables() -> Vec<TableSpec> {
             default_name: "qrie_accounts",
             partition_key: s(accounts::PK),
             sort_key: None,
+            indexes: vec![],
+        },
+        TableSpec {
+            logical: "scan_jobs",
+            env: env::SCAN_JOBS_TABLE,
+            default_name: "qrie_scan_jobs",
+            partition_key: s(scan_jobs::PK),
+            sort_key: Some(s(scan_jobs::SK)),
+            indexes: vec![],
+        },
+        TableSpec {
+            logical: "object_findings",
+            env: env::OBJECT_FINDINGS_TABLE,
+            default_name: "qrie_object_findings",
+            partition_key: s(object_findings::PK),
+            sort_key: Some(s(object_findings::SK)),
             indexes: vec![],
         },
     ]
@@ -203,6 +273,25 @@ pub fn functions() -> Vec<FunctionSpec> {
                 env::POLICIES_TABLE,
                 env::ACCOUNTS_TABLE,
                 env::SCANNER_ROLE_NAME,
+            ]),
+        },
+        FunctionSpec {
+            name: "object-scanner",
+            lambda_name: "qrie_object_scanner",
+            tables: vec![
+                ("scan_jobs", Access::ReadWrite),
+                ("object_findings", Access::ReadWrite),
+                ("accounts", Access::Read),
+            ],
+            env: with_settings(vec![
+                env::SCAN_JOBS_TABLE,
+                env::OBJECT_FINDINGS_TABLE,
+                env::ACCOUNTS_TABLE,
+                env::SCANNER_ROLE_NAME,
+                env::OBJECT_SCAN_QUEUE_URL,
+                env::OBJECT_MAX_BYTES,
+                env::OBJECT_BYTES_PER_MESSAGE,
+                env::OBJECT_SCAN_MAX_RECEIVES,
             ]),
         },
     ]

@@ -1,0 +1,551 @@
+//! The worker: one SQS batch of object-scan messages, processed concurrently with a bound,
+//! answered with the messages that failed (partial batch failures).
+//!
+//! A message is a scan unit (`{job_id, bucket, key, etag, size[, range]}`), a listing
+//! continuation (`{"enumerate": {...}}`), an S3 event notification (`{"Records": [...]}`) or
+//! S3's `s3:TestEvent`. Per unit, [`Invocation::scan_unit`] streams the object from S3 through
+//! [`StreamScan`] (never holding it whole), stores findings as they are found, and records the
+//! unit's outcome once. See the module documentation of [`crate::object_scan`] for how counts
+//! stay exact and how the last receive of a failing message is counted failed.
+
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use futures::StreamExt;
+use serde_json::Value;
+use tracing::{error, field, info, info_span, warn, Instrument, Span};
+
+use super::enumerate::normalize_etag;
+use super::model::{ContinuationMessage, ObjectFinding, ObjectMessage, SkipReason, UnitOutcome};
+use super::pipeline::{
+    is_gzip_magic, StreamMode, StreamScan, StreamSummary, Verdict, RANGE_LEAD_IN, RANGE_OVERLAP,
+};
+use super::{describe_shape, Invocation, ObjectScanError};
+use crate::store::StoreError;
+use qrie_detectors::{looks_binary, ContextualDetection, SNIFF_BYTES};
+
+/// Messages of one batch processed at once (each streams one object: memory is about this
+/// many chunks plus the detectors' small overlap).
+pub const MESSAGE_CONCURRENCY: usize = 4;
+/// Findings buffered before they are written.
+pub const FINDINGS_FLUSH: usize = 100;
+/// Time kept in hand before the invocation's deadline to record a failure.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+
+/// What one message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageOutcome {
+    /// The unit ended (this delivery recorded it).
+    Unit(UnitOutcome),
+    /// The unit had already ended: nothing was done.
+    Duplicate,
+    /// A listing continued.
+    Enumerated { units: u64, done: bool },
+    /// Notified objects were turned into units.
+    Notified { objects: usize },
+    /// S3's test event, or a notification for a bucket that is not enrolled.
+    Ignored,
+}
+
+/// Why one message failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error("SQS record has no body")]
+    MissingBody,
+    #[error("unrecognised message: expected a unit {{job_id, bucket, key, etag, size}}, a continuation {{\"enumerate\": ...}} or an S3 event notification; got {0}")]
+    Unrecognised(String),
+    #[error("malformed message: {0}")]
+    Malformed(#[source] serde_json::Error),
+    #[error(transparent)]
+    Scan(#[from] ObjectScanError),
+    #[error("the invocation's deadline came before the message was done")]
+    Deadline,
+}
+
+impl From<StoreError> for MessageError {
+    fn from(e: StoreError) -> Self {
+        MessageError::Scan(ObjectScanError::Store(e))
+    }
+}
+
+/// A parsed message body.
+enum Body {
+    Unit(ObjectMessage),
+    Continue(ContinuationMessage),
+    Notification(Value),
+    TestEvent,
+}
+
+fn parse_body(body: &str) -> Result<Body, MessageError> {
+    let value: Value = serde_json::from_str(body).map_err(MessageError::Malformed)?;
+    if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        return Ok(Body::TestEvent);
+    }
+    if value.get("Records").is_some() {
+        return Ok(Body::Notification(value));
+    }
+    if value.get("enumerate").is_some() {
+        return serde_json::from_value(value)
+            .map(Body::Continue)
+            .map_err(MessageError::Malformed);
+    }
+    if value.get("job_id").is_some() && value.get("key").is_some() {
+        return serde_json::from_value(value)
+            .map(Body::Unit)
+            .map_err(MessageError::Malformed);
+    }
+    Err(MessageError::Unrecognised(describe_shape(&value)))
+}
+
+impl Invocation<'_> {
+    /// Processes a batch, at most [`MESSAGE_CONCURRENCY`] messages at once, each in its own
+    /// span; the response lists the messages to redeliver.
+    pub async fn process_batch(&self, records: &[SqsMessage]) -> SqsBatchResponse {
+        let started = Instant::now();
+        let results: Vec<(String, Result<MessageOutcome, MessageError>)> = futures::stream::iter(
+            records,
+        )
+        .map(|record| {
+            let id = record.message_id.clone().unwrap_or_default();
+            let receives = record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(1);
+            let span = info_span!(
+                "message",
+                message_id = %id,
+                receive_count = receives,
+                job = field::Empty,
+                key = field::Empty,
+            );
+            async move {
+                let result = match record.body.as_deref() {
+                    Some(body) => self.process_message(body, receives).await,
+                    None => Err(MessageError::MissingBody),
+                };
+                match &result {
+                    Ok(outcome) => info!(outcome = ?outcome_name(outcome), "message done"),
+                    Err(e) => {
+                        warn!(error = %e, "message failed; SQS will redeliver or dead-letter it")
+                    }
+                }
+                (id, result)
+            }
+            .instrument(span)
+        })
+        .buffer_unordered(MESSAGE_CONCURRENCY)
+        .collect()
+        .await;
+        let mut response = SqsBatchResponse::default();
+        let mut failed = 0;
+        for (id, result) in &results {
+            if result.is_err() {
+                failed += 1;
+                let mut item = BatchItemFailure::default();
+                item.item_identifier = id.clone();
+                response.batch_item_failures.push(item);
+            }
+        }
+        info!(
+            messages = records.len(),
+            failed,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "object-scan batch done"
+        );
+        response
+    }
+
+    /// One message, under the invocation's deadline; on its last receive a failing unit (or
+    /// listing) is recorded failed before the message goes to the dead-letter queue.
+    pub async fn process_message(
+        &self,
+        body: &str,
+        receives: u32,
+    ) -> Result<MessageOutcome, MessageError> {
+        let parsed = parse_body(body)?;
+        let work = self.process_parsed(&parsed);
+        let result = match self.deadline {
+            Some(deadline) => {
+                let budget = deadline
+                    .saturating_duration_since(Instant::now())
+                    .saturating_sub(DEADLINE_MARGIN);
+                tokio::time::timeout(budget, work)
+                    .await
+                    .unwrap_or(Err(MessageError::Deadline))
+            }
+            None => work.await,
+        };
+        let Err(error) = result else {
+            return result;
+        };
+        let last_receive = receives >= self.scanner.config.object_scan.max_receives;
+        if last_receive {
+            match &parsed {
+                Body::Unit(unit) => {
+                    let outcome = UnitOutcome::Failed {
+                        reason: error.to_string(),
+                    };
+                    match self
+                        .scanner
+                        .jobs
+                        .finish(&unit.job_id, &unit.unit_id(), &outcome)
+                        .await
+                    {
+                        Ok(_) => {
+                            error!(error = %error, "unit failed on its last receive: counted failed, message goes to the DLQ")
+                        }
+                        Err(e) => error!(error = %e, "could not record the unit failed"),
+                    }
+                }
+                Body::Continue(c) => {
+                    if let Err(e) = self
+                        .scanner
+                        .jobs
+                        .fail_enumeration(&c.enumerate.job_id, &error.to_string())
+                        .await
+                    {
+                        error!(error = %e, "could not record the listing failed");
+                    }
+                }
+                Body::Notification(_) | Body::TestEvent => {}
+            }
+        }
+        Err(error)
+    }
+
+    async fn process_parsed(&self, parsed: &Body) -> Result<MessageOutcome, MessageError> {
+        match parsed {
+            Body::TestEvent => Ok(MessageOutcome::Ignored),
+            Body::Notification(value) => self.notified(value).await,
+            Body::Continue(c) => {
+                Span::current().record("job", c.enumerate.job_id.as_str());
+                let progress = self.enumerate(c.enumerate.clone()).await?;
+                Ok(MessageOutcome::Enumerated {
+                    units: progress.units,
+                    done: progress.done,
+                })
+            }
+            Body::Unit(unit) => {
+                Span::current().record("job", unit.job_id.as_str());
+                Span::current().record("key", unit.key.as_str());
+                self.scan_unit(unit).await
+            }
+        }
+    }
+
+    /// Scans one unit unless it has ended before, and records its outcome once.
+    pub async fn scan_unit(&self, unit: &ObjectMessage) -> Result<MessageOutcome, MessageError> {
+        let jobs = &self.scanner.jobs;
+        let id = unit.unit_id();
+        if jobs.is_done(&unit.job_id, &id).await? {
+            return Ok(MessageOutcome::Duplicate);
+        }
+        jobs.start(&unit.job_id, &id).await?;
+        let outcome = self.scan_object(unit).await?;
+        if jobs.finish(&unit.job_id, &id, &outcome).await? {
+            info!(
+                outcome = outcome.name(),
+                findings = outcome.findings(),
+                etag_changed = outcome.etag_changed(),
+                "unit done"
+            );
+            Ok(MessageOutcome::Unit(outcome))
+        } else {
+            Ok(MessageOutcome::Duplicate)
+        }
+    }
+
+    async fn scan_object(&self, unit: &ObjectMessage) -> Result<UnitOutcome, MessageError> {
+        let region = unit.region.as_deref().unwrap_or("us-east-1");
+        let s3 = self.s3(unit.account_id.as_deref(), region).await?;
+        match unit.range {
+            Some(range) if range.start > 0 => {
+                // Decide gzip, binary and change on the object's head, as the first range does.
+                let head = match self.get(&s3, unit, Some((0, SNIFF_BYTES as u64))).await? {
+                    Got::Object(out) => out,
+                    Got::NotFound => return Ok(skipped(SkipReason::NotFound, false)),
+                };
+                let etag = normalize_etag(head.e_tag().unwrap_or_default());
+                let changed = etag != unit.etag;
+                let declared_gzip = is_declared_gzip(&head);
+                let bytes = collect_body(head).await?;
+                if changed || declared_gzip || is_gzip_magic(&bytes) {
+                    return Ok(skipped(SkipReason::ScannedWithFirstRange, changed));
+                }
+                if looks_binary(&bytes) {
+                    return Ok(skipped(SkipReason::Binary, false));
+                }
+                let read_start = range.start.saturating_sub(RANGE_LEAD_IN);
+                let read_end = range.end + RANGE_OVERLAP;
+                let out = match self.get(&s3, unit, Some((read_start, read_end))).await? {
+                    Got::Object(out) => out,
+                    Got::NotFound => return Ok(skipped(SkipReason::NotFound, false)),
+                };
+                let mode = StreamMode::Range {
+                    read_start,
+                    report: range,
+                };
+                Ok(self
+                    .stream(unit, &etag, false, out, mode)
+                    .await?
+                    .into_outcome())
+            }
+            Some(range) => {
+                let out = match self
+                    .get(&s3, unit, Some((0, range.end + RANGE_OVERLAP)))
+                    .await?
+                {
+                    Got::Object(out) => out,
+                    Got::NotFound => return Ok(skipped(SkipReason::NotFound, false)),
+                };
+                let etag = normalize_etag(out.e_tag().unwrap_or_default());
+                if etag == unit.etag && !is_declared_gzip(&out) {
+                    let mode = StreamMode::FirstRange { report: range };
+                    if let Streamed::Done(outcome) =
+                        self.stream(unit, &etag, false, out, mode).await?
+                    {
+                        return Ok(outcome);
+                    }
+                }
+                // Changed or gzip: this unit scans the whole object as it now is.
+                self.scan_whole(&s3, unit).await
+            }
+            None => self.scan_whole(&s3, unit).await,
+        }
+    }
+
+    async fn scan_whole(
+        &self,
+        s3: &aws_sdk_s3::Client,
+        unit: &ObjectMessage,
+    ) -> Result<UnitOutcome, MessageError> {
+        let out = match self.get(s3, unit, None).await? {
+            Got::Object(out) => out,
+            Got::NotFound => return Ok(skipped(SkipReason::NotFound, false)),
+        };
+        let etag = normalize_etag(out.e_tag().unwrap_or_default());
+        let changed = etag != unit.etag;
+        let declared_gzip = is_declared_gzip(&out);
+        let size = u64::try_from(out.content_length().unwrap_or(0)).unwrap_or(0);
+        let max = self.scanner.config.object_scan.max_object_bytes;
+        // A gzip object is scanned up to the maximum decompressed size; anything else over the
+        // maximum is not read at all.
+        if size > max && !declared_gzip && !unit.key.to_ascii_lowercase().ends_with(".gz") {
+            return Ok(skipped(SkipReason::TooLarge, changed));
+        }
+        Ok(self
+            .stream(
+                unit,
+                &etag,
+                changed,
+                out,
+                StreamMode::Whole { declared_gzip },
+            )
+            .await?
+            .into_outcome())
+    }
+
+    /// GetObject of the whole object or of `[start, end)`.
+    async fn get(
+        &self,
+        s3: &aws_sdk_s3::Client,
+        unit: &ObjectMessage,
+        range: Option<(u64, u64)>,
+    ) -> Result<Got, MessageError> {
+        let mut req = s3.get_object().bucket(&unit.bucket).key(&unit.key);
+        if let Some((start, end)) = range {
+            req = req.range(format!("bytes={start}-{}", end.saturating_sub(1)));
+        }
+        match req.send().await {
+            Ok(out) => Ok(Got::Object(Box::new(out))),
+            Err(e) if matches!(e.code(), Some("NoSuchKey" | "NotFound")) => Ok(Got::NotFound),
+            Err(e) => Err(ObjectScanError::aws("GetObject", &e).into()),
+        }
+    }
+
+    /// Streams one GetObject body through the pipeline, storing findings as they come.
+    async fn stream(
+        &self,
+        unit: &ObjectMessage,
+        etag: &str,
+        changed: bool,
+        out: Box<aws_sdk_s3::operation::get_object::GetObjectOutput>,
+        mode: StreamMode,
+    ) -> Result<Streamed, MessageError> {
+        let max = self.scanner.config.object_scan.max_object_bytes;
+        let mut scan = StreamScan::new(&self.scanner.detectors, mode, max);
+        let mut body = out.body;
+        let mut pending: Vec<ContextualDetection> = Vec::new();
+        let mut findings = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| ObjectScanError::Aws {
+                operation: "GetObject",
+                code: "BodyRead".into(),
+                message: e.to_string(),
+            })?;
+            scan.push(&chunk);
+            pending.extend(scan.take_ready());
+            if pending.len() >= FINDINGS_FLUSH {
+                findings += self.store(unit, etag, std::mem::take(&mut pending)).await?;
+            }
+            if scan.stopped() {
+                break;
+            }
+        }
+        let summary: StreamSummary = scan.finish();
+        pending.extend(scan.take_ready());
+        if summary.verdict == Some(Verdict::NeedsWholeObject) {
+            return Ok(Streamed::NeedsWholeObject);
+        }
+        findings += self.store(unit, etag, pending).await?;
+        info!(
+            scanned_bytes = summary.scanned_bytes,
+            raw_bytes = summary.raw_bytes,
+            gzip = summary.gzip,
+            findings,
+            "object streamed"
+        );
+        Ok(Streamed::Done(match summary.verdict {
+            None => UnitOutcome::Succeeded {
+                findings,
+                etag_changed: changed,
+                etag: etag.to_owned(),
+            },
+            Some(Verdict::Binary) => skipped(SkipReason::Binary, changed),
+            Some(Verdict::CorruptGzip) => UnitOutcome::Skipped {
+                reason: SkipReason::CorruptGzip,
+                findings,
+                etag_changed: changed,
+            },
+            Some(Verdict::TooLarge | Verdict::NeedsWholeObject) => UnitOutcome::Skipped {
+                reason: SkipReason::TooLarge,
+                findings,
+                etag_changed: changed,
+            },
+        }))
+    }
+
+    /// Stores detections as findings (each once); returns how many there were.
+    async fn store(
+        &self,
+        unit: &ObjectMessage,
+        etag: &str,
+        detections: Vec<ContextualDetection>,
+    ) -> Result<u64, MessageError> {
+        if detections.is_empty() {
+            return Ok(0);
+        }
+        let found_at = crate::store::timestamp(chrono::Utc::now());
+        let findings: Vec<ObjectFinding> = detections
+            .into_iter()
+            .map(|c| ObjectFinding {
+                job_id: unit.job_id.clone(),
+                bucket: unit.bucket.clone(),
+                key: unit.key.clone(),
+                etag: etag.to_owned(),
+                detector: c.detection.kind.as_str().to_owned(),
+                byte_offset: c.detection.start,
+                length: c.detection.len(),
+                masked: c.detection.masked,
+                context: c.context,
+                account_id: unit.account_id.clone(),
+                found_at: found_at.clone(),
+            })
+            .collect();
+        self.scanner.findings.put_all(&findings).await?;
+        Ok(findings.len() as u64)
+    }
+}
+
+/// How streaming one body ended.
+enum Streamed {
+    Done(UnitOutcome),
+    /// A first range that turned out to be gzip: the whole object must be read instead.
+    NeedsWholeObject,
+}
+
+impl Streamed {
+    fn into_outcome(self) -> UnitOutcome {
+        match self {
+            Streamed::Done(outcome) => outcome,
+            // Only a first range can need the whole object; callers of other modes never see it.
+            Streamed::NeedsWholeObject => skipped(SkipReason::ScannedWithFirstRange, false),
+        }
+    }
+}
+
+enum Got {
+    Object(Box<aws_sdk_s3::operation::get_object::GetObjectOutput>),
+    NotFound,
+}
+
+fn skipped(reason: SkipReason, etag_changed: bool) -> UnitOutcome {
+    UnitOutcome::Skipped {
+        reason,
+        findings: 0,
+        etag_changed,
+    }
+}
+
+fn is_declared_gzip(out: &aws_sdk_s3::operation::get_object::GetObjectOutput) -> bool {
+    out.content_encoding()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gzip"))
+}
+
+/// Reads a small (ranged) body whole.
+async fn collect_body(
+    out: Box<aws_sdk_s3::operation::get_object::GetObjectOutput>,
+) -> Result<Vec<u8>, MessageError> {
+    let bytes = out.body.collect().await.map_err(|e| ObjectScanError::Aws {
+        operation: "GetObject",
+        code: "BodyRead".into(),
+        message: e.to_string(),
+    })?;
+    Ok(bytes.into_bytes().to_vec())
+}
+
+fn outcome_name(outcome: &MessageOutcome) -> &'static str {
+    match outcome {
+        MessageOutcome::Unit(u) => u.name(),
+        MessageOutcome::Duplicate => "duplicate",
+        MessageOutcome::Enumerated { .. } => "enumerated",
+        MessageOutcome::Notified { .. } => "notified",
+        MessageOutcome::Ignored => "ignored",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_each_message_shape_when_parsed_then_it_is_recognised() {
+        assert!(matches!(
+            parse_body(r#"{"job_id":"j","bucket":"b","key":"k","etag":"e","size":1}"#),
+            Ok(Body::Unit(_))
+        ));
+        assert!(matches!(
+            parse_body(
+                r#"{"enumerate":{"job_id":"j","bucket":"b","region":"us-east-1","page":3}}"#
+            ),
+            Ok(Body::Continue(_))
+        ));
+        assert!(matches!(
+            parse_body(r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"}"#),
+            Ok(Body::TestEvent)
+        ));
+        assert!(matches!(
+            parse_body(r#"{"Records":[]}"#),
+            Ok(Body::Notification(_))
+        ));
+    }
+
+    #[test]
+    fn given_an_unknown_shape_when_parsed_then_the_error_names_the_expected_shapes() {
+        let err = parse_body(r#"{"hello":"world"}"#).err().unwrap();
+        assert!(err.to_string().contains("expected a unit"), "{err}");
+        assert!(err.to_string().contains("[hello]"), "{err}");
+    }
+}

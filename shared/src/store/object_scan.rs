@@ -1,0 +1,628 @@
+//! Storage of object scans: the scan-jobs port ([`ScanJobStore`]) and the object-findings port
+//! ([`ObjectFindingStore`]), with their DynamoDB adapters and item conversions.
+//!
+//! Every counter of a job moves together with a *marker* item, in one `TransactWriteItems`: the
+//! marker is put with `attribute_not_exists`, the counters are `ADD`ed on the job item. If the
+//! marker already exists the whole transaction is cancelled, so a redelivered message, a
+//! retried enumeration page or two workers racing on the same unit move the counters once:
+//!
+//! | marker | written when | counters |
+//! |---|---|---|
+//! | `PAGE#<n>` | listing page `n` has been enqueued | `Objects`, `Units`, `EnumerationPages` (+ `EnumerationDone` on the last page) |
+//! | `UNITS#<unit>` | an ObjectCreated notification has been enqueued (continuous jobs) | `Objects`, `Units` |
+//! | `START#<unit>` | a worker starts a unit | `Started` |
+//! | `DONE#<unit>` | a unit ends: succeeded, skipped (with its reason) or failed | `Succeeded`/`Skipped`/`Failed`, `Findings`, `Changed`, `Skipped_<reason>` |
+//!
+//! Findings are put one by one with `attribute_not_exists` on their key
+//! (`<key>#<etag>#<detector>#<offset>` under the job), so each is stored exactly once.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use futures::StreamExt;
+
+use super::dynamo::{decode_cursor, encode_cursor, is_conditional_failure, store_error};
+use super::item::Item;
+use super::schema::{object_findings as of, scan_jobs as sj};
+use super::{Page, StoreError};
+use crate::object_scan::model::{
+    JobCounts, JobKind, ObjectFinding, ResultsQuery, ScanJob, SkipReason, UnitOutcome,
+};
+
+/// Findings written at once.
+pub const FINDING_WRITE_CONCURRENCY: usize = 16;
+/// Query rounds one results page may take when filters discard most items.
+const MAX_QUERY_ROUNDS: usize = 20;
+
+/// A listing page as counted by its marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageCount {
+    pub page: u64,
+    pub objects: u64,
+    pub units: u64,
+    pub last: bool,
+}
+
+#[async_trait]
+pub trait ScanJobStore: Send + Sync {
+    /// Creates a job; for a continuous job, keeps the existing one. True when created.
+    async fn create(&self, job: &ScanJob) -> Result<bool, StoreError>;
+    async fn get(&self, job_id: &str) -> Result<Option<ScanJob>, StoreError>;
+    /// Counts a listing page once. False when it was already counted.
+    async fn count_page(&self, job_id: &str, page: &PageCount) -> Result<bool, StoreError>;
+    /// Counts the units of one notified object once (continuous jobs).
+    async fn count_notified(
+        &self,
+        job_id: &str,
+        unit: &str,
+        units: u64,
+    ) -> Result<bool, StoreError>;
+    /// True when the unit has ended (any outcome).
+    async fn is_done(&self, job_id: &str, unit: &str) -> Result<bool, StoreError>;
+    /// Counts the unit started once. False when it had started before.
+    async fn start(&self, job_id: &str, unit: &str) -> Result<bool, StoreError>;
+    /// Records how the unit ended, once. False when it had ended before.
+    async fn finish(
+        &self,
+        job_id: &str,
+        unit: &str,
+        outcome: &UnitOutcome,
+    ) -> Result<bool, StoreError>;
+    /// Ends a listing that cannot continue: the job knows its total as it stands.
+    async fn fail_enumeration(&self, job_id: &str, reason: &str) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait ObjectFindingStore: Send + Sync {
+    /// Stores each finding unless stored before. Returns how many were new.
+    async fn put_all(&self, findings: &[ObjectFinding]) -> Result<usize, StoreError>;
+    /// One page of a job's findings, filtered.
+    async fn page(&self, query: &ResultsQuery) -> Result<Page<ObjectFinding>, StoreError>;
+}
+
+/// `<key>#<etag>#<detector>#<offset>`: the finding's sort key.
+pub fn finding_id(f: &ObjectFinding) -> String {
+    format!("{}#{}#{}#{:020}", f.key, f.etag, f.detector, f.byte_offset)
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn num(item: &Item, name: &str) -> u64 {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse::<i64>().map_or(0, |x| x.max(0) as u64),
+        _ => 0,
+    }
+}
+
+fn text(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) if !v.is_empty() => Some(v.clone()),
+        _ => None,
+    }
+}
+
+fn job_to_item(job: &ScanJob) -> Item {
+    let mut item = Item::new();
+    item.insert(sj::PK.into(), s(&job.job_id));
+    item.insert(sj::SK.into(), s(sj::JOB_ITEM));
+    item.insert(sj::BUCKET.into(), s(&job.bucket));
+    if let Some(p) = &job.prefix {
+        item.insert(sj::PREFIX.into(), s(p));
+    }
+    if let Some(a) = &job.account_id {
+        item.insert(sj::ACCOUNT_ID.into(), s(a));
+    }
+    item.insert(sj::REGION.into(), s(&job.region));
+    item.insert(
+        sj::KIND.into(),
+        s(job.kind.unwrap_or(JobKind::OneOff).as_str()),
+    );
+    item.insert(sj::CREATED_AT.into(), s(&job.created_at));
+    item.insert(
+        sj::ENUMERATION_DONE.into(),
+        AttributeValue::Bool(job.enumeration_done),
+    );
+    for name in [
+        sj::OBJECTS,
+        sj::UNITS,
+        sj::STARTED,
+        sj::SUCCEEDED,
+        sj::FAILED,
+        sj::SKIPPED,
+        sj::FINDINGS,
+        sj::CHANGED,
+        sj::ENUMERATION_PAGES,
+    ] {
+        item.insert(name.into(), n(0));
+    }
+    item
+}
+
+fn job_from_item(item: &Item) -> Result<ScanJob, StoreError> {
+    let job_id = text(item, sj::PK).ok_or_else(|| StoreError::Corrupt {
+        table: "scan_jobs".into(),
+        key: "?".into(),
+        message: format!("attribute {} is missing", sj::PK),
+    })?;
+    let skipped_by_reason: BTreeMap<String, u64> = SkipReason::ALL
+        .iter()
+        .filter_map(|r| {
+            let count = num(item, &format!("{}{}", sj::SKIPPED_PREFIX, r.as_str()));
+            (count > 0).then(|| (r.as_str().to_owned(), count))
+        })
+        .collect();
+    Ok(ScanJob {
+        job_id,
+        bucket: text(item, sj::BUCKET).unwrap_or_default(),
+        prefix: text(item, sj::PREFIX),
+        account_id: text(item, sj::ACCOUNT_ID),
+        region: text(item, sj::REGION).unwrap_or_else(|| "us-east-1".into()),
+        kind: text(item, sj::KIND).and_then(|k| JobKind::from_name(&k)),
+        created_at: text(item, sj::CREATED_AT).unwrap_or_default(),
+        enumeration_done: matches!(
+            item.get(sj::ENUMERATION_DONE),
+            Some(AttributeValue::Bool(true))
+        ),
+        enumeration_pages: num(item, sj::ENUMERATION_PAGES),
+        enumeration_error: text(item, sj::ENUMERATION_ERROR),
+        counts: JobCounts {
+            objects: num(item, sj::OBJECTS),
+            units: num(item, sj::UNITS),
+            started: num(item, sj::STARTED),
+            succeeded: num(item, sj::SUCCEEDED),
+            failed: num(item, sj::FAILED),
+            skipped: num(item, sj::SKIPPED),
+            findings: num(item, sj::FINDINGS),
+            changed: num(item, sj::CHANGED),
+            skipped_by_reason,
+        },
+    })
+}
+
+fn finding_to_item(f: &ObjectFinding) -> Item {
+    let mut item = Item::new();
+    item.insert(of::PK.into(), s(&f.job_id));
+    item.insert(of::SK.into(), s(&finding_id(f)));
+    item.insert(of::BUCKET.into(), s(&f.bucket));
+    item.insert(of::KEY.into(), s(&f.key));
+    item.insert(of::ETAG.into(), s(&f.etag));
+    item.insert(of::DETECTOR.into(), s(&f.detector));
+    item.insert(of::OFFSET.into(), n(f.byte_offset));
+    item.insert(of::LENGTH.into(), n(f.length));
+    item.insert(of::MASKED.into(), s(&f.masked));
+    item.insert(of::CONTEXT.into(), s(&f.context));
+    if let Some(a) = &f.account_id {
+        item.insert(of::ACCOUNT_ID.into(), s(a));
+    }
+    item.insert(of::FOUND_AT.into(), s(&f.found_at));
+    item
+}
+
+fn finding_from_item(item: &Item) -> ObjectFinding {
+    ObjectFinding {
+        job_id: text(item, of::PK).unwrap_or_default(),
+        bucket: text(item, of::BUCKET).unwrap_or_default(),
+        key: text(item, of::KEY).unwrap_or_default(),
+        etag: text(item, of::ETAG).unwrap_or_default(),
+        detector: text(item, of::DETECTOR).unwrap_or_default(),
+        byte_offset: num(item, of::OFFSET),
+        length: num(item, of::LENGTH),
+        masked: text(item, of::MASKED).unwrap_or_default(),
+        context: text(item, of::CONTEXT).unwrap_or_default(),
+        account_id: text(item, of::ACCOUNT_ID),
+        found_at: text(item, of::FOUND_AT).unwrap_or_default(),
+    }
+}
+
+/// The scan-jobs table.
+pub struct DynamoScanJobs {
+    client: Client,
+    table: String,
+}
+
+impl DynamoScanJobs {
+    pub fn new(client: Client, table: &str) -> Self {
+        Self {
+            client,
+            table: table.to_owned(),
+        }
+    }
+
+    fn backend(&self, operation: &'static str, message: impl ToString) -> StoreError {
+        StoreError::Backend {
+            table: self.table.clone(),
+            operation,
+            message: message.to_string(),
+        }
+    }
+
+    /// Puts `marker` unless it exists and applies `add` (and `set`) to the job item, in one
+    /// transaction. False when the marker existed (nothing changed).
+    async fn once(
+        &self,
+        job_id: &str,
+        marker: String,
+        marker_attrs: Item,
+        add: &[(String, u64)],
+        set: &[(&str, AttributeValue)],
+    ) -> Result<bool, StoreError> {
+        let mut marker_item = marker_attrs;
+        marker_item.insert(sj::PK.into(), s(job_id));
+        marker_item.insert(sj::SK.into(), s(&marker));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(marker_item))
+            .condition_expression("attribute_not_exists(#sk)")
+            .expression_attribute_names("#sk", sj::SK)
+            .build()
+            .map_err(|e| self.backend("TransactWriteItems", e))?;
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(sj::PK, s(job_id))
+            .key(sj::SK, s(sj::JOB_ITEM))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", sj::PK);
+        let mut adds = Vec::new();
+        for (i, (name, delta)) in add.iter().enumerate() {
+            adds.push(format!("#a{i} :a{i}"));
+            update = update
+                .expression_attribute_names(format!("#a{i}"), name)
+                .expression_attribute_values(format!(":a{i}"), n(*delta));
+        }
+        let mut sets = Vec::new();
+        for (i, (name, value)) in set.iter().enumerate() {
+            sets.push(format!("#s{i} = :s{i}"));
+            update = update
+                .expression_attribute_names(format!("#s{i}"), *name)
+                .expression_attribute_values(format!(":s{i}"), value.clone());
+        }
+        let mut expression = String::new();
+        if !sets.is_empty() {
+            expression.push_str(&format!("SET {}", sets.join(", ")));
+        }
+        if !adds.is_empty() {
+            expression.push_str(&format!(" ADD {}", adds.join(", ")));
+        }
+        let update = update
+            .update_expression(expression.trim())
+            .build()
+            .map_err(|e| self.backend("TransactWriteItems", e))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("TransactionCanceledException") => {
+                // Either the marker exists (done before: not an error) or the job does not.
+                if self.marker_exists(job_id, &marker).await? {
+                    Ok(false)
+                } else {
+                    Err(self.backend(
+                        "TransactWriteItems",
+                        format!("job {job_id} does not exist (or the transaction conflicted)"),
+                    ))
+                }
+            }
+            Err(e) => Err(store_error(&self.table, "TransactWriteItems", &e)),
+        }
+    }
+
+    async fn marker_exists(&self, job_id: &str, marker: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(sj::PK, s(job_id))
+            .key(sj::SK, s(marker))
+            .projection_expression("#sk")
+            .expression_attribute_names("#sk", sj::SK)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "GetItem", &e))?;
+        Ok(out.item.is_some())
+    }
+}
+
+fn now() -> AttributeValue {
+    s(&super::timestamp(chrono::Utc::now()))
+}
+
+#[async_trait]
+impl ScanJobStore for DynamoScanJobs {
+    async fn create(&self, job: &ScanJob) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(job_to_item(job)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", sj::PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) && job.kind == Some(JobKind::Continuous) => {
+                Ok(false)
+            }
+            Err(e) => Err(store_error(&self.table, "PutItem", &e)),
+        }
+    }
+
+    async fn get(&self, job_id: &str) -> Result<Option<ScanJob>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(sj::PK, s(job_id))
+            .key(sj::SK, s(sj::JOB_ITEM))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "GetItem", &e))?;
+        out.item.as_ref().map(job_from_item).transpose()
+    }
+
+    async fn count_page(&self, job_id: &str, page: &PageCount) -> Result<bool, StoreError> {
+        let mut attrs = Item::new();
+        attrs.insert(sj::OBJECTS.into(), n(page.objects));
+        attrs.insert(sj::UNITS.into(), n(page.units));
+        attrs.insert(sj::AT.into(), now());
+        let add = [
+            (sj::OBJECTS.to_owned(), page.objects),
+            (sj::UNITS.to_owned(), page.units),
+            (sj::ENUMERATION_PAGES.to_owned(), 1),
+        ];
+        let set: Vec<(&str, AttributeValue)> = if page.last {
+            vec![(sj::ENUMERATION_DONE, AttributeValue::Bool(true))]
+        } else {
+            vec![]
+        };
+        self.once(job_id, format!("PAGE#{:012}", page.page), attrs, &add, &set)
+            .await
+    }
+
+    async fn count_notified(
+        &self,
+        job_id: &str,
+        unit: &str,
+        units: u64,
+    ) -> Result<bool, StoreError> {
+        let mut attrs = Item::new();
+        attrs.insert(sj::UNITS.into(), n(units));
+        attrs.insert(sj::AT.into(), now());
+        let add = [(sj::OBJECTS.to_owned(), 1), (sj::UNITS.to_owned(), units)];
+        self.once(job_id, format!("UNITS#{unit}"), attrs, &add, &[])
+            .await
+    }
+
+    async fn is_done(&self, job_id: &str, unit: &str) -> Result<bool, StoreError> {
+        self.marker_exists(job_id, &format!("DONE#{unit}")).await
+    }
+
+    async fn start(&self, job_id: &str, unit: &str) -> Result<bool, StoreError> {
+        let mut attrs = Item::new();
+        attrs.insert(sj::AT.into(), now());
+        self.once(
+            job_id,
+            format!("START#{unit}"),
+            attrs,
+            &[(sj::STARTED.to_owned(), 1)],
+            &[],
+        )
+        .await
+    }
+
+    async fn finish(
+        &self,
+        job_id: &str,
+        unit: &str,
+        outcome: &UnitOutcome,
+    ) -> Result<bool, StoreError> {
+        let mut attrs = Item::new();
+        attrs.insert(sj::OUTCOME.into(), s(outcome.name()));
+        attrs.insert(sj::AT.into(), now());
+        let mut add = vec![(sj::FINDINGS.to_owned(), outcome.findings())];
+        if outcome.etag_changed() {
+            add.push((sj::CHANGED.to_owned(), 1));
+        }
+        match outcome {
+            UnitOutcome::Succeeded { etag, .. } => {
+                attrs.insert(sj::ETAG.into(), s(etag));
+                add.push((sj::SUCCEEDED.to_owned(), 1));
+            }
+            UnitOutcome::Skipped { reason, .. } => {
+                attrs.insert(sj::REASON.into(), s(reason.as_str()));
+                add.push((sj::SKIPPED.to_owned(), 1));
+                add.push((format!("{}{}", sj::SKIPPED_PREFIX, reason.as_str()), 1));
+            }
+            UnitOutcome::Failed { reason } => {
+                attrs.insert(sj::REASON.into(), s(reason));
+                add.push((sj::FAILED.to_owned(), 1));
+            }
+        }
+        self.once(job_id, format!("DONE#{unit}"), attrs, &add, &[])
+            .await
+    }
+
+    async fn fail_enumeration(&self, job_id: &str, reason: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(sj::PK, s(job_id))
+            .key(sj::SK, s(sj::JOB_ITEM))
+            .update_expression("SET #done = :t, #err = :err")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", sj::PK)
+            .expression_attribute_names("#done", sj::ENUMERATION_DONE)
+            .expression_attribute_names("#err", sj::ENUMERATION_ERROR)
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":err", s(reason))
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "UpdateItem", &e))?;
+        Ok(())
+    }
+}
+
+/// The object-findings table.
+pub struct DynamoObjectFindings {
+    client: Client,
+    table: String,
+}
+
+impl DynamoObjectFindings {
+    pub fn new(client: Client, table: &str) -> Self {
+        Self {
+            client,
+            table: table.to_owned(),
+        }
+    }
+
+    async fn put_one(&self, finding: &ObjectFinding) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(finding_to_item(finding)))
+            .condition_expression("attribute_not_exists(#sk)")
+            .expression_attribute_names("#sk", of::SK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(store_error(&self.table, "PutItem", &e)),
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectFindingStore for DynamoObjectFindings {
+    async fn put_all(&self, findings: &[ObjectFinding]) -> Result<usize, StoreError> {
+        let results: Vec<Result<bool, StoreError>> =
+            futures::stream::iter(findings.iter().cloned())
+                .map(|f| async move { self.put_one(&f).await })
+                .buffer_unordered(FINDING_WRITE_CONCURRENCY)
+                .collect()
+                .await;
+        let mut new = 0;
+        for r in results {
+            if r? {
+                new += 1;
+            }
+        }
+        Ok(new)
+    }
+
+    async fn page(&self, query: &ResultsQuery) -> Result<Page<ObjectFinding>, StoreError> {
+        let limit = query.limit.clamp(1, 1_000);
+        let mut items = Vec::new();
+        let mut cursor = decode_cursor(query.cursor.clone());
+        for _ in 0..MAX_QUERY_ROUNDS {
+            let remaining = limit - items.len();
+            let mut req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_names("#pk", of::PK)
+                .expression_attribute_values(":pk", s(&query.job_id))
+                .limit(i32::try_from(remaining).unwrap_or(1_000))
+                .set_exclusive_start_key(cursor.take());
+            req = match &query.key_prefix {
+                Some(prefix) if !prefix.is_empty() => req
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#sk", of::SK)
+                    .expression_attribute_values(":prefix", s(prefix)),
+                _ => req.key_condition_expression("#pk = :pk"),
+            };
+            let mut filters = Vec::new();
+            if let Some(bucket) = &query.bucket {
+                filters.push("#bucket = :bucket");
+                req = req
+                    .expression_attribute_names("#bucket", of::BUCKET)
+                    .expression_attribute_values(":bucket", s(bucket));
+            }
+            if let Some(detector) = &query.detector {
+                filters.push("#detector = :detector");
+                req = req
+                    .expression_attribute_names("#detector", of::DETECTOR)
+                    .expression_attribute_values(":detector", s(detector));
+            }
+            if !filters.is_empty() {
+                req = req.filter_expression(filters.join(" AND "));
+            }
+            let out = req
+                .send()
+                .await
+                .map_err(|e| store_error(&self.table, "Query", &e))?;
+            items.extend(out.items().iter().map(finding_from_item));
+            cursor = out.last_evaluated_key;
+            if cursor.is_none() || items.len() >= limit {
+                break;
+            }
+        }
+        Ok(Page {
+            items,
+            next: encode_cursor(cursor.as_ref()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_a_finding_when_keyed_then_the_key_starts_with_the_object_key_and_sorts_by_offset() {
+        // given
+        let mut f = ObjectFinding {
+            job_id: "j".into(),
+            bucket: "b".into(),
+            key: "dir/a.txt".into(),
+            etag: "e".into(),
+            detector: "email".into(),
+            byte_offset: 42,
+            length: 10,
+            masked: "j***@e***.com".into(),
+            context: String::new(),
+            account_id: None,
+            found_at: String::new(),
+        };
+        // when
+        let first = finding_id(&f);
+        f.byte_offset = 1_000;
+        let second = finding_id(&f);
+        // then
+        assert!(first.starts_with("dir/a.txt#e#email#"));
+        assert!(first < second);
+    }
+
+    #[test]
+    fn given_a_new_job_when_stored_then_it_reads_back_with_zero_counts() {
+        let job = ScanJob {
+            job_id: "j1".into(),
+            bucket: "b".into(),
+            prefix: Some("p/".into()),
+            region: "eu-west-1".into(),
+            kind: Some(JobKind::OneOff),
+            created_at: "2024-01-01T00:00:00Z".into(),
+            ..ScanJob::default()
+        };
+        let back = job_from_item(&job_to_item(&job)).unwrap();
+        assert_eq!(back, job);
+    }
+}
