@@ -64,6 +64,8 @@ export interface ResolvedCode {
   /** True when the placeholder is used although real code was wanted (`auto` without zips). */
   readonly placeholder: boolean;
   readonly expectedZip: string;
+  /** True when this function's own zip is missing (rather than another function's). */
+  readonly missing: boolean;
 }
 
 /**
@@ -85,6 +87,7 @@ export function resolveCode(scope: Construct, functionNames: readonly string[]):
       code: useZips ? lambda.Code.fromAsset(zip) : lambda.Code.fromAsset(placeholderDir()),
       placeholder: !useZips && mode === 'auto',
       expectedZip: zip,
+      missing: !fs.existsSync(zip),
     });
   }
   return result;

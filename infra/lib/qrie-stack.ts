@@ -132,7 +132,9 @@ export class QrieStack extends Stack {
       if (resolved.placeholder) {
         Annotations.of(created).addWarningV2(
           'qrie:placeholder-code',
-          `${resolved.expectedZip} not found: synthesised with placeholder code. Run make build before deploying.`,
+          resolved.missing
+            ? `${resolved.expectedZip} not found: synthesised with placeholder code. Run make build before deploying.`
+            : `synthesised with placeholder code because other functions' zips are missing (all are real or none). Run make build before deploying.`,
         );
       }
       this.functions.set(fn.name, created);
