@@ -3,5 +3,6 @@
 
 mod event_processor;
 mod handlers;
+mod object_scanner;
 mod s3_posture;
 mod seed;

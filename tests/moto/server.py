@@ -20,6 +20,8 @@ Emulator corrections (moto answers these differently from AWS, and the Rust SDK,
 rejects the difference):
   GetBucketVersioning  moto's XML root is GetBucketVersioningResponse; S3's is
                        VersioningConfiguration.
+  GetBucketNotificationConfiguration  moto's XML root is GetBucketNotificationResponse; S3's
+                       is NotificationConfiguration.
 """
 
 import argparse
@@ -109,6 +111,12 @@ class FaultInjector:
                 environ.get("QUERY_STRING", ""), keep_blank_values=True
             ):
                 return self._rename_root(environ, start_response, "GetBucketVersioningResponse", "VersioningConfiguration")
+            if environ.get("REQUEST_METHOD") == "GET" and "notification" in parse_qs(
+                environ.get("QUERY_STRING", ""), keep_blank_values=True
+            ):
+                return self._rename_root(
+                    environ, start_response, "GetBucketNotificationResponse", "NotificationConfiguration"
+                )
             return self.app(environ, start_response)
         code = rule.get("code", "AccessDenied")
         message = rule.get("message", "Access Denied (injected by the qrie test harness)")

@@ -98,29 +98,43 @@ fn parse_body(body: &str) -> Result<Body, MessageError> {
     Err(MessageError::Unrecognised(describe_shape(&value)))
 }
 
+/// The kind of a message body (`unit`, `continuation`, `notification`, `test_event`), or why
+/// it is none of them.
+pub fn message_kind(body: &str) -> Result<&'static str, MessageError> {
+    Ok(match parse_body(body)? {
+        Body::Unit(_) => "unit",
+        Body::Continue(_) => "continuation",
+        Body::Notification(v) => {
+            serde_json::from_value::<super::notify::S3Notification>(v)
+                .map_err(MessageError::Malformed)?;
+            "notification"
+        }
+        Body::TestEvent => "test_event",
+    })
+}
+
 impl Invocation<'_> {
     /// Processes a batch, at most [`MESSAGE_CONCURRENCY`] messages at once, each in its own
     /// span; the response lists the messages to redeliver.
     pub async fn process_batch(&self, records: &[SqsMessage]) -> SqsBatchResponse {
         let started = Instant::now();
-        let results: Vec<(String, Result<MessageOutcome, MessageError>)> = futures::stream::iter(
-            records,
-        )
-        .map(|record| {
-            let id = record.message_id.clone().unwrap_or_default();
-            let receives = record
-                .attributes
-                .get("ApproximateReceiveCount")
-                .and_then(|v| v.parse::<u32>().ok())
-                .unwrap_or(1);
-            let span = info_span!(
-                "message",
-                message_id = %id,
-                receive_count = receives,
-                job = field::Empty,
-                key = field::Empty,
-            );
-            async move {
+        let results: Vec<(String, Result<MessageOutcome, MessageError>)> =
+            futures::stream::iter(records)
+                .map(|record| {
+                    let id = record.message_id.clone().unwrap_or_default();
+                    let receives = record
+                        .attributes
+                        .get("ApproximateReceiveCount")
+                        .and_then(|v| v.parse::<u32>().ok())
+                        .unwrap_or(1);
+                    let span = info_span!(
+                        "message",
+                        message_id = %id,
+                        receive_count = receives,
+                        job = field::Empty,
+                        key = field::Empty,
+                    );
+                    async move {
                 let result = match record.body.as_deref() {
                     Some(body) => self.process_message(body, receives).await,
                     None => Err(MessageError::MissingBody),
@@ -134,10 +148,10 @@ impl Invocation<'_> {
                 (id, result)
             }
             .instrument(span)
-        })
-        .buffer_unordered(MESSAGE_CONCURRENCY)
-        .collect()
-        .await;
+                })
+                .buffer_unordered(MESSAGE_CONCURRENCY)
+                .collect()
+                .await;
         let mut response = SqsBatchResponse::default();
         let mut failed = 0;
         for (id, result) in &results {

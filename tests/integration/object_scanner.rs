@@ -1,0 +1,679 @@
+//! The object scanner end to end on the local AWS: jobs over real buckets (in an onboarded
+//! customer account, read through its role), unit messages through a real SQS queue with a
+//! dead-letter queue after 3 receives, the handler run on what the queue delivered and the
+//! successful messages deleted as Lambda's SQS integration does.
+//!
+//! Expected offsets come from planting values at known places and are cross-checked with a
+//! whole-object scan of the same (decompressed) bytes: the job must find exactly those.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use qrie::config::ObjectScanSettings;
+use qrie::object_scan::worker::message_kind;
+use qrie::object_scan::ObjectScanner;
+use qrie_detectors::Detectors;
+use qrie_tests::{inject_fault, repo_root, sample_event, World};
+use serde_json::{json, Value};
+
+/// Receive calls (each waiting up to 1 s) a drain makes before giving up.
+const MAX_RECEIVES: usize = 120;
+/// Empty receives in a row after which a drain stops.
+const QUIET_RECEIVES: usize = 3;
+
+/// (key, detector, byte offset): one expected or found finding.
+type Hit = (String, String, u64);
+
+/// One test's scanner, queue and DLQ.
+struct Rig {
+    world: World,
+    scanner: ObjectScanner,
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+    dlq_url: String,
+}
+
+impl Rig {
+    async fn new(
+        visibility_timeout_secs: u32,
+        tweak: impl FnOnce(&mut ObjectScanSettings),
+    ) -> Self {
+        let world = World::new().await;
+        let sqs = aws_sdk_sqs::Client::new(&world.deps.sdk);
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name(format!("{}-objects-dlq", world.id))
+            .send()
+            .await
+            .expect("DLQ created")
+            .queue_url
+            .expect("DLQ url");
+        let dlq_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&dlq_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("DLQ attributes")
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .expect("DLQ arn");
+        let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"});
+        let url = sqs
+            .create_queue()
+            .queue_name(format!("{}-objects", world.id))
+            .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                visibility_timeout_secs.to_string(),
+            )
+            .send()
+            .await
+            .expect("queue created")
+            .queue_url
+            .expect("queue url");
+        let mut config = world.deps.config.clone();
+        config.object_scan.queue_url = Some(url.clone());
+        tweak(&mut config.object_scan);
+        let scanner = ObjectScanner::new(config, world.deps.sdk.clone());
+        Self {
+            world,
+            scanner,
+            sqs,
+            url,
+            dlq_url,
+        }
+    }
+
+    async fn invoke(&self, payload: Value) -> Value {
+        self.scanner
+            .handle(payload, None)
+            .await
+            .expect("the invocation succeeds")
+    }
+
+    async fn status(&self, job_id: &str) -> Value {
+        self.invoke(json!({"action": "status", "job_id": job_id}))
+            .await
+    }
+
+    async fn receive(&self, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+        self.sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default()
+    }
+
+    async fn send(&self, body: &str) {
+        self.sqs
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("message sent");
+    }
+
+    /// Delivers the queue's messages to the handler batch by batch, as Lambda's poller does,
+    /// until the queue stays empty. Returns every body handled.
+    async fn drain(&self) -> Vec<String> {
+        let mut bodies = Vec::new();
+        let mut quiet = 0;
+        for _ in 0..MAX_RECEIVES {
+            let messages = self.receive(&self.url).await;
+            if messages.is_empty() {
+                quiet += 1;
+                if quiet >= QUIET_RECEIVES {
+                    return bodies;
+                }
+                continue;
+            }
+            quiet = 0;
+            let response = self
+                .invoke(serde_json::to_value(sqs_event(&messages)).expect("event json"))
+                .await;
+            let failed: BTreeSet<String> = response["batchItemFailures"]
+                .as_array()
+                .expect("a batch response")
+                .iter()
+                .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                .collect();
+            for m in &messages {
+                bodies.push(m.body.clone().unwrap_or_default());
+                if failed.contains(m.message_id.as_deref().unwrap_or_default()) {
+                    continue;
+                }
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.url)
+                    .receipt_handle(m.receipt_handle.as_deref().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("message deleted");
+            }
+        }
+        panic!("the queue did not drain in {MAX_RECEIVES} receives");
+    }
+
+    /// Every finding of a job, read page by page with `limit`, with optional filters.
+    async fn results(&self, job_id: &str, limit: usize, filters: Value) -> (Vec<Value>, usize) {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let mut request = json!({"action": "results", "job_id": job_id, "limit": limit});
+            if let Some(c) = &cursor {
+                request["cursor"] = json!(c);
+            }
+            for (k, v) in filters.as_object().into_iter().flatten() {
+                request[k] = v.clone();
+            }
+            let page = self.invoke(request).await;
+            pages += 1;
+            let items = page["findings"].as_array().expect("findings").clone();
+            assert!(items.len() <= limit, "a page holds at most its limit");
+            all.extend(items);
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return (all, pages),
+            }
+            assert!(pages < 1_000, "paging ends");
+        }
+    }
+}
+
+fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id.clone();
+            record.receipt_handle = m.receipt_handle.clone();
+            record.body = m.body.clone();
+            record.md5_of_body = m.md5_of_body.clone();
+            record.attributes = m
+                .attributes
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                .collect::<HashMap<_, _>>();
+            record.event_source = Some("aws:sqs".into());
+            record.aws_region = Some("us-east-1".into());
+            record
+        })
+        .collect();
+    event
+}
+
+fn hits(findings: &[Value]) -> BTreeSet<Hit> {
+    findings
+        .iter()
+        .map(|f| {
+            (
+                f["key"].as_str().unwrap_or_default().to_owned(),
+                f["detector"].as_str().unwrap_or_default().to_owned(),
+                f["byte_offset"].as_u64().unwrap_or(u64::MAX),
+            )
+        })
+        .collect()
+}
+
+/// Text of `len` bytes with no sensitive value in it.
+fn filler(len: usize) -> Vec<u8> {
+    let mut text = b"lorem ipsum dolor sit amet consectetur adipiscing elit\n".repeat(len / 55 + 1);
+    text.truncate(len);
+    text
+}
+
+/// Writes `values` into `text` at the given offsets (each padded with spaces) and returns
+/// the planted offsets.
+fn plant(text: &mut [u8], values: &[(usize, &str)]) -> Vec<u64> {
+    values
+        .iter()
+        .map(|&(at, value)| {
+            let padded = format!(" {value} ");
+            text[at - 1..at - 1 + padded.len()].copy_from_slice(padded.as_bytes());
+            at as u64
+        })
+        .collect()
+}
+
+/// The whole-object scan of `bytes`, as hits on `key`; asserts it finds the planted offsets.
+fn expect(key: &str, bytes: &[u8], planted: &[u64]) -> BTreeSet<Hit> {
+    let found = Detectors::new().scan(bytes);
+    let offsets: Vec<u64> = found.iter().map(|d| d.start).collect();
+    assert_eq!(
+        offsets, planted,
+        "{key}: the planted values are what a whole scan finds"
+    );
+    found
+        .into_iter()
+        .map(|d| (key.to_owned(), d.kind.as_str().to_owned(), d.start))
+        .collect()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).expect("gzip in memory");
+    enc.finish().expect("gzip in memory")
+}
+
+async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, bytes: Vec<u8>) {
+    s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(bytes))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+}
+
+async fn put_multipart(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, bytes: &[u8]) {
+    const PART: usize = 5 * 1024 * 1024;
+    let upload = s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("multipart upload created");
+    let upload_id = upload.upload_id().expect("upload id");
+    let mut parts = Vec::new();
+    for (i, chunk) in bytes.chunks(PART).enumerate() {
+        let number = i32::try_from(i + 1).expect("few parts");
+        let out = s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(chunk.to_vec()))
+            .send()
+            .await
+            .expect("part uploaded");
+        parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .e_tag(out.e_tag().unwrap_or_default())
+                .build(),
+        );
+    }
+    s3.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("multipart upload completed");
+}
+
+const SSN: &str = "536-22-1987";
+const CARD: &str = "4539 1488 0343 6467";
+const EMAIL: &str = "jane.doe@example.com";
+const KEY_ID: &str = "AKIAZ7VRSQ5TJN2K4LMB";
+const MIB: usize = 1024 * 1024;
+
+/// Builds the prefix's objects; returns what a job over it must find.
+async fn seed_prefix(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeSet<Hit> {
+    let mut expected = BTreeSet::new();
+
+    let mut text = filler(20_000);
+    let planted = plant(&mut text, &[(100, SSN), (8_190, EMAIL), (16_383, CARD)]);
+    expected.extend(expect("data/notes.txt", &text, &planted));
+    put(s3, bucket, "data/notes.txt", text).await;
+
+    let mut csv = b"name,email,card\n".to_vec();
+    let email_at = csv.len() as u64 + 4;
+    csv.extend_from_slice(format!("ann,{EMAIL},{CARD}\n").as_bytes());
+    let card_at = email_at + EMAIL.len() as u64 + 1;
+    expected.extend(expect("data/people.csv", &csv, &[email_at, card_at]));
+    put(s3, bucket, "data/people.csv", csv).await;
+
+    let json_text = format!("{{\"user\": \"{EMAIL}\", \"aws_access_key_id\": \"{KEY_ID}\"}}\n");
+    let email_at = json_text.find(EMAIL).expect("planted") as u64;
+    let key_at = json_text.find(KEY_ID).expect("planted") as u64;
+    expected.extend(expect(
+        "data/config.json",
+        json_text.as_bytes(),
+        &[email_at, key_at],
+    ));
+    put(s3, bucket, "data/config.json", json_text.into_bytes()).await;
+
+    let mut logs = filler(300_000);
+    let planted = plant(
+        &mut logs,
+        &[(65_531, SSN), (131_070, EMAIL), (299_000, SSN)],
+    );
+    expected.extend(expect("data/logs.txt.gz", &logs, &planted));
+    put(s3, bucket, "data/logs.txt.gz", gzip(&logs)).await;
+
+    let binary: Vec<u8> = (0..50_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    put(s3, bucket, "data/image.bin", binary).await;
+
+    // 12 MiB in three parts; ranges of 4 MiB: matches across both range boundaries, the
+    // part boundary at 5 MiB and a few 64 KiB chunk boundaries.
+    let mut big = filler(12 * MIB);
+    let planted = plant(
+        &mut big,
+        &[
+            (64 * 1024 - 3, SSN),
+            (4 * MIB - 5, SSN),
+            (4 * MIB + 500, EMAIL),
+            (5 * MIB - 8, CARD),
+            (8 * MIB - 2, EMAIL),
+            (12 * MIB - 100, SSN),
+        ],
+    );
+    expected.extend(expect("data/big.log", &big, &planted));
+    put_multipart(s3, bucket, "data/big.log", &big).await;
+
+    let mut outside = filler(1_000);
+    plant(&mut outside, &[(10, SSN)]);
+    put(s3, bucket, "other/outside.txt", outside).await;
+    expected
+}
+
+#[tokio::test]
+async fn a_job_over_a_prefix_finds_exactly_the_planted_matches_once_whatever_the_redelivery() {
+    // given: a customer bucket with text, CSV, JSON, gzip, binary and a 12 MiB multipart object
+    let rig = Rig::new(30, |s| s.bytes_per_message = 4 * MIB as u64).await;
+    let account = rig.world.onboard().await;
+    let s3 = rig.world.customer_s3(&account, "us-east-1").await;
+    let bucket = rig.world.bucket("pii");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let expected = seed_prefix(&s3, &bucket).await;
+
+    // when: a job over data/ runs to the end
+    let started = rig
+        .invoke(json!({"bucket": bucket, "prefix": "data/", "account_id": account.account_id}))
+        .await;
+    let job_id = started["job_id"].as_str().expect("a job id").to_owned();
+    assert_eq!(started["enumeration"]["done"], json!(true));
+    let bodies = rig.drain().await;
+
+    // then: exactly the planted matches, at their offsets
+    let (findings, pages) = rig.results(&job_id, 4, json!({})).await;
+    assert_eq!(hits(&findings), expected);
+    assert_eq!(findings.len(), expected.len(), "each finding stored once");
+    assert!(pages > 3, "results come page by page");
+    for f in &findings {
+        let text = f.to_string();
+        for raw in [SSN, CARD, EMAIL, KEY_ID] {
+            assert!(!text.contains(raw), "a raw value reached the table: {text}");
+        }
+        assert!(!f["etag"].as_str().unwrap_or_default().is_empty());
+        assert!(!f["context"].as_str().unwrap_or_default().is_empty());
+    }
+    // and the job counts: 5 whole objects + 3 ranges; the binary one skipped
+    let status = rig.status(&job_id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["objects"], 6, "{status}");
+    assert_eq!(status["total"], 8, "{status}");
+    assert_eq!(status["succeeded"], 7, "{status}");
+    assert_eq!(status["skipped"], 1, "{status}");
+    assert_eq!(status["skipped_by_reason"]["binary"], 1, "{status}");
+    assert_eq!(status["failed"], 0, "{status}");
+    assert_eq!(status["queued"], 0, "{status}");
+    assert_eq!(status["processing"], 0, "{status}");
+    assert_eq!(status["findings"], expected.len(), "{status}");
+    assert_eq!(status["percent_done"], 100.0, "{status}");
+
+    // and filters narrow the results
+    let (emails, _) = rig
+        .results(&job_id, 100, json!({"detector": "email"}))
+        .await;
+    assert!(!emails.is_empty() && emails.iter().all(|f| f["detector"] == "email"));
+    assert_eq!(
+        emails.len(),
+        expected.iter().filter(|h| h.1 == "email").count()
+    );
+    let (csv, _) = rig
+        .results(&job_id, 100, json!({"key_prefix": "data/people"}))
+        .await;
+    assert_eq!(csv.len(), 2);
+    let (none, _) = rig
+        .results(&job_id, 100, json!({"bucket": "someone-else"}))
+        .await;
+    assert!(none.is_empty());
+    let (some, _) = rig
+        .results(&job_id, 2, json!({"bucket": bucket, "detector": "us_ssn"}))
+        .await;
+    assert_eq!(
+        some.len(),
+        expected.iter().filter(|h| h.1 == "us_ssn").count()
+    );
+
+    // when: every unit message is delivered again
+    for body in bodies
+        .iter()
+        .filter(|b| message_kind(b).ok() == Some("unit"))
+    {
+        rig.send(body).await;
+    }
+    rig.drain().await;
+
+    // then: nothing moved
+    assert_eq!(rig.status(&job_id).await, status);
+    let (again, _) = rig.results(&job_id, 100, json!({})).await;
+    assert_eq!(hits(&again), expected);
+    assert_eq!(again.len(), expected.len());
+}
+
+#[tokio::test]
+async fn a_poison_message_reaches_the_dlq_and_the_job_finishes_with_it_counted_failed() {
+    // given: a bucket where one object can never be read
+    let rig = Rig::new(1, |_| {}).await;
+    let s3 = qrie::aws::s3_client(&rig.world.deps.sdk, &rig.world.deps.config.aws);
+    let bucket = rig.world.bucket("poison");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    put(
+        &s3,
+        &bucket,
+        "ok.txt",
+        format!("mail {EMAIL} now\n").into_bytes(),
+    )
+    .await;
+    put(&s3, &bucket, "poison.txt", b"unreadable".to_vec()).await;
+    inject_fault(json!({
+        "method": "GET",
+        "path_regex": format!("^/{bucket}/poison\\.txt$"),
+        "status": 500, "code": "InternalError", "message": "injected",
+    }))
+    .await;
+
+    // when
+    let started = rig.invoke(json!({"bucket": bucket})).await;
+    let job_id = started["job_id"].as_str().expect("job id").to_owned();
+    rig.drain().await;
+
+    // then: the job is done, the poison unit counted failed once
+    let status = rig.status(&job_id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["succeeded"], 1, "{status}");
+    assert_eq!(status["failed"], 1, "{status}");
+    assert_eq!(status["findings"], 1, "{status}");
+    // and the message is in the DLQ
+    let mut dead = Vec::new();
+    for _ in 0..10 {
+        rig.receive(&rig.url).await;
+        dead = rig.receive(&rig.dlq_url).await;
+        if !dead.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(dead.len(), 1, "the poison message is dead-lettered");
+    let body: Value = serde_json::from_str(dead[0].body().unwrap_or_default()).expect("json");
+    assert_eq!(body["key"], "poison.txt");
+    assert_eq!(rig.status(&job_id).await["failed"], 1);
+}
+
+#[tokio::test]
+async fn enumeration_continues_across_invocations_and_counts_each_page_once() {
+    // given: 7 objects, pages of 2 and one page per invocation
+    let rig = Rig::new(30, |s| {
+        s.list_page_size = 2;
+        s.pages_per_invocation = 1;
+    })
+    .await;
+    let s3 = qrie::aws::s3_client(&rig.world.deps.sdk, &rig.world.deps.config.aws);
+    let bucket = rig.world.bucket("many");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    for i in 0..7 {
+        put(&s3, &bucket, &format!("f{i}.txt"), filler(100)).await;
+    }
+
+    // when
+    let started = rig
+        .invoke(json!({"bucket": bucket, "region": "us-east-1"}))
+        .await;
+    let job_id = started["job_id"].as_str().expect("job id").to_owned();
+    assert_eq!(started["enumeration"]["done"], json!(false), "{started}");
+    assert_eq!(started["status"], "enumerating");
+    let bodies = rig.drain().await;
+
+    // then
+    let status = rig.status(&job_id).await;
+    assert_eq!(status["total"], 7, "{status}");
+    assert_eq!(status["enumeration_pages"], 4, "{status}");
+    assert_eq!(status["succeeded"], 7, "{status}");
+    assert_eq!(status["status"], "completed", "{status}");
+
+    // when: a continuation is delivered again
+    let continuation = bodies
+        .iter()
+        .find(|b| message_kind(b).ok() == Some("continuation"))
+        .expect("a continuation was sent");
+    rig.send(continuation).await;
+    rig.drain().await;
+
+    // then: its pages are not counted again
+    assert_eq!(rig.status(&job_id).await, status);
+}
+
+#[tokio::test]
+async fn an_enrolled_bucket_has_its_new_objects_scanned() {
+    // given: a bucket of qrie's own account, enrolled
+    let rig = Rig::new(30, |_| {}).await;
+    let s3 = qrie::aws::s3_client(&rig.world.deps.sdk, &rig.world.deps.config.aws);
+    let bucket = rig.world.bucket("uploads");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let enrolled = rig
+        .invoke(json!({"action": "enroll", "bucket": bucket}))
+        .await;
+    assert_eq!(enrolled["notification_added"], true, "{enrolled}");
+    let again = rig
+        .invoke(json!({"action": "enroll", "bucket": bucket}))
+        .await;
+    assert_eq!(
+        again["notification_added"], false,
+        "enrolling twice adds nothing"
+    );
+    let job_id = enrolled["job_id"].as_str().expect("job id").to_owned();
+
+    // when: an object is created
+    put(
+        &s3,
+        &bucket,
+        "in/new file.txt",
+        format!("ssn {SSN}\n").into_bytes(),
+    )
+    .await;
+    rig.drain().await;
+
+    // then
+    let status = rig.status(&job_id).await;
+    assert_eq!(status["status"], "continuous", "{status}");
+    assert_eq!(status["succeeded"], 1, "{status}");
+    assert_eq!(status["findings"], 1, "{status}");
+    let (findings, _) = rig.results(&job_id, 10, json!({})).await;
+    assert_eq!(
+        hits(&findings),
+        BTreeSet::from([("in/new file.txt".to_owned(), "us_ssn".to_owned(), 4)])
+    );
+}
+
+#[tokio::test]
+async fn requests_of_unknown_shape_are_refused_with_a_clear_error() {
+    let rig = Rig::new(30, |_| {}).await;
+    let err = rig
+        .scanner
+        .handle(json!({"hello": "world"}), None)
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("unrecognised payload"), "{err}");
+    let err = rig
+        .scanner
+        .handle(json!({"action": "status", "job_id": "missing"}), None)
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}
+
+#[test]
+fn sample_events_parse() {
+    let dir = repo_root().join("events/object-scanner");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("events/object-scanner") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_owned();
+        let value = sample_event(&format!("object-scanner/{name}"));
+        if name.starts_with("sqs-") {
+            let event: SqsEvent = serde_json::from_value(value).expect("an SQS event");
+            for record in &event.records {
+                let kind = message_kind(record.body.as_deref().unwrap_or_default())
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(!kind.is_empty());
+            }
+        } else if value.get("action").is_some() {
+            serde_json::from_value::<qrie::object_scan::model::ActionRequest>(value)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        } else {
+            serde_json::from_value::<qrie::object_scan::model::ScanRequest>(value)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        seen += 1;
+    }
+    assert!(seen >= 10, "{seen} sample events");
+}
