@@ -9,6 +9,7 @@ started. Expects the debug binaries in $CARGO_TARGET_DIR/debug (the Makefile bui
 """
 
 import glob
+import gzip
 import json
 import os
 import subprocess
@@ -231,6 +232,83 @@ def realtime(endpoint, env, policies):
     print(f"  event to finding: {elapsed * 1000:.0f} ms (send, SQS, Lambda process start, refresh, evaluation)")
 
 
+def object_scan(endpoint, env):
+    """Plants synthetic PII in a customer bucket and runs a scan job through the object scanner:
+    the listing invocation, then worker batches from the real SQS queue as Lambda's poller hands
+    them over, until the job is done; prints the job status and the (masked) detections."""
+    bucket, prefix = "qrie-demo-data", "exports/"
+    print(f"\n== Object scan: sensitive data in s3://{bucket}/{prefix} (account {ACCOUNT}) ==")
+    sqs = client("sqs", endpoint)
+    dlq = sqs.create_queue(QueueName="qrie_object_scan_jobs_dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.create_queue(QueueName="qrie_object_scan_jobs", Attributes={
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})})["QueueUrl"]
+    env = dict(env, QRIE_OBJECT_SCAN_QUEUE_URL=queue)
+    s3 = client("s3", endpoint, "us-east-1", customer_creds(endpoint))
+    s3.create_bucket(Bucket=bucket)
+    # Synthetic values only (valid shapes, nobody's data).
+    files = {
+        "customers.csv": "name,email,card,phone\nAnn Lee,ann.lee@example.com,4539 1488 0343 6467,(202) 555-0143\n"
+                         "Bob Roe,bob.roe@example.org,n/a,n/a\n",
+        "notes.txt": "Onboarding notes. Employee SSN 536-22-1987 on file.\n"
+                     "aws_access_key_id = AKIAZ7VRSQ5TJN2K4LMB\n"
+                     "aws_secret_access_key = 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\n",
+    }
+    for name, text in files.items():
+        s3.put_object(Bucket=bucket, Key=prefix + name, Body=text.encode())
+    log = "".join(f"2025-01-01T00:00:{i % 60:02d}Z INFO request served\n" for i in range(2000))
+    log += "2025-01-01T00:01:00Z WARN password reset mailed to carol@example.net\n"
+    s3.put_object(Bucket=bucket, Key=prefix + "app.log.gz", Body=gzip.compress(log.encode()))
+    s3.put_object(Bucket=bucket, Key=prefix + "logo.png", Body=bytes(range(256)) * 64)
+
+    def call(payload):
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(payload, f)
+        try:
+            return invoke("object-scanner", f.name, env)
+        finally:
+            os.unlink(f.name)
+
+    started = time.monotonic()
+    job, _ = call({"bucket": bucket, "prefix": prefix, "account_id": ACCOUNT})
+    job_id = job["job_id"]
+    print(f"qrie_object_scanner {{\"bucket\": \"{bucket}\", \"prefix\": \"{prefix}\"}}: job {job_id}, "
+          f"{job['enumeration']['objects']} objects listed, {job['enumeration']['units']} messages enqueued")
+    batches = 0
+    for _ in range(30):
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                       AttributeNames=["All"]).get("Messages", [])
+        if not messages:
+            status, _ = call({"action": "status", "job_id": job_id})
+            if status["status"] == "completed":
+                break
+            continue
+        records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                    "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:qrie_object_scan_jobs",
+                    "awsRegion": "us-east-1"} for m in messages]
+        response, _ = call({"Records": records})
+        batches += 1
+        failed = {i["itemIdentifier"] for i in response.get("batchItemFailures", [])}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    status, _ = call({"action": "status", "job_id": job_id})
+    elapsed = time.monotonic() - started
+    skipped = ", ".join(f"{n} {r}" for r, n in status["skipped_by_reason"].items()) or "none"
+    print(f"status: {status['status']}, {status['total']} units: {status['succeeded']} succeeded, "
+          f"{status['failed']} failed, {status['skipped']} skipped ({skipped}); {status['findings']} findings; "
+          f"{status['percent_done']}% in {batches} worker batch(es), {elapsed:.1f}s wall")
+    results, _ = call({"action": "results", "job_id": job_id, "limit": 20})
+    print(f"results (first page of {len(results['findings'])}, masked):")
+    for f in results["findings"]:
+        context = f["context"].replace("\n", " ")
+        print(f"  {f['key']} @{f['byte_offset']:<6} {f['detector']:<22} {f['masked']:<24} | {context}")
+    if status["status"] != "completed" or status["findings"] == 0:
+        sys.exit(f"the object scan did not complete as expected: {status}")
+
+
 def dynamo_plain(attr):
     (kind, value), = attr.items()
     if kind == "M":
@@ -271,6 +349,7 @@ def main():
         print(f"\nInventory + scan of the demo account: {t_inv + t_scan:.2f}s wall "
               f"(handlers: {inventory['duration_ms'] + scan['duration_ms']} ms)")
         realtime(endpoint, env, policies)
+        object_scan(endpoint, env)
     finally:
         moto.terminate()
         moto.wait()

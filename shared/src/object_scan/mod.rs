@@ -236,11 +236,14 @@ pub(crate) fn describe_shape(value: &Value) -> String {
     }
 }
 
+/// An S3 client built once per (account, region) and invocation.
+type ClientCell = Arc<OnceCell<aws_sdk_s3::Client>>;
+
 /// One invocation: the scanner plus per-invocation caches (assumed-role sessions expire).
 pub struct Invocation<'a> {
     pub scanner: &'a ObjectScanner,
     pub deadline: Option<Instant>,
-    clients: Mutex<HashMap<(String, String), Arc<OnceCell<aws_sdk_s3::Client>>>>,
+    clients: Mutex<HashMap<(String, String), ClientCell>>,
 }
 
 impl<'a> Invocation<'a> {
