@@ -122,6 +122,7 @@ export class QrieStack extends Stack {
     const objectScanner = QRIE_FUNCTIONS.find((f) => f.trigger === 'object-scan-queue');
     this.cloudTrailQueue = this.queueWithDlq('CloudTrailEvents', eventProcessor?.timeout ?? Duration.minutes(1));
     this.objectScanQueue = this.queueWithDlq('ObjectScanJobs', objectScanner?.timeout ?? Duration.minutes(5));
+    this.allowS3Notifications(this.objectScanQueue, props);
 
     this.eventBus = this.cloudTrailBus(contract, props);
 
@@ -200,8 +201,8 @@ export class QrieStack extends Stack {
     });
   }
 
-  private cloudTrailBus(contract: Contract, props: QrieStackProps): events.EventBus {
-    const bus = new events.EventBus(this, 'CloudTrailBus', { eventBusName: EVENT_BUS_NAME });
+  /** The onboarded accounts and organization, from props or context, validated. */
+  private onboarded(props: QrieStackProps): { accounts: string[]; organizationId: string } {
     const accounts = props.accounts ? [...props.accounts] : contextList(this, 'qrie:accounts');
     const organizationId = props.organizationId ?? ((this.node.tryGetContext('qrie:organizationId') as string) || '');
     for (const account of accounts) {
@@ -210,6 +211,49 @@ export class QrieStack extends Stack {
     if (organizationId && !/^o-[a-z0-9]{10,32}$/.test(organizationId)) {
       throw new Error(`qrie:organizationId: "${organizationId}" is not an organization id (o-...)`);
     }
+    return { accounts, organizationId };
+  }
+
+  /**
+   * Continuous object scanning: S3 ObjectCreated notifications of enrolled buckets, in qrie's own
+   * account or an onboarded one (or the organization), may be sent to the object-scan queue and
+   * use the qrie key that encrypts it. Nothing else may.
+   */
+  private allowS3Notifications(queue: sqs.Queue, props: QrieStackProps): void {
+    const { accounts, organizationId } = this.onboarded(props);
+    const s3 = new iam.ServicePrincipal('s3.amazonaws.com');
+    const scopes: Array<[string, Record<string, unknown>]> = [
+      ['Accounts', { StringEquals: { 'aws:SourceAccount': [this.account, ...accounts] } }],
+    ];
+    if (organizationId) {
+      scopes.push(['Organization', { StringEquals: { 'aws:SourceOrgID': organizationId } }]);
+    }
+    for (const [scope, condition] of scopes) {
+      const conditions = { ...condition, ArnLike: { 'aws:SourceArn': 'arn:aws:s3:::*' } };
+      queue.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: `S3NotificationsFrom${scope}`,
+          principals: [s3],
+          actions: ['sqs:SendMessage'],
+          resources: [queue.queueArn],
+          conditions,
+        }),
+      );
+      this.key.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: `S3NotificationsFrom${scope}UseQueueKey`,
+          principals: [s3],
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          resources: ['*'],
+          conditions,
+        }),
+      );
+    }
+  }
+
+  private cloudTrailBus(contract: Contract, props: QrieStackProps): events.EventBus {
+    const bus = new events.EventBus(this, 'CloudTrailBus', { eventBusName: EVENT_BUS_NAME });
+    const { accounts, organizationId } = this.onboarded(props);
     if (accounts.length > 0) {
       bus.addToResourcePolicy(
         new iam.PolicyStatement({

@@ -193,6 +193,41 @@ describe('queues', () => {
   }
 });
 
+describe('object-scan path', () => {
+  const queueId = logicalId(stack.objectScanQueue);
+  const s3Statements = (type: string) =>
+    Object.values(resourcesOfType(qrie, type)).flatMap((p: any) =>
+      asList((p.Properties.PolicyDocument ?? p.Properties.KeyPolicy).Statement).filter(
+        (st: any) => st.Principal?.Service === 's3.amazonaws.com',
+      ),
+    );
+
+  it('lets S3 notifications of qrie\'s own and the onboarded accounts reach the queue, and no one else', () => {
+    const statements = s3Statements('AWS::SQS::QueuePolicy');
+    assert.equal(statements.length, 1);
+    const [st] = statements;
+    assert.equal(st.Action, 'sqs:SendMessage');
+    assert.deepEqual(st.Resource, { 'Fn::GetAtt': [queueId, 'Arn'] });
+    assert.deepEqual(st.Condition.StringEquals['aws:SourceAccount'], [QRIE_ENV.account, '111111111111', '222222222222']);
+    assert.deepEqual(st.Condition.ArnLike, { 'aws:SourceArn': 'arn:aws:s3:::*' });
+  });
+
+  it('lets those notifications use the queue key under the same conditions', () => {
+    const statements = s3Statements('AWS::KMS::Key');
+    assert.equal(statements.length, 1);
+    assert.deepEqual([...statements[0].Action].sort(), ['kms:Decrypt', 'kms:GenerateDataKey']);
+    assert.ok(statements[0].Condition.StringEquals['aws:SourceAccount'].includes('111111111111'));
+  });
+
+  it('opens to an organization by SourceOrgID when one is configured', () => {
+    const org = templates({ context: { 'qrie:organizationId': 'o-abcdefghij' } });
+    const orgStatements = Object.values(resourcesOfType(org.qrie, 'AWS::SQS::QueuePolicy')).flatMap((p: any) =>
+      asList(p.Properties.PolicyDocument.Statement).filter((st: any) => st.Principal?.Service === 's3.amazonaws.com'),
+    );
+    assert.ok(orgStatements.some((st: any) => st.Condition.StringEquals['aws:SourceOrgID'] === 'o-abcdefghij'));
+  });
+});
+
 describe('alarms', () => {
   const alarms = Object.values(resourcesOfType(qrie, 'AWS::CloudWatch::Alarm')).map((a) => a.Properties);
   const topicId = logicalId(stack.alarmTopic);

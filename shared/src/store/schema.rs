@@ -340,9 +340,21 @@ pub fn contract() -> Value {
             )
         })
         .collect();
+    // What the read-only role in a customer account may do: every collector's calls, plus the
+    // object scanner's reads under s3.
     let permissions: serde_json::Map<String, Value> = crate::collect::declared_permissions()
         .into_iter()
-        .map(|(svc, perms)| (svc.as_str().to_owned(), json!(perms)))
+        .map(|(svc, perms)| {
+            let mut all: Vec<&str> = perms.to_vec();
+            if svc == crate::model::Service::S3 {
+                for p in crate::object_scan::CUSTOMER_PERMISSIONS {
+                    if !all.contains(p) {
+                        all.push(p);
+                    }
+                }
+            }
+            (svc.as_str().to_owned(), json!(all))
+        })
         .collect();
     json!({
         "tables": tables,
