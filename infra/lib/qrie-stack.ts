@@ -139,6 +139,7 @@ export class QrieStack extends Stack {
         );
       }
       this.functions.set(fn.name, created);
+      if (fn.trigger === 'object-scan-queue') this.allowOwnBucketScans(created);
       this.trigger(fn, created);
       this.alarm(`${pascal(fn.name)}Errors`, created.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
         `${created.functionName} reported errors`);
@@ -199,6 +200,40 @@ export class QrieStack extends Stack {
       retentionPeriod: Duration.days(4),
       deadLetterQueue: { queue: dlq, maxReceiveCount: MAX_RECEIVE_COUNT },
     });
+  }
+
+  /**
+   * Buckets in qrie's own account that the object scanner may read and enroll: only those named
+   * in `qrie:scanBuckets` (customer buckets are read through the customer's scanner role).
+   */
+  private allowOwnBucketScans(fn: lambda.Function): void {
+    const buckets = contextList(this, 'qrie:scanBuckets');
+    for (const bucket of buckets) {
+      if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
+        throw new Error(`qrie:scanBuckets: "${bucket}" is not a bucket name`);
+      }
+    }
+    if (buckets.length === 0) return;
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadOwnBucketsForObjectScans',
+        actions: ['s3:ListBucket', 's3:GetBucketLocation', 's3:GetBucketNotification', 's3:PutBucketNotification'],
+        resources: buckets.map((b) => `arn:aws:s3:::${b}`),
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadOwnObjectsForObjectScans',
+        actions: ['s3:GetObject'],
+        resources: buckets.map((b) => `arn:aws:s3:::${b}/*`),
+      }),
+    );
+    for (const bucket of buckets) {
+      Validations.of(fn.role!).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:aws:s3:::${bucket}/*]`,
+        reason: `Scans the objects of ${bucket}, a bucket the operator listed in qrie:scanBuckets (GetObject only)`,
+      });
+    }
   }
 
   /** The onboarded accounts and organization, from props or context, validated. */

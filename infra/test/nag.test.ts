@@ -62,6 +62,10 @@ describe('cdk-nag AwsSolutions', () => {
     assert.deepEqual(nagErrors({ context: { 'qrie:accounts': [], 'qrie:organizationId': 'o-abc123def4' } }), []);
   });
 
+  it('finds none with own-account buckets opened to the object scanner', () => {
+    assert.deepEqual(nagErrors({ context: { 'qrie:scanBuckets': 'qrie-exports,qrie-uploads' } }), []);
+  });
+
   it('finds none when the contract grows (new function, wildcard collector action)', () => {
     const c = editableContract();
     c.functions['event-processor'] = {

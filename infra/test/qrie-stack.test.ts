@@ -219,6 +219,18 @@ describe('object-scan path', () => {
     assert.ok(statements[0].Condition.StringEquals['aws:SourceAccount'].includes('111111111111'));
   });
 
+  it('lets the object scanner read only the own-account buckets named in qrie:scanBuckets', () => {
+    const statementsOf = (t: Template, app: any) =>
+      roleStatements(t, logicalId(app.functions.get('object-scanner')!.role!));
+    const none = statementsOf(qrie, stack).filter((st: any) => asList(st.Action).includes('s3:GetObject'));
+    assert.equal(none.length, 0, 'no bucket is readable by default');
+    const named = templates({ context: { 'qrie:scanBuckets': 'qrie-exports,qrie-uploads' } });
+    const reads = statementsOf(named.qrie, named.app.qrie).filter((st: any) => asList(st.Action).includes('s3:GetObject'));
+    assert.equal(reads.length, 1);
+    assert.deepEqual(reads[0].Resource, ['arn:aws:s3:::qrie-exports/*', 'arn:aws:s3:::qrie-uploads/*']);
+    assert.throws(() => templates({ context: { 'qrie:scanBuckets': 'Not_A_Bucket' } }), /not a bucket name/);
+  });
+
   it('opens to an organization by SourceOrgID when one is configured', () => {
     const org = templates({ context: { 'qrie:organizationId': 'o-abcdefghij' } });
     const orgStatements = Object.values(resourcesOfType(org.qrie, 'AWS::SQS::QueuePolicy')).flatMap((p: any) =>
