@@ -62,6 +62,7 @@ bench: $(VENV_STAMP) build-dev
 	cargo bench --workspace
 	$(VENV)/bin/python scripts/bench_e2e.py
 	cargo test -p qrie-tests --test integration -- --ignored --nocapture events_per_second
+	scripts/bench_object_scan.sh
 
 contract:
 	QRIE_BLESS=1 cargo test -p qrie --lib schema
