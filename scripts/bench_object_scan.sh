@@ -12,7 +12,7 @@ peak() { /usr/bin/time -v "$@" 2>&1 >/dev/null | grep -E "Maximum resident|Elaps
 echo "pipeline, 1 GiB plain:"; peak "$bench" pipeline 1024
 echo "pipeline, 1 GiB gzip:"; peak "$bench" pipeline 1024 gzip
 
-exec 3< <(.venv/bin/python tests/moto/server.py --parent-pid $$)
+exec 3< <(.venv/bin/python tests/moto/server.py --parent-pid $$ 2>/dev/null)
 read -r port <&3
 endpoint="http://127.0.0.1:$port"
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
