@@ -199,6 +199,54 @@ impl World {
     }
 }
 
+/// A work queue on the local AWS that dead-letters after 3 receives, as the deployed queues do.
+pub struct QueueWithDlq {
+    pub url: String,
+    pub dlq_url: String,
+}
+
+/// Creates `<name>` and `<name>-dlq` (redrive after 3 receives) with the given visibility timeout.
+pub async fn queue_with_dlq(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    visibility_timeout_secs: u32,
+) -> QueueWithDlq {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .expect("DLQ created")
+        .queue_url
+        .expect("DLQ url");
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("DLQ attributes")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("DLQ arn");
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"});
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_timeout_secs.to_string(),
+        )
+        .send()
+        .await
+        .expect("queue created")
+        .queue_url
+        .expect("queue url");
+    QueueWithDlq { url, dlq_url }
+}
+
 /// Adds a fault rule to the local AWS (see tests/moto/server.py for the fields).
 pub async fn inject_fault(rule: serde_json::Value) {
     let url = format!("{}/_qrie/faults", endpoint());

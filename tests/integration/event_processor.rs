@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_s3::types::{BucketCannedAcl, ObjectOwnership};
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use chrono::Utc;
 use lambda_runtime::{Context, LambdaEvent};
 use qrie::handler::{event_handler, process_sqs_event};
@@ -33,38 +33,12 @@ struct Queues {
 impl Queues {
     async fn new(world: &World, visibility_timeout_secs: u32) -> Self {
         let sqs = aws_sdk_sqs::Client::new(&world.deps.sdk);
-        let dlq_url = sqs
-            .create_queue()
-            .queue_name(format!("{}-events-dlq", world.id))
-            .send()
-            .await
-            .expect("DLQ created")
-            .queue_url
-            .expect("DLQ url");
-        let dlq_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&dlq_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("DLQ attributes")
-            .attributes
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .expect("DLQ arn");
-        let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"});
-        let url = sqs
-            .create_queue()
-            .queue_name(format!("{}-events", world.id))
-            .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-            .attributes(
-                QueueAttributeName::VisibilityTimeout,
-                visibility_timeout_secs.to_string(),
-            )
-            .send()
-            .await
-            .expect("queue created")
-            .queue_url
-            .expect("queue url");
+        let qrie_tests::QueueWithDlq { url, dlq_url } = qrie_tests::queue_with_dlq(
+            &sqs,
+            &format!("{}-events", world.id),
+            visibility_timeout_secs,
+        )
+        .await;
         Self { sqs, url, dlq_url }
     }
 

@@ -12,7 +12,7 @@ use std::io::Write;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use qrie::config::ObjectScanSettings;
 use qrie::object_scan::worker::message_kind;
 use qrie::object_scan::ObjectScanner;
@@ -44,38 +44,12 @@ impl Rig {
     ) -> Self {
         let world = World::new().await;
         let sqs = aws_sdk_sqs::Client::new(&world.deps.sdk);
-        let dlq_url = sqs
-            .create_queue()
-            .queue_name(format!("{}-objects-dlq", world.id))
-            .send()
-            .await
-            .expect("DLQ created")
-            .queue_url
-            .expect("DLQ url");
-        let dlq_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&dlq_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("DLQ attributes")
-            .attributes
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .expect("DLQ arn");
-        let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"});
-        let url = sqs
-            .create_queue()
-            .queue_name(format!("{}-objects", world.id))
-            .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-            .attributes(
-                QueueAttributeName::VisibilityTimeout,
-                visibility_timeout_secs.to_string(),
-            )
-            .send()
-            .await
-            .expect("queue created")
-            .queue_url
-            .expect("queue url");
+        let qrie_tests::QueueWithDlq { url, dlq_url } = qrie_tests::queue_with_dlq(
+            &sqs,
+            &format!("{}-objects", world.id),
+            visibility_timeout_secs,
+        )
+        .await;
         let mut config = world.deps.config.clone();
         config.object_scan.queue_url = Some(url.clone());
         tweak(&mut config.object_scan);
