@@ -247,6 +247,33 @@ pub async fn queue_with_dlq(
     QueueWithDlq { url, dlq_url }
 }
 
+/// The Lambda event for messages received from a queue, as Lambda's SQS poller builds it.
+pub fn sqs_event(
+    messages: &[aws_sdk_sqs::types::Message],
+) -> aws_lambda_events::event::sqs::SqsEvent {
+    let mut event = aws_lambda_events::event::sqs::SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+            record.message_id = m.message_id.clone();
+            record.receipt_handle = m.receipt_handle.clone();
+            record.body = m.body.clone();
+            record.md5_of_body = m.md5_of_body.clone();
+            record.attributes = m
+                .attributes
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                .collect::<std::collections::HashMap<_, _>>();
+            record.event_source = Some("aws:sqs".into());
+            record.aws_region = Some("us-east-1".into());
+            record
+        })
+        .collect();
+    event
+}
+
 /// Adds a fault rule to the local AWS (see tests/moto/server.py for the fields).
 pub async fn inject_fault(rule: serde_json::Value) {
     let url = format!("{}/_qrie/faults", endpoint());

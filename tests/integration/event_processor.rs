@@ -3,9 +3,9 @@
 //! handler run on what the queue delivered, and the successful messages deleted as Lambda's SQS
 //! integration does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_s3::types::{BucketCannedAcl, ObjectOwnership};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use chrono::Utc;
@@ -107,31 +107,6 @@ impl Queues {
     }
 }
 
-/// The Lambda event for received messages.
-fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = messages
-        .iter()
-        .map(|m| {
-            let mut record = SqsMessage::default();
-            record.message_id = m.message_id.clone();
-            record.receipt_handle = m.receipt_handle.clone();
-            record.body = m.body.clone();
-            record.md5_of_body = m.md5_of_body.clone();
-            record.attributes = m
-                .attributes
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                .collect::<HashMap<_, _>>();
-            record.event_source = Some("aws:sqs".into());
-            record.aws_region = Some("us-east-1".into());
-            record
-        })
-        .collect();
-    event
-}
-
 /// Sends `bodies`, receives them, runs the processor on the batch, and acknowledges the
 /// successful ones. Returns the message ids sent, the response and the counts.
 async fn deliver(
@@ -144,7 +119,7 @@ async fn deliver(
         ids.push(queues.send(body).await);
     }
     let messages = queues.receive(bodies.len()).await;
-    let report = process_sqs_event(&sqs_event(&messages), &world.deps)
+    let report = process_sqs_event(&qrie_tests::sqs_event(&messages), &world.deps)
         .await
         .expect("the batch is processed");
     queues.acknowledge(&messages, &report.response).await;
@@ -248,7 +223,7 @@ async fn a_bucket_made_public_is_flagged_its_fix_resolves_and_its_deletion_remov
         .await;
     let messages = queues.receive(1).await;
     let response = event_handler(
-        LambdaEvent::new(sqs_event(&messages), Context::default()),
+        LambdaEvent::new(qrie_tests::sqs_event(&messages), Context::default()),
         &world.deps,
     )
     .await
@@ -352,7 +327,7 @@ async fn a_redelivered_message_changes_nothing() {
         .send(&s3_event(&account.account_id, "PutBucketAcl", &bucket))
         .await;
     let first_delivery = queues.receive(1).await;
-    let first = process_sqs_event(&sqs_event(&first_delivery), &world.deps)
+    let first = process_sqs_event(&qrie_tests::sqs_event(&first_delivery), &world.deps)
         .await
         .unwrap()
         .summary;
@@ -360,7 +335,7 @@ async fn a_redelivered_message_changes_nothing() {
     // When the same message is delivered again (not deleted: SQS at-least-once delivery)
     let second_delivery = queues.receive(1).await;
     assert_eq!(second_delivery[0].message_id.as_deref(), Some(id.as_str()));
-    let second = process_sqs_event(&sqs_event(&second_delivery), &world.deps)
+    let second = process_sqs_event(&qrie_tests::sqs_event(&second_delivery), &world.deps)
         .await
         .unwrap()
         .summary;
@@ -419,7 +394,7 @@ async fn a_poison_message_ends_in_the_dlq_after_3_receives_while_its_batch_succe
                     .entry(m.message_id.clone().unwrap_or_default())
                     .or_default() += 1;
             }
-            let report = process_sqs_event(&sqs_event(&messages), &world.deps)
+            let report = process_sqs_event(&qrie_tests::sqs_event(&messages), &world.deps)
                 .await
                 .unwrap();
             queues.acknowledge(&messages, &report.response).await;
@@ -535,7 +510,7 @@ async fn events_per_second_through_10_message_batches() {
         let messages = queues.receive(BATCH).await;
         // When each batch goes through the handler
         let started = std::time::Instant::now();
-        let report = process_sqs_event(&sqs_event(&messages), &world.deps)
+        let report = process_sqs_event(&qrie_tests::sqs_event(&messages), &world.deps)
             .await
             .unwrap();
         handler_time += started.elapsed();

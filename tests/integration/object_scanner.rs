@@ -6,10 +6,10 @@
 //! Expected offsets come from planting values at known places and are cross-checked with a
 //! whole-object scan of the same (decompressed) bytes: the job must find exactly those.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::Write;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
@@ -115,7 +115,7 @@ impl Rig {
             }
             quiet = 0;
             let response = self
-                .invoke(serde_json::to_value(sqs_event(&messages)).expect("event json"))
+                .invoke(serde_json::to_value(qrie_tests::sqs_event(&messages)).expect("event json"))
                 .await;
             let failed: BTreeSet<String> = response["batchItemFailures"]
                 .as_array()
@@ -165,30 +165,6 @@ impl Rig {
             assert!(pages < 1_000, "paging ends");
         }
     }
-}
-
-fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = messages
-        .iter()
-        .map(|m| {
-            let mut record = SqsMessage::default();
-            record.message_id = m.message_id.clone();
-            record.receipt_handle = m.receipt_handle.clone();
-            record.body = m.body.clone();
-            record.md5_of_body = m.md5_of_body.clone();
-            record.attributes = m
-                .attributes
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                .collect::<HashMap<_, _>>();
-            record.event_source = Some("aws:sqs".into());
-            record.aws_region = Some("us-east-1".into());
-            record
-        })
-        .collect();
-    event
 }
 
 fn hits(findings: &[Value]) -> BTreeSet<Hit> {

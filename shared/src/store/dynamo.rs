@@ -60,6 +60,24 @@ pub(super) fn is_conditional_failure<E: ProvideErrorMetadata, R>(err: &SdkError<
     err.code() == Some("ConditionalCheckFailedException")
 }
 
+/// The outcome of a conditional write: `true` when written, `false` when the condition failed
+/// (a newer or absent item), a [`StoreError`] for anything else.
+pub(super) fn conditional_write<T, E, R>(
+    table: &str,
+    operation: &'static str,
+    result: Result<T, SdkError<E, R>>,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_conditional_failure(&e) => Ok(false),
+        Err(e) => Err(store_error(table, operation, &e)),
+    }
+}
+
 fn corrupt(table: &str, item: &Item, e: item::BadAttribute) -> StoreError {
     let key = [r::PK, r::SK, f::SK, a::PK, p::PK]
         .iter()
@@ -201,11 +219,7 @@ impl ResourceStore for DynamoResources {
             )
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(store_error(&self.table, "PutItem", &e)),
-        }
+        conditional_write(&self.table, "PutItem", result)
     }
 
     async fn get(&self, partition: &str, arn: &str) -> Result<Option<Resource>, StoreError> {
@@ -308,11 +322,7 @@ impl ResourceStore for DynamoResources {
             .expression_attribute_values(":before", AttributeValue::S(timestamp(seen_before)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(store_error(&self.table, "DeleteItem", &e)),
-        }
+        conditional_write(&self.table, "DeleteItem", result)
     }
 }
 
@@ -463,11 +473,7 @@ impl FindingStore for DynamoFindings {
             .expression_attribute_values(":obs", AttributeValue::S(timestamp(observed_at)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(store_error(&self.table, "UpdateItem", &e)),
-        }
+        conditional_write(&self.table, "UpdateItem", result)
     }
 
     async fn page_all(&self, cursor: Option<String>) -> Result<Page<Finding>, StoreError> {

@@ -24,7 +24,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use futures::StreamExt;
 
-use super::dynamo::{decode_cursor, encode_cursor, is_conditional_failure, store_error};
+use super::dynamo::{
+    conditional_write, decode_cursor, encode_cursor, is_conditional_failure, store_error,
+};
 use super::item::Item;
 use super::schema::{object_findings as of, scan_jobs as sj};
 use super::{Page, StoreError};
@@ -502,11 +504,7 @@ impl DynamoObjectFindings {
             .expression_attribute_names("#sk", of::SK)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(store_error(&self.table, "PutItem", &e)),
-        }
+        conditional_write(&self.table, "PutItem", result)
     }
 }
 
