@@ -107,12 +107,59 @@ fn rewrite_to_endpoint(uri: &str, endpoint: &str) -> Option<String> {
 /// Errors reaching a customer account.
 #[derive(Debug, thiserror::Error)]
 pub enum AssumeRoleError {
-    #[error("could not assume {role_arn}: {source}")]
+    /// `code` and `message` are what STS answered (`AccessDenied`, `ValidationError`, ...), or,
+    /// when STS was not reached, the kind of credentials failure and its innermost cause.
+    #[error("could not assume {role_arn}: {code}: {message}")]
     Assume {
         role_arn: String,
+        code: String,
+        message: String,
         #[source]
         source: aws_credential_types::provider::error::CredentialsError,
     },
+}
+
+impl AssumeRoleError {
+    /// The STS error code (or credentials failure kind).
+    pub fn code(&self) -> &str {
+        match self {
+            AssumeRoleError::Assume { code, .. } => code,
+        }
+    }
+}
+
+/// The STS code and message inside a credentials error: the provider wraps the `AssumeRole`
+/// call's error, whose own Display says only "an error occurred while loading credentials".
+fn sts_failure(
+    error: &aws_credential_types::provider::error::CredentialsError,
+) -> (String, String) {
+    use aws_credential_types::provider::error::CredentialsError as E;
+    use aws_sdk_sts::error::ProvideErrorMetadata;
+    type StsError = aws_sdk_sts::error::SdkError<
+        aws_sdk_sts::operation::assume_role::AssumeRoleError,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >;
+    let mut innermost = None;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(sts) = e.downcast_ref::<StsError>() {
+            if let Some(code) = sts.code() {
+                let message = sts.message().unwrap_or("no message").to_owned();
+                return (code.to_owned(), message);
+            }
+        }
+        innermost = Some(e);
+        source = e.source();
+    }
+    let kind = match error {
+        E::CredentialsNotLoaded(_) => "CredentialsNotLoaded",
+        E::ProviderTimedOut(_) => "ProviderTimedOut",
+        E::InvalidConfiguration(_) => "InvalidConfiguration",
+        E::ProviderError(_) => "ProviderError",
+        _ => "Unhandled",
+    };
+    let message = innermost.map_or_else(|| error.to_string(), |e| e.to_string());
+    (kind.to_owned(), message)
 }
 
 /// SDK configuration acting in a customer account through its read-only role.
@@ -133,13 +180,15 @@ pub async fn assume_account_role(
         builder = builder.external_id(id);
     }
     let provider = builder.configure(base).build().await;
-    provider
-        .provide_credentials()
-        .await
-        .map_err(|source| AssumeRoleError::Assume {
+    provider.provide_credentials().await.map_err(|source| {
+        let (code, message) = sts_failure(&source);
+        AssumeRoleError::Assume {
             role_arn: role_arn.to_owned(),
+            code,
+            message,
             source,
-        })?;
+        }
+    })?;
     Ok(base
         .to_builder()
         .credentials_provider(SharedCredentialsProvider::new(provider))

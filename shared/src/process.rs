@@ -3,18 +3,24 @@
 //!
 //! For each message of a batch, [`EventProcessor`]
 //!
-//! 1. parses the body ([`trail::parse_message`]) and [`trail::classify`]s the event; failed
-//!    calls, read-only calls, non-management events and events outside the extraction table are
-//!    ignored (counted by [`IgnoredBecause`], logged at debug);
-//! 2. checks the event's account (`recipientAccountId`, else the envelope's) against the
-//!    accounts table: accounts that are not onboarded, or disabled, are ignored too;
-//! 3. for each touched resource, re-describes it through the same collector code the inventory
-//!    uses ([`ResourceSource`]; in production [`AwsSource`], one assumed-role session per
-//!    account and invocation), stores it if no newer copy is stored, and re-evaluates the
-//!    active policies with [`reconcile_resource`], exactly as the scanner does. A resource that
-//!    is gone (or that the event deleted) is removed and its ACTIVE findings resolved. A
-//!    service without a collector is counted as unsupported and acknowledged: it starts working
-//!    when its collector is registered in [`collect`], with no change here.
+//! 1. parses the body ([`trail::parse_message`]) and [`trail::classify`]s the event; records
+//!    whose `recipientAccountId` is not the sender's account, failed calls (any `errorCode`
+//!    field, even `""`), read-only calls, non-management events and events outside the
+//!    extraction table are ignored (counted by [`IgnoredBecause`], logged at debug);
+//! 2. checks the event's account (the EventBridge sender; for a bare record its
+//!    `recipientAccountId`, see [`trail`]) against the accounts table: accounts that are not
+//!    onboarded, or disabled, are ignored too;
+//! 3. for each touched resource of that account (a resource whose ARN, or caller identity,
+//!    names another account is counted `foreign` and left alone: an account only ever reports
+//!    on itself), re-describes it through the same collector code the inventory uses
+//!    ([`ResourceSource`]; in production [`AwsSource`], one assumed-role session per account
+//!    and invocation), stores it if no newer copy is stored, and re-evaluates the active
+//!    policies with [`reconcile_resource`], exactly as the scanner does. A resource that the
+//!    describe does not find is removed and its ACTIVE findings (of that account) resolved.
+//!    A delete event is no exception: it is confirmed by the describe like any other, so a
+//!    delete that failed, or was followed by a re-creation, leaves the resource stored and
+//!    re-evaluated. A service without a collector is counted as unsupported and acknowledged:
+//!    it starts working when its collector is registered in [`collect`], with no change here.
 //!
 //! Replays are harmless: the state is re-read rather than taken from the event, and every write
 //! is guarded by the time the state was read, so a slow, older refresh never overwrites a newer
@@ -54,9 +60,6 @@ pub const MESSAGE_CONCURRENCY: usize = 10;
 /// How long after its Create event a resource may still be invisible to Describe calls.
 pub const CONSISTENCY_WINDOW: Duration = Duration::from_secs(15 * 60);
 
-/// The precision of CloudTrail's `eventTime`.
-const EVENT_TIME_PRECISION: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
-
 /// The session name qrie uses in customer accounts for event refreshes.
 const SESSION_NAME: &str = "qrie-events";
 
@@ -84,6 +87,8 @@ impl Default for ConsistencyRetry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IgnoredBecause {
+    /// The record's `recipientAccountId` is not the account that sent it.
+    OtherAccount,
     /// The call failed (`errorCode`), so nothing changed.
     ErrorCode,
     /// A data, insight or network-activity event.
@@ -100,6 +105,7 @@ pub enum IgnoredBecause {
 impl IgnoredBecause {
     pub fn as_str(self) -> &'static str {
         match self {
+            IgnoredBecause::OtherAccount => "other_account",
             IgnoredBecause::ErrorCode => "error_code",
             IgnoredBecause::NotManagement => "not_management",
             IgnoredBecause::ReadOnly => "read_only",
@@ -113,6 +119,7 @@ impl IgnoredBecause {
 impl From<&IgnoreReason> for IgnoredBecause {
     fn from(reason: &IgnoreReason) -> Self {
         match reason {
+            IgnoreReason::OtherAccount => IgnoredBecause::OtherAccount,
             IgnoreReason::ErrorCode(_) => IgnoredBecause::ErrorCode,
             IgnoreReason::NotAManagementEvent(_) => IgnoredBecause::NotManagement,
             IgnoreReason::ReadOnly => IgnoredBecause::ReadOnly,
@@ -126,13 +133,14 @@ impl From<&IgnoreReason> for IgnoredBecause {
 pub struct Refresh {
     /// Resources re-described and stored.
     pub refreshed: usize,
-    /// Resources removed (deleted by the event, or no longer found).
+    /// Resources removed (the describe no longer found them).
     pub removed: usize,
     /// Resources whose service has no collector yet (acknowledged).
     pub unsupported: usize,
     /// Resources whose stored copy was read later than this refresh (not re-evaluated).
     pub stale: usize,
-    /// Resources owned by an account that is not onboarded (or disabled).
+    /// Resources named by the event that belong to another account than the event's (left
+    /// alone, whether that account is onboarded or not).
     pub foreign: usize,
     /// (resource, policy) evaluations.
     pub evaluated: usize,
@@ -496,7 +504,8 @@ impl<'a> EventProcessor<'a> {
     pub async fn process_message(&self, body: &str) -> Result<MessageOutcome, MessageError> {
         let event = trail::parse_message(body)?;
         let span = Span::current();
-        span.record("event", event.event_name.as_str());
+        // The account id is validated (12 digits); the event name is free text from the record.
+        span.record("event", loggable_name(&event.event_name));
         span.record("account", event.account_id.as_str());
         let classified = match trail::classify(&event) {
             Ok(Disposition::Ignored(reason)) => {
@@ -564,23 +573,25 @@ impl<'a> EventProcessor<'a> {
         touched: &TouchedResource,
     ) -> Result<Refresh, MessageError> {
         let mut refresh = Refresh::default();
+        if touched.account_id != event.account_id {
+            // Named by an ARN or the caller's identity: an account only reports on itself.
+            debug!(
+                resource_type = touched.resource_type,
+                "resource of another account than the event's; left alone"
+            );
+            refresh.foreign = 1;
+            return Ok(refresh);
+        }
         let account = match self.account(&touched.account_id).await? {
             Some(account) if account.enabled => account,
             _ => {
-                debug!(arn = %touched.arn, owner = %touched.account_id, "resource of an account that is not onboarded");
                 refresh.foreign = 1;
                 return Ok(refresh);
             }
         };
-        if touched.deleted {
-            // Removed as of the event: a copy read after it (a re-creation) is kept. CloudTrail's
-            // eventTime is whole seconds, so the deletion happened before the end of that second.
-            let now = Utc::now();
-            let at = event
-                .event_time
-                .map_or(now, |t| (t + EVENT_TIME_PRECISION).min(now));
-            return self.remove(touched, at, refresh).await;
-        }
+        // A delete event is confirmed like any other: only a describe that does not find the
+        // resource removes it, and the describe's own clock (never the event's eventTime)
+        // dates the removal.
         let mut attempt = 0;
         loop {
             let described_at = Utc::now();
@@ -631,7 +642,9 @@ impl<'a> EventProcessor<'a> {
             return Ok(refresh);
         }
         refresh.refreshed = 1;
-        let active = self.active_policy_ids(&resource.arn).await?;
+        let active = self
+            .active_policy_ids(&resource.arn, &resource.account_id)
+            .await?;
         let tally = reconcile_resource(
             resource,
             &self.policies,
@@ -670,9 +683,12 @@ impl<'a> EventProcessor<'a> {
         {
             refresh.removed = 1;
         }
-        let active = self.active_policy_ids(&touched.arn).await?;
+        let active = self
+            .active_policy_ids(&touched.arn, &touched.account_id)
+            .await?;
         refresh.resolved = resolve_gone(
             &touched.arn,
+            &touched.account_id,
             active.iter().map(String::as_str),
             self.stores.findings.as_ref(),
             Utc::now(),
@@ -683,7 +699,13 @@ impl<'a> EventProcessor<'a> {
         Ok(refresh)
     }
 
-    async fn active_policy_ids(&self, arn: &str) -> Result<HashSet<String>, MessageError> {
+    /// The policies of the resource's ACTIVE findings in `account_id` (a finding of another
+    /// account with the same ARN is never touched from here).
+    async fn active_policy_ids(
+        &self,
+        arn: &str,
+        account_id: &str,
+    ) -> Result<HashSet<String>, MessageError> {
         let findings = self
             .stores
             .findings
@@ -695,9 +717,19 @@ impl<'a> EventProcessor<'a> {
             })?;
         Ok(findings
             .into_iter()
-            .filter(|f| f.state == FindingState::Active)
+            .filter(|f| f.state == FindingState::Active && f.account_id == account_id)
             .map(|f| f.policy_id)
             .collect())
+    }
+}
+
+/// An event name as it may appear in logs: CloudTrail's are letters and digits; anything else
+/// is free text from the message and is not echoed.
+fn loggable_name(name: &str) -> &str {
+    if !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        name
+    } else {
+        "(not an event name)"
     }
 }
 
@@ -837,6 +869,15 @@ mod tests {
         .to_string()
     }
 
+    /// An EventBridge event on bucket `b` sent by `account_id` (envelope and record agree).
+    fn from_account(account_id: &str, name: &str) -> String {
+        let mut body: Value =
+            serde_json::from_str(&s3_event(name, json!({"recipientAccountId": account_id})))
+                .unwrap();
+        body["account"] = json!(account_id);
+        body.to_string()
+    }
+
     fn message(id: &str, body: &str) -> SqsMessage {
         let mut m = SqsMessage::default();
         m.message_id = Some(id.into());
@@ -942,17 +983,26 @@ mod tests {
                 IgnoredBecause::UnsupportedEvent,
             ),
             (
-                s3_event(
-                    "PutBucketAcl",
-                    json!({"recipientAccountId": "999999999999"}),
-                ),
-                IgnoredBecause::AccountNotOnboarded,
+                s3_event("DeleteBucket", json!({"errorCode": ""})),
+                IgnoredBecause::ErrorCode,
+            ),
+            (
+                s3_event("DeleteBucket", json!({"errorCode": null})),
+                IgnoredBecause::ErrorCode,
             ),
             (
                 s3_event(
                     "PutBucketAcl",
                     json!({"recipientAccountId": "444455556666"}),
                 ),
+                IgnoredBecause::OtherAccount,
+            ),
+            (
+                from_account("999999999999", "PutBucketAcl"),
+                IgnoredBecause::AccountNotOnboarded,
+            ),
+            (
+                from_account("444455556666", "PutBucketAcl"),
                 IgnoredBecause::AccountDisabled,
             ),
         ];
@@ -1068,8 +1118,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_deleted_bucket_is_removed_and_its_findings_resolved() {
-        // Given a stored public bucket with an open finding
+    async fn a_deleted_bucket_is_removed_and_its_findings_resolved_once_a_describe_confirms_it() {
+        // Given a stored public bucket with an open finding, which is then really deleted
         let catalog = Catalog::embedded();
         let stores = stores_with_account(true).await;
         let source = ScriptedSource::default();
@@ -1077,6 +1127,7 @@ mod tests {
             BUCKET_ARN,
             Ok(bucket(ALL_USERS, Utc::now() - chrono::Duration::seconds(5))),
         );
+        source.answer(BUCKET_ARN, Ok(Lookup::NotFound));
         let processor = EventProcessor::load(&catalog, &stores, &source)
             .await
             .unwrap();
@@ -1090,13 +1141,13 @@ mod tests {
             .process_message(&s3_event("DeleteBucket", json!({})))
             .await
             .unwrap();
-        // Then the resource is gone and every finding resolved, without a describe
+        // Then the bucket was described, found gone, removed and every finding resolved
         let MessageOutcome::Processed(refresh) = outcome else {
             panic!("{outcome:?}")
         };
         assert_eq!(refresh.removed, 1);
         assert!(refresh.resolved >= 1);
-        assert_eq!(source.calls(), 1);
+        assert_eq!(source.calls(), 2);
         assert!(stores
             .resources
             .get(&format!("{ACCOUNT}_s3"), BUCKET_ARN)
@@ -1108,13 +1159,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_delete_in_the_same_second_as_the_last_refresh_still_removes_the_bucket() {
-        // Given a bucket stored from a describe at 10:00:00.700
+    async fn a_delete_event_for_a_bucket_that_still_exists_keeps_it_and_its_findings() {
+        // Given a stored public bucket with an open finding, still there after its "deletion"
         let catalog = Catalog::embedded();
         let stores = stores_with_account(true).await;
-        let seen: DateTime<Utc> = "2024-05-01T10:00:00.700Z".parse().unwrap();
         let source = ScriptedSource::default();
-        source.answer(BUCKET_ARN, Ok(bucket(ALL_USERS, seen)));
+        source.answer(
+            BUCKET_ARN,
+            Ok(bucket(ALL_USERS, Utc::now() - chrono::Duration::seconds(5))),
+        );
+        source.answer(BUCKET_ARN, Ok(bucket(ALL_USERS, Utc::now())));
         let processor = EventProcessor::load(&catalog, &stores, &source)
             .await
             .unwrap();
@@ -1122,10 +1176,53 @@ mod tests {
             .process_message(&s3_event("PutBucketAcl", json!({})))
             .await
             .unwrap();
-        // When its DeleteBucket event, stamped in whole seconds 10:00:00, is processed
-        let delete = s3_event("DeleteBucket", json!({"eventTime": "2024-05-01T10:00:00Z"}));
-        let outcome = processor.process_message(&delete).await.unwrap();
-        // Then the bucket is removed
+        // When a DeleteBucket event for it arrives (a lie, or a delete that failed)
+        let outcome = processor
+            .process_message(&s3_event("DeleteBucket", json!({})))
+            .await
+            .unwrap();
+        // Then the describe finds it: it is refreshed, not removed, and the finding stays open
+        let MessageOutcome::Processed(refresh) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(
+            (refresh.removed, refresh.refreshed, refresh.resolved),
+            (0, 1, 0)
+        );
+        assert_eq!(source.calls(), 2);
+        assert!(stores
+            .resources
+            .get(&format!("{ACCOUNT}_s3"), BUCKET_ARN)
+            .await
+            .unwrap()
+            .is_some());
+        assert_eq!(finding_state(&stores).await, Some(FindingState::Active));
+    }
+
+    #[tokio::test]
+    async fn a_delete_event_s_time_never_dates_the_removal() {
+        // Given a bucket stored from a describe made now
+        let catalog = Catalog::embedded();
+        let stores = stores_with_account(true).await;
+        let source = ScriptedSource::default();
+        source.answer(BUCKET_ARN, Ok(bucket(ALL_USERS, Utc::now())));
+        let processor = EventProcessor::load(&catalog, &stores, &source)
+            .await
+            .unwrap();
+        processor
+            .process_message(&s3_event("PutBucketAcl", json!({})))
+            .await
+            .unwrap();
+        // When DeleteBucket events stamped long ago, then far ahead, are processed and the
+        // bucket is gone
+        let gone = ScriptedSource::default();
+        gone.answer(BUCKET_ARN, Ok(Lookup::NotFound));
+        let processor = EventProcessor::load(&catalog, &stores, &gone)
+            .await
+            .unwrap();
+        let old = s3_event("DeleteBucket", json!({"eventTime": "2020-01-01T00:00:00Z"}));
+        let outcome = processor.process_message(&old).await.unwrap();
+        // Then the describe's time decides: the bucket is removed and its findings resolved
         assert!(
             matches!(
                 outcome,
@@ -1133,6 +1230,131 @@ mod tests {
             ),
             "{outcome:?}"
         );
+        assert_eq!(finding_state(&stores).await, Some(FindingState::Resolved));
+        // And a far-future stamp changes nothing further (no second removal, no error)
+        let future = s3_event("DeleteBucket", json!({"eventTime": "2999-01-01T00:00:00Z"}));
+        let outcome = processor.process_message(&future).await.unwrap();
+        assert!(
+            matches!(
+                outcome,
+                MessageOutcome::Processed(Refresh { removed: 0, .. })
+            ),
+            "{outcome:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_event_only_acts_in_the_account_that_sent_it() {
+        // Given two onboarded accounts: the sender, and 444455556666 whose bucket `b` is public
+        let catalog = Catalog::embedded();
+        let stores = stores_with_account(true).await;
+        let mut other = account(true);
+        other.account_id = "444455556666".into();
+        stores.accounts.put(&other).await.unwrap();
+        let source = ScriptedSource::default();
+        source.answer(BUCKET_ARN, Ok(Lookup::NotFound));
+        let processor = EventProcessor::load(&catalog, &stores, &source)
+            .await
+            .unwrap();
+        // When the sender's event claims to be about the other account
+        let claims_other = s3_event(
+            "DeleteBucket",
+            json!({"recipientAccountId": "444455556666"}),
+        );
+        let outcome = processor.process_message(&claims_other).await.unwrap();
+        // Then it is ignored, without a describe
+        assert_eq!(
+            outcome,
+            MessageOutcome::Ignored(IgnoredBecause::OtherAccount)
+        );
+        // When the sender's event names a resource of the other account by ARN
+        let kms = json!({
+            "detail-type": "AWS API Call via CloudTrail",
+            "account": ACCOUNT,
+            "region": "us-east-1",
+            "detail": {
+                "eventSource": "kms.amazonaws.com",
+                "eventName": "DisableKeyRotation",
+                "awsRegion": "us-east-1",
+                "recipientAccountId": ACCOUNT,
+                "readOnly": false,
+                "requestParameters": {"keyId": "arn:aws:kms:us-east-1:444455556666:key/k1"},
+            },
+        })
+        .to_string();
+        let outcome = processor.process_message(&kms).await.unwrap();
+        // Then that resource is counted foreign and left alone
+        assert!(
+            matches!(
+                outcome,
+                MessageOutcome::Processed(Refresh {
+                    foreign: 1,
+                    unsupported: 0,
+                    ..
+                })
+            ),
+            "{outcome:?}"
+        );
+        assert_eq!(source.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_gone_resource_resolves_only_its_own_account_s_findings() {
+        // Given a public-read finding of bucket `b` open in another account
+        let catalog = Catalog::embedded();
+        let stores = stores_with_account(true).await;
+        let mut theirs = match bucket(ALL_USERS, Utc::now() - chrono::Duration::seconds(5)) {
+            Lookup::Found(resource) => *resource,
+            _ => unreachable!(),
+        };
+        theirs.account_id = "444455556666".into();
+        let policies = active_policies(&catalog, &HashMap::new());
+        reconcile_resource(
+            &theirs,
+            &policies,
+            &HashSet::new(),
+            stores.findings.as_ref(),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        // When the sender's account says its own `b` is gone
+        let source = ScriptedSource::default();
+        source.answer(BUCKET_ARN, Ok(Lookup::NotFound));
+        let processor = EventProcessor::load(&catalog, &stores, &source)
+            .await
+            .unwrap();
+        let outcome = processor
+            .process_message(&s3_event("DeleteBucket", json!({})))
+            .await
+            .unwrap();
+        // Then nothing of the other account is resolved or moved
+        assert!(
+            matches!(
+                outcome,
+                MessageOutcome::Processed(Refresh { resolved: 0, .. })
+            ),
+            "{outcome:?}"
+        );
+        let findings = stores.findings.for_resource(BUCKET_ARN).await.unwrap();
+        assert!(!findings.is_empty());
+        assert!(findings.iter().all(|f| f.state == FindingState::Active
+            && f.account_id == "444455556666"
+            && f.account_service == "444455556666_s3"));
+    }
+
+    #[test]
+    fn only_plain_event_names_reach_the_logs() {
+        // Given event names, real and forged
+        // When / Then
+        assert_eq!(loggable_name("PutBucketAcl"), "PutBucketAcl");
+        assert_eq!(
+            loggable_name("CreateFunction20150331"),
+            "CreateFunction20150331"
+        );
+        assert_eq!(loggable_name("x\nERROR forged"), "(not an event name)");
+        assert_eq!(loggable_name(""), "(not an event name)");
+        assert_eq!(loggable_name(&"A".repeat(129)), "(not an event name)");
     }
 
     #[tokio::test]

@@ -17,7 +17,9 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::model::{partition_key, Resource, Service, Severity};
 use crate::policy::{Catalog, Outcome, Policy};
-use crate::store::{FailedEvaluation, FindingStore, OpenOutcome, PolicySetting, Stores};
+use crate::store::{
+    FailedEvaluation, FindingStore, OpenOutcome, PolicySetting, Resolution, Stores,
+};
 
 /// Finding writes in flight at once within a partition.
 const WRITE_CONCURRENCY: usize = 16;
@@ -138,6 +140,9 @@ pub async fn reconcile_resource(
     now: DateTime<Utc>,
 ) -> Result<Tally, crate::store::StoreError> {
     let mut tally = Tally::default();
+    let passes = Resolution::Passes {
+        observed_at: resource.last_seen_at,
+    };
     for p in policies
         .iter()
         .filter(|p| p.policy.resource_type == resource.resource_type)
@@ -146,7 +151,13 @@ pub async fn reconcile_resource(
             // Scoped away from this account since the finding opened: it no longer applies.
             if active.contains(&p.policy.id)
                 && findings
-                    .resolve(&resource.arn, &p.policy.id, now, resource.last_seen_at)
+                    .resolve(
+                        &resource.arn,
+                        &p.policy.id,
+                        &resource.account_id,
+                        now,
+                        passes,
+                    )
                     .await?
             {
                 tally.resolved += 1;
@@ -171,12 +182,24 @@ pub async fn reconcile_resource(
                     OpenOutcome::Opened => tally.new += 1,
                     OpenOutcome::StillActive => tally.still_active += 1,
                     OpenOutcome::Stale => tally.stale += 1,
+                    OpenOutcome::OtherAccount => {
+                        // Two accounts claim one ARN: the open finding stays with its account.
+                        warn!(arn = %resource.arn, policy = %p.policy.id, account = %resource.account_id,
+                            "finding is open in another account; left there");
+                        tally.stale += 1;
+                    }
                 }
             }
             Outcome::Pass => {
                 if active.contains(&p.policy.id)
                     && findings
-                        .resolve(&resource.arn, &p.policy.id, now, resource.last_seen_at)
+                        .resolve(
+                            &resource.arn,
+                            &p.policy.id,
+                            &resource.account_id,
+                            now,
+                            passes,
+                        )
                         .await?
                 {
                     tally.resolved += 1;
@@ -187,18 +210,19 @@ pub async fn reconcile_resource(
     Ok(tally)
 }
 
-/// Resolves the ACTIVE findings of a resource that no longer exists (deleted after
-/// `observed_at`).
+/// Resolves the ACTIVE findings, in `account_id`, of a resource found missing at `checked_at`.
 pub async fn resolve_gone(
     arn: &str,
+    account_id: &str,
     policy_ids: impl IntoIterator<Item = &str>,
     findings: &dyn FindingStore,
     now: DateTime<Utc>,
-    observed_at: DateTime<Utc>,
+    checked_at: DateTime<Utc>,
 ) -> Result<usize, crate::store::StoreError> {
     let mut resolved = 0;
+    let gone = Resolution::Gone { checked_at };
     for id in policy_ids {
-        if findings.resolve(arn, id, now, observed_at).await? {
+        if findings.resolve(arn, id, account_id, now, gone).await? {
             resolved += 1;
         }
     }
@@ -271,7 +295,7 @@ impl Scanner<'_> {
                 let partition = partition_key(&account.account_id, service);
                 let span = info_span!("partition", %partition);
                 let result = self
-                    .partition(&partition, &policies, now)
+                    .partition(&account.account_id, &partition, &policies, now)
                     .instrument(span)
                     .await;
                 summary.partitions += 1;
@@ -296,6 +320,7 @@ impl Scanner<'_> {
 
     async fn partition(
         &self,
+        account_id: &str,
         partition: &str,
         policies: &[ActivePolicy<'_>],
         now: DateTime<Utc>,
@@ -367,7 +392,8 @@ impl Scanner<'_> {
             .iter()
             .filter(|(arn, _)| !evaluated_arns.contains(*arn))
         {
-            match resolve_gone(arn, ids.iter().map(String::as_str), findings, now, now).await {
+            let ids = ids.iter().map(String::as_str);
+            match resolve_gone(arn, account_id, ids, findings, now, now).await {
                 Ok(n) => result.tally.resolved += n,
                 Err(e) => result.errors.push(format!("{arn}: {e}")),
             }
@@ -633,7 +659,7 @@ mod tests {
             state(findings.for_resource("arn:aws:s3:::b").await.unwrap()),
             FindingState::Active
         );
-        // When the state read at t=20 passes, it resolves; replaying t=10 afterwards is stale
+        // When the state read at t=20 passes, it resolves
         let fixed = reconcile_resource(
             &at(20, "Enabled"),
             &policies,
@@ -644,14 +670,16 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(fixed.resolved, 1);
+        // And a failing state evaluated after that re-opens it, even one read earlier: a
+        // resolution never silences a failure (the next evaluation of t=20 resolves it again)
         let replay =
             reconcile_resource(&at(10, "Suspended"), &policies, &none, findings, Utc::now())
                 .await
                 .unwrap();
-        assert!(replay.stale >= 1, "{replay:?}");
+        assert!(replay.new >= 1, "{replay:?}");
         assert_eq!(
             state(findings.for_resource("arn:aws:s3:::b").await.unwrap()),
-            FindingState::Resolved
+            FindingState::Active
         );
     }
 }

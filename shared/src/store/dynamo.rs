@@ -17,7 +17,7 @@ use super::item::{self, Item};
 use super::schema::{accounts as a, findings as f, policies as p, resources as r};
 use super::{
     timestamp, AccountStore, FailedEvaluation, FindingStore, OpenOutcome, Page, PolicySetting,
-    PolicyStore, ResourceStore, StoreError,
+    PolicyStore, Resolution, ResourceStore, StoreError,
 };
 use crate::model::{Account, Finding, Resource};
 
@@ -348,7 +348,80 @@ impl DynamoFindings {
     }
 }
 
+/// The finding was not evaluated from a configuration read after `:obs`.
 const NEWER_GUARD: &str = "(attribute_not_exists(#obs) OR #obs <= :obs)";
+
+/// `open` may write in place: no finding yet, or one of this account that is RESOLVED or was
+/// evaluated from a configuration no newer than this one (see [`FindingStore::open`]).
+const OPEN_IN_PLACE: &str = "attribute_not_exists(#state) OR \
+     ((attribute_not_exists(#acct) OR #acct = :acct) \
+      AND (#state <> :active OR attribute_not_exists(#obs) OR #obs <= :obs))";
+
+impl DynamoFindings {
+    /// The update that marks a finding ACTIVE from `failed`; `first_seen` is the expression for
+    /// `FirstSeen` (kept on a re-open, reset when the ARN now names another account's resource).
+    fn open_update(
+        &self,
+        failed: &FailedEvaluation,
+        first_seen: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(f::PK, AttributeValue::S(failed.arn.clone()))
+            .key(f::SK, AttributeValue::S(failed.policy_id.clone()))
+            .update_expression(format!(
+                "SET #state = :active, #sev = :sev, #ev = :ev, #last = :now, \
+                 #first = {first_seen}, #part = :part, #acct = :acct, \
+                 #type = :type, #obs = :obs REMOVE #resolved"
+            ))
+            .expression_attribute_names("#state", f::STATE)
+            .expression_attribute_names("#sev", f::SEVERITY)
+            .expression_attribute_names("#ev", f::EVIDENCE)
+            .expression_attribute_names("#last", f::LAST_EVALUATED)
+            .expression_attribute_names("#first", f::FIRST_SEEN)
+            .expression_attribute_names("#part", f::ACCOUNT_SERVICE)
+            .expression_attribute_names("#acct", f::ACCOUNT_ID)
+            .expression_attribute_names("#type", f::RESOURCE_TYPE)
+            .expression_attribute_names("#obs", f::OBSERVED_AT)
+            .expression_attribute_names("#resolved", f::RESOLVED_AT)
+            .expression_attribute_values(":active", AttributeValue::S("ACTIVE".into()))
+            .expression_attribute_values(":sev", AttributeValue::S(failed.severity.as_str().into()))
+            .expression_attribute_values(":ev", item::to_attr(&failed.evidence))
+            .expression_attribute_values(":now", AttributeValue::S(timestamp(failed.evaluated_at)))
+            .expression_attribute_values(":part", AttributeValue::S(failed.account_service.clone()))
+            .expression_attribute_values(":acct", AttributeValue::S(failed.account_id.clone()))
+            .expression_attribute_values(":type", AttributeValue::S(failed.resource_type.clone()))
+            .expression_attribute_values(":obs", AttributeValue::S(timestamp(failed.observed_at)))
+    }
+
+    /// The stored (state, account) of one finding, read consistently.
+    async fn state_and_account(
+        &self,
+        arn: &str,
+        policy_id: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(f::PK, AttributeValue::S(arn.to_owned()))
+            .key(f::SK, AttributeValue::S(policy_id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "GetItem", &e))?;
+        let text = |item: &Item, name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        Ok(out
+            .item
+            .map(|i| (text(&i, f::STATE), text(&i, f::ACCOUNT_ID))))
+    }
+}
 
 #[async_trait]
 impl FindingStore for DynamoFindings {
@@ -393,37 +466,9 @@ impl FindingStore for DynamoFindings {
     }
 
     async fn open(&self, failed: &FailedEvaluation) -> Result<OpenOutcome, StoreError> {
-        let now = AttributeValue::S(timestamp(failed.evaluated_at));
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(f::PK, AttributeValue::S(failed.arn.clone()))
-            .key(f::SK, AttributeValue::S(failed.policy_id.clone()))
-            .update_expression(
-                "SET #state = :active, #sev = :sev, #ev = :ev, #last = :now, \
-                 #first = if_not_exists(#first, :now), #part = :part, #acct = :acct, \
-                 #type = :type, #obs = :obs REMOVE #resolved",
-            )
-            .condition_expression(NEWER_GUARD)
-            .expression_attribute_names("#state", f::STATE)
-            .expression_attribute_names("#sev", f::SEVERITY)
-            .expression_attribute_names("#ev", f::EVIDENCE)
-            .expression_attribute_names("#last", f::LAST_EVALUATED)
-            .expression_attribute_names("#first", f::FIRST_SEEN)
-            .expression_attribute_names("#part", f::ACCOUNT_SERVICE)
-            .expression_attribute_names("#acct", f::ACCOUNT_ID)
-            .expression_attribute_names("#type", f::RESOURCE_TYPE)
-            .expression_attribute_names("#obs", f::OBSERVED_AT)
-            .expression_attribute_names("#resolved", f::RESOLVED_AT)
-            .expression_attribute_values(":active", AttributeValue::S("ACTIVE".into()))
-            .expression_attribute_values(":sev", AttributeValue::S(failed.severity.as_str().into()))
-            .expression_attribute_values(":ev", item::to_attr(&failed.evidence))
-            .expression_attribute_values(":now", now)
-            .expression_attribute_values(":part", AttributeValue::S(failed.account_service.clone()))
-            .expression_attribute_values(":acct", AttributeValue::S(failed.account_id.clone()))
-            .expression_attribute_values(":type", AttributeValue::S(failed.resource_type.clone()))
-            .expression_attribute_values(":obs", AttributeValue::S(timestamp(failed.observed_at)))
+            .open_update(failed, "if_not_exists(#first, :now)")
+            .condition_expression(OPEN_IN_PLACE)
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
@@ -435,45 +480,84 @@ impl FindingStore for DynamoFindings {
                     .and_then(|old| old.get(f::STATE))
                     .and_then(|v| v.as_s().ok())
                     .is_some_and(|s| s == "ACTIVE");
-                Ok(if was_active {
+                return Ok(if was_active {
                     OpenOutcome::StillActive
                 } else {
                     OpenOutcome::Opened
-                })
+                });
             }
-            Err(e) if is_conditional_failure(&e) => Ok(OpenOutcome::Stale),
-            Err(e) => Err(store_error(&self.table, "UpdateItem", &e)),
+            Err(e) if is_conditional_failure(&e) => {}
+            Err(e) => return Err(store_error(&self.table, "UpdateItem", &e)),
         }
+        // Refused: a newer evaluation in this account, or a finding of another account.
+        let Some((state, account)) = self
+            .state_and_account(&failed.arn, &failed.policy_id)
+            .await?
+        else {
+            return Ok(OpenOutcome::Stale);
+        };
+        if account == failed.account_id {
+            return Ok(OpenOutcome::Stale);
+        }
+        if state == "ACTIVE" {
+            return Ok(OpenOutcome::OtherAccount);
+        }
+        // RESOLVED in another account: this account's resource now has the ARN.
+        let result = self
+            .open_update(failed, ":now")
+            .condition_expression("#state = :resolved AND #acct = :old")
+            .expression_attribute_values(":resolved", AttributeValue::S("RESOLVED".into()))
+            .expression_attribute_values(":old", AttributeValue::S(account))
+            .send()
+            .await;
+        Ok(
+            match conditional_write(&self.table, "UpdateItem", result)? {
+                true => OpenOutcome::Opened,
+                // Changed meanwhile; the next evaluation settles it.
+                false => OpenOutcome::Stale,
+            },
+        )
     }
 
     async fn resolve(
         &self,
         arn: &str,
         policy_id: &str,
+        account_id: &str,
         at: DateTime<Utc>,
-        observed_at: DateTime<Utc>,
+        basis: Resolution,
     ) -> Result<bool, StoreError> {
-        let result = self
+        let request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(f::PK, AttributeValue::S(arn.to_owned()))
             .key(f::SK, AttributeValue::S(policy_id.to_owned()))
-            .update_expression(
-                "SET #state = :resolved, #resolved = :now, #last = :now, #obs = :obs",
-            )
-            .condition_expression(format!("#state = :active AND {NEWER_GUARD}"))
             .expression_attribute_names("#state", f::STATE)
+            .expression_attribute_names("#acct", f::ACCOUNT_ID)
             .expression_attribute_names("#resolved", f::RESOLVED_AT)
             .expression_attribute_names("#last", f::LAST_EVALUATED)
             .expression_attribute_names("#obs", f::OBSERVED_AT)
             .expression_attribute_values(":resolved", AttributeValue::S("RESOLVED".into()))
             .expression_attribute_values(":active", AttributeValue::S("ACTIVE".into()))
-            .expression_attribute_values(":now", AttributeValue::S(timestamp(at)))
-            .expression_attribute_values(":obs", AttributeValue::S(timestamp(observed_at)))
-            .send()
-            .await;
-        conditional_write(&self.table, "UpdateItem", result)
+            .expression_attribute_values(":acct", AttributeValue::S(account_id.to_owned()))
+            .expression_attribute_values(":now", AttributeValue::S(timestamp(at)));
+        let owned = "#state = :active AND #acct = :acct";
+        let request = match basis {
+            Resolution::Passes { observed_at } => request
+                .update_expression(
+                    "SET #state = :resolved, #resolved = :now, #last = :now, #obs = :obs",
+                )
+                .condition_expression(format!("{owned} AND {NEWER_GUARD}"))
+                .expression_attribute_values(":obs", AttributeValue::S(timestamp(observed_at))),
+            Resolution::Gone { checked_at } => request
+                .update_expression("SET #state = :resolved, #resolved = :now, #last = :now")
+                .condition_expression(format!(
+                    "{owned} AND (attribute_not_exists(#obs) OR #obs < :checked)"
+                ))
+                .expression_attribute_values(":checked", AttributeValue::S(timestamp(checked_at))),
+        };
+        conditional_write(&self.table, "UpdateItem", request.send().await)
     }
 
     async fn page_all(&self, cursor: Option<String>) -> Result<Page<Finding>, StoreError> {

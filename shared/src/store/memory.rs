@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AccountStore, FailedEvaluation, FindingStore, OpenOutcome, Page, PolicySetting, PolicyStore,
-    ResourceStore, StoreError,
+    Resolution, ResourceStore, StoreError,
 };
 use crate::model::{Account, Finding, FindingState, Resource};
 
@@ -131,11 +131,18 @@ impl FindingStore for MemoryFindings {
         let mut items = lock(&self.items);
         let key = (failed.arn.clone(), failed.policy_id.clone());
         let old = items.get(&key);
-        if old.is_some_and(|o| o.observed_at > failed.observed_at) {
+        let active = old.is_some_and(|o| o.state == FindingState::Active);
+        let same_account = old.is_none_or(|o| o.account_id == failed.account_id);
+        if active && !same_account {
+            return Ok(OpenOutcome::OtherAccount);
+        }
+        if active && old.is_some_and(|o| o.observed_at > failed.observed_at) {
             return Ok(OpenOutcome::Stale);
         }
-        let was_active = old.is_some_and(|o| o.state == FindingState::Active);
-        let first_seen = old.map_or(failed.evaluated_at, |o| o.first_seen);
+        let first_seen = match old {
+            Some(o) if same_account => o.first_seen,
+            _ => failed.evaluated_at,
+        };
         items.insert(
             key,
             Finding {
@@ -153,7 +160,7 @@ impl FindingStore for MemoryFindings {
                 observed_at: failed.observed_at,
             },
         );
-        Ok(if was_active {
+        Ok(if active {
             OpenOutcome::StillActive
         } else {
             OpenOutcome::Opened
@@ -164,20 +171,28 @@ impl FindingStore for MemoryFindings {
         &self,
         arn: &str,
         policy_id: &str,
+        account_id: &str,
         at: DateTime<Utc>,
-        observed_at: DateTime<Utc>,
+        basis: Resolution,
     ) -> Result<bool, StoreError> {
         let mut items = lock(&self.items);
-        match items.get_mut(&(arn.to_owned(), policy_id.to_owned())) {
-            Some(f) if f.state == FindingState::Active && f.observed_at <= observed_at => {
-                f.state = FindingState::Resolved;
-                f.resolved_at = Some(at);
-                f.last_evaluated = at;
-                f.observed_at = observed_at;
-                Ok(true)
-            }
-            _ => Ok(false),
+        let Some(f) = items.get_mut(&(arn.to_owned(), policy_id.to_owned())) else {
+            return Ok(false);
+        };
+        if f.state != FindingState::Active || f.account_id != account_id {
+            return Ok(false);
         }
+        match basis {
+            Resolution::Passes { observed_at } if f.observed_at <= observed_at => {
+                f.observed_at = observed_at;
+            }
+            Resolution::Gone { checked_at } if f.observed_at < checked_at => {}
+            _ => return Ok(false),
+        }
+        f.state = FindingState::Resolved;
+        f.resolved_at = Some(at);
+        f.last_evaluated = at;
+        Ok(true)
     }
 
     async fn page_all(&self, cursor: Option<String>) -> Result<Page<Finding>, StoreError> {

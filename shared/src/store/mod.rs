@@ -97,8 +97,25 @@ pub enum OpenOutcome {
     Opened,
     /// The finding was already ACTIVE; its timestamps were updated.
     StillActive,
-    /// A finding evaluated from a newer configuration is stored; nothing was written.
+    /// An ACTIVE finding evaluated from a newer configuration is stored; nothing was written.
     Stale,
+    /// The (ARN, policy) finding is ACTIVE in another account; nothing was written (a finding
+    /// never changes account while it is open).
+    OtherAccount,
+}
+
+/// What a resolution rests on, which decides the guard against newer evaluations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// The configuration read from AWS at `observed_at` passes (or the policy no longer
+    /// applies to it). Refused if the finding was evaluated from a newer configuration; the
+    /// finding's `ObservedAt` becomes `observed_at`.
+    Passes { observed_at: DateTime<Utc> },
+    /// The resource was not found at `checked_at` (a describe said so, or it is no longer in a
+    /// complete inventory). Refused if the finding was evaluated from a configuration read at
+    /// or after `checked_at` (a re-creation); `ObservedAt` is left as it was, since no
+    /// configuration was observed.
+    Gone { checked_at: DateTime<Utc> },
 }
 
 #[async_trait]
@@ -107,16 +124,28 @@ pub trait FindingStore: Send + Sync {
     async fn active_in_partition(&self, partition: &str) -> Result<Vec<Finding>, StoreError>;
     /// Every finding (any state) of one resource.
     async fn for_resource(&self, arn: &str) -> Result<Vec<Finding>, StoreError>;
-    /// Marks (arn, policy) ACTIVE; `FirstSeen` is set on the first write only.
+    /// Marks (arn, policy) ACTIVE in `failed.account_id`.
+    ///
+    /// * No finding yet: a new one ([`OpenOutcome::Opened`], `FirstSeen` now).
+    /// * ACTIVE in the same account: refreshed ([`OpenOutcome::StillActive`]) unless it was
+    ///   evaluated from a newer configuration ([`OpenOutcome::Stale`]).
+    /// * RESOLVED in the same account: re-opened whatever its `ObservedAt` (fail-safe: a
+    ///   resolution, however it was stamped, never silences a failing configuration that is
+    ///   still in the inventory; at worst a slow, older evaluation re-opens a finding that the
+    ///   next evaluation resolves again). `FirstSeen` is kept.
+    /// * ACTIVE in another account: untouched ([`OpenOutcome::OtherAccount`]).
+    /// * RESOLVED in another account (the ARN now names another account's resource, e.g. a
+    ///   re-used bucket name): a new finding of this account (`FirstSeen` now).
     async fn open(&self, failed: &FailedEvaluation) -> Result<OpenOutcome, StoreError>;
-    /// Marks (arn, policy) RESOLVED if it is ACTIVE and not evaluated from a newer
-    /// configuration. Returns true when it was resolved by this call.
+    /// Marks (arn, policy) RESOLVED if it is ACTIVE, belongs to `account_id`, and `basis`
+    /// allows it (see [`Resolution`]). Returns true when it was resolved by this call.
     async fn resolve(
         &self,
         arn: &str,
         policy_id: &str,
+        account_id: &str,
         at: DateTime<Utc>,
-        observed_at: DateTime<Utc>,
+        basis: Resolution,
     ) -> Result<bool, StoreError>;
     /// Every finding, page by page (for reports and the demo).
     async fn page_all(&self, cursor: Option<String>) -> Result<Page<Finding>, StoreError>;

@@ -192,29 +192,36 @@ kind!(
     false
 );
 
-/// An identifier that could not be turned into a resource of the expected kind.
+/// An identifier that could not be turned into a resource of the expected kind. The value is
+/// never carried (it comes from the event and may be anything): the variant says what is
+/// wrong, the caller says where the value was.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum IdentifierError {
-    #[error("{value:?} looks like an ARN but does not have six colon-separated parts")]
-    MalformedArn { value: String },
-    #[error(
-        "ARN {arn:?} is not a {expected} (expected service {service:?} and resource {prefix:?}...)"
-    )]
+    #[error("looks like an ARN but does not have six colon-separated parts")]
+    MalformedArn,
+    #[error("is an ARN but not of a {expected} (expected service {service:?} and resource {prefix:?}...)")]
     WrongKindOfArn {
-        arn: String,
         expected: &'static str,
         service: &'static str,
         prefix: &'static str,
     },
-    #[error(
-        "{value:?} is an alias, not a {expected} id; the event does not say which key it names"
-    )]
-    Alias {
-        value: String,
-        expected: &'static str,
-    },
-    #[error("empty identifier for a {expected}")]
+    #[error("is an alias, not a {expected} id; the event does not say which key it names")]
+    Alias { expected: &'static str },
+    #[error("is empty where a {expected} identifier was expected")]
     Empty { expected: &'static str },
+    #[error(
+        "is not a usable {expected} identifier (longer than {MAX_IDENTIFIER_LEN} characters, or \
+         holding whitespace or control characters)"
+    )]
+    Unusable { expected: &'static str },
+}
+
+/// The longest identifier accepted from an event (ARNs are at most 2048 characters).
+pub const MAX_IDENTIFIER_LEN: usize = 2048;
+
+/// An identifier fit to become part of a key, an SDK call and a log line.
+fn is_usable(value: &str) -> bool {
+    value.len() <= MAX_IDENTIFIER_LEN && !value.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// A resource pinned down: its native id, full ARN, and where it lives.
@@ -301,12 +308,16 @@ impl ResourceKind {
                 expected: self.resource_type,
             });
         }
+        if !is_usable(value) {
+            return Err(IdentifierError::Unusable {
+                expected: self.resource_type,
+            });
+        }
         if value.starts_with("arn:") {
             return self.resolve_arn(value, event_account, event_region);
         }
         if self.service == Service::Kms && value.starts_with("alias/") {
             return Err(IdentifierError::Alias {
-                value: value.to_owned(),
                 expected: self.resource_type,
             });
         }
@@ -330,11 +341,8 @@ impl ResourceKind {
         event_account: &str,
         event_region: &str,
     ) -> Result<ResolvedResource, IdentifierError> {
-        let parts = split_arn(arn).ok_or_else(|| IdentifierError::MalformedArn {
-            value: arn.to_owned(),
-        })?;
+        let parts = split_arn(arn).ok_or(IdentifierError::MalformedArn)?;
         let wrong_kind = || IdentifierError::WrongKindOfArn {
-            arn: arn.to_owned(),
             expected: self.resource_type,
             service: self.arn_service,
             prefix: self.resource_prefix,
@@ -515,17 +523,23 @@ mod tests {
             ("arn:aws:s3:::bucket", "WrongKindOfArn"),
             ("alias/prod", "Alias"),
             ("", "Empty"),
+            ("key id\nERROR forged", "Unusable"),
+            (&"k".repeat(MAX_IDENTIFIER_LEN + 1), "Unusable"),
         ];
         for (value, expected) in table {
             // when
             let error = KMS_KEY
                 .resolve(value, "111122223333", "us-east-1")
                 .expect_err(value);
-            // then
+            // then the error says what is wrong, without the value
             assert!(
                 format!("{error:?}").starts_with(expected),
                 "{value}: {error:?}"
             );
+            if !value.is_empty() {
+                assert!(!error.to_string().contains(value), "{error}");
+                assert!(!format!("{error:?}").contains(value), "{error:?}");
+            }
         }
     }
 }

@@ -10,7 +10,24 @@
 //!   for a queue subscribed to a topic.
 //!
 //! A body that fits none of them is a [`EnvelopeError`] that says what is wrong with it, so the
-//! handler can report it as a non-retryable failure without logging the body itself.
+//! handler can report it as a non-retryable failure without logging the body itself. Its
+//! messages name the field and the problem, never the field's value: a poison message's text
+//! never reaches the logs.
+//!
+//! **Which account an event is about.** qrie acts only in [`TrailEvent::account_id`]:
+//!
+//! * for an EventBridge event (bare or inside SNS), the envelope's `account`, which EventBridge
+//!   sets to the account that sent the event and a sender cannot choose. A record whose
+//!   `recipientAccountId` names another account keeps it in
+//!   [`TrailEvent::recipient_account_id`], and the classifier ignores the event;
+//! * for a bare record (bare or inside SNS) there is no sender to check: it can only come from
+//!   whoever may write to qrie's own queue (an operator's replay), so its `recipientAccountId`
+//!   is the account, and it is required. Every other account the record names (in an ARN, or
+//!   the caller's identity) must be that same one, as for EventBridge events: a resource of
+//!   another account is counted as foreign and left alone (see `process`).
+//!
+//! Account ids must be 12 digits and regions lowercase letters, digits and dashes; anything
+//! else is a poison message rather than a value carried into ARNs, SDK calls and logs.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -35,12 +52,16 @@ pub struct TrailEvent {
     pub event_source: String,
     pub event_id: Option<String>,
     pub event_time: Option<DateTime<Utc>>,
-    /// The account the event happened in: `recipientAccountId`, else the EventBridge `account`.
+    /// The account qrie acts in: the EventBridge `account` (the sender), or for a bare record
+    /// its `recipientAccountId` (see the module documentation).
     pub account_id: String,
+    /// The record's `recipientAccountId`, when it has one.
+    pub recipient_account_id: Option<String>,
     /// `awsRegion`, else the EventBridge `region`. For global services (IAM) this is the region
     /// of the endpoint that was called, normally us-east-1.
     pub region: String,
-    /// Set when the call failed; a failed call changed nothing.
+    /// Set when the record has an `errorCode` field, whatever its value (`""` and `null`
+    /// included): the call failed, so it changed nothing.
     pub error_code: Option<String>,
     /// The record's `readOnly` flag, when it has one.
     pub read_only: Option<bool>,
@@ -51,7 +72,8 @@ pub struct TrailEvent {
     pub record: Value,
 }
 
-/// Why a message body is not a CloudTrail record qrie can read.
+/// Why a message body is not a CloudTrail record qrie can read. No variant carries, or
+/// displays, a value taken from the message.
 #[derive(Debug, Error)]
 pub enum EnvelopeError {
     #[error("message body is not JSON: {0}")]
@@ -65,8 +87,8 @@ pub enum EnvelopeError {
     SnsMessageMissing,
     #[error("SNS Message is not JSON: {0}")]
     SnsMessageNotJson(#[source] serde_json::Error),
-    #[error("EventBridge event has detail-type {0:?}, not a CloudTrail one")]
-    NotCloudTrailDetailType(String),
+    #[error("EventBridge event's detail-type is not a CloudTrail one (\"... via CloudTrail\")")]
+    NotCloudTrailDetailType,
     #[error("EventBridge event has no detail object")]
     MissingDetail,
     #[error("body is a CloudTrail log file with {count} records, not one event")]
@@ -75,16 +97,36 @@ pub enum EnvelopeError {
     MissingField { field: &'static str },
     #[error("CloudTrail record field {field} is not a string")]
     FieldNotString { field: &'static str },
-    #[error("CloudTrail record has no recipientAccountId and its envelope no account")]
+    #[error("EventBridge event has no account")]
+    MissingEnvelopeAccount,
+    #[error(
+        "CloudTrail record has no recipientAccountId (required without an EventBridge envelope)"
+    )]
     MissingAccount,
     #[error("CloudTrail record has no awsRegion and its envelope no region")]
     MissingRegion,
-    #[error("CloudTrail record eventTime {value:?} is not RFC 3339: {source}")]
+    #[error("{field} is not a 12-digit account id")]
+    InvalidAccount { field: &'static str },
+    #[error("{field} is not a region name (lowercase letters, digits and dashes)")]
+    InvalidRegion { field: &'static str },
+    #[error("CloudTrail record field eventTime is not an RFC 3339 time: {source}")]
     InvalidEventTime {
-        value: String,
         #[source]
         source: chrono::ParseError,
     },
+}
+
+/// A 12-digit AWS account id.
+fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The shape of a region name (`us-east-1`, `us-gov-west-1`, `cn-north-1`).
+fn is_region_name(text: &str) -> bool {
+    (1..=32).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// The EventBridge detail-types whose `detail` is a CloudTrail record.
@@ -131,12 +173,8 @@ fn from_object(mut object: Map<String, Value>) -> Result<TrailEvent, EnvelopeErr
     if let Some(detail_type) = object.get("detail-type") {
         let detail_type = detail_type.as_str().unwrap_or_default();
         if !is_cloudtrail_detail_type(detail_type) {
-            return Err(EnvelopeError::NotCloudTrailDetailType(
-                detail_type.to_owned(),
-            ));
+            return Err(EnvelopeError::NotCloudTrailDetailType);
         }
-        let envelope_account = take_string(&mut object, "account");
-        let envelope_region = take_string(&mut object, "region");
         let detail = object
             .remove("detail")
             .ok_or(EnvelopeError::MissingDetail)?;
@@ -144,10 +182,13 @@ fn from_object(mut object: Map<String, Value>) -> Result<TrailEvent, EnvelopeErr
             return Err(EnvelopeError::MissingDetail);
         }
         let record = into_object(detail, "EventBridge detail")?;
+        let envelope_account =
+            take_string(&mut object, "account").ok_or(EnvelopeError::MissingEnvelopeAccount)?;
+        let envelope_region = take_string(&mut object, "region");
         return from_record(
             record,
             Envelope::EventBridge,
-            envelope_account,
+            Some(envelope_account),
             envelope_region,
         );
     }
@@ -161,6 +202,7 @@ fn from_object(mut object: Map<String, Value>) -> Result<TrailEvent, EnvelopeErr
     from_record(object, Envelope::BareRecord, None, None)
 }
 
+/// `envelope_account` is the EventBridge sender; `None` for a bare record.
 fn from_record(
     record: Map<String, Value>,
     envelope: Envelope,
@@ -169,23 +211,45 @@ fn from_record(
 ) -> Result<TrailEvent, EnvelopeError> {
     let event_name = required_string(&record, "eventName")?;
     let event_source = required_string(&record, "eventSource")?;
-    let account_id = optional_string(&record, "recipientAccountId")?
-        .filter(|account| !account.is_empty())
-        .or(envelope_account)
-        .ok_or(EnvelopeError::MissingAccount)?;
-    let region = optional_string(&record, "awsRegion")?
-        .filter(|region| !region.is_empty())
-        .or(envelope_region)
-        .ok_or(EnvelopeError::MissingRegion)?;
+    let recipient_account_id =
+        optional_string(&record, "recipientAccountId")?.filter(|account| !account.is_empty());
+    if recipient_account_id
+        .as_deref()
+        .is_some_and(|account| !is_account_id(account))
+    {
+        return Err(EnvelopeError::InvalidAccount {
+            field: "recipientAccountId",
+        });
+    }
+    let account_id = match envelope_account {
+        Some(sender) if is_account_id(&sender) => sender,
+        Some(_) => return Err(EnvelopeError::InvalidAccount { field: "account" }),
+        None => recipient_account_id
+            .clone()
+            .ok_or(EnvelopeError::MissingAccount)?,
+    };
+    let region = match optional_string(&record, "awsRegion")?.filter(|region| !region.is_empty()) {
+        Some(region) if is_region_name(&region) => region,
+        Some(_) => return Err(EnvelopeError::InvalidRegion { field: "awsRegion" }),
+        None => match envelope_region {
+            Some(region) if is_region_name(&region) => region,
+            Some(_) => return Err(EnvelopeError::InvalidRegion { field: "region" }),
+            None => return Err(EnvelopeError::MissingRegion),
+        },
+    };
     let event_time = match optional_string(&record, "eventTime")? {
         None => None,
         Some(value) => Some(
             DateTime::parse_from_rfc3339(&value)
-                .map_err(|source| EnvelopeError::InvalidEventTime { value, source })?
+                .map_err(|source| EnvelopeError::InvalidEventTime { source })?
                 .with_timezone(&Utc),
         ),
     };
-    let error_code = optional_string(&record, "errorCode")?.filter(|code| !code.is_empty());
+    // Present is failed, whatever the value: "" or null is not a success.
+    let error_code = record.get("errorCode").map(|code| match code {
+        Value::String(text) => text.clone(),
+        _ => String::new(),
+    });
     let read_only = match record.get("readOnly") {
         Some(Value::Bool(flag)) => Some(*flag),
         Some(Value::String(flag)) if flag.eq_ignore_ascii_case("true") => Some(true),
@@ -198,6 +262,7 @@ fn from_record(
         event_id: optional_string(&record, "eventID")?,
         event_time,
         account_id,
+        recipient_account_id,
         region,
         error_code,
         read_only,
@@ -348,14 +413,97 @@ mod tests {
     }
 
     #[test]
-    fn recipient_account_wins_over_the_envelope_account() {
-        // given an envelope account that differs from recipientAccountId
+    fn the_eventbridge_sender_is_the_account_whatever_the_record_says() {
+        // given an envelope account (the sender) that differs from recipientAccountId
         let mut body = eventbridge(record());
         body["account"] = json!("999999999999");
         // when
         let event = parse_message(&body.to_string()).expect("parses");
-        // then
-        assert_eq!(event.account_id, "111122223333");
+        // then the sender is the account acted in, and the record's claim is kept aside
+        assert_eq!(event.account_id, "999999999999");
+        assert_eq!(event.recipient_account_id.as_deref(), Some("111122223333"));
+        // and inside SNS too
+        let event = parse_message(&sns(&body).to_string()).expect("parses");
+        assert_eq!(event.account_id, "999999999999");
+    }
+
+    #[test]
+    fn an_eventbridge_event_without_its_account_is_refused() {
+        // given an EventBridge event whose account is missing (recipientAccountId present)
+        let mut body = eventbridge(record());
+        body.as_object_mut().expect("object").remove("account");
+        // when
+        let error = parse_message(&body.to_string()).expect_err("no sender");
+        // then the record's recipientAccountId is not taken instead
+        assert!(
+            matches!(error, EnvelopeError::MissingEnvelopeAccount),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn any_error_code_field_marks_the_call_failed() {
+        // given errorCode fields that are empty, null, or not a string
+        for value in [json!(""), json!(null), json!(0), json!("AccessDenied")] {
+            let mut r = record();
+            r["errorCode"] = value.clone();
+            // when
+            let event = parse_message(&r.to_string()).expect("parses");
+            // then the call counts as failed
+            assert!(event.error_code.is_some(), "{value}");
+        }
+        // and a record without the field succeeded
+        assert_eq!(
+            parse_message(&record().to_string())
+                .expect("parses")
+                .error_code,
+            None
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field_never_its_value() {
+        // given poison bodies whose bad values carry a marker
+        const MARKER: &str = "Xq7SECRETq7X";
+        let with = |field: &str, value: &str| {
+            let mut r = record();
+            r[field] = json!(value);
+            r
+        };
+        let mut bad_sender = eventbridge(record());
+        bad_sender["account"] = json!(MARKER);
+        let mut bad_envelope_region = eventbridge({
+            let mut r = record();
+            r.as_object_mut().expect("object").remove("awsRegion");
+            r
+        });
+        bad_envelope_region["region"] = json!(MARKER);
+        let mut bad_detail_type = eventbridge(record());
+        bad_detail_type["detail-type"] = json!(format!("{MARKER}\nERROR forged line"));
+        let table = [
+            (bad_detail_type, "detail-type"),
+            (with("eventTime", MARKER), "eventTime"),
+            (with("recipientAccountId", MARKER), "recipientAccountId"),
+            (
+                with("awsRegion", &format!("us-east-1\n{MARKER}")),
+                "awsRegion",
+            ),
+            (bad_sender, "account"),
+            (bad_envelope_region, "region"),
+            (sns(&with("eventTime", MARKER)), "eventTime"),
+        ];
+        for (body, field) in table {
+            // when
+            let error = parse_message(&body.to_string()).expect_err(field);
+            // then the message names the field, and neither it nor the error's Debug form
+            // holds the value
+            let (display, debug) = (error.to_string(), format!("{error:?}"));
+            assert!(display.contains(field), "{field}: {display}");
+            assert!(
+                !display.contains(MARKER) && !debug.contains(MARKER),
+                "{debug}"
+            );
+        }
     }
 
     #[test]
@@ -397,7 +545,7 @@ mod tests {
             ),
             (
                 json!({"detail-type": "Scheduled Event", "detail": {}}).to_string(),
-                "NotCloudTrailDetailType(\"Scheduled Event\")",
+                "NotCloudTrailDetailType",
             ),
             (
                 json!({"detail-type": "AWS API Call via CloudTrail", "detail": null}).to_string(),

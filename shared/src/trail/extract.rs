@@ -40,7 +40,10 @@ pub struct TouchedResource {
 /// Why an event needs no work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IgnoreReason {
-    /// The call failed, so nothing changed.
+    /// The record's `recipientAccountId` is not the account that sent the event (EventBridge's
+    /// `account`): an account may only report on itself.
+    OtherAccount,
+    /// The call failed (an `errorCode` field, whatever its value), so nothing changed.
     ErrorCode(String),
     /// A data, insight or network-activity event (the `eventCategory`).
     NotAManagementEvent(String),
@@ -61,7 +64,9 @@ pub enum Disposition {
     Relevant(Vec<TouchedResource>),
 }
 
-/// A supported event whose record does not name the resource it touched.
+/// A supported event whose record does not name the resource it touched. The event name is
+/// one of the extraction table's (a supported event), and the identifier's value is never
+/// carried: the message says where it was and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ExtractError {
     #[error("{event_name}: no {resource_type} identifier in {looked_in}")]
@@ -71,9 +76,11 @@ pub enum ExtractError {
         /// The places searched, e.g. `requestParameters.groupId, responseElements...`.
         looked_in: String,
     },
-    #[error("{event_name}: {source}")]
+    #[error("{event_name}: {field}: {source}")]
     BadIdentifier {
         event_name: String,
+        /// Where the identifier was read, e.g. `requestParameters.bucketName`.
+        field: &'static str,
         #[source]
         source: IdentifierError,
     },
@@ -92,6 +99,13 @@ pub fn is_read_only(event: &TrailEvent) -> bool {
 
 /// Decides whether an event matters and, if it does, which resources it touched.
 pub fn classify(event: &TrailEvent) -> Result<Disposition, ExtractError> {
+    if event
+        .recipient_account_id
+        .as_ref()
+        .is_some_and(|recipient| *recipient != event.account_id)
+    {
+        return Ok(Disposition::Ignored(IgnoreReason::OtherAccount));
+    }
     if let Some(code) = &event.error_code {
         return Ok(Disposition::Ignored(IgnoreReason::ErrorCode(code.clone())));
     }
@@ -127,11 +141,11 @@ fn extract(rule: &EventRule, event: &TrailEvent) -> Result<Vec<TouchedResource>,
             return Err(ExtractError::MissingIdentifier {
                 event_name: event.event_name.clone(),
                 resource_type: touch.kind.resource_type,
-                looked_in: describe_sources(touch.from),
+                looked_in: looked_in(touch.from),
             });
         }
-        for identifier in identifiers {
-            let resource = resolve(touch, identifier, event)?;
+        for (field, identifier) in identifiers {
+            let resource = resolve(touch, field, identifier, event)?;
             if !touched.iter().any(|seen| seen.arn == resource.arn) {
                 touched.push(resource);
             }
@@ -142,6 +156,7 @@ fn extract(rule: &EventRule, event: &TrailEvent) -> Result<Vec<TouchedResource>,
 
 fn resolve(
     touch: &Touch,
+    field: &'static str,
     identifier: &str,
     event: &TrailEvent,
 ) -> Result<TouchedResource, ExtractError> {
@@ -150,6 +165,7 @@ fn resolve(
         .resolve(identifier, &event.account_id, &event.region)
         .map_err(|source| ExtractError::BadIdentifier {
             event_name: event.event_name.clone(),
+            field,
             source,
         })?;
     Ok(TouchedResource {
@@ -163,8 +179,8 @@ fn resolve(
     })
 }
 
-/// The identifiers at the first source that has any.
-fn first_identifiers<'e>(touch: &Touch, event: &'e TrailEvent) -> Vec<&'e str> {
+/// The identifiers at the first source that has any, each with where it was read.
+fn first_identifiers<'e>(touch: &Touch, event: &'e TrailEvent) -> Vec<(&'static str, &'e str)> {
     let mut found = Vec::new();
     for source in touch.from {
         match source {
@@ -179,10 +195,11 @@ fn first_identifiers<'e>(touch: &Touch, event: &'e TrailEvent) -> Vec<&'e str> {
         }
         found.retain(|identifier| !identifier.is_empty());
         if !found.is_empty() {
-            break;
+            let field = source_name(source);
+            return found.into_iter().map(|id| (field, id)).collect();
         }
     }
-    found
+    Vec::new()
 }
 
 /// Collects every string at a dotted path, walking into each element of any array on the way.
@@ -255,15 +272,19 @@ fn condition_holds(condition: Condition, record: &Value) -> bool {
     }
 }
 
-fn describe_sources(sources: &[IdSource]) -> String {
+fn source_name(source: &IdSource) -> &'static str {
+    match source {
+        IdSource::Path(path) => path,
+        IdSource::ResourcesArn => "resources[].ARN",
+        IdSource::CallerIamUser => "userIdentity (IAMUser)",
+        IdSource::Account => "the account",
+    }
+}
+
+fn looked_in(sources: &[IdSource]) -> String {
     sources
         .iter()
-        .map(|source| match source {
-            IdSource::Path(path) => *path,
-            IdSource::ResourcesArn => "resources[].ARN",
-            IdSource::CallerIamUser => "userIdentity (IAMUser)",
-            IdSource::Account => "the account",
-        })
+        .map(source_name)
         .collect::<Vec<_>>()
         .join(", ")
 }
