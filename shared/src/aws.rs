@@ -147,6 +147,14 @@ fn sts_failure(
                 let message = sts.message().unwrap_or("no message").to_owned();
                 return (code.to_owned(), message);
             }
+            if let Some(response) = sts.raw_response() {
+                // An answer STS's error parser could not read: its status is still a clue.
+                let status = response.status().as_u16();
+                return (
+                    format!("HTTP{status}"),
+                    "unreadable STS error response".to_owned(),
+                );
+            }
         }
         innermost = Some(e);
         source = e.source();

@@ -525,3 +525,312 @@ async fn events_per_second_through_10_message_batches() {
         events as f64 / handler_time.as_secs_f64()
     );
 }
+
+/// An S3 event as `s3_event` builds it, with `change` applied to the JSON.
+fn s3_event_with(
+    account_id: &str,
+    event_name: &str,
+    bucket: &str,
+    change: impl FnOnce(&mut Value),
+) -> String {
+    let mut event: Value =
+        serde_json::from_str(&s3_event(account_id, event_name, bucket)).expect("the event is JSON");
+    change(&mut event);
+    event.to_string()
+}
+
+/// A public bucket of `account` whose PutBucketAcl event has been processed: stored, with its
+/// public-read finding ACTIVE.
+async fn public_bucket_flagged(
+    world: &World,
+    queues: &Queues,
+    account: &Account,
+    name: &str,
+) -> String {
+    let s3 = world.customer_s3(account, "us-east-1").await;
+    let bucket = world.bucket(name);
+    bucket_with_acls(&s3, &bucket).await;
+    set_acl(&s3, &bucket, BucketCannedAcl::PublicRead).await;
+    let (_, response, _) = deliver(
+        world,
+        queues,
+        &[s3_event(&account.account_id, "PutBucketAcl", &bucket)],
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert!(stored(world, account, &bucket).await);
+    assert_eq!(
+        state_of(&findings_of(world, &bucket).await, PUBLIC_READ),
+        Some(FindingState::Active)
+    );
+    bucket
+}
+
+#[tokio::test]
+async fn a_delete_event_for_a_bucket_that_still_exists_keeps_its_critical_finding_active() {
+    // Given a public bucket, flagged, that was never deleted
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let queues = Queues::new(&world, 30).await;
+    let bucket = public_bucket_flagged(&world, &queues, &account, "notgone").await;
+    // When a DeleteBucket event for it goes through the queue
+    let (_, response, summary) = deliver(
+        &world,
+        &queues,
+        &[s3_event(&account.account_id, "DeleteBucket", &bucket)],
+    )
+    .await;
+    // Then the describe finds it: it stays stored, refreshed, and the critical finding ACTIVE
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(
+        (
+            summary.refresh.removed,
+            summary.refresh.refreshed,
+            summary.refresh.resolved
+        ),
+        (0, 1, 0),
+        "{summary:?}"
+    );
+    assert!(stored(&world, &account, &bucket).await);
+    let findings = findings_of(&world, &bucket).await;
+    assert_eq!(
+        state_of(&findings, PUBLIC_READ),
+        Some(FindingState::Active),
+        "{findings:?}"
+    );
+    // And a daily scan keeps it open
+    let scan = qrie::handler::scan_handler(
+        LambdaEvent::new(qrie::scan::ScanRequest::default(), Context::default()),
+        &world.deps,
+    )
+    .await
+    .expect("scan runs");
+    assert!(scan.errors.is_empty(), "{:?}", scan.errors);
+    assert_eq!(
+        state_of(&findings_of(&world, &bucket).await, PUBLIC_READ),
+        Some(FindingState::Active)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_delete_with_an_empty_error_code_is_ignored() {
+    // Given a public bucket, flagged
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let queues = Queues::new(&world, 30).await;
+    let bucket = public_bucket_flagged(&world, &queues, &account, "emptycode").await;
+    // When DeleteBucket events whose errorCode is "" and null go through the queue
+    let bodies: Vec<String> = [json!(""), json!(null)]
+        .into_iter()
+        .map(|code| {
+            s3_event_with(&account.account_id, "DeleteBucket", &bucket, |e| {
+                e["detail"]["errorCode"] = code;
+                e["detail"]["errorMessage"] = json!("The bucket you tried to delete is not empty");
+            })
+        })
+        .collect();
+    let (_, response, summary) = deliver(&world, &queues, &bodies).await;
+    // Then both are acknowledged as failed calls, and nothing changed
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(
+        summary.ignored,
+        BTreeMap::from([(IgnoredBecause::ErrorCode, 2)]),
+        "{summary:?}"
+    );
+    assert!(stored(&world, &account, &bucket).await);
+    assert_eq!(
+        state_of(&findings_of(&world, &bucket).await, PUBLIC_READ),
+        Some(FindingState::Active)
+    );
+}
+
+#[tokio::test]
+async fn an_event_from_one_account_naming_another_acts_on_nothing_there() {
+    // Given two onboarded accounts, A with a public bucket that is flagged, and B
+    let world = World::new().await;
+    let a = world.onboard().await;
+    let b = world.onboard().await;
+    let queues = Queues::new(&world, 30).await;
+    let bucket = public_bucket_flagged(&world, &queues, &a, "foreign").await;
+    let before = findings_of(&world, &bucket).await;
+    // When A sends events whose records say they happened in B (a change, a deletion), and
+    // A's records name B's resources by ARN
+    let claims_b = |name: &str| {
+        s3_event_with(&a.account_id, name, &bucket, |e| {
+            e["detail"]["recipientAccountId"] = json!(b.account_id);
+            e["detail"]["userIdentity"]["accountId"] = json!(b.account_id);
+        })
+    };
+    let names_b_key = s3_event_with(&a.account_id, "DisableKeyRotation", &bucket, |e| {
+        e["source"] = json!("aws.kms");
+        e["detail"]["eventSource"] = json!("kms.amazonaws.com");
+        e["detail"]["requestParameters"] =
+            json!({"keyId": format!("arn:aws:kms:us-east-1:{}:key/k1", b.account_id)});
+        e["detail"]["resources"] = json!([]);
+    });
+    let (_, response, summary) = deliver(
+        &world,
+        &queues,
+        &[
+            claims_b("PutBucketAcl"),
+            claims_b("DeleteBucket"),
+            names_b_key,
+        ],
+    )
+    .await;
+    // Then the claims are ignored and the ARN of B's key is counted foreign
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(
+        summary.ignored,
+        BTreeMap::from([(IgnoredBecause::OtherAccount, 2)]),
+        "{summary:?}"
+    );
+    assert_eq!(
+        (
+            summary.refresh.foreign,
+            summary.refresh.refreshed,
+            summary.refresh.removed
+        ),
+        (1, 0, 0),
+        "{summary:?}"
+    );
+    // And nothing is stored in B, and A's findings are exactly as they were
+    assert!(!stored(&world, &b, &bucket).await);
+    assert!(stored(&world, &a, &bucket).await);
+    let after = findings_of(&world, &bucket).await;
+    let owners = |fs: &[Finding]| -> Vec<(String, String, String, FindingState)> {
+        fs.iter()
+            .map(|f| {
+                (
+                    f.policy_id.clone(),
+                    f.account_id.clone(),
+                    f.account_service.clone(),
+                    f.state,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(owners(&after), owners(&before));
+    assert!(after.iter().all(|f| f.account_id == a.account_id));
+
+    // When B itself (a genuine sender) reports the deletion of a bucket with that name
+    let (_, response, summary) = deliver(
+        &world,
+        &queues,
+        &[s3_event(&b.account_id, "DeleteBucket", &bucket)],
+    )
+    .await;
+    // Then A's findings are neither resolved nor moved to B
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(summary.refresh.resolved, 0, "{summary:?}");
+    let after = findings_of(&world, &bucket).await;
+    assert_eq!(
+        state_of(&after, PUBLIC_READ),
+        Some(FindingState::Active),
+        "{after:?}"
+    );
+    assert!(after.iter().all(
+        |f| f.account_id == a.account_id && f.account_service == format!("{}_s3", a.account_id)
+    ));
+    assert!(stored(&world, &a, &bucket).await);
+}
+
+#[tokio::test]
+async fn after_an_event_stamped_resolution_the_daily_scan_reopens_the_finding() {
+    // Given a public bucket stored by the inventory and flagged by the scan
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    let bucket = world.bucket("stamped");
+    bucket_with_acls(&s3, &bucket).await;
+    set_acl(&s3, &bucket, BucketCannedAcl::PublicRead).await;
+    let inventory = qrie::handler::inventory_handler(
+        LambdaEvent::new(
+            qrie::inventory::InventoryRequest {
+                service: "s3".into(),
+                account_id: Some(account.account_id.clone()),
+            },
+            Context::default(),
+        ),
+        &world.deps,
+    )
+    .await
+    .expect("inventory runs");
+    assert!(inventory.errors.is_empty(), "{:?}", inventory.errors);
+    let scan = || async {
+        qrie::handler::scan_handler(
+            LambdaEvent::new(qrie::scan::ScanRequest::default(), Context::default()),
+            &world.deps,
+        )
+        .await
+        .expect("scan runs")
+    };
+    scan().await;
+    assert_eq!(
+        state_of(&findings_of(&world, &bucket).await, PUBLIC_READ),
+        Some(FindingState::Active)
+    );
+    // When its finding is resolved with a stamp newer than the stored configuration (what a
+    // DeleteBucket event used to do, with the event's own time, while the bucket stayed)
+    let arn = format!("arn:aws:s3:::{bucket}");
+    let stamped = qrie::store::Resolution::Passes {
+        observed_at: Utc::now() + chrono::Duration::hours(1),
+    };
+    assert!(world
+        .deps
+        .stores
+        .findings
+        .resolve(&arn, PUBLIC_READ, &account.account_id, Utc::now(), stamped)
+        .await
+        .unwrap());
+    assert_eq!(
+        state_of(&findings_of(&world, &bucket).await, PUBLIC_READ),
+        Some(FindingState::Resolved)
+    );
+    // Then the next daily scan, over the unchanged inventory, re-opens it
+    let summary = scan().await;
+    assert!(summary.tally.new >= 1, "{summary:?}");
+    assert_eq!(
+        state_of(&findings_of(&world, &bucket).await, PUBLIC_READ),
+        Some(FindingState::Active)
+    );
+}
+
+#[tokio::test]
+async fn an_unassumable_role_fails_the_message_with_what_sts_said() {
+    // Given an onboarded account whose role STS refuses
+    let world = World::new().await;
+    let account = world.onboard().await;
+    qrie_tests::inject_fault(json!({
+        "method": "POST",
+        "body_contains": format!("RoleArn=arn%3Aaws%3Aiam%3A%3A{}%3A", account.account_id),
+        "protocol": "query",
+        "code": "AccessDenied",
+        "message": "User is not authorized to perform sts:AssumeRole (ExternalId mismatch)",
+    }))
+    .await;
+    let source = qrie::process::AwsSource::new(&world.deps.config, &world.deps.sdk);
+    let catalog = qrie::policy::Catalog::embedded();
+    let processor = qrie::process::EventProcessor::load(&catalog, &world.deps.stores, &source)
+        .await
+        .expect("settings load");
+    // When one of its events is processed
+    let error = processor
+        .process_message(&s3_event(
+            &account.account_id,
+            "PutBucketAcl",
+            &world.bucket("x"),
+        ))
+        .await
+        .expect_err("the role cannot be assumed");
+    // Then the message fails, retryably, with STS's code and message
+    assert!(error.is_retryable(), "{error}");
+    let text = error.to_string();
+    assert!(text.contains(&account.account_id), "{text}");
+    assert!(text.contains("AccessDenied"), "{text}");
+    assert!(text.contains("ExternalId mismatch"), "{text}");
+    assert!(
+        !text.contains("an error occurred while loading credentials"),
+        "{text}"
+    );
+}

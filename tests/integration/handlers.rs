@@ -73,7 +73,8 @@ async fn an_account_whose_role_cannot_be_assumed_is_reported_and_the_others_stil
     crate::seed::create_bucket(&s3, &bucket, "us-east-1").await;
     qrie_tests::inject_fault(serde_json::json!({
         "method": "POST",
-        "body_contains": bad.account_id,
+        "body_contains": format!("RoleArn=arn%3Aaws%3Aiam%3A%3A{}%3A", bad.account_id),
+        "protocol": "query",
         "code": "AccessDenied",
         "message": "not authorized to perform sts:AssumeRole",
     }))
@@ -91,12 +92,21 @@ async fn an_account_whose_role_cannot_be_assumed_is_reported_and_the_others_stil
     )
     .await
     .unwrap();
-    // Then the refused account is named in the errors and the other one is inventoried
+    // Then the refused account is named in the errors, with what STS said, and the other one
+    // is inventoried
     assert!(
-        summary
+        summary.errors.iter().any(|e| e.contains(&bad.account_id)
+            && e.contains("assume")
+            && e.contains("AccessDenied")
+            && e.contains("not authorized to perform sts:AssumeRole")),
+        "{:?}",
+        summary.errors
+    );
+    assert!(
+        !summary
             .errors
             .iter()
-            .any(|e| e.contains(&bad.account_id) && e.contains("assume")),
+            .any(|e| e.contains("an error occurred while loading credentials")),
         "{:?}",
         summary.errors
     );
@@ -108,4 +118,58 @@ async fn an_account_whose_role_cannot_be_assumed_is_reported_and_the_others_stil
     assert!(good_summary.services["s3"].resources >= 2);
     // And services without a collector yet are listed, not silently skipped
     assert!(summary.unsupported.contains(&"ec2".to_owned()));
+}
+
+#[tokio::test]
+async fn a_role_arn_that_is_not_the_account_s_role_is_refused_before_sts() {
+    // Given onboarded accounts whose role ARN is malformed, or names another account's role
+    // (the local STS would accept both)
+    let world = World::new().await;
+    let mut malformed = world.onboard().await;
+    malformed.role_arn = "QrieScannerRole".into();
+    world.deps.stores.accounts.put(&malformed).await.unwrap();
+    let other = world.onboard().await;
+    let s3 = world.customer_s3(&other, "us-east-1").await;
+    crate::seed::create_bucket(&s3, &world.bucket("lent"), "us-east-1").await;
+    let mut borrowed = world.onboard().await;
+    borrowed.role_arn = other.role_arn.clone();
+    world.deps.stores.accounts.put(&borrowed).await.unwrap();
+    // When the inventory runs over all accounts
+    let summary = inventory_handler(
+        LambdaEvent::new(
+            InventoryRequest {
+                service: "s3".into(),
+                account_id: None,
+            },
+            Context::default(),
+        ),
+        &world.deps,
+    )
+    .await
+    .unwrap();
+    // Then each is reported with what is wrong, and nothing of the other account is stored
+    // under the borrowing one
+    for (account, problem) in [
+        (&malformed, "is not an ARN"),
+        (&borrowed, "names a role in another account"),
+    ] {
+        assert!(
+            summary
+                .errors
+                .iter()
+                .any(|e| e.contains(&account.account_id)
+                    && e.contains("InvalidRoleArn")
+                    && e.contains(problem)),
+            "{problem}: {:?}",
+            summary.errors
+        );
+    }
+    let page = world
+        .deps
+        .stores
+        .resources
+        .page(&format!("{}_s3", borrowed.account_id), None)
+        .await
+        .unwrap();
+    assert!(page.items.is_empty(), "{:?}", page.items);
 }

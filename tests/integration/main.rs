@@ -2,6 +2,7 @@
 //! through the same AWS SDK calls they make in production. One binary, split by topic.
 
 mod event_processor;
+mod findings_store;
 mod handlers;
 mod object_scanner;
 mod s3_posture;

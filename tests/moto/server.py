@@ -13,8 +13,9 @@ A rule matches a request on any of these (all optional):
   target        the X-Amz-Target header, e.g. "DynamoDB_20120810.PutItem"
   access_key    a substring of the Authorization header (e.g. an access key id)
   body_contains a substring of the request body (e.g. an account id in an STS AssumeRole form)
-and answers with `status`, `code`, `message` in S3's XML shape (protocol "xml", default) or the
-JSON shape (protocol "json"). `times` limits how often the rule fires (default: always).
+and answers with `status`, `code`, `message` in S3's XML shape (protocol "xml", default), the
+JSON shape (protocol "json"), or the query protocol's wrapped XML shape that STS answers in
+(protocol "query"). `times` limits how often the rule fires (default: always).
 
 Emulator corrections (moto answers these differently from AWS, and the Rust SDK, unlike boto3,
 rejects the difference):
@@ -124,6 +125,13 @@ class FaultInjector:
         if rule.get("protocol", "xml") == "json":
             body = json.dumps({"__type": code, "message": message})
             content_type = "application/x-amz-json-1.0"
+        elif rule.get("protocol") == "query":
+            body = (
+                "<ErrorResponse><Error><Type>Sender</Type>"
+                f"<Code>{code}</Code><Message>{message}</Message></Error>"
+                "<RequestId>qrie-fault</RequestId></ErrorResponse>"
+            )
+            content_type = "text/xml"
         else:
             body = (
                 '<?xml version="1.0" encoding="UTF-8"?>\n'

@@ -1,0 +1,145 @@
+//! The findings store's contract, run the same way against the DynamoDB adapter on the local
+//! AWS and the in-memory adapter: a finding never changes account while it is open, a
+//! resolution (however it was stamped) never stops a later failing evaluation from re-opening
+//! it, and a newer evaluation still protects an open finding from an older one.
+
+use chrono::{DateTime, Duration, Utc};
+use qrie::model::{FindingState, Severity};
+use qrie::store::memory::MemoryFindings;
+use qrie::store::{FailedEvaluation, FindingStore, OpenOutcome, Resolution};
+use qrie_tests::World;
+use serde_json::json;
+
+const POLICY: &str = "S3BucketPublicReadProhibited";
+
+fn failed(arn: &str, account: &str, observed_at: DateTime<Utc>) -> FailedEvaluation {
+    FailedEvaluation {
+        arn: arn.to_owned(),
+        policy_id: POLICY.to_owned(),
+        account_id: account.to_owned(),
+        account_service: format!("{account}_s3"),
+        resource_type: "AWS::S3::Bucket".to_owned(),
+        severity: Severity::Critical,
+        evidence: json!({"Acl": "public-read"}),
+        evaluated_at: Utc::now(),
+        observed_at,
+    }
+}
+
+/// The scenario, with the outcome of each step; both adapters must give the same answers.
+async fn contract(store: &dyn FindingStore, arn: &str) {
+    let (a, b) = ("111111111111", "222222222222");
+    // Whole microseconds: the precision the findings table keeps.
+    let micros = Utc::now().timestamp_micros();
+    let t0 = DateTime::from_timestamp_micros(micros).expect("a time") - Duration::minutes(10);
+    let t1 = t0 + Duration::minutes(1);
+    let t2 = t1 + Duration::minutes(1);
+    let state = || async {
+        let found = store.for_resource(arn).await.expect("read");
+        assert_eq!(found.len(), 1, "{found:?}");
+        found.into_iter().next().expect("one finding")
+    };
+    // Given a finding open in account A from the configuration read at t1
+    assert_eq!(
+        store.open(&failed(arn, a, t1)).await.unwrap(),
+        OpenOutcome::Opened
+    );
+    let first_seen = state().await.first_seen;
+    // When an older evaluation arrives, it is stale
+    assert_eq!(
+        store.open(&failed(arn, a, t0)).await.unwrap(),
+        OpenOutcome::Stale
+    );
+    // When account B claims the same ARN, the open finding stays A's
+    assert_eq!(
+        store.open(&failed(arn, b, t2)).await.unwrap(),
+        OpenOutcome::OtherAccount
+    );
+    let now = state().await;
+    assert_eq!(
+        (now.account_id.as_str(), now.account_service.as_str()),
+        (a, "111111111111_s3")
+    );
+    assert_eq!(now.state, FindingState::Active);
+    // And B cannot resolve it, whatever the basis
+    let passes_later = Resolution::Passes { observed_at: t2 };
+    assert!(!store
+        .resolve(arn, POLICY, b, Utc::now(), passes_later)
+        .await
+        .unwrap());
+    let gone_later = Resolution::Gone { checked_at: t2 };
+    assert!(!store
+        .resolve(arn, POLICY, b, Utc::now(), gone_later)
+        .await
+        .unwrap());
+    assert_eq!(state().await.state, FindingState::Active);
+    // A "gone" that is not later than the evaluation does not resolve it (a re-creation)
+    let gone_same = Resolution::Gone { checked_at: t1 };
+    assert!(!store
+        .resolve(arn, POLICY, a, Utc::now(), gone_same)
+        .await
+        .unwrap());
+    // When A's finding is resolved with a too-new stamp (as event times used to stamp it)
+    let stamped = Resolution::Passes {
+        observed_at: Utc::now() + Duration::days(365),
+    };
+    assert!(store
+        .resolve(arn, POLICY, a, Utc::now(), stamped)
+        .await
+        .unwrap());
+    assert_eq!(state().await.state, FindingState::Resolved);
+    // Then the next failing evaluation of the stored configuration re-opens it, first seen kept
+    assert_eq!(
+        store.open(&failed(arn, a, t1)).await.unwrap(),
+        OpenOutcome::Opened
+    );
+    let reopened = state().await;
+    assert_eq!(reopened.state, FindingState::Active);
+    assert_eq!(reopened.first_seen, first_seen);
+    assert_eq!(reopened.resolved_at, None);
+    // When it is resolved as gone, its observation time is left as it was
+    let gone = Resolution::Gone { checked_at: t2 };
+    assert!(store
+        .resolve(arn, POLICY, a, Utc::now(), gone)
+        .await
+        .unwrap());
+    let resolved = state().await;
+    assert_eq!(resolved.state, FindingState::Resolved);
+    assert_eq!(resolved.observed_at, t1);
+    // And once resolved, the ARN may open for another account (a re-used bucket name), as a
+    // new finding of that account
+    assert_eq!(
+        store.open(&failed(arn, b, t0)).await.unwrap(),
+        OpenOutcome::Opened
+    );
+    let taken = state().await;
+    assert_eq!(
+        (
+            taken.account_id.as_str(),
+            taken.account_service.as_str(),
+            taken.state
+        ),
+        (b, "222222222222_s3", FindingState::Active)
+    );
+    assert!(taken.first_seen > first_seen);
+}
+
+#[tokio::test]
+async fn the_dynamodb_findings_store_keeps_the_contract() {
+    // Given the findings table on the local AWS
+    let world = World::new().await;
+    // When / Then
+    contract(
+        world.deps.stores.findings.as_ref(),
+        &format!("arn:aws:s3:::{}", world.bucket("contract")),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_in_memory_findings_store_keeps_the_same_contract() {
+    // Given the in-memory adapter
+    let store = MemoryFindings::default();
+    // When / Then
+    contract(&store, "arn:aws:s3:::contract").await;
+}
