@@ -101,11 +101,23 @@ fn hex(b: u8) -> Option<u8> {
         .and_then(|d| u8::try_from(d).ok())
 }
 
+/// Reads a notification's records. The error says which shape was expected, never the
+/// offending value (serde's own message would quote it, and it is logged).
+pub fn parse_notification(value: &Value) -> Result<S3Notification, MessageError> {
+    serde_json::from_value(value.clone()).map_err(|_| {
+        MessageError::Unrecognised(
+            "an S3 notification whose Records[] do not have the expected fields and types \
+             (eventSource, eventName, awsRegion, s3.bucket.name, s3.object.key and eTag \
+             strings, s3.object.size a number)"
+                .to_owned(),
+        )
+    })
+}
+
 impl Invocation<'_> {
     /// Turns the ObjectCreated records of a notification into units of their continuous jobs.
     pub(crate) async fn notified(&self, value: &Value) -> Result<MessageOutcome, MessageError> {
-        let notification: S3Notification =
-            serde_json::from_value(value.clone()).map_err(MessageError::Malformed)?;
+        let notification = parse_notification(value)?;
         let settings = &self.scanner.config.object_scan;
         let queue = self.queue_url()?;
         let mut objects = 0;
@@ -116,7 +128,8 @@ impl Invocation<'_> {
             let bucket = &record.s3.bucket.name;
             let job_id = continuous_job_id(bucket);
             let Some(job) = self.scanner.jobs.get(&job_id).await? else {
-                warn!(bucket = %bucket, "notification for a bucket that is not enrolled: ignored");
+                // The bucket name is the notification's own text: not echoed.
+                warn!("notification for a bucket (s3.bucket.name) that is not enrolled: ignored");
                 continue;
             };
             let key = decode_key(&record.s3.object.key);
@@ -257,5 +270,29 @@ mod tests {
         assert_eq!(decode_key("dir/my+file%2Bv1.txt"), "dir/my file+v1.txt");
         assert_eq!(decode_key("caf%C3%A9.csv"), "café.csv");
         assert_eq!(decode_key("100%"), "100%");
+    }
+
+    #[test]
+    fn given_a_record_of_the_wrong_shape_when_parsed_then_the_error_names_no_value() {
+        // given records whose values have the wrong types, one carrying a marker
+        const MARKER: &str = "Xq7SECRETq7X";
+        let bodies = [
+            serde_json::json!({"Records": [{"s3": {"bucket": {"name": "b"},
+                "object": {"key": "k", "size": MARKER}}}]}),
+            serde_json::json!({"Records": [{"eventSource": "aws:s3", "s3": {"bucket": {"name": 7},
+                "object": {"key": MARKER}}}]}),
+            serde_json::json!({"Records": MARKER}),
+        ];
+        for body in bodies {
+            // when
+            let error = parse_notification(&body).expect_err("wrong shape");
+            // then it says what was expected, without the value
+            let text = error.to_string();
+            assert!(text.contains("s3.object.size"), "{text}");
+            assert!(
+                !text.contains(MARKER) && !format!("{error:?}").contains(MARKER),
+                "{text}"
+            );
+        }
     }
 }
