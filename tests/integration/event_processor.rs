@@ -723,6 +723,7 @@ async fn an_event_from_one_account_naming_another_acts_on_nothing_there() {
     // Then A's findings are neither resolved nor moved to B
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert_eq!(summary.refresh.resolved, 0, "{summary:?}");
+    assert!(!stored(&world, &b, &bucket).await);
     let after = findings_of(&world, &bucket).await;
     assert_eq!(
         state_of(&after, PUBLIC_READ),
@@ -733,6 +734,23 @@ async fn an_event_from_one_account_naming_another_acts_on_nothing_there() {
         |f| f.account_id == a.account_id && f.account_service == format!("{}_s3", a.account_id)
     ));
     assert!(stored(&world, &a, &bucket).await);
+
+    // When B reports a change to a bucket of that name (readable from B, but A's)
+    let (_, response, summary) = deliver(
+        &world,
+        &queues,
+        &[s3_event(&b.account_id, "PutBucketAcl", &bucket)],
+    )
+    .await;
+    // Then A's bucket is not stored under B, and nothing opens or moves
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(
+        (summary.refresh.refreshed, summary.refresh.opened),
+        (0, 0),
+        "{summary:?}"
+    );
+    assert!(!stored(&world, &b, &bucket).await);
+    assert_eq!(owners(&findings_of(&world, &bucket).await), owners(&before));
 }
 
 #[tokio::test]

@@ -5,8 +5,11 @@
 //!
 //! 1. [`parse_message`]s the body (an EventBridge event, a bare record, or either inside an SNS
 //!    notification) into a [`TrailEvent`], or says what is wrong with it ([`EnvelopeError`]);
-//! 2. checks `TrailEvent::account_id` against the onboarded accounts (the caller's job);
-//! 3. [`classify`]s the event: [`Disposition::Ignored`] with an [`IgnoreReason`], or
+//! 2. checks `TrailEvent::account_id` (the EventBridge sender, or a bare record's
+//!    `recipientAccountId`; see [`envelope`](parse_message)) against the onboarded accounts
+//!    (the caller's job);
+//! 3. [`classify`]s the event: [`Disposition::Ignored`] with an [`IgnoreReason`] (a record
+//!    claiming another account than its sender's, any `errorCode`, ...), or
 //!    [`Disposition::Relevant`] with every [`TouchedResource`] (ARN, native id, type, region,
 //!    and whether the event deleted it), or an [`ExtractError`] when a supported event does
 //!    not name its resource.
