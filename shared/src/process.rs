@@ -774,8 +774,13 @@ fn loggable_name(name: &str) -> &str {
     }
 }
 
+/// How far ahead of qrie's clock an `eventTime` may be and still be believed (clock skew).
+const EVENT_TIME_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
 /// True for an event that created its resource recently enough that Describe calls may not
-/// see it yet.
+/// see it yet. An `eventTime` further in the future than clock skew explains is not believed:
+/// it earns no retries (the event's time only ever decides whether to describe again, never
+/// what is stored or resolved).
 fn may_not_be_visible_yet(event: &TrailEvent, now: DateTime<Utc>) -> bool {
     let creates = event.event_name.starts_with("Create")
         || matches!(
@@ -783,9 +788,8 @@ fn may_not_be_visible_yet(event: &TrailEvent, now: DateTime<Utc>) -> bool {
             "RunInstances" | "RegisterImage" | "CopyImage" | "CopySnapshot"
         );
     let recent = event.event_time.is_none_or(|t| {
-        now.signed_duration_since(t)
-            .to_std()
-            .map_or(true, |age| age <= CONSISTENCY_WINDOW)
+        let age = now.signed_duration_since(t);
+        age >= -EVENT_TIME_SKEW && age.to_std().map_or(true, |age| age <= CONSISTENCY_WINDOW)
     });
     creates && recent
 }
@@ -1156,6 +1160,14 @@ mod tests {
             "{outcome:?}"
         );
         assert_eq!(never.calls(), 4);
+        // Nor is one stamped far in the future
+        let future = s3_event("CreateBucket", json!({"eventTime": "2999-01-01T00:00:00Z"}));
+        let outcome = processor.process_message(&future).await.unwrap();
+        assert!(
+            matches!(outcome, MessageOutcome::Processed(_)),
+            "{outcome:?}"
+        );
+        assert_eq!(never.calls(), 5);
     }
 
     #[tokio::test]
