@@ -220,6 +220,36 @@ mod tests {
     }
 
     #[test]
+    fn an_sts_refusal_keeps_its_code_and_message() {
+        // given a credentials error wrapping STS's AccessDenied, as the AssumeRole provider
+        // builds it
+        use aws_credential_types::provider::error::CredentialsError;
+        use aws_sdk_sts::operation::assume_role::AssumeRoleError as Refused;
+        use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+        let meta = aws_smithy_types::error::ErrorMetadata::builder()
+            .code("AccessDenied")
+            .message("not authorized to perform sts:AssumeRole")
+            .build();
+        let response = HttpResponse::new(
+            403u16.try_into().expect("a status"),
+            aws_smithy_types::body::SdkBody::empty(),
+        );
+        let sts = aws_sdk_sts::error::SdkError::service_error(Refused::generic(meta), response);
+        let error = CredentialsError::provider_error(sts);
+        // when
+        let (code, message) = sts_failure(&error);
+        // then
+        assert_eq!(code, "AccessDenied");
+        assert_eq!(message, "not authorized to perform sts:AssumeRole");
+        // and a failure that never reached STS names its kind and its cause
+        let (code, message) = sts_failure(&CredentialsError::provider_timed_out(
+            std::time::Duration::from_secs(5),
+        ));
+        assert_eq!(code, "ProviderTimedOut");
+        assert!(!message.is_empty());
+    }
+
+    #[test]
     fn endpoint_hosts_and_foreign_hosts_are_left_alone() {
         assert_eq!(
             rewrite_to_endpoint("http://127.0.0.1:5000/x", "http://127.0.0.1:5000"),
