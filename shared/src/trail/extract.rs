@@ -33,7 +33,8 @@ pub struct TouchedResource {
     /// encryption) it is the account id.
     pub id: String,
     pub arn: String,
-    /// The event removed the resource.
+    /// The event says it removed the resource: a claim, which the processor checks by
+    /// describing the resource like any other.
     pub deleted: bool,
 }
 
