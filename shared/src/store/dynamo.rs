@@ -4,7 +4,6 @@
 //! conditional writes that keep older data from overwriting newer data. Modeled errors
 //! (conditional check failed, throttling) become outcomes or [`StoreError`] variants here.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -509,10 +508,23 @@ impl DynamoPolicies {
 
 #[async_trait]
 impl PolicyStore for DynamoPolicies {
-    async fn settings(&self) -> Result<HashMap<String, PolicySetting>, StoreError> {
-        scan_all(&self.client, &self.table, item::setting_from_item)
-            .await
-            .map(|settings| settings.into_iter().collect())
+    async fn settings(&self) -> Result<super::PolicySettings, StoreError> {
+        let rows = scan_all(&self.client, &self.table, |i| Ok(item::policy_row(i))).await?;
+        let mut out = super::PolicySettings::default();
+        for row in rows {
+            match row {
+                item::PolicyRow::Setting {
+                    id,
+                    setting,
+                    problems,
+                } => {
+                    out.bad_rows.extend(problems);
+                    out.settings.insert(id, setting);
+                }
+                item::PolicyRow::Unidentified(problem) => out.bad_rows.push(problem),
+            }
+        }
+        Ok(out)
     }
 
     async fn put_setting(

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AccountStore, FailedEvaluation, FindingStore, OpenOutcome, Page, PolicySetting, PolicyStore,
-    ResourceStore, StoreError,
+    AccountStore, FailedEvaluation, FindingStore, OpenOutcome, Page, PolicySetting, PolicySettings,
+    PolicyStore, ResourceStore, StoreError,
 };
 use crate::model::{Account, Finding, FindingState, Resource};
 
@@ -199,8 +199,11 @@ pub struct MemoryPolicies {
 
 #[async_trait]
 impl PolicyStore for MemoryPolicies {
-    async fn settings(&self) -> Result<HashMap<String, PolicySetting>, StoreError> {
-        Ok(lock(&self.items).clone())
+    async fn settings(&self) -> Result<PolicySettings, StoreError> {
+        Ok(PolicySettings {
+            settings: lock(&self.items).clone(),
+            bad_rows: Vec::new(),
+        })
     }
 
     async fn put_setting(
