@@ -741,6 +741,207 @@ mod tests {
         assert!(err.to_string().contains("lambda"));
     }
 
+    const PUBLIC_READ: &str = "S3BucketPublicReadProhibited";
+
+    fn public_acl() -> serde_json::Value {
+        json!({"Grants": [{"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"}]})
+    }
+
+    /// A public-ACL bucket whose account-level block could not be read (as the collector writes it).
+    fn public_bucket_with_unreadable_account_block(name: &str) -> Resource {
+        let denied = |path: &str| json!({"Path": path, "Operation": "GetPublicAccessBlock (account)", "Code": "AccessDenied"});
+        bucket(
+            name,
+            json!({
+                "Acl": public_acl(),
+                "PublicAccessBlock": null,
+                "EffectivePublicAccessBlock": {},
+                "Versioning": {"Status": null},
+                "Unreadable": [
+                    denied("AccountPublicAccessBlock"),
+                    denied("EffectivePublicAccessBlock.IgnorePublicAcls"),
+                    denied("EffectivePublicAccessBlock.RestrictPublicBuckets"),
+                ],
+            }),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_policy_reading_an_unreadable_part_opens_and_resolves_nothing() {
+        // Given a public bucket whose public-read finding is open, and a new public bucket
+        let catalog = Catalog::embedded();
+        let open = bucket(
+            "open",
+            json!({"Acl": public_acl(), "EffectivePublicAccessBlock": {"IgnorePublicAcls": false}}),
+        );
+        let stores = stores_with(&[open]).await;
+        let scanner = Scanner {
+            catalog: &catalog,
+            stores: &stores,
+        };
+        assert!(
+            scanner
+                .run(&ScanRequest::default())
+                .await
+                .unwrap()
+                .tally
+                .new
+                >= 1
+        );
+        let before = stores
+            .findings
+            .for_resource("arn:aws:s3:::open")
+            .await
+            .unwrap();
+        // When the account-level block cannot be read for either of them and the scan runs
+        stores
+            .resources
+            .put_batch(&[
+                public_bucket_with_unreadable_account_block("open"),
+                public_bucket_with_unreadable_account_block("new"),
+            ])
+            .await
+            .unwrap();
+        let summary = scanner.run(&ScanRequest::default()).await.unwrap();
+        // Then public read and write are not evaluated for either: nothing opens on the new
+        // bucket, and the open finding is neither resolved nor refreshed
+        assert_eq!(summary.tally.not_evaluated, 4, "{summary:?}");
+        let new = stores
+            .findings
+            .for_resource("arn:aws:s3:::new")
+            .await
+            .unwrap();
+        assert!(new.iter().all(|f| f.policy_id != PUBLIC_READ), "{new:?}");
+        let after = stores
+            .findings
+            .for_resource("arn:aws:s3:::open")
+            .await
+            .unwrap();
+        let read = |fs: &[crate::model::Finding]| {
+            fs.iter()
+                .find(|f| f.policy_id == PUBLIC_READ)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(read(&after), read(&before));
+        // And the policies that do not read the account's block are still evaluated
+        assert!(new
+            .iter()
+            .any(|f| f.policy_id == "S3BucketVersioningEnabled"));
+        // And the summary names each resource, the policies and the failed call
+        assert_eq!(summary.unevaluated.len(), 2, "{:?}", summary.unevaluated);
+        let line = summary
+            .unevaluated
+            .iter()
+            .find(|l| l.starts_with("arn:aws:s3:::new:"))
+            .unwrap();
+        assert!(line.contains(PUBLIC_READ), "{line}");
+        assert!(line.contains("S3BucketPublicWriteProhibited"), "{line}");
+        assert!(
+            line.contains("GetPublicAccessBlock (account): AccessDenied"),
+            "{line}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_row_for_an_unknown_policy_is_reported_and_the_scan_runs() {
+        // Given a policies-table row naming a policy qrie does not have
+        let catalog = Catalog::embedded();
+        let stores = stores_with(&[bucket("b", json!({}))]).await;
+        stores
+            .policies
+            .put_setting("S3BucketVersioningEnabledd", &PolicySetting::default())
+            .await
+            .unwrap();
+        let scanner = Scanner {
+            catalog: &catalog,
+            stores: &stores,
+        };
+        // When the scan runs
+        let summary = scanner.run(&ScanRequest::default()).await.unwrap();
+        // Then the row is reported by id and field, and every policy still runs
+        assert_eq!(
+            summary.bad_policy_rows.len(),
+            1,
+            "{:?}",
+            summary.bad_policy_rows
+        );
+        let row = &summary.bad_policy_rows[0];
+        assert_eq!(
+            (row.policy_id.as_str(), row.field.as_str(), row.effect),
+            (
+                "S3BucketVersioningEnabledd",
+                "PolicyId",
+                BadRowEffect::Ignored
+            )
+        );
+        assert_eq!(summary.policies.len(), catalog.policies().len());
+        assert!(summary.tally.new >= 1);
+    }
+
+    #[tokio::test]
+    async fn requests_that_would_do_nothing_are_refused() {
+        let catalog = Catalog::embedded();
+        let stores = stores_with(&[]).await;
+        let scanner = Scanner {
+            catalog: &catalog,
+            stores: &stores,
+        };
+        // Given a service no policy covers, When scanned, Then it is refused
+        let err = scanner
+            .run(&ScanRequest {
+                service: Some("ec2".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ScanRequestError::NothingToScan(_)), "{err}");
+        assert!(err.to_string().contains("ec2"), "{err}");
+        // Given an account that is not onboarded, Then it is refused by id
+        let err = scanner
+            .run(&ScanRequest {
+                account_id: Some("999999999999".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err, ScanRequestError::UnknownAccount("999999999999".into()));
+        // Given a disabled account, Then it is refused as disabled
+        stores
+            .accounts
+            .put(&Account {
+                account_id: "444455556666".into(),
+                role_arn: String::new(),
+                external_id: None,
+                regions: vec![],
+                enabled: false,
+                name: None,
+            })
+            .await
+            .unwrap();
+        let err = scanner
+            .run(&ScanRequest {
+                account_id: Some("444455556666".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ScanRequestError::DisabledAccount("444455556666".into())
+        );
+        // Given a policy and a service it does not belong to, Then it is refused
+        let err = scanner
+            .run(&ScanRequest {
+                policy_id: Some(PUBLIC_READ.into()),
+                service: Some("iam".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ScanRequestError::NothingToScan(_)), "{err}");
+    }
+
     #[tokio::test]
     async fn an_older_evaluation_never_overwrites_a_newer_one() {
         let catalog = Catalog::embedded();

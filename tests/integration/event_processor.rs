@@ -525,3 +525,62 @@ async fn events_per_second_through_10_message_batches() {
         events as f64 / handler_time.as_secs_f64()
     );
 }
+
+#[tokio::test]
+async fn an_unreadable_account_block_on_the_event_path_opens_nothing_and_keeps_existing_findings() {
+    // Given a bucket made public whose public-read finding opened through its event
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    let (was_public, now_public) = (world.bucket("was-public"), world.bucket("now-public"));
+    bucket_with_acls(&s3, &was_public).await;
+    set_acl(&s3, &was_public, BucketCannedAcl::PublicRead).await;
+    let queues = Queues::new(&world, 30).await;
+    let acl_event = |bucket: &str| s3_event(&account.account_id, "PutBucketAcl", bucket);
+    deliver(&world, &queues, &[acl_event(&was_public)]).await;
+    let before = findings_of(&world, &was_public).await;
+    assert_eq!(state_of(&before, PUBLIC_READ), Some(FindingState::Active));
+
+    // When the account turns Block Public Access on, qrie's role is denied
+    // s3:GetAccountPublicAccessBlock, another bucket is made public, and both events arrive
+    crate::s3_posture::block_public_access_for_the_account(&world, &account).await;
+    crate::s3_posture::deny_account_block_reads(&account).await;
+    bucket_with_acls(&s3, &now_public).await;
+    set_acl(&s3, &now_public, BucketCannedAcl::PublicRead).await;
+    let (_, response, summary) = deliver(
+        &world,
+        &queues,
+        &[acl_event(&was_public), acl_event(&now_public)],
+    )
+    .await;
+
+    // Then both messages are processed (a permission problem is not retried forever) ...
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(summary.refresh.refreshed, 2, "{summary:?}");
+    // ... no public-read finding opens on the new bucket ...
+    let new_findings = findings_of(&world, &now_public).await;
+    assert_eq!(
+        state_of(&new_findings, PUBLIC_READ),
+        None,
+        "{new_findings:?}"
+    );
+    assert_eq!(
+        state_of(&new_findings, "S3BucketVersioningEnabled"),
+        Some(FindingState::Active)
+    );
+    // ... the open finding stays exactly as it was ...
+    let read = |fs: &[Finding]| fs.iter().find(|f| f.policy_id == PUBLIC_READ).cloned();
+    assert_eq!(read(&findings_of(&world, &was_public).await), read(&before));
+    // ... and the outcome counts and names what was not evaluated, with the failed call
+    assert_eq!(summary.refresh.not_evaluated, 4, "{summary:?}");
+    assert!(
+        summary
+            .refresh
+            .unevaluated
+            .iter()
+            .any(|l| l.contains(&now_public)
+                && l.contains("GetPublicAccessBlock (account): AccessDenied")),
+        "{:?}",
+        summary.refresh.unevaluated
+    );
+}
