@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::types::{BucketCannedAcl, ObjectOwnership};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use chrono::Utc;
@@ -582,5 +583,51 @@ async fn an_unreadable_account_block_on_the_event_path_opens_nothing_and_keeps_e
                 && l.contains("GetPublicAccessBlock (account): AccessDenied")),
         "{:?}",
         summary.refresh.unevaluated
+    );
+}
+
+#[tokio::test]
+async fn a_bad_policies_row_is_reported_and_the_event_batch_still_runs() {
+    // Given a hand-written policies row with an unknown severity for the public-read policy
+    let world = World::new().await;
+    let account = world.onboard().await;
+    qrie::aws::dynamodb_client(&world.deps.sdk)
+        .put_item()
+        .table_name(&world.deps.config.tables.policies)
+        .item("PolicyId", AttributeValue::S(PUBLIC_READ.into()))
+        .item("SeverityOverride", AttributeValue::S("super-urgent".into()))
+        .send()
+        .await
+        .expect("row written");
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    let bucket = world.bucket("bad-row");
+    bucket_with_acls(&s3, &bucket).await;
+    set_acl(&s3, &bucket, BucketCannedAcl::PublicRead).await;
+    let queues = Queues::new(&world, 30).await;
+    // When the bucket's event goes through the queue
+    let (_, response, summary) = deliver(
+        &world,
+        &queues,
+        &[s3_event(&account.account_id, "PutBucketAcl", &bucket)],
+    )
+    .await;
+    // Then the batch succeeds (nothing is dead-lettered) and the row is reported by id and field
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(summary.processed, 1, "{summary:?}");
+    let rows: Vec<(&str, &str)> = summary
+        .bad_policy_rows
+        .iter()
+        .map(|r| (r.policy_id.as_str(), r.field.as_str()))
+        .collect();
+    assert_eq!(rows, [(PUBLIC_READ, "SeverityOverride")]);
+    // And the policy still runs, at its catalogue severity
+    let findings = findings_of(&world, &bucket).await;
+    let read = findings
+        .iter()
+        .find(|f| f.policy_id == PUBLIC_READ)
+        .unwrap();
+    assert_eq!(
+        (read.state, read.severity),
+        (FindingState::Active, qrie::model::Severity::Critical)
     );
 }

@@ -134,7 +134,7 @@ pub struct PolicySetting {
 }
 
 /// What happens to a policy whose row in the policies table cannot be read completely.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BadRowEffect {
     /// The row names no policy qrie has (or none at all): nothing to apply it to.
