@@ -329,22 +329,7 @@ async fn an_account_level_block_is_read_through_s3_control() {
     // Given an account whose account-level Block Public Access is fully on
     let world = World::new().await;
     let account = world.onboard().await;
-    let sdk = world.as_customer(&account).await;
-    let control = qrie::aws::s3control_client(&sdk, &qrie_tests::settings());
-    control
-        .put_public_access_block()
-        .account_id(&account.account_id)
-        .public_access_block_configuration(
-            aws_sdk_s3control::types::PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .ignore_public_acls(true)
-                .block_public_policy(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    block_public_access_for_the_account(&world, &account).await;
     let name = world.bucket("covered");
     let s3 = world.customer_s3(&account, "us-east-1").await;
     seed::misconfigured_bucket(&s3, &name, "us-east-1").await;

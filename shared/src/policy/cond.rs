@@ -32,7 +32,9 @@
 //! op: neq, value: true}` fails a bucket that has no public access block at all.
 //!
 //! When a condition holds, [`Condition::evidence`] explains why: the paths and values that made
-//! it hold, which become the finding's `Evidence`.
+//! it hold, which become the finding's `Evidence`. [`Condition::reads`] lists every path a
+//! condition looks at, so that a policy is not evaluated on a configuration whose collector could
+//! not read one of them.
 
 use std::fmt;
 use std::net::IpAddr;
