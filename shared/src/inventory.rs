@@ -6,6 +6,12 @@
 //! flat whatever the account's size. A resource that could not be read is reported and left as
 //! stored; resources missing from a *complete* listing are removed (only if they were last seen
 //! before this run started, so a concurrent real-time refresh is never undone).
+//!
+//! A resource stored with parts its collector could not read (its configuration's `Unreadable`
+//! list) is counted as `partial`; the failed call is in `errors`. Requests that would do
+//! nothing are refused: a single service that has no collector yet, an account that is not
+//! onboarded. An account whose `Regions` names something that is not an AWS region has that
+//! entry reported in `errors` (and `invalid_regions`); its valid regions still run.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
@@ -18,7 +24,7 @@ use tracing::{info, info_span, warn, Instrument};
 
 use crate::collect::{self, AccountSession, Collected, CollectionError};
 use crate::config::Config;
-use crate::model::{partition_key, Account, Resource, Service};
+use crate::model::{is_region_name, partition_key, Account, Resource, Service, UNREADABLE};
 use crate::store::{ResourceStore, Stores};
 
 /// Accounts inventoried at once.
@@ -46,6 +52,8 @@ fn all() -> String {
 pub enum RequestError {
     #[error("{0}")]
     UnknownService(#[from] crate::model::UnknownService),
+    #[error("{0}: nothing to inventory")]
+    Unsupported(#[from] collect::Unsupported),
     #[error("account {0} is not onboarded (not in the accounts table)")]
     UnknownAccount(String),
     #[error("account {0} is onboarded but disabled")]
@@ -61,6 +69,9 @@ pub struct ServiceSummary {
     pub by_region: BTreeMap<String, usize>,
     pub removed: usize,
     pub failed: usize,
+    /// Of `resources`, those stored with parts that could not be read (listed in their
+    /// configuration's `Unreadable`; the policies reading those parts are not evaluated).
+    pub partial: usize,
     /// False when the listing did not finish (nothing was removed then).
     pub complete: bool,
 }
@@ -69,6 +80,10 @@ pub struct ServiceSummary {
 pub struct AccountSummary {
     pub account_id: String,
     pub services: BTreeMap<String, ServiceSummary>,
+    /// Entries of the account's `Regions` that are not AWS region names (made safe to print);
+    /// skipped, and reported in the run's errors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invalid_regions: Vec<String>,
 }
 
 /// What an inventory run returns.
@@ -103,6 +118,10 @@ impl Inventory<'_> {
         let (supported, unsupported): (Vec<Service>, Vec<Service>) = services
             .into_iter()
             .partition(|s| collect::is_supported(*s));
+        if supported.is_empty() {
+            let names: Vec<String> = unsupported.iter().map(|s| s.to_string()).collect();
+            return Err(collect::Unsupported(format!("service {}", names.join(", "))).into());
+        }
         let accounts = self.accounts(request.account_id.as_deref()).await?;
         info!(
             accounts = accounts.len(),
@@ -178,16 +197,35 @@ impl Inventory<'_> {
         let mut summary = AccountSummary {
             account_id: account.account_id.clone(),
             services: BTreeMap::new(),
+            invalid_regions: account
+                .regions
+                .iter()
+                .filter(|r| !is_region_name(r))
+                .map(|r| crate::store::loggable(r))
+                .collect(),
         };
+        let mut errors: Vec<String> = summary
+            .invalid_regions
+            .iter()
+            .map(|r| {
+                format!(
+                    "account {}: Regions names {r}, which is not an AWS region; it is skipped",
+                    account.account_id
+                )
+            })
+            .collect();
+        if !errors.is_empty() {
+            warn!(invalid_regions = ?summary.invalid_regions, "account lists invalid regions");
+        }
         let session =
             match open_session(self.config, self.base_sdk, &account, "qrie-inventory").await {
                 Ok(s) => s,
                 Err(e) => {
                     warn!(error = %e, "cannot reach account");
-                    return (summary, vec![e]);
+                    errors.push(e);
+                    return (summary, errors);
                 }
             };
-        let mut errors = Vec::new();
         for &service in services {
             let span = info_span!("service", service = %service);
             let (service_summary, service_errors) = self
@@ -219,6 +257,13 @@ impl Inventory<'_> {
                 match item {
                     Collected::Resource(resource) => {
                         seen.insert(resource.arn.clone());
+                        if resource
+                            .configuration
+                            .get(UNREADABLE)
+                            .is_some_and(|v| !v.is_null())
+                        {
+                            summary.partial += 1;
+                        }
                         *summary
                             .by_region
                             .entry(resource.region.clone())
@@ -260,6 +305,7 @@ impl Inventory<'_> {
             resources = summary.resources,
             removed = summary.removed,
             failed = summary.failed,
+            partial = summary.partial,
             complete = summary.complete,
             "service inventoried"
         );

@@ -2,6 +2,10 @@
 //!
 //! These types are what the collectors produce, what the policy engine evaluates and what the
 //! storage ports persist. They carry no storage or AWS SDK detail.
+//!
+//! Two conventions shared by every service live here too: how a normalised configuration says
+//! which of its parts could not be read ([`UNREADABLE`], [`UnreadablePart`]), so that no policy
+//! is evaluated on a guess, and what counts as an AWS region name ([`is_region_name`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -202,9 +206,172 @@ pub struct Finding {
     pub observed_at: DateTime<Utc>,
 }
 
+/// The key of a normalised configuration under which a collector lists the parts of it that
+/// could not be read (AccessDenied, throttled after retries, ...), instead of writing a guess in
+/// their place. A policy whose condition reads one of these parts is not evaluated for that
+/// resource (see `policy::Policy::evaluate`).
+pub const UNREADABLE: &str = "Unreadable";
+
+/// One part of a configuration that could not be read: the dotted path it would have had in the
+/// configuration, the API call that failed and its error code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UnreadablePart {
+    pub path: String,
+    pub operation: String,
+    pub code: String,
+}
+
+impl UnreadablePart {
+    /// The path as segments (the empty path, the whole configuration, has none).
+    pub fn segments(&self) -> Vec<&str> {
+        self.path.split('.').filter(|s| !s.is_empty()).collect()
+    }
+}
+
+impl fmt::Display for UnreadablePart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}: {})", self.path, self.operation, self.code)
+    }
+}
+
+/// The unreadable parts a configuration lists. An `Unreadable` entry that is not in the expected
+/// shape (a damaged stored item) makes the whole configuration unreadable (path `""`): nothing is
+/// evaluated on it rather than everything.
+pub fn unreadable_parts(configuration: &Value) -> Vec<UnreadablePart> {
+    let whole = || UnreadablePart {
+        path: String::new(),
+        operation: "reading the stored configuration".into(),
+        code: "MalformedUnreadableList".into(),
+    };
+    match configuration.get(UNREADABLE) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| serde_json::from_value(item.clone()).unwrap_or_else(|_| whole()))
+            .collect(),
+        Some(_) => vec![whole()],
+    }
+}
+
+/// The geographic prefixes of AWS region names across the partitions (aws, aws-cn, aws-us-gov,
+/// aws-iso*, aws-eusc).
+const REGION_AREAS: &[&str] = &[
+    "af", "ap", "ca", "cn", "eu", "il", "me", "mx", "sa", "us", "eusc",
+];
+/// The directions region names use.
+const REGION_DIRECTIONS: &[&str] = &[
+    "central",
+    "east",
+    "west",
+    "north",
+    "south",
+    "northeast",
+    "northwest",
+    "southeast",
+    "southwest",
+];
+
+/// True when `name` is shaped like an AWS region of a known partition:
+/// `<area>[-gov|-iso[a-z]]-[<locale>-]<direction>-<n>`, e.g. `us-east-1`, `us-gov-west-1`,
+/// `us-isob-east-1`, `eusc-de-east-1`. Syntactic: a region AWS opens later with a known shape
+/// passes; a typo such as `us-eats-1` or `useast1` does not.
+pub fn is_region_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    let (Some(&area), Some(&number)) = (parts.first(), parts.last()) else {
+        return false;
+    };
+    if !REGION_AREAS.contains(&area) || parts.len() < 3 {
+        return false;
+    }
+    let number_ok = !number.is_empty()
+        && number.len() <= 2
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && !number.starts_with('0');
+    let mut middle = &parts[1..parts.len() - 1];
+    // An optional partition qualifier: gov, iso, isob, isoe, isof, ...
+    if let Some(first) = middle.first() {
+        let qualifier = *first == "gov"
+            || (first.starts_with("iso")
+                && first.len() <= 4
+                && first.bytes().all(|b| b.is_ascii_lowercase()));
+        if qualifier && middle.len() > 1 {
+            middle = &middle[1..];
+        }
+    }
+    // An optional two-letter locale (eusc-de-east-1), then the direction.
+    let direction = match middle {
+        [direction] => direction,
+        [locale, direction]
+            if locale.len() == 2 && locale.bytes().all(|b| b.is_ascii_lowercase()) =>
+        {
+            direction
+        }
+        _ => return false,
+    };
+    number_ok && REGION_DIRECTIONS.contains(direction)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn region_names_of_every_partition_pass_and_typos_do_not() {
+        // Given real region names of each partition
+        for name in [
+            "us-east-1",
+            "eu-west-3",
+            "ap-southeast-5",
+            "me-central-1",
+            "il-central-1",
+            "mx-central-1",
+            "ca-west-1",
+            "cn-northwest-1",
+            "us-gov-west-1",
+            "us-iso-east-1",
+            "us-isob-east-1",
+            "eu-isoe-west-1",
+            "us-isof-south-1",
+            "eusc-de-east-1",
+        ] {
+            // Then each is a region name
+            assert!(is_region_name(name), "{name}");
+        }
+        // Given typos and other strings, Then none is
+        for name in [
+            "us-eats-1",
+            "useast1",
+            "us-east",
+            "us-east-01",
+            "US-EAST-1",
+            "xx-east-1",
+            "us-east-1 ",
+            "",
+            "us--east-1",
+            "us-gov-1",
+            "global",
+            "aws-global",
+        ] {
+            assert!(!is_region_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn unreadable_parts_are_listed_and_a_damaged_list_blocks_everything() {
+        // Given a configuration listing an unreadable part
+        let config = serde_json::json!({"Unreadable": [
+            {"Path": "AccountPublicAccessBlock", "Operation": "GetPublicAccessBlock", "Code": "AccessDenied"}
+        ]});
+        // Then it is read back with its segments
+        let parts = unreadable_parts(&config);
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].segments(), ["AccountPublicAccessBlock"]);
+        assert!(unreadable_parts(&serde_json::json!({})).is_empty());
+        // Given a damaged list, Then the whole configuration counts as unreadable
+        let damaged = unreadable_parts(&serde_json::json!({"Unreadable": "oops"}));
+        assert_eq!(damaged[0].segments(), Vec::<&str>::new());
+    }
 
     #[test]
     fn services_round_trip_and_name_partitions() {

@@ -22,6 +22,12 @@
 //!    re-evaluated. A service without a collector is counted as unsupported and acknowledged:
 //!    it starts working when its collector is registered in [`collect`], with no change here.
 //!
+//! A resource whose configuration lists parts that could not be read (the account-level S3
+//! block under AccessDenied, for example) is stored as read, and the policies that read those
+//! parts are not evaluated for it: counted in `not_evaluated`, the resource and the failed call
+//! named in `unevaluated`, and its findings left as they were. Policies-table rows that cannot
+//! be read are logged with every batch (by policy id and attribute) and the rest runs.
+//!
 //! Replays are harmless: the state is re-read rather than taken from the event, and every write
 //! is guarded by the time the state was read, so a slow, older refresh never overwrites a newer
 //! one. A resource not found right after its Create event (eventual consistency) is re-described
@@ -48,8 +54,10 @@ use crate::collect::{self, AccountSession, CollectionError, Described, Unsupport
 use crate::config::Config;
 use crate::model::{partition_key, Account, FindingState, Resource};
 use crate::policy::Catalog;
-use crate::scan::{active_policies, reconcile_resource, resolve_gone, ActivePolicy};
-use crate::store::{StoreError, Stores};
+use crate::scan::{
+    configure, reconcile_resource, resolve_gone, unevaluated_report, ActivePolicy, PolicySet,
+};
+use crate::store::{BadPolicyRow, StoreError, Stores};
 use crate::trail::{
     self, Disposition, EnvelopeError, ExtractError, IgnoreReason, TouchedResource, TrailEvent,
 };
@@ -147,6 +155,11 @@ pub struct Refresh {
     pub opened: usize,
     pub still_active: usize,
     pub resolved: usize,
+    /// (resource, policy) pairs not evaluated: the policy reads a part of the configuration that
+    /// could not be read; the finding was left as it was.
+    pub not_evaluated: usize,
+    /// The resources behind `not_evaluated`, with the parts and the failed calls.
+    pub unevaluated: Vec<String>,
 }
 
 impl Refresh {
@@ -160,6 +173,8 @@ impl Refresh {
         self.opened += other.opened;
         self.still_active += other.still_active;
         self.resolved += other.resolved;
+        self.not_evaluated += other.not_evaluated;
+        self.unevaluated.extend(other.unevaluated.iter().cloned());
     }
 }
 
@@ -378,6 +393,9 @@ pub struct BatchSummary {
     pub failed: usize,
     /// Of `failed`, the ones that can never succeed.
     pub poison: usize,
+    /// Rows of the policies table that could not be read completely (the same for every batch
+    /// of an invocation).
+    pub bad_policy_rows: Vec<BadPolicyRow>,
     #[serde(flatten)]
     pub refresh: Refresh,
 }
@@ -411,6 +429,7 @@ pub struct EventProcessor<'a> {
     stores: &'a Stores,
     source: &'a dyn ResourceSource,
     policies: Vec<ActivePolicy<'a>>,
+    bad_policy_rows: Vec<BadPolicyRow>,
     retry: ConsistencyRetry,
     accounts: PerAccount<Option<Account>>,
 }
@@ -427,11 +446,10 @@ impl<'a> EventProcessor<'a> {
             .settings()
             .await
             .map_err(BatchError::Settings)?;
-        Ok(Self::with_policies(
-            active_policies(catalog, &settings),
-            stores,
-            source,
-        ))
+        let PolicySet { policies, bad_rows } = configure(catalog, &settings);
+        let mut processor = Self::with_policies(policies, stores, source);
+        processor.bad_policy_rows = bad_rows;
+        Ok(processor)
     }
 
     /// A processor for an explicit policy set (tests, benchmarks).
@@ -444,6 +462,7 @@ impl<'a> EventProcessor<'a> {
             stores,
             source,
             policies,
+            bad_policy_rows: Vec::new(),
             retry: ConsistencyRetry::default(),
             accounts: PerAccount::new(),
         }
@@ -496,6 +515,7 @@ impl<'a> EventProcessor<'a> {
         let mut report = BatchReport::default();
         let summary = &mut report.summary;
         summary.messages = results.len();
+        summary.bad_policy_rows = self.bad_policy_rows.clone();
         for (id, result) in results {
             match result {
                 Ok(MessageOutcome::Ignored(reason)) => {
@@ -521,6 +541,14 @@ impl<'a> EventProcessor<'a> {
             }
         }
         let summary = &report.summary;
+        if !summary.bad_policy_rows.is_empty() {
+            let rows: Vec<String> = summary
+                .bad_policy_rows
+                .iter()
+                .map(|r| format!("{}.{}", r.policy_id, r.field))
+                .collect();
+            warn!(bad_policy_rows = ?rows, "policies-table rows that cannot be read; see each row's effect");
+        }
         info!(
             messages = summary.messages,
             processed = summary.processed,
@@ -533,6 +561,8 @@ impl<'a> EventProcessor<'a> {
             foreign = summary.refresh.foreign,
             opened = summary.refresh.opened,
             resolved = summary.refresh.resolved,
+            not_evaluated = summary.refresh.not_evaluated,
+            bad_policy_rows = summary.bad_policy_rows.len(),
             failed = summary.failed,
             poison = summary.poison,
             duration_ms = started.elapsed().as_millis() as u64,
@@ -700,6 +730,13 @@ impl<'a> EventProcessor<'a> {
         refresh.still_active = tally.still_active;
         refresh.resolved = tally.resolved;
         refresh.stale += tally.stale;
+        refresh.not_evaluated = tally.not_evaluated;
+        if tally.not_evaluated > 0 {
+            if let Some(report) = unevaluated_report(resource, &self.policies) {
+                warn!(%report, "resource refreshed but not fully evaluated");
+                refresh.unevaluated.push(report);
+            }
+        }
         Ok(refresh)
     }
 
@@ -1361,7 +1398,7 @@ mod tests {
             _ => unreachable!(),
         };
         theirs.account_id = "444455556666".into();
-        let policies = active_policies(&catalog, &HashMap::new());
+        let policies = crate::scan::active_policies(&catalog, &HashMap::new());
         reconcile_resource(
             &theirs,
             &policies,

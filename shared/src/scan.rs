@@ -6,6 +6,13 @@
 //! policy, and then: a new failure opens an ACTIVE finding (with `FirstSeen`), a repeated failure
 //! only moves `LastEvaluated`, and an ACTIVE finding whose resource now passes, or no longer
 //! exists, is RESOLVED. The same [`reconcile_resource`] step serves the event processor.
+//!
+//! A policy that reads a part of a configuration the collector could not read is not evaluated
+//! for that resource: nothing opens, resolves or moves; it is counted (`not_evaluated`) and the
+//! resource is named in the summary's `unevaluated`. A policies-table row that cannot be read is
+//! reported in `bad_policy_rows` (see [`crate::store::item::policy_row`] for what each bad
+//! attribute does) and the rest runs. A request that would do nothing (a service no active policy
+//! covers, an account that is not onboarded) is refused rather than answered with an empty run.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
@@ -18,11 +25,14 @@ use tracing::{info, info_span, warn, Instrument};
 use crate::model::{partition_key, Resource, Service, Severity};
 use crate::policy::{Catalog, Outcome, Policy};
 use crate::store::{
-    FailedEvaluation, FindingStore, OpenOutcome, PolicySetting, Resolution, Stores,
+    BadPolicyRow, BadRowEffect, FailedEvaluation, FindingStore, OpenOutcome, PolicySetting,
+    PolicySettings, Resolution, Stores,
 };
 
 /// Finding writes in flight at once within a partition.
 const WRITE_CONCURRENCY: usize = 16;
+/// Resources named in a summary's `unevaluated` list at most (the count is always complete).
+pub const MAX_REPORTED_UNEVALUATED: usize = 100;
 
 /// The invocation payload: `{}`, `{"policy_id": "..."}`, `{"service": "..."}`, optionally with
 /// `"account_id"`.
@@ -44,6 +54,14 @@ pub enum ScanRequestError {
     UnknownPolicy(String),
     #[error("policy {0} is disabled in the policies table")]
     DisabledPolicy(String),
+    #[error("policy {id} is held: its row in the policies table cannot be read ({fields})")]
+    HeldPolicy { id: String, fields: String },
+    #[error("no active policy covers {0}: nothing to scan")]
+    NothingToScan(String),
+    #[error("account {0} is not onboarded (not in the accounts table)")]
+    UnknownAccount(String),
+    #[error("account {0} is onboarded but disabled")]
+    DisabledAccount(String),
     #[error("{0}")]
     UnknownService(#[from] crate::model::UnknownService),
     #[error("reading the {table} table failed: {message}")]
@@ -63,6 +81,9 @@ pub struct Tally {
     pub resolved: usize,
     /// Writes skipped because a newer evaluation was already stored.
     pub stale: usize,
+    /// (resource, policy) pairs not evaluated: the policy reads a part of the configuration
+    /// that could not be collected. Their findings were left as they were.
+    pub not_evaluated: usize,
 }
 
 impl Tally {
@@ -72,6 +93,7 @@ impl Tally {
         self.still_active += other.still_active;
         self.resolved += other.resolved;
         self.stale += other.stale;
+        self.not_evaluated += other.not_evaluated;
     }
 }
 
@@ -85,6 +107,11 @@ pub struct ScanSummary {
     pub partitions: usize,
     pub by_partition: BTreeMap<String, Tally>,
     pub errors: Vec<String>,
+    /// The resources some policies were not evaluated for, with the parts that could not be read
+    /// (at most [`MAX_REPORTED_UNEVALUATED`], then a line saying how many more).
+    pub unevaluated: Vec<String>,
+    /// Rows of the policies table that could not be read completely, and what was done instead.
+    pub bad_policy_rows: Vec<BadPolicyRow>,
     pub duration_ms: u128,
 }
 
@@ -103,6 +130,35 @@ impl ActivePolicy<'_> {
                 .accounts
                 .as_ref()
                 .is_none_or(|a| a.contains(&resource.account_id))
+    }
+}
+
+/// The policies a run applies, and the policies-table rows it could not apply as written.
+#[derive(Debug, Clone)]
+pub struct PolicySet<'c> {
+    pub policies: Vec<ActivePolicy<'c>>,
+    pub bad_rows: Vec<BadPolicyRow>,
+}
+
+/// The catalog's policies as configured by the policies table, with its bad rows reported:
+/// those the store could not read, and rows naming a policy the catalog does not have.
+pub fn configure<'c>(catalog: &'c Catalog, table: &PolicySettings) -> PolicySet<'c> {
+    let mut bad_rows = table.bad_rows.clone();
+    let mut unknown: Vec<&String> = table
+        .settings
+        .keys()
+        .filter(|id| catalog.get(id).is_none())
+        .collect();
+    unknown.sort();
+    bad_rows.extend(unknown.into_iter().map(|id| BadPolicyRow {
+        policy_id: crate::store::loggable(id),
+        field: crate::store::schema::policies::PK.into(),
+        problem: "names no policy in the catalog",
+        effect: BadRowEffect::Ignored,
+    }));
+    PolicySet {
+        policies: active_policies(catalog, &table.settings),
+        bad_rows,
     }
 }
 
@@ -164,9 +220,10 @@ pub async fn reconcile_resource(
             }
             continue;
         }
-        tally.evaluated += 1;
         match p.policy.evaluate(&resource.configuration) {
+            Outcome::NotEvaluated { .. } => tally.not_evaluated += 1,
             Outcome::Fail { evidence } => {
+                tally.evaluated += 1;
                 let failed = FailedEvaluation {
                     arn: resource.arn.clone(),
                     policy_id: p.policy.id.clone(),
@@ -191,6 +248,7 @@ pub async fn reconcile_resource(
                 }
             }
             Outcome::Pass => {
+                tally.evaluated += 1;
                 if active.contains(&p.policy.id)
                     && findings
                         .resolve(
@@ -208,6 +266,42 @@ pub async fn reconcile_resource(
         }
     }
     Ok(tally)
+}
+
+/// Why some applicable policies were not evaluated for `resource`: the policies and the parts
+/// of its configuration they read that could not be collected (the failed call and its code).
+/// `None` when every applicable policy could be evaluated.
+pub fn unevaluated_report(resource: &Resource, policies: &[ActivePolicy<'_>]) -> Option<String> {
+    let mut ids = Vec::new();
+    let mut parts: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in policies.iter().filter(|p| p.applies_to(resource)) {
+        let unreadable = p.policy.unreadable_inputs(&resource.configuration);
+        if unreadable.is_empty() {
+            continue;
+        }
+        ids.push(p.policy.id.as_str());
+        for part in unreadable {
+            let paths = parts
+                .entry(format!("{}: {}", part.operation, part.code))
+                .or_default();
+            if !paths.contains(&part.path) {
+                paths.push(part.path);
+            }
+        }
+    }
+    if ids.is_empty() {
+        return None;
+    }
+    let why: Vec<String> = parts
+        .into_iter()
+        .map(|(call, paths)| format!("{} could not be read ({call})", paths.join(", ")))
+        .collect();
+    Some(format!(
+        "{}: {} not evaluated: {}",
+        resource.arn,
+        ids.join(", "),
+        why.join("; ")
+    ))
 }
 
 /// Resolves the ACTIVE findings, in `account_id`, of a resource found missing at `checked_at`.
@@ -248,34 +342,71 @@ impl Scanner<'_> {
                     table: "policies",
                     message: e.to_string(),
                 })?;
-        let mut policies = active_policies(self.catalog, &settings);
+        let PolicySet {
+            mut policies,
+            bad_rows,
+        } = configure(self.catalog, &settings);
+        for row in &bad_rows {
+            warn!(policy = %row.policy_id, field = %row.field, effect = ?row.effect, problem = row.problem, "bad policies-table row");
+        }
         if let Some(id) = &request.policy_id {
             if self.catalog.get(id).is_none() {
                 return Err(ScanRequestError::UnknownPolicy(id.clone()));
             }
             policies.retain(|p| p.policy.id == *id);
             if policies.is_empty() {
-                return Err(ScanRequestError::DisabledPolicy(id.clone()));
+                let fields: Vec<&str> = bad_rows
+                    .iter()
+                    .filter(|r| r.policy_id == *id && r.effect == BadRowEffect::Disabled)
+                    .map(|r| r.field.as_str())
+                    .collect();
+                return Err(if fields.is_empty() {
+                    ScanRequestError::DisabledPolicy(id.clone())
+                } else {
+                    ScanRequestError::HeldPolicy {
+                        id: id.clone(),
+                        fields: fields.join(", "),
+                    }
+                });
             }
         }
         if let Some(service) = &request.service {
             let service: Service = service.parse()?;
             policies.retain(|p| p.policy.service == service);
+            if policies.is_empty() {
+                return Err(ScanRequestError::NothingToScan(format!(
+                    "service {service}{}",
+                    request
+                        .policy_id
+                        .as_ref()
+                        .map(|id| format!(" with policy {id}"))
+                        .unwrap_or_default()
+                )));
+            }
+        }
+        if policies.is_empty() {
+            return Err(ScanRequestError::NothingToScan(
+                "any service (every policy is disabled or held)".into(),
+            ));
         }
         let mut services: Vec<Service> = policies.iter().map(|p| p.policy.service).collect();
         services.sort();
         services.dedup();
-        let accounts = self
-            .stores
-            .accounts
-            .list()
-            .await
-            .map_err(|e| ScanRequestError::Store {
-                table: "accounts",
-                message: e.to_string(),
-            })?;
+        let store_error = |e: crate::store::StoreError| ScanRequestError::Store {
+            table: "accounts",
+            message: e.to_string(),
+        };
+        let accounts = match &request.account_id {
+            Some(id) => match self.stores.accounts.get(id).await.map_err(store_error)? {
+                Some(a) if a.enabled => vec![a],
+                Some(_) => return Err(ScanRequestError::DisabledAccount(id.clone())),
+                None => return Err(ScanRequestError::UnknownAccount(id.clone())),
+            },
+            None => self.stores.accounts.list().await.map_err(store_error)?,
+        };
         let mut summary = ScanSummary {
             policies: policies.iter().map(|p| p.policy.id.clone()).collect(),
+            bad_policy_rows: bad_rows,
             errors: self
                 .catalog
                 .rejected
@@ -284,13 +415,8 @@ impl Scanner<'_> {
                 .collect(),
             ..ScanSummary::default()
         };
-        for account in accounts.iter().filter(|a| {
-            a.enabled
-                && request
-                    .account_id
-                    .as_ref()
-                    .is_none_or(|only| *only == a.account_id)
-        }) {
+        let mut unevaluated_resources = 0;
+        for account in accounts.iter().filter(|a| a.enabled) {
             for &service in &services {
                 let partition = partition_key(&account.account_id, service);
                 let span = info_span!("partition", %partition);
@@ -302,8 +428,19 @@ impl Scanner<'_> {
                 summary.resources += result.resources;
                 summary.tally.add(&result.tally);
                 summary.errors.extend(result.errors);
+                unevaluated_resources += result.unevaluated.len();
+                let room = MAX_REPORTED_UNEVALUATED.saturating_sub(summary.unevaluated.len());
+                summary
+                    .unevaluated
+                    .extend(result.unevaluated.into_iter().take(room));
                 summary.by_partition.insert(partition, result.tally);
             }
+        }
+        if unevaluated_resources > summary.unevaluated.len() {
+            let more = unevaluated_resources - summary.unevaluated.len();
+            summary
+                .unevaluated
+                .push(format!("... and {more} more resources not fully evaluated"));
         }
         summary.duration_ms = started.elapsed().as_millis();
         info!(
@@ -311,6 +448,8 @@ impl Scanner<'_> {
             new = summary.tally.new,
             still_active = summary.tally.still_active,
             resolved = summary.tally.resolved,
+            not_evaluated = summary.tally.not_evaluated,
+            bad_policy_rows = summary.bad_policy_rows.len(),
             errors = summary.errors.len(),
             duration_ms = summary.duration_ms as u64,
             "scan finished"
@@ -366,17 +505,24 @@ impl Scanner<'_> {
                 .map(|resource| {
                     let active = active.get(&resource.arn).unwrap_or(&empty);
                     async move {
-                        (
-                            resource.arn.as_str(),
-                            reconcile_resource(resource, policies, active, findings, now).await,
-                        )
+                        let outcome =
+                            reconcile_resource(resource, policies, active, findings, now).await;
+                        let unevaluated = match &outcome {
+                            Ok(t) if t.not_evaluated > 0 => unevaluated_report(resource, policies),
+                            _ => None,
+                        };
+                        (resource.arn.as_str(), outcome, unevaluated)
                     }
                 })
                 .buffer_unordered(WRITE_CONCURRENCY)
                 .collect()
                 .await;
-            for (arn, outcome) in outcomes {
+            for (arn, outcome, unevaluated) in outcomes {
                 evaluated_arns.insert(arn.to_owned());
+                if let Some(report) = unevaluated {
+                    warn!(%report, "resource not fully evaluated");
+                    result.unevaluated.push(report);
+                }
                 match outcome {
                     Ok(t) => result.tally.add(&t),
                     Err(e) => result.errors.push(format!("{arn}: {e}")),
@@ -413,6 +559,7 @@ struct PartitionResult {
     resources: usize,
     tally: Tally,
     errors: Vec<String>,
+    unevaluated: Vec<String>,
 }
 
 #[cfg(test)]
@@ -618,6 +765,207 @@ mod tests {
         assert!(err.to_string().contains("lambda"));
     }
 
+    const PUBLIC_READ: &str = "S3BucketPublicReadProhibited";
+
+    fn public_acl() -> serde_json::Value {
+        json!({"Grants": [{"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"}]})
+    }
+
+    /// A public-ACL bucket whose account-level block could not be read (as the collector writes it).
+    fn public_bucket_with_unreadable_account_block(name: &str) -> Resource {
+        let denied = |path: &str| json!({"Path": path, "Operation": "GetPublicAccessBlock (account)", "Code": "AccessDenied"});
+        bucket(
+            name,
+            json!({
+                "Acl": public_acl(),
+                "PublicAccessBlock": null,
+                "EffectivePublicAccessBlock": {},
+                "Versioning": {"Status": null},
+                "Unreadable": [
+                    denied("AccountPublicAccessBlock"),
+                    denied("EffectivePublicAccessBlock.IgnorePublicAcls"),
+                    denied("EffectivePublicAccessBlock.RestrictPublicBuckets"),
+                ],
+            }),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_policy_reading_an_unreadable_part_opens_and_resolves_nothing() {
+        // Given a public bucket whose public-read finding is open, and a new public bucket
+        let catalog = Catalog::embedded();
+        let open = bucket(
+            "open",
+            json!({"Acl": public_acl(), "EffectivePublicAccessBlock": {"IgnorePublicAcls": false}}),
+        );
+        let stores = stores_with(&[open]).await;
+        let scanner = Scanner {
+            catalog: &catalog,
+            stores: &stores,
+        };
+        assert!(
+            scanner
+                .run(&ScanRequest::default())
+                .await
+                .unwrap()
+                .tally
+                .new
+                >= 1
+        );
+        let before = stores
+            .findings
+            .for_resource("arn:aws:s3:::open")
+            .await
+            .unwrap();
+        // When the account-level block cannot be read for either of them and the scan runs
+        stores
+            .resources
+            .put_batch(&[
+                public_bucket_with_unreadable_account_block("open"),
+                public_bucket_with_unreadable_account_block("new"),
+            ])
+            .await
+            .unwrap();
+        let summary = scanner.run(&ScanRequest::default()).await.unwrap();
+        // Then public read and write are not evaluated for either: nothing opens on the new
+        // bucket, and the open finding is neither resolved nor refreshed
+        assert_eq!(summary.tally.not_evaluated, 4, "{summary:?}");
+        let new = stores
+            .findings
+            .for_resource("arn:aws:s3:::new")
+            .await
+            .unwrap();
+        assert!(new.iter().all(|f| f.policy_id != PUBLIC_READ), "{new:?}");
+        let after = stores
+            .findings
+            .for_resource("arn:aws:s3:::open")
+            .await
+            .unwrap();
+        let read = |fs: &[crate::model::Finding]| {
+            fs.iter()
+                .find(|f| f.policy_id == PUBLIC_READ)
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(read(&after), read(&before));
+        // And the policies that do not read the account's block are still evaluated
+        assert!(new
+            .iter()
+            .any(|f| f.policy_id == "S3BucketVersioningEnabled"));
+        // And the summary names each resource, the policies and the failed call
+        assert_eq!(summary.unevaluated.len(), 2, "{:?}", summary.unevaluated);
+        let line = summary
+            .unevaluated
+            .iter()
+            .find(|l| l.starts_with("arn:aws:s3:::new:"))
+            .unwrap();
+        assert!(line.contains(PUBLIC_READ), "{line}");
+        assert!(line.contains("S3BucketPublicWriteProhibited"), "{line}");
+        assert!(
+            line.contains("GetPublicAccessBlock (account): AccessDenied"),
+            "{line}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_row_for_an_unknown_policy_is_reported_and_the_scan_runs() {
+        // Given a policies-table row naming a policy qrie does not have
+        let catalog = Catalog::embedded();
+        let stores = stores_with(&[bucket("b", json!({}))]).await;
+        stores
+            .policies
+            .put_setting("S3BucketVersioningEnabledd", &PolicySetting::default())
+            .await
+            .unwrap();
+        let scanner = Scanner {
+            catalog: &catalog,
+            stores: &stores,
+        };
+        // When the scan runs
+        let summary = scanner.run(&ScanRequest::default()).await.unwrap();
+        // Then the row is reported by id and field, and every policy still runs
+        assert_eq!(
+            summary.bad_policy_rows.len(),
+            1,
+            "{:?}",
+            summary.bad_policy_rows
+        );
+        let row = &summary.bad_policy_rows[0];
+        assert_eq!(
+            (row.policy_id.as_str(), row.field.as_str(), row.effect),
+            (
+                "S3BucketVersioningEnabledd",
+                "PolicyId",
+                BadRowEffect::Ignored
+            )
+        );
+        assert_eq!(summary.policies.len(), catalog.policies().len());
+        assert!(summary.tally.new >= 1);
+    }
+
+    #[tokio::test]
+    async fn requests_that_would_do_nothing_are_refused() {
+        let catalog = Catalog::embedded();
+        let stores = stores_with(&[]).await;
+        let scanner = Scanner {
+            catalog: &catalog,
+            stores: &stores,
+        };
+        // Given a service no policy covers, When scanned, Then it is refused
+        let err = scanner
+            .run(&ScanRequest {
+                service: Some("ec2".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ScanRequestError::NothingToScan(_)), "{err}");
+        assert!(err.to_string().contains("ec2"), "{err}");
+        // Given an account that is not onboarded, Then it is refused by id
+        let err = scanner
+            .run(&ScanRequest {
+                account_id: Some("999999999999".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err, ScanRequestError::UnknownAccount("999999999999".into()));
+        // Given a disabled account, Then it is refused as disabled
+        stores
+            .accounts
+            .put(&Account {
+                account_id: "444455556666".into(),
+                role_arn: String::new(),
+                external_id: None,
+                regions: vec![],
+                enabled: false,
+                name: None,
+            })
+            .await
+            .unwrap();
+        let err = scanner
+            .run(&ScanRequest {
+                account_id: Some("444455556666".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ScanRequestError::DisabledAccount("444455556666".into())
+        );
+        // Given a policy and a service it does not belong to, Then it is refused
+        let err = scanner
+            .run(&ScanRequest {
+                policy_id: Some(PUBLIC_READ.into()),
+                service: Some("iam".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ScanRequestError::NothingToScan(_)), "{err}");
+    }
+
     #[tokio::test]
     async fn an_older_evaluation_never_overwrites_a_newer_one() {
         let catalog = Catalog::embedded();
@@ -670,13 +1018,22 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(fixed.resolved, 1);
-        // And a failing state evaluated after that re-opens it, even one read earlier: a
-        // resolution never silences a failure (the next evaluation of t=20 resolves it again)
+        // And a slow evaluation of a failing state read earlier does not re-open it
         let replay =
             reconcile_resource(&at(10, "Suspended"), &policies, &none, findings, Utc::now())
                 .await
                 .unwrap();
-        assert!(replay.new >= 1, "{replay:?}");
+        assert_eq!((replay.new, replay.stale), (0, 1), "{replay:?}");
+        assert_eq!(
+            state(findings.for_resource("arn:aws:s3:::b").await.unwrap()),
+            FindingState::Resolved
+        );
+        // And a failing state read after the fix re-opens it
+        let broken =
+            reconcile_resource(&at(30, "Suspended"), &policies, &none, findings, Utc::now())
+                .await
+                .unwrap();
+        assert_eq!(broken.new, 1, "{broken:?}");
         assert_eq!(
             state(findings.for_resource("arn:aws:s3:::b").await.unwrap()),
             FindingState::Active

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::types::{BucketCannedAcl, ObjectOwnership};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use chrono::Utc;
@@ -822,7 +823,7 @@ async fn an_unassumable_role_fails_the_message_with_what_sts_said() {
     qrie_tests::inject_fault(json!({
         "method": "POST",
         "body_contains": format!("RoleArn=arn%3Aaws%3Aiam%3A%3A{}%3A", account.account_id),
-        "protocol": "query",
+        "protocol": "xml_wrapped",
         "code": "AccessDenied",
         "message": "User is not authorized to perform sts:AssumeRole (ExternalId mismatch)",
     }))
@@ -850,5 +851,110 @@ async fn an_unassumable_role_fails_the_message_with_what_sts_said() {
     assert!(
         !text.contains("an error occurred while loading credentials"),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_account_block_on_the_event_path_opens_nothing_and_keeps_existing_findings() {
+    // Given a bucket made public whose public-read finding opened through its event
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    let (was_public, now_public) = (world.bucket("was-public"), world.bucket("now-public"));
+    bucket_with_acls(&s3, &was_public).await;
+    set_acl(&s3, &was_public, BucketCannedAcl::PublicRead).await;
+    let queues = Queues::new(&world, 30).await;
+    let acl_event = |bucket: &str| s3_event(&account.account_id, "PutBucketAcl", bucket);
+    deliver(&world, &queues, &[acl_event(&was_public)]).await;
+    let before = findings_of(&world, &was_public).await;
+    assert_eq!(state_of(&before, PUBLIC_READ), Some(FindingState::Active));
+
+    // When the account turns Block Public Access on, qrie's role is denied
+    // s3:GetAccountPublicAccessBlock, another bucket is made public, and both events arrive
+    crate::s3_posture::block_public_access_for_the_account(&world, &account).await;
+    crate::s3_posture::deny_account_block_reads(&account).await;
+    bucket_with_acls(&s3, &now_public).await;
+    set_acl(&s3, &now_public, BucketCannedAcl::PublicRead).await;
+    let (_, response, summary) = deliver(
+        &world,
+        &queues,
+        &[acl_event(&was_public), acl_event(&now_public)],
+    )
+    .await;
+
+    // Then both messages are processed (a permission problem is not retried forever) ...
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(summary.refresh.refreshed, 2, "{summary:?}");
+    // ... no public-read finding opens on the new bucket ...
+    let new_findings = findings_of(&world, &now_public).await;
+    assert_eq!(
+        state_of(&new_findings, PUBLIC_READ),
+        None,
+        "{new_findings:?}"
+    );
+    assert_eq!(
+        state_of(&new_findings, "S3BucketVersioningEnabled"),
+        Some(FindingState::Active)
+    );
+    // ... the open finding stays exactly as it was ...
+    let read = |fs: &[Finding]| fs.iter().find(|f| f.policy_id == PUBLIC_READ).cloned();
+    assert_eq!(read(&findings_of(&world, &was_public).await), read(&before));
+    // ... and the outcome counts and names what was not evaluated, with the failed call
+    assert_eq!(summary.refresh.not_evaluated, 4, "{summary:?}");
+    assert!(
+        summary
+            .refresh
+            .unevaluated
+            .iter()
+            .any(|l| l.contains(&now_public)
+                && l.contains("GetPublicAccessBlock (account): AccessDenied")),
+        "{:?}",
+        summary.refresh.unevaluated
+    );
+}
+
+#[tokio::test]
+async fn a_bad_policies_row_is_reported_and_the_event_batch_still_runs() {
+    // Given a hand-written policies row with an unknown severity for the public-read policy
+    let world = World::new().await;
+    let account = world.onboard().await;
+    qrie::aws::dynamodb_client(&world.deps.sdk)
+        .put_item()
+        .table_name(&world.deps.config.tables.policies)
+        .item("PolicyId", AttributeValue::S(PUBLIC_READ.into()))
+        .item("SeverityOverride", AttributeValue::S("super-urgent".into()))
+        .send()
+        .await
+        .expect("row written");
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    let bucket = world.bucket("bad-row");
+    bucket_with_acls(&s3, &bucket).await;
+    set_acl(&s3, &bucket, BucketCannedAcl::PublicRead).await;
+    let queues = Queues::new(&world, 30).await;
+    // When the bucket's event goes through the queue
+    let (_, response, summary) = deliver(
+        &world,
+        &queues,
+        &[s3_event(&account.account_id, "PutBucketAcl", &bucket)],
+    )
+    .await;
+    // Then the batch succeeds (nothing is dead-lettered) and the row is reported by id and field
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(summary.processed, 1, "{summary:?}");
+    let rows: Vec<(&str, &str)> = summary
+        .bad_policy_rows
+        .iter()
+        .map(|r| (r.policy_id.as_str(), r.field.as_str()))
+        .collect();
+    assert_eq!(rows, [(PUBLIC_READ, "SeverityOverride")]);
+    // And the policy still runs, at its catalogue severity
+    let findings = findings_of(&world, &bucket).await;
+    let read = findings
+        .iter()
+        .find(|f| f.policy_id == PUBLIC_READ)
+        .unwrap();
+    assert_eq!(
+        (read.state, read.severity),
+        (FindingState::Active, qrie::model::Severity::Critical)
     );
 }

@@ -1,7 +1,7 @@
 //! The findings store's contract, run the same way against the DynamoDB adapter on the local
-//! AWS and the in-memory adapter: a finding never changes account while it is open, a
-//! resolution (however it was stamped) never stops a later failing evaluation from re-opening
-//! it, and a newer evaluation still protects an open finding from an older one.
+//! AWS and the in-memory adapter: a finding never changes account while it is open, a "gone"
+//! resolution or one stamped later than any read never stops a later failing evaluation from
+//! re-opening it, and a newer evaluation protects a finding (open or resolved) from an older one.
 
 use chrono::{DateTime, Duration, Utc};
 use qrie::model::{FindingState, Severity};
@@ -97,15 +97,31 @@ async fn contract(store: &dyn FindingStore, arn: &str) {
     assert_eq!(reopened.state, FindingState::Active);
     assert_eq!(reopened.first_seen, first_seen);
     assert_eq!(reopened.resolved_at, None);
+    // When a read at t2 shows it fixed, a slow evaluation of the older failing read (t1) does
+    // not re-open it
+    let fixed = Resolution::Passes { observed_at: t2 };
+    assert!(store.resolve(arn, POLICY, a, Utc::now(), fixed).await.unwrap());
+    assert_eq!(
+        store.open(&failed(arn, a, t1)).await.unwrap(),
+        OpenOutcome::Stale
+    );
+    assert_eq!(state().await.state, FindingState::Resolved);
+    // And a failing read at t2 re-opens it
+    assert_eq!(
+        store.open(&failed(arn, a, t2)).await.unwrap(),
+        OpenOutcome::Opened
+    );
     // When it is resolved as gone, its observation time is left as it was
-    let gone = Resolution::Gone { checked_at: t2 };
+    let gone = Resolution::Gone {
+        checked_at: t2 + Duration::minutes(1),
+    };
     assert!(store
         .resolve(arn, POLICY, a, Utc::now(), gone)
         .await
         .unwrap());
     let resolved = state().await;
     assert_eq!(resolved.state, FindingState::Resolved);
-    assert_eq!(resolved.observed_at, t1);
+    assert_eq!(resolved.observed_at, t2);
     // And once resolved, the ARN may open for another account (a re-used bucket name), as a
     // new finding of that account
     assert_eq!(

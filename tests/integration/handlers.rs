@@ -1,9 +1,13 @@
-//! The handlers invoked through `lambda_runtime`'s types with the sample events in `events/`.
+//! The handlers invoked through `lambda_runtime`'s types with the sample events in `events/`,
+//! bad requests, and bad rows in the tables they read.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use qrie::handler::{inventory_handler, scan_handler};
 use qrie::inventory::InventoryRequest;
+use qrie::model::Severity;
 use qrie::scan::ScanRequest;
+use qrie::store::BadRowEffect;
 use qrie_tests::{sample_event, sample_files, World};
 
 #[tokio::test]
@@ -74,7 +78,7 @@ async fn an_account_whose_role_cannot_be_assumed_is_reported_and_the_others_stil
     qrie_tests::inject_fault(serde_json::json!({
         "method": "POST",
         "body_contains": format!("RoleArn=arn%3Aaws%3Aiam%3A%3A{}%3A", bad.account_id),
-        "protocol": "query",
+        "protocol": "xml_wrapped",
         "code": "AccessDenied",
         "message": "not authorized to perform sts:AssumeRole",
     }))
@@ -172,4 +176,226 @@ async fn a_role_arn_that_is_not_the_account_s_role_is_refused_before_sts() {
         .await
         .unwrap();
     assert!(page.items.is_empty(), "{:?}", page.items);
+}
+
+/// Writes a policies-table row by hand, as an operator would in the console.
+async fn put_policy_row(world: &World, attributes: &[(&str, AttributeValue)]) {
+    let mut request = qrie::aws::dynamodb_client(&world.deps.sdk)
+        .put_item()
+        .table_name(&world.deps.config.tables.policies);
+    for (name, value) in attributes {
+        request = request.item(*name, value.clone());
+    }
+    request.send().await.expect("policy row written");
+}
+
+fn s(text: &str) -> AttributeValue {
+    AttributeValue::S(text.to_owned())
+}
+
+#[tokio::test]
+async fn bad_policies_rows_are_reported_by_id_and_field_and_the_rest_runs() {
+    // Given a plain bucket (unversioned, unencrypted, no logging) and hand-written policy rows:
+    // an unknown severity, Active as the string "false", an unreadable Active, an unknown id
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    let bucket = world.bucket("plain");
+    crate::seed::create_bucket(&s3, &bucket, "us-east-1").await;
+    put_policy_row(
+        &world,
+        &[
+            ("PolicyId", s("S3BucketLoggingEnabled")),
+            ("SeverityOverride", s("urgent")),
+        ],
+    )
+    .await;
+    put_policy_row(
+        &world,
+        &[
+            ("PolicyId", s("S3BucketVersioningEnabled")),
+            ("Active", s("false")),
+        ],
+    )
+    .await;
+    put_policy_row(
+        &world,
+        &[
+            ("PolicyId", s("S3BucketDefaultEncryption")),
+            ("Active", s("nope")),
+        ],
+    )
+    .await;
+    put_policy_row(
+        &world,
+        &[
+            ("PolicyId", s("S3BucketVersioningEnabledd")),
+            ("Active", AttributeValue::Bool(true)),
+        ],
+    )
+    .await;
+
+    // When the inventory and the scan run
+    let request = InventoryRequest {
+        service: "s3".into(),
+        account_id: Some(account.account_id.clone()),
+    };
+    inventory_handler(LambdaEvent::new(request, Context::default()), &world.deps)
+        .await
+        .unwrap();
+    let summary = scan_handler(
+        LambdaEvent::new(ScanRequest::default(), Context::default()),
+        &world.deps,
+    )
+    .await
+    .expect("a bad row does not stop the scan");
+
+    // Then exactly the three bad rows are reported, by policy id and field
+    let mut reported: Vec<(String, String, BadRowEffect)> = summary
+        .bad_policy_rows
+        .iter()
+        .map(|r| (r.policy_id.clone(), r.field.clone(), r.effect))
+        .collect();
+    reported.sort();
+    assert_eq!(
+        reported,
+        [
+            (
+                "S3BucketDefaultEncryption".to_owned(),
+                "Active".to_owned(),
+                BadRowEffect::Disabled
+            ),
+            (
+                "S3BucketLoggingEnabled".to_owned(),
+                "SeverityOverride".to_owned(),
+                BadRowEffect::CatalogueSeverity
+            ),
+            (
+                "S3BucketVersioningEnabledd".to_owned(),
+                "PolicyId".to_owned(),
+                BadRowEffect::Ignored
+            ),
+        ]
+    );
+    // And without echoing the untrusted values
+    for row in &summary.bad_policy_rows {
+        let text = row.to_string();
+        assert!(!text.contains("urgent") && !text.contains("nope"), "{text}");
+    }
+    // And the string "false" disables, the unreadable Active holds, the bad severity falls back
+    let findings = world
+        .deps
+        .stores
+        .findings
+        .for_resource(&format!("arn:aws:s3:::{bucket}"))
+        .await
+        .unwrap();
+    let find = |id: &str| findings.iter().find(|f| f.policy_id == id);
+    assert!(find("S3BucketVersioningEnabled").is_none(), "{findings:?}");
+    assert!(find("S3BucketDefaultEncryption").is_none(), "{findings:?}");
+    let logging = find("S3BucketLoggingEnabled").expect("logging still evaluated");
+    assert_eq!(logging.severity, Severity::Medium);
+    assert!(find("S3BucketAclsProhibited").is_some() || find("S3BucketSslRequestsOnly").is_some());
+    // And asking for the held policy by name says why it does not run
+    let err = scan_handler(
+        LambdaEvent::new(
+            ScanRequest {
+                policy_id: Some("S3BucketDefaultEncryption".into()),
+                ..Default::default()
+            },
+            Context::default(),
+        ),
+        &world.deps,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("held") && err.to_string().contains("Active"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn requests_that_would_do_nothing_are_refused_not_answered_empty() {
+    // Given an onboarded account
+    let world = World::new().await;
+    world.onboard().await;
+    let non_retryable = |e: qrie::handler::HandlerError| {
+        let d = Diagnostic::from(e);
+        assert_eq!(d.error_type, "NonRetryable", "{}", d.error_message);
+        d.error_message
+    };
+    // When EC2 (no collector yet) is inventoried alone, Then it is refused
+    let ec2 = InventoryRequest {
+        service: "ec2".into(),
+        account_id: None,
+    };
+    let message = non_retryable(
+        inventory_handler(LambdaEvent::new(ec2, Context::default()), &world.deps)
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        message.contains("ec2") && message.contains("no collector"),
+        "{message}"
+    );
+    // When EC2 (no policy yet) is scanned, Then it is refused
+    let ec2 = ScanRequest {
+        service: Some("ec2".into()),
+        ..Default::default()
+    };
+    let message = non_retryable(
+        scan_handler(LambdaEvent::new(ec2, Context::default()), &world.deps)
+            .await
+            .unwrap_err(),
+    );
+    assert!(message.contains("ec2"), "{message}");
+    // When an account that is not onboarded is scanned, Then it is refused by id
+    let unknown = ScanRequest {
+        account_id: Some("999999999999".into()),
+        ..Default::default()
+    };
+    let message = non_retryable(
+        scan_handler(LambdaEvent::new(unknown, Context::default()), &world.deps)
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        message.contains("999999999999") && message.contains("not onboarded"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_region_is_reported_and_the_account_still_runs() {
+    // Given an account whose Regions names a real region and a typo
+    let world = World::new().await;
+    let mut account = world.onboard().await;
+    account.regions = vec!["us-east-1".into(), "us-eats-1".into()];
+    world.deps.stores.accounts.put(&account).await.unwrap();
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    crate::seed::create_bucket(&s3, &world.bucket("regional"), "us-east-1").await;
+    // When it is inventoried
+    let request = InventoryRequest {
+        service: "s3".into(),
+        account_id: Some(account.account_id.clone()),
+    };
+    let summary = inventory_handler(LambdaEvent::new(request, Context::default()), &world.deps)
+        .await
+        .unwrap();
+    // Then the typo is reported for that account, and the account is still inventoried
+    assert!(
+        summary
+            .errors
+            .iter()
+            .any(|e| e.contains(&account.account_id) && e.contains("us-eats-1")),
+        "{:?}",
+        summary.errors
+    );
+    assert_eq!(summary.accounts[0].invalid_regions, ["us-eats-1"]);
+    let s3_summary = &summary.accounts[0].services["s3"];
+    assert!(
+        s3_summary.complete && s3_summary.resources >= 2,
+        "{s3_summary:?}"
+    );
 }

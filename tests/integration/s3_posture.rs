@@ -329,22 +329,7 @@ async fn an_account_level_block_is_read_through_s3_control() {
     // Given an account whose account-level Block Public Access is fully on
     let world = World::new().await;
     let account = world.onboard().await;
-    let sdk = world.as_customer(&account).await;
-    let control = qrie::aws::s3control_client(&sdk, &qrie_tests::settings());
-    control
-        .put_public_access_block()
-        .account_id(&account.account_id)
-        .public_access_block_configuration(
-            aws_sdk_s3control::types::PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .ignore_public_acls(true)
-                .block_public_policy(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    block_public_access_for_the_account(&world, &account).await;
     let name = world.bucket("covered");
     let s3 = world.customer_s3(&account, "us-east-1").await;
     seed::misconfigured_bucket(&s3, &name, "us-east-1").await;
@@ -371,4 +356,99 @@ async fn an_account_level_block_is_read_through_s3_control() {
         "{bucket:?}"
     );
     assert!(bucket.contains("S3BucketLevelPublicAccessBlock"));
+}
+
+/// Turns the account-level Block Public Access fully on, as the customer's administrator would.
+pub async fn block_public_access_for_the_account(world: &World, account: &Account) {
+    let sdk = world.as_customer(account).await;
+    let control = qrie::aws::s3control_client(&sdk, &qrie_tests::settings());
+    control
+        .put_public_access_block()
+        .account_id(&account.account_id)
+        .public_access_block_configuration(
+            aws_sdk_s3control::types::PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Makes every read of the account-level block of `account` answer AccessDenied.
+pub async fn deny_account_block_reads(account: &Account) {
+    inject_fault(json!({
+        "method": "GET",
+        "path_regex": "^/v20180820/configuration/publicAccessBlock$",
+        "headers": {"x-amz-account-id": account.account_id},
+        "code": "AccessDenied",
+        "protocol": "xml_wrapped",
+    }))
+    .await;
+}
+
+#[tokio::test]
+async fn an_unreadable_account_block_opens_nothing_and_keeps_existing_findings() {
+    // Given a public bucket whose public-read finding is open
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    let (was_public, now_public) = (world.bucket("was-public"), world.bucket("now-public"));
+    seed::misconfigured_bucket(&s3, &was_public, "us-east-1").await;
+    inventory(&world, &account).await;
+    scan(&world).await;
+    let read = |findings: &[Finding]| {
+        findings
+            .iter()
+            .find(|f| f.policy_id == "S3BucketPublicReadProhibited")
+            .cloned()
+    };
+    let before = read(&findings_of(&world, &was_public).await).expect("public read is open");
+    assert_eq!(before.state, FindingState::Active);
+
+    // When the account turns Block Public Access on, another public bucket appears, and qrie's
+    // role is denied s3:GetAccountPublicAccessBlock
+    block_public_access_for_the_account(&world, &account).await;
+    seed::misconfigured_bucket(&s3, &now_public, "us-east-1").await;
+    deny_account_block_reads(&account).await;
+    let summary = inventory(&world, &account).await;
+    let scanned = scan(&world).await;
+
+    // Then the inventory reports the failed call, and stores both buckets as partly read
+    assert!(
+        summary
+            .errors
+            .iter()
+            .any(|e| e.contains("account-public-access-block")
+                && e.contains("GetPublicAccessBlock (account)")
+                && e.contains("AccessDenied")),
+        "{:?}",
+        summary.errors
+    );
+    assert_eq!(summary.accounts[0].services["s3"].partial, 2, "{summary:?}");
+    // And no public-read finding opens on the new bucket (no false CRITICAL)
+    let new_findings = findings_of(&world, &now_public).await;
+    assert_eq!(read(&new_findings), None, "{new_findings:?}");
+    // And the open finding is neither resolved nor refreshed: it stays as it was
+    let after = read(&findings_of(&world, &was_public).await).unwrap();
+    assert_eq!(after, before);
+    // And the policies that do not read the account's block are still evaluated
+    assert!(policies_in(&new_findings, FindingState::Active).contains("S3BucketVersioningEnabled"));
+    // And the scan counts and names what it could not evaluate, and why
+    assert_eq!(scanned.tally.not_evaluated, 4, "{scanned:?}");
+    for bucket in [&was_public, &now_public] {
+        assert!(
+            scanned
+                .unevaluated
+                .iter()
+                .any(|l| l.contains(bucket.as_str())
+                    && l.contains("S3BucketPublicReadProhibited")
+                    && l.contains("AccessDenied")),
+            "{:?}",
+            scanned.unevaluated
+        );
+    }
 }

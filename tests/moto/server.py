@@ -13,9 +13,11 @@ A rule matches a request on any of these (all optional):
   target        the X-Amz-Target header, e.g. "DynamoDB_20120810.PutItem"
   access_key    a substring of the Authorization header (e.g. an access key id)
   body_contains a substring of the request body (e.g. an account id in an STS AssumeRole form)
+  headers       {name: value} request headers that must have exactly these values, e.g.
+                {"x-amz-account-id": "123456789012"} (S3 Control calls of one account)
 and answers with `status`, `code`, `message` in S3's XML shape (protocol "xml", default), the
-JSON shape (protocol "json"), or the query protocol's wrapped XML shape that STS answers in
-(protocol "query"). `times` limits how often the rule fires (default: always).
+wrapped XML shape of S3 Control and of the query protocols (STS) (protocol "xml_wrapped":
+<ErrorResponse><Error>...</Error></ErrorResponse>) or the JSON shape (protocol "json"). `times` limits how often the rule fires (default: always).
 
 Emulator corrections (moto answers these differently from AWS, and the Rust SDK, unlike boto3,
 rejects the difference):
@@ -74,6 +76,9 @@ class FaultInjector:
             return False
         if "body_contains" in rule and rule["body_contains"] not in environ.get("qrie.body", ""):
             return False
+        for name, value in rule.get("headers", {}).items():
+            if environ.get("HTTP_" + name.upper().replace("-", "_")) != value:
+                return False
         if "times" in rule and rule["fired"] >= rule["times"]:
             return False
         return True
@@ -125,8 +130,9 @@ class FaultInjector:
         if rule.get("protocol", "xml") == "json":
             body = json.dumps({"__type": code, "message": message})
             content_type = "application/x-amz-json-1.0"
-        elif rule.get("protocol") == "query":
+        elif rule.get("protocol") == "xml_wrapped":
             body = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
                 "<ErrorResponse><Error><Type>Sender</Type>"
                 f"<Code>{code}</Code><Message>{message}</Message></Error>"
                 "<RequestId>qrie-fault</RequestId></ErrorResponse>"

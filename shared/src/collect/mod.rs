@@ -7,7 +7,11 @@
 //!
 //! A resource whose attribute calls fail (AccessDenied, throttled after retries) is reported as
 //! [`Collected::Failed`] and never stored as if the setting were absent, which would turn a
-//! permission problem into a false finding or a false pass.
+//! permission problem into a false finding or a false pass. When what fails is a setting shared
+//! by many resources (the account-level S3 block every bucket's effective settings depend on),
+//! the resources are stored without a guess in its place: their configuration's `Unreadable`
+//! list ([`crate::model::UNREADABLE`]) names the missing paths, the call and its error code, and
+//! the policies that read those paths are not evaluated for them.
 
 pub mod s3;
 

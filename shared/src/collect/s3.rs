@@ -17,8 +17,18 @@
 //! Logging                      {TargetBucket, TargetPrefix} | null
 //! ```
 //!
-//! `null` means S3 answered that the setting is not configured. A call that fails for any other
-//! reason makes the whole bucket a [`Collected::Failed`] entry instead.
+//! `null` means S3 answered that the setting is not configured. A call on the bucket itself that
+//! fails for any other reason makes the whole bucket a [`Collected::Failed`] entry instead (left
+//! as stored).
+//!
+//! The account-level block is read once for every bucket. When that read fails (AccessDenied on
+//! `s3:GetAccountPublicAccessBlock`, for example), the account resource is a
+//! [`Collected::Failed`] entry and each bucket is still collected, but without a guess in place
+//! of the account's settings: `AccountPublicAccessBlock` is absent, `EffectivePublicAccessBlock`
+//! holds only the settings the bucket itself turns on (in force whatever the account says), and
+//! the configuration's `Unreadable` list names the missing parts with the failed call and its
+//! code. The policies that read them (public read and write) are then not evaluated for the
+//! bucket; the others are.
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use chrono::Utc;
@@ -28,7 +38,7 @@ use tokio::sync::mpsc::Sender;
 use tracing::{debug, warn};
 
 use super::{call_failure, AccountSession, Collected, CollectionError, Described};
-use crate::model::{Resource, Service};
+use crate::model::{Resource, Service, UnreadablePart, UNREADABLE};
 
 pub const BUCKET: &str = "AWS::S3::Bucket";
 pub const ACCOUNT_PUBLIC_ACCESS_BLOCK: &str = "AWS::S3::AccountPublicAccessBlock";
@@ -162,6 +172,10 @@ pub async fn collect(
         }
         Err(error) => {
             warn!(account = %account_id, %error, "account public access block unreadable");
+            let unreadable = AccountBlock::Unreadable {
+                operation: error.operation.clone(),
+                code: error.code.clone(),
+            };
             send(
                 out,
                 Collected::Failed {
@@ -170,7 +184,7 @@ pub async fn collect(
                 },
             )
             .await;
-            AccountBlock::Unknown
+            unreadable
         }
     };
     let client = session.s3(HOME_REGION);
@@ -238,8 +252,10 @@ async fn send(out: &Sender<Collected>, item: Collected) {
 
 /// What is known about the account-level block while describing a bucket.
 enum AccountBlock {
+    /// Read: the settings, or `None` when the account has none.
     Known(Option<Value>),
-    Unknown,
+    /// The read failed (the call and its error code).
+    Unreadable { operation: String, code: String },
 }
 
 /// Re-describes one bucket by name (event processor), with the account block read fresh.
@@ -249,7 +265,13 @@ pub async fn describe_bucket_by_name(
 ) -> Result<Described, CollectionError> {
     let account = match account_block(session).await {
         Ok(block) => AccountBlock::Known(block),
-        Err(_) => AccountBlock::Unknown,
+        Err(error) => {
+            warn!(%error, "account public access block unreadable; the bucket's public access is not evaluated");
+            AccountBlock::Unreadable {
+                operation: error.operation,
+                code: error.code,
+            }
+        }
     };
     describe_bucket(session, name, None, &account).await
 }
@@ -435,15 +457,36 @@ async fn describe_bucket(
         }
         return Err(error);
     }
-    let account_value = match account {
-        AccountBlock::Known(block) => block.clone().unwrap_or(Value::Null),
-        AccountBlock::Unknown => Value::Null,
-    };
-    config.insert(
-        "EffectivePublicAccessBlock".into(),
-        effective_block(config.get("PublicAccessBlock"), Some(&account_value)),
-    );
-    config.insert("AccountPublicAccessBlock".into(), account_value);
+    match account {
+        AccountBlock::Known(block) => {
+            let account_value = block.clone().unwrap_or(Value::Null);
+            config.insert(
+                "EffectivePublicAccessBlock".into(),
+                effective_block(config.get("PublicAccessBlock"), Some(&account_value)),
+            );
+            config.insert("AccountPublicAccessBlock".into(), account_value);
+        }
+        AccountBlock::Unreadable { operation, code } => {
+            let (effective, unknown) =
+                effective_block_without_account(config.get("PublicAccessBlock"));
+            config.insert("EffectivePublicAccessBlock".into(), effective);
+            let part = |path: String| UnreadablePart {
+                path,
+                operation: operation.clone(),
+                code: code.clone(),
+            };
+            let mut parts = vec![part("AccountPublicAccessBlock".into())];
+            parts.extend(
+                unknown
+                    .into_iter()
+                    .map(|key| part(format!("EffectivePublicAccessBlock.{key}"))),
+            );
+            config.insert(
+                UNREADABLE.into(),
+                serde_json::to_value(parts).unwrap_or_else(|_| json!([{"Path": ""}])),
+            );
+        }
+    }
     Ok(Described::Found(Box::new(Resource {
         arn: bucket_arn(name),
         account_id: account_id.clone(),
@@ -455,24 +498,46 @@ async fn describe_bucket(
     })))
 }
 
+/// The four Block Public Access settings.
+const BLOCK_SETTINGS: [&str; 4] = [
+    "BlockPublicAcls",
+    "IgnorePublicAcls",
+    "BlockPublicPolicy",
+    "RestrictPublicBuckets",
+];
+
+fn block_setting_on(block: Option<&Value>, key: &str) -> bool {
+    block
+        .and_then(|b| b.get(key))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
 /// Each Block Public Access setting is in force if the bucket or the account sets it.
 fn effective_block(bucket: Option<&Value>, account: Option<&Value>) -> Value {
-    let on = |block: Option<&Value>, key: &str| {
-        block
-            .and_then(|b| b.get(key))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-    };
     let mut out = Map::new();
-    for key in [
-        "BlockPublicAcls",
-        "IgnorePublicAcls",
-        "BlockPublicPolicy",
-        "RestrictPublicBuckets",
-    ] {
-        out.insert(key.into(), json!(on(bucket, key) || on(account, key)));
+    for key in BLOCK_SETTINGS {
+        out.insert(
+            key.into(),
+            json!(block_setting_on(bucket, key) || block_setting_on(account, key)),
+        );
     }
     Value::Object(out)
+}
+
+/// The effective settings when the account's are unknown: those the bucket turns on are in
+/// force; the others are unknown (returned by name, left out of the value).
+fn effective_block_without_account(bucket: Option<&Value>) -> (Value, Vec<&'static str>) {
+    let mut out = Map::new();
+    let mut unknown = Vec::new();
+    for key in BLOCK_SETTINGS {
+        if block_setting_on(bucket, key) {
+            out.insert(key.into(), json!(true));
+        } else {
+            unknown.push(key);
+        }
+    }
+    (Value::Object(out), unknown)
 }
 
 /// Parses a bucket policy and makes `Statement` always a list. An unparsable document is kept
@@ -515,6 +580,24 @@ mod tests {
         assert_eq!(
             effective_block(None, Some(&Value::Null))["BlockPublicAcls"],
             false
+        );
+    }
+
+    #[test]
+    fn without_the_account_only_what_the_bucket_turns_on_is_known() {
+        // Given a bucket that ignores public ACLs, and an account block that could not be read
+        let bucket = block_json(None, Some(true), None, None);
+        // When the effective block is computed
+        let (effective, unknown) = effective_block_without_account(Some(&bucket));
+        // Then only the bucket's own setting is known; the others are not guessed as false
+        assert_eq!(effective, json!({"IgnorePublicAcls": true}));
+        assert_eq!(
+            unknown,
+            [
+                "BlockPublicAcls",
+                "BlockPublicPolicy",
+                "RestrictPublicBuckets"
+            ]
         );
     }
 }

@@ -208,7 +208,7 @@ mod tests {
                         "{}: a failure must carry evidence",
                         policy.id
                     ),
-                    Outcome::Pass => panic!("{}: fail example passed", policy.id),
+                    other => panic!("{}: fail example gave {other:?}", policy.id),
                 }
             }
             for control in &policy.controls {

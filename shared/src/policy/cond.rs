@@ -32,7 +32,9 @@
 //! op: neq, value: true}` fails a bucket that has no public access block at all.
 //!
 //! When a condition holds, [`Condition::evidence`] explains why: the paths and values that made
-//! it hold, which become the finding's `Evidence`.
+//! it hold, which become the finding's `Evidence`. [`Condition::reads`] lists every path a
+//! condition looks at, so that a policy is not evaluated on a configuration whose collector could
+//! not read one of them.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -101,6 +103,17 @@ impl Path {
             };
         }
         Some(current)
+    }
+
+    /// The segments of the path.
+    pub fn segments(&self) -> &[String] {
+        &self.0
+    }
+
+    /// True when one path is a prefix of the other (segment by segment): reading either reads
+    /// part of the other. The empty path overlaps every path.
+    pub fn overlaps(&self, other: &[&str]) -> bool {
+        self.0.iter().zip(other).all(|(a, b)| a == b)
     }
 
     fn join(&self, prefix: &str) -> String {
@@ -277,6 +290,37 @@ impl Condition {
             path: path.unwrap_or(Path(Vec::new())),
             op,
         })
+    }
+
+    /// Every configuration path the condition reads, from the configuration's root. Paths inside
+    /// a quantifier are joined to the array's path (`Acl.Grants.Permission`): they read inside
+    /// it. Derived from the compiled condition, so a policy never declares its inputs by hand.
+    pub fn reads(&self) -> Vec<Path> {
+        let mut out = Vec::new();
+        self.collect_reads(&[], &mut out);
+        let mut unique: Vec<Path> = Vec::with_capacity(out.len());
+        for path in out {
+            if !unique.contains(&path) {
+                unique.push(path);
+            }
+        }
+        unique
+    }
+
+    fn collect_reads(&self, prefix: &[String], out: &mut Vec<Path>) {
+        let under = |path: &Path| Path(prefix.iter().chain(&path.0).cloned().collect());
+        match self {
+            Condition::All(list) | Condition::Any(list) => {
+                list.iter().for_each(|c| c.collect_reads(prefix, out))
+            }
+            Condition::Not(inner) => inner.collect_reads(prefix, out),
+            Condition::Leaf { path, .. } => out.push(under(path)),
+            Condition::Each { path, inner, .. } => {
+                let base = under(path);
+                inner.collect_reads(&base.0, out);
+                out.push(base);
+            }
+        }
     }
 
     /// True when the configuration satisfies the condition.
@@ -545,6 +589,43 @@ mod tests {
         Condition::compile(&raw, "fails_when")
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn a_condition_knows_every_path_it_reads() {
+        // Given a condition with leaves, a negation and a nested quantifier
+        let c = cond(
+            r#"
+any:
+  - {path: EffectivePublicAccessBlock.IgnorePublicAcls, op: neq, value: true}
+  - not: {path: Logging.TargetBucket, op: exists}
+  - path: Policy.Statement
+    any_item:
+      all:
+        - {path: Effect, op: eq, value: Allow}
+        - {path: Action, any_item: {op: covers, value: "s3:GetObject"}}
+"#,
+        );
+        // When its inputs are derived
+        let reads: Vec<String> = c.reads().iter().map(|p| p.to_string()).collect();
+        // Then every path is there, quantifier paths joined to their array's
+        assert_eq!(
+            reads,
+            [
+                "EffectivePublicAccessBlock.IgnorePublicAcls",
+                "Logging.TargetBucket",
+                "Policy.Statement.Effect",
+                "Policy.Statement.Action",
+                "Policy.Statement",
+            ]
+        );
+        // And overlap is a prefix relation either way
+        let p = &c.reads()[0];
+        assert!(p.overlaps(&["EffectivePublicAccessBlock"]));
+        assert!(p.overlaps(&["EffectivePublicAccessBlock", "IgnorePublicAcls"]));
+        assert!(p.overlaps(&[]));
+        assert!(!p.overlaps(&["EffectivePublicAccessBlock", "BlockPublicAcls"]));
+        assert!(!p.overlaps(&["AccountPublicAccessBlock"]));
     }
 
     #[test]

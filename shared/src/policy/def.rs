@@ -4,6 +4,11 @@
 //! Policies are YAML files in `policies/` (see `policies/README.md` for the format). Each carries
 //! passing and failing example configurations, which are evaluated when the policy loads: a policy
 //! whose own examples disagree with its condition is rejected.
+//!
+//! A policy knows which configuration paths its condition reads ([`Policy::reads`], derived from
+//! the compiled condition). When a collector lists one of them as unreadable (see
+//! [`crate::model::UNREADABLE`]), the policy is not evaluated for that resource
+//! ([`Outcome::NotEvaluated`]): a setting that could not be read is neither a failure nor a pass.
 
 use std::collections::BTreeMap;
 
@@ -11,8 +16,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use super::cond::{Condition, ConditionError, RawCondition};
-use crate::model::{Service, Severity};
+use super::cond::{Condition, ConditionError, Path, RawCondition};
+use crate::model::{unreadable_parts, Service, Severity, UnreadablePart};
 
 /// A policy file that cannot be used, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -69,6 +74,8 @@ pub struct Policy {
     pub remediation: String,
     pub controls: Vec<ControlRef>,
     pub condition: Condition,
+    /// Every configuration path the condition reads (derived from it).
+    pub reads: Vec<Path>,
     pub pass_examples: Vec<Value>,
     pub fail_examples: Vec<Value>,
 }
@@ -80,6 +87,11 @@ pub enum Outcome {
     /// The configuration fails; the evidence is the part of it that failed.
     Fail {
         evidence: Value,
+    },
+    /// The condition reads a part of the configuration that could not be collected: the policy
+    /// says nothing about this resource (its finding, if any, stays as it was).
+    NotEvaluated {
+        unreadable: Vec<UnreadablePart>,
     },
 }
 
@@ -154,6 +166,7 @@ impl Policy {
             service,
             remediation: raw.remediation,
             controls,
+            reads: condition.reads(),
             condition,
             pass_examples: raw.examples.pass,
             fail_examples: raw.examples.fail,
@@ -162,8 +175,13 @@ impl Policy {
         Ok(policy)
     }
 
-    /// Evaluates the policy against one configuration.
+    /// Evaluates the policy against one configuration: not at all if it reads an unreadable
+    /// part.
     pub fn evaluate(&self, configuration: &Value) -> Outcome {
+        let unreadable = self.unreadable_inputs(configuration);
+        if !unreadable.is_empty() {
+            return Outcome::NotEvaluated { unreadable };
+        }
         if self.condition.holds(configuration) {
             Outcome::Fail {
                 evidence: Value::Object(self.condition.evidence(configuration)),
@@ -173,7 +191,18 @@ impl Policy {
         }
     }
 
-    /// True when the configuration fails the policy (the fast path, no evidence).
+    /// The unreadable parts of `configuration` that this policy's condition reads.
+    pub fn unreadable_inputs(&self, configuration: &Value) -> Vec<UnreadablePart> {
+        let mut parts = unreadable_parts(configuration);
+        parts.retain(|part| {
+            let segments = part.segments();
+            self.reads.iter().any(|path| path.overlaps(&segments))
+        });
+        parts
+    }
+
+    /// True when the configuration fails the policy (the fast path, no evidence, and no check of
+    /// unreadable parts: for benchmarks and the policy's own examples).
     pub fn fails(&self, configuration: &Value) -> bool {
         self.condition.holds(configuration)
     }
@@ -228,8 +257,33 @@ examples:
             Outcome::Fail { evidence } => {
                 assert_eq!(evidence, serde_json::json!({"Versioning.Status": null}))
             }
-            Outcome::Pass => panic!("an unversioned bucket must fail"),
+            other => panic!("an unversioned bucket must fail: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_policy_reading_an_unreadable_part_is_not_evaluated() {
+        // Given the versioning policy and configurations with unreadable parts
+        let p = Policy::parse("v.yaml", GOOD).unwrap();
+        let unreadable = |path: &str| {
+            serde_json::json!({"Unreadable": [
+                {"Path": path, "Operation": "GetBucketVersioning", "Code": "AccessDenied"}
+            ]})
+        };
+        // When the part it reads is unreadable, Then it is not evaluated (neither fail nor pass)
+        for path in ["Versioning", "Versioning.Status", ""] {
+            match p.evaluate(&unreadable(path)) {
+                Outcome::NotEvaluated { unreadable } => {
+                    assert_eq!(unreadable[0].code, "AccessDenied", "{path}")
+                }
+                other => panic!("{path}: {other:?}"),
+            }
+        }
+        // When only another part is unreadable, Then it is evaluated as usual
+        assert!(matches!(
+            p.evaluate(&unreadable("Logging")),
+            Outcome::Fail { .. }
+        ));
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! conditional writes that keep older data from overwriting newer data. Modeled errors
 //! (conditional check failed, throttling) become outcomes or [`StoreError`] variants here.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -351,11 +350,12 @@ impl DynamoFindings {
 /// The finding was not evaluated from a configuration read after `:obs`.
 const NEWER_GUARD: &str = "(attribute_not_exists(#obs) OR #obs <= :obs)";
 
-/// `open` may write in place: no finding yet, or one of this account that is RESOLVED or was
-/// evaluated from a configuration no newer than this one (see [`FindingStore::open`]).
+/// `open` may write in place: no finding yet, or one of this account that was evaluated (or
+/// resolved) from a configuration no newer than this one, or whose stamp is later than this
+/// evaluation itself (see [`FindingStore::open`]).
 const OPEN_IN_PLACE: &str = "attribute_not_exists(#state) OR \
      ((attribute_not_exists(#acct) OR #acct = :acct) \
-      AND (#state <> :active OR attribute_not_exists(#obs) OR #obs <= :obs))";
+      AND (attribute_not_exists(#obs) OR #obs <= :obs OR #obs > :now))";
 
 impl DynamoFindings {
     /// The update that marks a finding ACTIVE from `failed`; `first_seen` is the expression for
@@ -593,10 +593,23 @@ impl DynamoPolicies {
 
 #[async_trait]
 impl PolicyStore for DynamoPolicies {
-    async fn settings(&self) -> Result<HashMap<String, PolicySetting>, StoreError> {
-        scan_all(&self.client, &self.table, item::setting_from_item)
-            .await
-            .map(|settings| settings.into_iter().collect())
+    async fn settings(&self) -> Result<super::PolicySettings, StoreError> {
+        let rows = scan_all(&self.client, &self.table, |i| Ok(item::policy_row(i))).await?;
+        let mut out = super::PolicySettings::default();
+        for row in rows {
+            match row {
+                item::PolicyRow::Setting {
+                    id,
+                    setting,
+                    problems,
+                } => {
+                    out.bad_rows.extend(problems);
+                    out.settings.insert(id, setting);
+                }
+                item::PolicyRow::Unidentified(problem) => out.bad_rows.push(problem),
+            }
+        }
+        Ok(out)
     }
 
     async fn put_setting(

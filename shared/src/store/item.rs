@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Number, Value};
 
 use super::schema::{accounts as a, findings as f, policies as p, resources as r};
-use super::{timestamp, PolicySetting};
+use super::{timestamp, BadPolicyRow, BadRowEffect, PolicySetting};
 use crate::model::{Account, Finding, FindingState, Resource, Service, Severity};
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -209,30 +209,152 @@ pub fn setting_to_item(policy_id: &str, setting: &PolicySetting) -> Item {
     item
 }
 
-pub fn setting_from_item(item: &Item) -> Result<(String, PolicySetting), BadAttribute> {
-    let id = string(item, p::PK)?;
-    let severity_override = match opt_string(item, p::SEVERITY_OVERRIDE) {
-        Some(text) => Some(
-            text.parse::<Severity>()
-                .map_err(|_| BadAttribute(p::SEVERITY_OVERRIDE))?,
-        ),
-        None => None,
+/// One row of the policies table as read: the setting it makes, with what could not be read of
+/// it, or a row that names no policy at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyRow {
+    Setting {
+        id: String,
+        setting: PolicySetting,
+        problems: Vec<BadPolicyRow>,
+    },
+    Unidentified(BadPolicyRow),
+}
+
+/// Reads one policies-table row, attribute by attribute, never failing as a whole: every
+/// attribute it cannot read is reported (by policy id and attribute, never by value) and replaced
+/// by the safe choice for that attribute:
+///
+/// - `Active`: a boolean, or the string `"true"`/`"false"` in any case. Anything else (`"no"`,
+///   `0`, `"disabled"`, ...) holds the policy as **disabled**. The only reason to write `Active`
+///   is to change the default, and every catalogue default is "active": falling back to it would
+///   silently re-enable a policy the operator most likely meant to turn off. A held policy is not
+///   evaluated, so its findings are neither opened nor resolved: the state stays as it was.
+/// - `SeverityOverride`: a known severity name, any case (empty or NULL: none). An unknown name
+///   keeps the policy running at its **catalogue severity**: detection goes on, the severity is
+///   the policy author's, and the bad value is reported.
+/// - `Accounts`: a non-empty list (or string set) of 12-digit account ids (NULL: every account).
+///   Anything else holds the policy as **disabled**: widening it to every account would report
+///   on accounts the operator excluded, narrowing it to none would resolve every finding.
+/// - any other attribute holds the policy as **disabled**: it is most likely a misspelt `Active`
+///   or `Accounts` (the accounts table calls its flag `Enabled`), whose intent cannot be known.
+///
+/// Rows whose `PolicyId` is missing are reported and ignored; rows naming a policy the catalog
+/// does not have are reported by the scan (the store does not know the catalog).
+pub fn policy_row(item: &Item) -> PolicyRow {
+    let id = match item.get(p::PK) {
+        Some(AttributeValue::S(id)) if !id.is_empty() => id.clone(),
+        _ => {
+            return PolicyRow::Unidentified(BadPolicyRow {
+                policy_id: "(none)".into(),
+                field: p::PK.into(),
+                problem: "is missing or not a non-empty string",
+                effect: BadRowEffect::Ignored,
+            })
+        }
+    };
+    // (attribute, problem, the effect if the row is otherwise active)
+    let mut problems: Vec<(String, &'static str, BadRowEffect)> = Vec::new();
+    let mut held = false;
+    let mut active = match item.get(p::ACTIVE) {
+        None => true,
+        Some(AttributeValue::Bool(b)) => *b,
+        Some(AttributeValue::S(text)) if text.trim().eq_ignore_ascii_case("true") => true,
+        Some(AttributeValue::S(text)) if text.trim().eq_ignore_ascii_case("false") => false,
+        Some(_) => {
+            problems.push((
+                p::ACTIVE.into(),
+                "is neither a boolean nor the string \"true\" or \"false\"",
+                BadRowEffect::Disabled,
+            ));
+            held = true;
+            false
+        }
+    };
+    let severity_override = match item.get(p::SEVERITY_OVERRIDE) {
+        None | Some(AttributeValue::Null(_)) => None,
+        Some(AttributeValue::S(text)) if text.trim().is_empty() => None,
+        Some(AttributeValue::S(text)) if text.trim().parse::<Severity>().is_ok() => {
+            text.trim().parse::<Severity>().ok()
+        }
+        Some(_) => {
+            problems.push((
+                p::SEVERITY_OVERRIDE.into(),
+                "is not a severity (critical, high, medium, low, informational)",
+                BadRowEffect::CatalogueSeverity,
+            ));
+            None
+        }
+    };
+    let account_ids = |ids: Vec<&str>| -> Option<Vec<String>> {
+        let valid = !ids.is_empty()
+            && ids
+                .iter()
+                .all(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()));
+        valid.then(|| ids.into_iter().map(str::to_owned).collect())
     };
     let accounts = match item.get(p::ACCOUNTS) {
-        Some(AttributeValue::L(list)) => {
-            Some(list.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+        None | Some(AttributeValue::Null(_)) => None,
+        Some(value) => {
+            let ids = match value {
+                AttributeValue::L(list) => list
+                    .iter()
+                    .map(|v| v.as_s().map(String::as_str))
+                    .collect::<Result<Vec<_>, _>>()
+                    .ok()
+                    .and_then(account_ids),
+                AttributeValue::Ss(list) => account_ids(list.iter().map(String::as_str).collect()),
+                _ => None,
+            };
+            if ids.is_none() {
+                problems.push((
+                    p::ACCOUNTS.into(),
+                    "is not a non-empty list of 12-digit account ids",
+                    BadRowEffect::Disabled,
+                ));
+                held = true;
+            }
+            ids
         }
-        Some(AttributeValue::Ss(list)) => Some(list.clone()),
-        _ => None,
     };
-    Ok((
+    let mut unknown: Vec<&String> = item
+        .keys()
+        .filter(|k| ![p::PK, p::ACTIVE, p::SEVERITY_OVERRIDE, p::ACCOUNTS].contains(&k.as_str()))
+        .collect();
+    unknown.sort();
+    for name in unknown {
+        problems.push((
+            super::loggable(name),
+            "is not an attribute of the policies table (Active, SeverityOverride, Accounts)",
+            BadRowEffect::Disabled,
+        ));
+        held = true;
+    }
+    if held {
+        active = false;
+    }
+    let policy_id = super::loggable(&id);
+    PolicyRow::Setting {
+        problems: problems
+            .into_iter()
+            .map(|(field, problem, effect)| BadPolicyRow {
+                policy_id: policy_id.clone(),
+                field,
+                problem,
+                effect: if active {
+                    effect
+                } else {
+                    BadRowEffect::Disabled
+                },
+            })
+            .collect(),
         id,
-        PolicySetting {
-            active: !matches!(item.get(p::ACTIVE), Some(AttributeValue::Bool(false))),
+        setting: PolicySetting {
+            active,
             severity_override,
             accounts,
         },
-    ))
+    }
 }
 
 #[cfg(test)]
@@ -270,6 +392,105 @@ mod tests {
             name: None,
         };
         assert_eq!(account_from_item(&account_to_item(&acc)).unwrap(), acc);
+    }
+
+    fn row(attributes: &[(&str, AttributeValue)]) -> Item {
+        let mut item: Item = attributes
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        item.insert(p::PK.to_owned(), s("S3BucketVersioningEnabled"));
+        item
+    }
+
+    fn setting(item: &Item) -> (PolicySetting, Vec<BadPolicyRow>) {
+        match policy_row(item) {
+            PolicyRow::Setting {
+                setting, problems, ..
+            } => (setting, problems),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn policy_rows_round_trip_and_accept_boolean_strings() {
+        // Given a setting written by qrie
+        let written = PolicySetting {
+            active: false,
+            severity_override: Some(Severity::High),
+            accounts: Some(vec!["111122223333".into()]),
+        };
+        // Then it reads back unchanged, without problems
+        assert_eq!(
+            setting(&setting_to_item("S3BucketVersioningEnabled", &written)),
+            (written, vec![])
+        );
+        // Given Active written by hand as a string, in any case
+        for (text, expected) in [("false", false), ("FALSE", false), ("True", true)] {
+            let (read, problems) = setting(&row(&[(p::ACTIVE, s(text))]));
+            // Then it counts as the boolean it names
+            assert_eq!((read.active, problems.len()), (expected, 0), "{text}");
+        }
+        let (read, _) = setting(&row(&[(p::SEVERITY_OVERRIDE, s("critical"))]));
+        assert_eq!(read.severity_override, Some(Severity::Critical));
+    }
+
+    #[test]
+    fn a_bad_policy_row_is_reported_by_attribute_and_never_reenables_a_policy() {
+        // Given an unreadable Active
+        let (read, problems) = setting(&row(&[(p::ACTIVE, s("no"))]));
+        // Then the policy is held as disabled and the attribute named, not its value
+        assert!(!read.active);
+        assert_eq!(problems[0].field, p::ACTIVE);
+        assert_eq!(problems[0].effect, BadRowEffect::Disabled);
+        assert!(!problems[0].to_string().contains("\"no\""));
+        let (read, _) = setting(&row(&[(p::ACTIVE, AttributeValue::N("0".into()))]));
+        assert!(!read.active);
+        // Given an invalid severity on an active row
+        let (read, problems) = setting(&row(&[(p::SEVERITY_OVERRIDE, s("urgent"))]));
+        // Then the policy runs at its catalogue severity
+        assert!(read.active);
+        assert_eq!(read.severity_override, None);
+        assert_eq!(problems[0].field, p::SEVERITY_OVERRIDE);
+        assert_eq!(problems[0].effect, BadRowEffect::CatalogueSeverity);
+        assert!(!problems[0].to_string().contains("urgent"));
+        // Given an invalid severity on a disabled row, Then it stays disabled
+        let (read, problems) = setting(&row(&[
+            (p::ACTIVE, AttributeValue::Bool(false)),
+            (p::SEVERITY_OVERRIDE, s("urgent")),
+        ]));
+        assert!(!read.active);
+        assert_eq!(problems[0].effect, BadRowEffect::Disabled);
+        // Given a malformed scope or a misspelt attribute, Then the policy is held
+        for bad in [
+            row(&[(p::ACCOUNTS, AttributeValue::L(vec![s("1111-2222-3333")]))]),
+            row(&[(p::ACCOUNTS, AttributeValue::L(vec![]))]),
+            row(&[(p::ACCOUNTS, s("111122223333"))]),
+            row(&[("Enabled", AttributeValue::Bool(false))]),
+        ] {
+            let (read, problems) = setting(&bad);
+            assert!(!read.active, "{bad:?}");
+            assert_eq!(problems.len(), 1, "{bad:?}");
+        }
+        // Given a row without PolicyId, Then it is reported and ignored
+        let mut anonymous = row(&[]);
+        anonymous.remove(p::PK);
+        assert!(matches!(
+            policy_row(&anonymous),
+            PolicyRow::Unidentified(BadPolicyRow {
+                effect: BadRowEffect::Ignored,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn untrusted_names_are_escaped_before_they_reach_a_log() {
+        assert_eq!(super::super::loggable("S3BucketX"), "S3BucketX");
+        let hostile =
+            super::super::loggable("x\n{\"level\":\"ERROR\"} and a very long tail of text");
+        assert!(!hostile.contains('\n'), "{hostile}");
+        assert!(hostile.starts_with('"'), "{hostile}");
     }
 
     #[test]

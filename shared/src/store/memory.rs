@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AccountStore, FailedEvaluation, FindingStore, OpenOutcome, Page, PolicySetting, PolicyStore,
-    Resolution, ResourceStore, StoreError,
+    AccountStore, FailedEvaluation, FindingStore, OpenOutcome, Page, PolicySetting, PolicySettings,
+    PolicyStore, Resolution, ResourceStore, StoreError,
 };
 use crate::model::{Account, Finding, FindingState, Resource};
 
@@ -136,7 +136,13 @@ impl FindingStore for MemoryFindings {
         if active && !same_account {
             return Ok(OpenOutcome::OtherAccount);
         }
-        if active && old.is_some_and(|o| o.observed_at > failed.observed_at) {
+        // A newer evaluation is stored (ACTIVE or RESOLVED); a stamp later than this evaluation
+        // itself cannot come from a configuration anyone read, so it protects nothing.
+        if same_account
+            && old.is_some_and(|o| {
+                o.observed_at > failed.observed_at && o.observed_at <= failed.evaluated_at
+            })
+        {
             return Ok(OpenOutcome::Stale);
         }
         let first_seen = match old {
@@ -214,8 +220,11 @@ pub struct MemoryPolicies {
 
 #[async_trait]
 impl PolicyStore for MemoryPolicies {
-    async fn settings(&self) -> Result<HashMap<String, PolicySetting>, StoreError> {
-        Ok(lock(&self.items).clone())
+    async fn settings(&self) -> Result<PolicySettings, StoreError> {
+        Ok(PolicySettings {
+            settings: lock(&self.items).clone(),
+            bad_rows: Vec::new(),
+        })
     }
 
     async fn put_setting(

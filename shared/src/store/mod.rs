@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -128,11 +129,15 @@ pub trait FindingStore: Send + Sync {
     ///
     /// * No finding yet: a new one ([`OpenOutcome::Opened`], `FirstSeen` now).
     /// * ACTIVE in the same account: refreshed ([`OpenOutcome::StillActive`]) unless it was
-    ///   evaluated from a newer configuration ([`OpenOutcome::Stale`]).
-    /// * RESOLVED in the same account: re-opened whatever its `ObservedAt` (fail-safe: a
-    ///   resolution, however it was stamped, never silences a failing configuration that is
-    ///   still in the inventory; at worst a slow, older evaluation re-opens a finding that the
-    ///   next evaluation resolves again). `FirstSeen` is kept.
+    ///   evaluated from a newer configuration ([`OpenOutcome::Stale`]; the same exception for
+    ///   stamps later than `evaluated_at` as below).
+    /// * RESOLVED in the same account: re-opened ([`OpenOutcome::Opened`], `FirstSeen` kept)
+    ///   unless the resolution rests on a newer configuration ([`OpenOutcome::Stale`]: a slow
+    ///   evaluation of an older read never re-opens what a newer read showed fixed). Only a
+    ///   resolution that passed on a configuration stamps `ObservedAt` ([`Resolution::Passes`]);
+    ///   "gone" resolutions keep it, so an event-stamped or gone resolution never stops a later
+    ///   scan of the stored configuration from re-opening. A stamp later than `evaluated_at`
+    ///   (no configuration can have been read after the evaluation) protects nothing.
     /// * ACTIVE in another account: untouched ([`OpenOutcome::OtherAccount`]).
     /// * RESOLVED in another account (the ARN now names another account's resource, e.g. a
     ///   re-used bucket name): a new finding of this account (`FirstSeen` now).
@@ -161,9 +166,80 @@ pub struct PolicySetting {
     pub accounts: Option<Vec<String>>,
 }
 
+/// What happens to a policy whose row in the policies table cannot be read completely.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BadRowEffect {
+    /// The row names no policy qrie has (or none at all): nothing to apply it to.
+    Ignored,
+    /// The rest of the row applies; the policy runs at its catalogue severity.
+    CatalogueSeverity,
+    /// The policy is held as if disabled: not evaluated, its findings stay as they were.
+    Disabled,
+}
+
+/// A policies-table row that cannot be read completely: which policy, which attribute, what is
+/// wrong with it (never the value itself: it is untrusted input), and what qrie does about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BadPolicyRow {
+    /// The row's `PolicyId`, made safe to log ([`loggable`]).
+    pub policy_id: String,
+    /// The attribute at fault (an unknown attribute's own name, made safe to log).
+    pub field: String,
+    pub problem: &'static str,
+    pub effect: BadRowEffect,
+}
+
+impl std::fmt::Display for BadPolicyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let effect = match self.effect {
+            BadRowEffect::Ignored => "row ignored",
+            BadRowEffect::CatalogueSeverity => "policy runs at its catalogue severity",
+            BadRowEffect::Disabled => {
+                "policy held as disabled (not evaluated, findings left as they are)"
+            }
+        };
+        write!(
+            f,
+            "policies table row {}: {} {}; {effect}",
+            self.policy_id, self.field, self.problem
+        )
+    }
+}
+
+/// A name from a table row, safe to log: as it is when it is short and made of letters, digits
+/// and `-_.:`; otherwise its first characters, escaped and quoted.
+pub fn loggable(name: &str) -> String {
+    const MAX: usize = 128;
+    let plain = name.len() <= MAX
+        && !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
+    if plain {
+        name.to_owned()
+    } else {
+        let head: String = name.chars().take(32).collect();
+        format!(
+            "{:?}{}",
+            head,
+            if name.chars().count() > 32 { "…" } else { "" }
+        )
+    }
+}
+
+/// Every policy setting of the policies table, and the rows that could not be read completely.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PolicySettings {
+    pub settings: HashMap<String, PolicySetting>,
+    pub bad_rows: Vec<BadPolicyRow>,
+}
+
 #[async_trait]
 pub trait PolicyStore: Send + Sync {
-    async fn settings(&self) -> Result<HashMap<String, PolicySetting>, StoreError>;
+    /// Every row; a row that cannot be read completely is reported in `bad_rows`, never an
+    /// error of the whole read.
+    async fn settings(&self) -> Result<PolicySettings, StoreError>;
     async fn put_setting(&self, policy_id: &str, setting: &PolicySetting)
         -> Result<(), StoreError>;
 }
