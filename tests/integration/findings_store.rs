@@ -100,7 +100,10 @@ async fn contract(store: &dyn FindingStore, arn: &str) {
     // When a read at t2 shows it fixed, a slow evaluation of the older failing read (t1) does
     // not re-open it
     let fixed = Resolution::Passes { observed_at: t2 };
-    assert!(store.resolve(arn, POLICY, a, Utc::now(), fixed).await.unwrap());
+    assert!(store
+        .resolve(arn, POLICY, a, Utc::now(), fixed)
+        .await
+        .unwrap());
     assert_eq!(
         store.open(&failed(arn, a, t1)).await.unwrap(),
         OpenOutcome::Stale
