@@ -80,6 +80,18 @@ use crate::store::object_scan::{
 use crate::store::{AccountStore, StoreError};
 use model::{ActionRequest, JobStatus, ResultsQuery, ScanRequest};
 
+/// S3 error codes that refuse a bucket for good: the job fails with the reason, and the
+/// request is not retryable.
+pub const BUCKET_REFUSALS: &[&str] = &[
+    "NoSuchBucket",
+    "AccessDenied",
+    "AllAccessDisabled",
+    "InvalidBucketName",
+    "PermanentRedirect",
+    "AuthorizationHeaderMalformed",
+    "IllegalLocationConstraintException",
+];
+
 /// The session name qrie uses in customer accounts for object scans.
 const SESSION_NAME: &str = "qrie-object-scan";
 
@@ -94,12 +106,30 @@ pub enum ObjectScanError {
     UnknownJob(String),
     #[error("unknown detector {0:?}")]
     UnknownDetector(String),
+    #[error("invalid cursor for job {job_id}: {reason}; pass the next_cursor of this job's previous results page, or no cursor for the first page")]
+    InvalidCursor {
+        job_id: String,
+        #[source]
+        reason: crate::store::object_scan::CursorError,
+    },
     #[error("QRIE_OBJECT_SCAN_QUEUE_URL is not set: jobs cannot be enqueued")]
     NoQueue,
     #[error("account {0} is not onboarded (or disabled)")]
     UnknownAccount(String),
     #[error("cannot reach account {account_id}: {message}")]
     Session { account_id: String, message: String },
+    #[error("bucket {bucket} cannot be scanned: {operation} answered {code}: {message}")]
+    BucketRefused {
+        bucket: String,
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+    #[error("job {job_id} failed: {source}")]
+    JobFailed {
+        job_id: String,
+        source: Box<ObjectScanError>,
+    },
     #[error("{operation} failed: {code}: {message}")]
     Aws {
         operation: &'static str,
@@ -113,12 +143,44 @@ pub enum ObjectScanError {
 impl ObjectScanError {
     /// False for requests that can never succeed as sent.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            ObjectScanError::Aws { .. }
-                | ObjectScanError::Store(_)
-                | ObjectScanError::Session { .. }
-        )
+        match self {
+            ObjectScanError::JobFailed { source, .. } => source.is_retryable(),
+            other => matches!(
+                other,
+                ObjectScanError::Aws { .. }
+                    | ObjectScanError::Store(_)
+                    | ObjectScanError::Session { .. }
+            ),
+        }
+    }
+
+    /// A failed call on a bucket: [`ObjectScanError::BucketRefused`] when S3 answers that
+    /// the bucket cannot be read as asked (missing, access denied, wrong region: retrying
+    /// cannot help), else [`ObjectScanError::Aws`].
+    pub(crate) fn bucket_call<E, R>(
+        operation: &'static str,
+        bucket: &str,
+        err: &aws_sdk_s3::error::SdkError<E, R>,
+    ) -> Self
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let (code, message) = crate::collect::call_failure(err);
+        if BUCKET_REFUSALS.contains(&code.as_str()) {
+            ObjectScanError::BucketRefused {
+                bucket: bucket.to_owned(),
+                operation,
+                code,
+                message,
+            }
+        } else {
+            ObjectScanError::Aws {
+                operation,
+                code,
+                message,
+            }
+        }
     }
 
     pub(crate) fn aws<E, R>(
@@ -161,6 +223,8 @@ pub struct ObjectScanner {
     pub accounts: Arc<dyn AccountStore>,
     pub sqs: aws_sdk_sqs::Client,
     pub detectors: Detectors,
+    /// Watches scans progress ([`worker::NoProbe`] unless a test sets one).
+    pub probe: Arc<dyn worker::ScanProbe>,
 }
 
 impl ObjectScanner {
@@ -179,6 +243,7 @@ impl ObjectScanner {
             )),
             sqs: aws_sdk_sqs::Client::new(&sdk),
             detectors: Detectors::new(),
+            probe: Arc::new(worker::NoProbe),
             config,
             sdk,
         }
@@ -338,9 +403,14 @@ impl<'a> Invocation<'a> {
                         return Err(ObjectScanError::UnknownDetector(d.clone()));
                     }
                 }
-                if self.scanner.jobs.get(&job_id).await?.is_none() {
-                    return Err(ObjectScanError::UnknownJob(job_id));
+                if let Err(reason) =
+                    crate::store::object_scan::results_start_key(&job_id, cursor.as_deref())
+                {
+                    return Err(ObjectScanError::InvalidCursor { job_id, reason });
                 }
+                let Some(job) = self.scanner.jobs.get(&job_id).await? else {
+                    return Err(ObjectScanError::UnknownJob(job_id));
+                };
                 let limit = limit.clamp(1, 1_000);
                 let page = self
                     .scanner
@@ -355,12 +425,18 @@ impl<'a> Invocation<'a> {
                     })
                     .await?;
                 info!(job = %job_id, findings = page.items.len(), "results page read");
+                let capped = &job.counts.capped_by_kind;
                 Ok(json!({
                     "job_id": job_id,
                     "limit": limit,
                     "findings": page.items,
                     "has_more": page.next.is_some(),
                     "next_cursor": page.next,
+                    // Units with more matches of a kind than the detectors keep: the findings
+                    // of those kinds are a lower bound.
+                    "findings_lower_bound": !capped.is_empty(),
+                    "capped_by_kind": capped,
+                    "max_findings_per_kind_per_unit": qrie_detectors::MAX_DETECTIONS_PER_KIND,
                 }))
             }
             ActionRequest::Enroll {

@@ -84,6 +84,11 @@ pub mod scan_jobs {
     pub const CHANGED: &str = "Changed";
     /// Prefix of the per-reason skip counters (`Skipped_binary`, ...).
     pub const SKIPPED_PREFIX: &str = "Skipped_";
+    /// Prefix of the per-kind counters of units whose matches went past the detectors' cap
+    /// (`Capped_us_ssn`, ...).
+    pub const CAPPED_PREFIX: &str = "Capped_";
+    /// On `DONE` markers: the detector kinds capped in the unit (a string set).
+    pub const CAPPED: &str = "Capped";
     /// On markers: the outcome and its reason, the ETag scanned, when.
     pub const OUTCOME: &str = "Outcome";
     pub const REASON: &str = "Reason";
@@ -96,7 +101,9 @@ pub mod scan_jobs {
 /// condition.
 pub mod object_findings {
     pub const PK: &str = "JobId";
-    /// `<key>#<etag>#<detector>#<offset, 20 digits>`.
+    /// `<key>#<etag>#<detector>#<offset, 20 digits>`; for keys too long for a sort key,
+    /// `<key's first 512 bytes>#sha256:<hash of key and etag>#<detector>#<offset>` (see
+    /// `store::object_scan::finding_id`). `Key` always holds the whole key.
     pub const SK: &str = "FindingId";
     pub const BUCKET: &str = "Bucket";
     pub const KEY: &str = "Key";
