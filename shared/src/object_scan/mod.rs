@@ -10,13 +10,20 @@
 //!    invocation enqueues a *continuation* message carrying the continuation token; whichever
 //!    invocation receives it lists on. The last page marks the listing done, and the job then
 //!    knows its total.
+//!    A listing S3 refuses for good (missing bucket, access denied, wrong region:
+//!    [`BUCKET_REFUSALS`]) fails the job with the reason in its status, and the request that
+//!    started it gets a non-retryable error naming the job.
 //! 2. Workers ([`worker`]) receive batches of unit messages, scan up to
 //!    [`worker::MESSAGE_CONCURRENCY`] of them at once, stream each object through
-//!    [`pipeline::StreamScan`] (gzip, binary, size limit, ranges), store each finding once, and
-//!    return the messages that failed as batch item failures.
-//! 3. `{"action": "status"}` and `{"action": "results"}` read the job and its findings;
-//!    `{"action": "enroll"}` wires a bucket's ObjectCreated notifications to the queue, and the
-//!    worker turns each notification into units of the bucket's continuous job ([`notify`]).
+//!    [`pipeline::StreamScan`] (gzip, binary, size limit, compression-ratio bound, ranges) on a
+//!    blocking thread, so one heavy object does not hold up the others of its batch, store
+//!    each finding once, and return the messages that failed as batch item failures. A kind
+//!    with more matches in a unit than the detectors keep is recorded on the unit and counted
+//!    on the job (`capped_by_kind`): its findings are a lower bound.
+//! 3. `{"action": "status"}` and `{"action": "results"}` read the job and its findings (a
+//!    results cursor must be one returned for the same job); `{"action": "enroll"}` wires a
+//!    bucket's ObjectCreated notifications to the queue, and the worker turns each
+//!    notification into units of the bucket's continuous job ([`notify`]).
 //!
 //! # Exactly-once counting
 //!
@@ -27,7 +34,8 @@
 //! unit started, `DONE#<unit>` records its outcome. A unit whose `DONE` marker exists is
 //! acknowledged without work; a duplicate that races past that check loses the transaction and
 //! changes nothing. Findings are stored with a conditional put on
-//! `(job, key#etag#detector#offset)`, and the findings counter moves with `DONE` by the number
+//! `(job, key#etag#detector#offset)` (for keys too long for a sort key, the key's head and a
+//! hash: [`crate::store::object_scan::finding_id`]), and the findings counter moves with `DONE` by the number
 //! of findings of the scan that completed the unit (a deterministic scan of the same bytes), so
 //! a redelivery after a crash neither duplicates nor loses them. queued = units - started,
 //! processing = started - done.

@@ -4,7 +4,10 @@
 //! [`StreamScan`] takes the raw chunks of a GetObject body. When it reads from the start of an
 //! object it decides gzip from the magic bytes (`1f 8b`) or the declared Content-Encoding, and
 //! decompresses with `flate2`'s push decoder (multi-member gzip included), so offsets are
-//! decompressed-byte offsets. It holds back the first [`SNIFF_BYTES`] of text to decide
+//! decompressed-byte offsets. Compressed bytes go to the decoder [`INFLATE_SLICE`] at a time,
+//! and a stream that inflates past [`RATIO_GRACE_BYTES`] to more than the maximum ratio
+//! ([`DEFAULT_MAX_COMPRESSION_RATIO`] times what it was given) is stopped as a decompression
+//! bomb ([`Verdict::CompressionRatio`]) after a bounded read. It holds back the first [`SNIFF_BYTES`] of text to decide
 //! "binary" before scanning anything, then feeds the detectors' [`ChunkScanner`], which finds
 //! a match across chunk boundaries exactly once.
 //!
