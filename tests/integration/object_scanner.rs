@@ -877,6 +877,12 @@ async fn an_object_with_more_matches_than_the_cap_says_its_findings_are_a_lower_
     assert_eq!(page["findings_lower_bound"], true, "{page}");
     assert_eq!(page["capped_by_kind"], json!({"us_ssn": 1}), "{page}");
     assert_eq!(page["max_findings_per_kind_per_unit"], 1_000, "{page}");
+    assert_eq!(
+        page["capped_units"],
+        json!([{"key": "many.txt", "etag": page["capped_units"][0]["etag"], "range_start": 0, "kinds": ["us_ssn"]}]),
+        "{page}"
+    );
+    assert_eq!(page["capped_units_truncated"], false, "{page}");
     // and the unit's own record names the kind
     let etag = s3
         .head_object()
@@ -889,8 +895,8 @@ async fn an_object_with_more_matches_than_the_cap_says_its_findings_are_a_lower_
         .unwrap_or_default()
         .trim_matches('"')
         .to_owned();
-    let marker = rig.world.deps.sdk.clone();
-    let ddb = qrie::aws::dynamodb_client(&marker);
+    assert_eq!(page["capped_units"][0]["etag"], json!(etag), "{page}");
+    let ddb = qrie::aws::dynamodb_client(&rig.world.deps.sdk);
     let done = ddb
         .get_item()
         .table_name(&rig.world.deps.config.tables.scan_jobs)

@@ -100,6 +100,10 @@ pub const BUCKET_REFUSALS: &[&str] = &[
     "IllegalLocationConstraintException",
 ];
 
+/// Capped units (objects with more matches of a kind than the detectors keep) a results page
+/// names at most.
+pub const MAX_CAPPED_UNITS_LISTED: usize = 100;
+
 /// The session name qrie uses in customer accounts for object scans.
 const SESSION_NAME: &str = "qrie-object-scan";
 
@@ -434,6 +438,14 @@ impl<'a> Invocation<'a> {
                     .await?;
                 info!(job = %job_id, findings = page.items.len(), "results page read");
                 let capped = &job.counts.capped_by_kind;
+                let (capped_units, more_capped) = if capped.is_empty() {
+                    (Vec::new(), false)
+                } else {
+                    self.scanner
+                        .jobs
+                        .capped_units(&job_id, MAX_CAPPED_UNITS_LISTED)
+                        .await?
+                };
                 Ok(json!({
                     "job_id": job_id,
                     "limit": limit,
@@ -444,6 +456,8 @@ impl<'a> Invocation<'a> {
                     // of those kinds are a lower bound.
                     "findings_lower_bound": !capped.is_empty(),
                     "capped_by_kind": capped,
+                    "capped_units": capped_units,
+                    "capped_units_truncated": more_capped,
                     "max_findings_per_kind_per_unit": qrie_detectors::MAX_DETECTIONS_PER_KIND,
                 }))
             }

@@ -404,6 +404,17 @@ impl UnitOutcome {
     }
 }
 
+/// A unit in which some detector kinds had more matches than the detectors keep
+/// ([`qrie_detectors::MAX_DETECTIONS_PER_KIND`]): its findings of those kinds are a lower bound.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CappedUnit {
+    pub key: String,
+    pub etag: String,
+    /// Where the unit starts in the object (0 for a whole object).
+    pub range_start: u64,
+    pub kinds: Vec<String>,
+}
+
 /// One stored detection. Only masked values: the raw match never leaves the detectors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectFinding {

@@ -17,7 +17,9 @@ use serde_json::Value;
 use tracing::{error, field, info, info_span, warn, Instrument, Span};
 
 use super::enumerate::normalize_etag;
-use super::model::{ContinuationMessage, ObjectFinding, ObjectMessage, SkipReason, UnitOutcome};
+use super::model::{
+    CappedUnit, ContinuationMessage, ObjectFinding, ObjectMessage, SkipReason, UnitOutcome,
+};
 use super::pipeline::{
     is_gzip_magic, StreamMode, StreamScan, StreamSummary, Verdict, RANGE_LEAD_IN, RANGE_OVERLAP,
 };
@@ -276,6 +278,19 @@ impl Invocation<'_> {
         }
         jobs.start(&unit.job_id, &id).await?;
         let outcome = self.scan_object(unit).await?;
+        if !outcome.capped().is_empty() {
+            let capped = CappedUnit {
+                key: unit.key.clone(),
+                etag: unit.etag.clone(),
+                range_start: unit.range.map_or(0, |r| r.start),
+                kinds: outcome
+                    .capped()
+                    .iter()
+                    .map(|k| k.as_str().to_owned())
+                    .collect(),
+            };
+            jobs.record_capped(&unit.job_id, &id, &capped).await?;
+        }
         if jobs.finish(&unit.job_id, &id, &outcome).await? {
             self.scanner
                 .probe

@@ -31,7 +31,7 @@ use super::item::Item;
 use super::schema::{object_findings as of, scan_jobs as sj};
 use super::{Page, StoreError};
 use crate::object_scan::model::{
-    JobCounts, JobKind, ObjectFinding, ResultsQuery, ScanJob, SkipReason, UnitOutcome,
+    CappedUnit, JobCounts, JobKind, ObjectFinding, ResultsQuery, ScanJob, SkipReason, UnitOutcome,
 };
 
 /// Findings written at once.
@@ -75,6 +75,20 @@ pub trait ScanJobStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Ends a listing that cannot continue: the job knows its total as it stands.
     async fn fail_enumeration(&self, job_id: &str, reason: &str) -> Result<(), StoreError>;
+    /// Names the object of a capped unit (`CAPPED#<unit>`, written before its `DONE` marker;
+    /// a redelivery writes the same item again).
+    async fn record_capped(
+        &self,
+        job_id: &str,
+        unit: &str,
+        capped: &CappedUnit,
+    ) -> Result<(), StoreError>;
+    /// Up to `limit` capped units of a job, and whether there are more.
+    async fn capped_units(
+        &self,
+        job_id: &str,
+        limit: usize,
+    ) -> Result<(Vec<CappedUnit>, bool), StoreError>;
 }
 
 #[async_trait]
@@ -565,6 +579,71 @@ impl ScanJobStore for DynamoScanJobs {
         }
         self.once(job_id, format!("DONE#{unit}"), attrs, &add, &[])
             .await
+    }
+
+    async fn record_capped(
+        &self,
+        job_id: &str,
+        unit: &str,
+        capped: &CappedUnit,
+    ) -> Result<(), StoreError> {
+        let mut item = Item::new();
+        item.insert(sj::PK.into(), s(job_id));
+        item.insert(
+            sj::SK.into(),
+            s(&format!("{}{unit}", sj::CAPPED_ITEM_PREFIX)),
+        );
+        item.insert(sj::KEY.into(), s(&capped.key));
+        item.insert(sj::ETAG.into(), s(&capped.etag));
+        item.insert(sj::RANGE_START.into(), n(capped.range_start));
+        item.insert(sj::CAPPED.into(), AttributeValue::Ss(capped.kinds.clone()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "PutItem", &e))?;
+        Ok(())
+    }
+
+    async fn capped_units(
+        &self,
+        job_id: &str,
+        limit: usize,
+    ) -> Result<(Vec<CappedUnit>, bool), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :capped)")
+            .expression_attribute_names("#pk", sj::PK)
+            .expression_attribute_names("#sk", sj::SK)
+            .expression_attribute_values(":pk", s(job_id))
+            .expression_attribute_values(":capped", s(sj::CAPPED_ITEM_PREFIX))
+            .limit(i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "Query", &e))?;
+        let units = out
+            .items()
+            .iter()
+            .map(|item| CappedUnit {
+                key: text(item, sj::KEY).unwrap_or_default(),
+                etag: text(item, sj::ETAG).unwrap_or_default(),
+                range_start: num(item, sj::RANGE_START),
+                kinds: match item.get(sj::CAPPED) {
+                    Some(AttributeValue::Ss(kinds)) => {
+                        let mut kinds = kinds.clone();
+                        kinds.sort();
+                        kinds
+                    }
+                    _ => Vec::new(),
+                },
+            })
+            .collect();
+        Ok((units, out.last_evaluated_key.is_some()))
     }
 
     async fn fail_enumeration(&self, job_id: &str, reason: &str) -> Result<(), StoreError> {

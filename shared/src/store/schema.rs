@@ -60,7 +60,7 @@ pub mod accounts {
 /// markers that make every counter move exactly once (see `object_scan`).
 pub mod scan_jobs {
     pub const PK: &str = "JobId";
-    /// `JOB`, `PAGE#<n>`, `UNITS#<unit>`, `START#<unit>` or `DONE#<unit>`.
+    /// `JOB`, `PAGE#<n>`, `UNITS#<unit>`, `START#<unit>`, `DONE#<unit>` or `CAPPED#<unit>`.
     pub const SK: &str = "Item";
     pub const JOB_ITEM: &str = "JOB";
     pub const BUCKET: &str = "Bucket";
@@ -87,8 +87,13 @@ pub mod scan_jobs {
     /// Prefix of the per-kind counters of units whose matches went past the detectors' cap
     /// (`Capped_us_ssn`, ...).
     pub const CAPPED_PREFIX: &str = "Capped_";
-    /// On `DONE` markers: the detector kinds capped in the unit (a string set).
+    /// On `DONE` markers and `CAPPED#<unit>` items: the detector kinds capped in the unit (a
+    /// string set).
     pub const CAPPED: &str = "Capped";
+    /// Sort-key prefix of the items naming a capped unit's object (`Key`, `ETag`, `RangeStart`).
+    pub const CAPPED_ITEM_PREFIX: &str = "CAPPED#";
+    pub const KEY: &str = "Key";
+    pub const RANGE_START: &str = "RangeStart";
     /// On markers: the outcome and its reason, the ETag scanned, when.
     pub const OUTCOME: &str = "Outcome";
     pub const REASON: &str = "Reason";
