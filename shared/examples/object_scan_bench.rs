@@ -11,6 +11,9 @@
 //!   stream, detectors, DynamoDB writes): run under `/usr/bin/time -v` for the peak RSS.
 //! - `throughput <endpoint> <objects>`: uploads that many small objects, runs a job through
 //!   the real SQS queue and the handler until it completes, and prints objects per second.
+//! - `batch <endpoint> [ratio-off]`: one batch of a 6 GiB gzip bomb of text and a small
+//!   object; prints when each unit was done (with `ratio-off`, the bomb is scanned up to the
+//!   5 GiB limit instead of being skipped at the compression-ratio bound).
 
 use std::io::Write;
 use std::time::Instant;
@@ -301,6 +304,102 @@ async fn throughput(endpoint: &str, objects: usize) -> Result<(), BoxError> {
     }
 }
 
+/// Records when each unit of a batch was done, from the batch's start.
+struct Timings {
+    started: std::sync::Mutex<Option<Instant>>,
+    done: std::sync::Mutex<Vec<(String, String, f64)>>,
+}
+
+impl qrie::object_scan::worker::ScanProbe for Timings {
+    fn unit_done(&self, _job_id: &str, key: &str, outcome: &qrie::object_scan::model::UnitOutcome) {
+        let since = self
+            .started
+            .lock()
+            .ok()
+            .and_then(|s| *s)
+            .map_or(0.0, |s| s.elapsed().as_secs_f64());
+        let what = match outcome {
+            qrie::object_scan::model::UnitOutcome::Skipped { reason, .. } => {
+                format!("skipped {}", reason.as_str())
+            }
+            other => other.name().to_owned(),
+        };
+        if let Ok(mut done) = self.done.lock() {
+            done.push((key.to_owned(), what, since));
+        }
+    }
+}
+
+/// One batch of two units, a 6 GiB gzip bomb of text (about 6 MB compressed) and a small
+/// object; prints when each was done. `ratio_off` lifts the compression-ratio bound, so the
+/// bomb is inflated and scanned up to the 5 GiB size limit.
+async fn batch(endpoint: &str, ratio_off: bool) -> Result<(), BoxError> {
+    let mut scanner = scanner(endpoint).await?;
+    scanner.config.object_scan.max_object_bytes = ObjectScanSettings::default().max_object_bytes;
+    if ratio_off {
+        scanner.config.object_scan.max_compression_ratio = u64::MAX;
+    }
+    let timings = std::sync::Arc::new(Timings {
+        started: std::sync::Mutex::new(None),
+        done: std::sync::Mutex::new(Vec::new()),
+    });
+    scanner.probe = timings.clone();
+    let s3 = qrie::aws::s3_client(&scanner.sdk, &scanner.config.aws);
+    let bucket = format!("qrie-bench-bomb-{}", std::process::id());
+    s3.create_bucket().bucket(&bucket).send().await?;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&vec![b' '; 8 * 1024 * 1024])?;
+    let bomb = enc.finish()?.repeat(768);
+    let compressed = bomb.len();
+    let objects = [
+        ("bomb.txt.gz", bomb),
+        ("small.txt", b"ssn 536-22-1987\n".to_vec()),
+    ];
+    let job = ScanJob {
+        job_id: format!("bench-bomb-{}", std::process::id()),
+        bucket: bucket.clone(),
+        region: "us-east-1".into(),
+        kind: Some(JobKind::OneOff),
+        ..ScanJob::default()
+    };
+    scanner.jobs.create(&job).await?;
+    let mut records = Vec::new();
+    for (key, body) in objects {
+        let size = body.len();
+        let out = s3
+            .put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await?;
+        let unit = json!({
+            "job_id": job.job_id, "bucket": bucket, "key": key,
+            "etag": out.e_tag().unwrap_or_default().trim_matches('"'), "size": size,
+        });
+        records.push(
+            json!({"messageId": key, "receiptHandle": key, "body": unit.to_string(),
+            "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+            "eventSource": "aws:sqs", "awsRegion": "us-east-1"}),
+        );
+    }
+    let started = Instant::now();
+    if let Ok(mut s) = timings.started.lock() {
+        *s = Some(started);
+    }
+    let response = scanner.handle(json!({"Records": records}), None).await?;
+    let total = started.elapsed().as_secs_f64();
+    println!(
+        "batch: bomb of {compressed} compressed bytes (6 GiB of text), ratio bound {}: batch done in {total:.2}s, failures {}",
+        if ratio_off { "off" } else { "1,000" },
+        response["batchItemFailures"]
+    );
+    for (key, what, at) in timings.done.lock().map(|d| d.clone()).unwrap_or_default() {
+        println!("  {key}: {what} at {at:.3}s");
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -311,9 +410,10 @@ async fn main() -> Result<(), BoxError> {
         "upload" => upload(arg(1), arg(2).parse()?, gzip).await?,
         "scan" => scan(arg(1), gzip).await?,
         "throughput" => throughput(arg(1), arg(2).parse()?).await?,
+        "batch" => batch(arg(1), args.iter().any(|a| a == "ratio-off")).await?,
         _ => {
             return Err(
-                "usage: object_scan_bench pipeline <MiB> [gzip] | upload <endpoint> <MiB> [gzip] | scan <endpoint> [gzip] | throughput <endpoint> <objects>"
+                "usage: object_scan_bench pipeline <MiB> [gzip] | upload <endpoint> <MiB> [gzip] | scan <endpoint> [gzip] | throughput <endpoint> <objects> | batch <endpoint> [ratio-off]"
                     .into(),
             )
         }

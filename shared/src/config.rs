@@ -91,6 +91,10 @@ pub struct TableNames {
     pub object_findings: String,
 }
 
+/// A gzip object inflating to more than this many times its compressed size is a
+/// decompression bomb (deflate's own maximum is about 1,032:1).
+pub const DEFAULT_MAX_COMPRESSION_RATIO: u64 = 1_000;
+
 /// Settings of the object scanner (`object_scan`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectScanSettings {
@@ -108,6 +112,9 @@ pub struct ObjectScanSettings {
     pub pages_per_invocation: u32,
     /// Time one invocation enumerates before handing over to a continuation message.
     pub enumeration_budget: Duration,
+    /// A gzip object inflating to more than this many times its compressed size is skipped
+    /// (`compression_ratio`) once that is seen.
+    pub max_compression_ratio: u64,
 }
 
 impl Default for ObjectScanSettings {
@@ -120,6 +127,7 @@ impl Default for ObjectScanSettings {
             list_page_size: 1000,
             pages_per_invocation: 100,
             enumeration_budget: Duration::from_secs(120),
+            max_compression_ratio: DEFAULT_MAX_COMPRESSION_RATIO,
         }
     }
 }

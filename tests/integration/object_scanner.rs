@@ -140,6 +140,29 @@ impl Rig {
         panic!("the queue did not drain in {MAX_RECEIVES} receives");
     }
 
+    /// A new bucket of qrie's own account, and an S3 client for it.
+    async fn own_bucket(&self, name: &str) -> (aws_sdk_s3::Client, String) {
+        let s3 = qrie::aws::s3_client(&self.world.deps.sdk, &self.world.deps.config.aws);
+        let bucket = self.world.bucket(name);
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("bucket");
+        (s3, bucket)
+    }
+
+    /// Starts a job over `bucket` and delivers its messages until the queue is empty; returns
+    /// the job id and every body handled.
+    async fn run_job(&self, bucket: &str) -> (String, Vec<String>) {
+        let started = self
+            .invoke(json!({"bucket": bucket, "region": "us-east-1"}))
+            .await;
+        let job_id = started["job_id"].as_str().expect("a job id").to_owned();
+        let bodies = self.drain().await;
+        (job_id, bodies)
+    }
+
     /// Every finding of a job, read page by page with `limit`, with optional filters.
     async fn results(&self, job_id: &str, limit: usize, filters: Value) -> (Vec<Value>, usize) {
         let mut all = Vec::new();
@@ -626,4 +649,462 @@ fn sample_events_parse() {
         seen += 1;
     }
     assert!(seen >= 10, "{seen} sample events");
+}
+
+#[tokio::test]
+async fn objects_with_keys_of_up_to_1024_bytes_keep_their_findings_once() {
+    // given: S3's longest keys (1,024 bytes of ASCII, and of 3- and 4-byte characters) and a
+    // short one, each with an SSN
+    let rig = Rig::new(30, |_| {}).await;
+    let (s3, bucket) = rig.own_bucket("longkeys").await;
+    let keys = [
+        format!("long/{}", "k".repeat(1_019)),
+        format!("long/{}", "日".repeat(339) + "ab"),
+        format!("long/{}🔑", "x".repeat(1_015)),
+        "short.txt".to_owned(),
+    ];
+    let mut expected = BTreeSet::new();
+    for key in &keys {
+        assert!(key.len() <= 1_024, "{} bytes", key.len());
+        let body = format!("id {SSN} end\n");
+        expected.insert((key.clone(), "us_ssn".to_owned(), 3));
+        put(&s3, &bucket, key, body.into_bytes()).await;
+    }
+    assert_eq!(keys[1].len(), 1_024);
+
+    // when: a job runs, then every unit message is delivered again
+    let (job_id, bodies) = rig.run_job(&bucket).await;
+    for body in bodies
+        .iter()
+        .filter(|b| message_kind(b).ok() == Some("unit"))
+    {
+        rig.send(body).await;
+    }
+    rig.drain().await;
+
+    // then: every unit succeeded, nothing was dead-lettered, each finding is stored once with
+    // its whole key
+    let status = rig.status(&job_id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["succeeded"], 4, "{status}");
+    assert_eq!(status["failed"], 0, "{status}");
+    assert_eq!(status["findings"], 4, "{status}");
+    assert!(
+        rig.receive(&rig.dlq_url).await.is_empty(),
+        "nothing dead-lettered"
+    );
+    let (findings, _) = rig.results(&job_id, 100, json!({})).await;
+    assert_eq!(hits(&findings), expected);
+    assert_eq!(findings.len(), 4, "stored once whatever the redelivery");
+    // and a key prefix longer than what the finding id holds still selects exactly its key
+    for key in &keys[..3] {
+        let (one, _) = rig.results(&job_id, 100, json!({"key_prefix": key})).await;
+        assert_eq!(
+            hits(&one),
+            BTreeSet::from([(key.clone(), "us_ssn".to_owned(), 3)])
+        );
+    }
+    let (long, _) = rig
+        .results(&job_id, 1, json!({"key_prefix": "long/"}))
+        .await;
+    assert_eq!(long.len(), 3);
+}
+
+#[tokio::test]
+async fn a_results_cursor_that_does_not_parse_or_names_another_job_is_refused() {
+    // given: two finished jobs with three findings each
+    let rig = Rig::new(30, |_| {}).await;
+    let (s3, bucket) = rig.own_bucket("cursors").await;
+    put(
+        &s3,
+        &bucket,
+        "three.txt",
+        format!("a {SSN} b {EMAIL} c {CARD} d\n").into_bytes(),
+    )
+    .await;
+    let (first, _) = rig.run_job(&bucket).await;
+    let (second, _) = rig.run_job(&bucket).await;
+    let page = rig
+        .invoke(json!({"action": "results", "job_id": first, "limit": 1}))
+        .await;
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    // the cursor works for its own job
+    let next = rig
+        .invoke(json!({"action": "results", "job_id": first, "limit": 1, "cursor": cursor}))
+        .await;
+    assert_ne!(
+        next["findings"], page["findings"],
+        "the next page, not the first again"
+    );
+
+    // when: cursors that are garbage, empty, or another job's
+    for (cursor, job, expected) in [
+        ("garbage".to_owned(), &first, "does not parse"),
+        (String::new(), &first, "empty"),
+        ("{\"JobId\": 1}".to_owned(), &first, "does not parse"),
+        (cursor.clone(), &second, "another job"),
+    ] {
+        let err = rig
+            .scanner
+            .handle(
+                json!({"action": "results", "job_id": job, "limit": 1, "cursor": cursor}),
+                None,
+            )
+            .await
+            .expect_err("the cursor is refused");
+        // then: a clear error that retrying cannot fix
+        assert!(err.to_string().contains(expected), "{err}");
+        assert!(err.to_string().contains("invalid cursor"), "{err}");
+        assert!(!err.is_retryable(), "{err}");
+        assert_eq!(
+            lambda_runtime::Diagnostic::from(err).error_type,
+            "NonRetryable"
+        );
+    }
+}
+
+/// The job id a refused job start names in its error (`job <id> failed: ...`).
+fn failed_job_id(err: &qrie::object_scan::ObjectScanError) -> String {
+    match err {
+        qrie::object_scan::ObjectScanError::JobFailed { job_id, .. } => job_id.clone(),
+        other => panic!("expected a failed job, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_job_on_a_missing_or_denied_bucket_fails_with_its_reason_and_is_not_retried() {
+    let rig = Rig::new(30, |_| {}).await;
+    let missing = rig.world.bucket("missing");
+
+    // when: a job on a bucket that does not exist, with its region given
+    let err = rig
+        .scanner
+        .handle(json!({"bucket": missing, "region": "us-east-1"}), None)
+        .await
+        .expect_err("the job cannot run");
+    // then: refused for good, naming the job, which is failed with the reason
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("NoSuchBucket"), "{err}");
+    let status = rig.status(&failed_job_id(&err)).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert!(
+        status["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("NoSuchBucket"),
+        "{status}"
+    );
+    assert_eq!(status["percent_done"], 0.0, "{status}");
+    assert_eq!(status["findings"], 0, "{status}");
+
+    // when: the same without a region (GetBucketLocation refuses it before any job exists)
+    let err = rig
+        .scanner
+        .handle(json!({"bucket": missing}), None)
+        .await
+        .expect_err("refused");
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("NoSuchBucket"), "{err}");
+
+    // when: the bucket exists, holds sensitive data, but listing it is denied
+    let (s3, denied) = rig.own_bucket("denied").await;
+    put(&s3, &denied, "a.txt", format!("ssn {SSN}\n").into_bytes()).await;
+    inject_fault(json!({
+        "method": "GET",
+        "path_regex": format!("^/{denied}/?$"),
+        "query_key": "list-type",
+        "status": 403, "code": "AccessDenied", "message": "injected denial",
+    }))
+    .await;
+    let err = rig
+        .scanner
+        .handle(json!({"bucket": denied, "region": "us-east-1"}), None)
+        .await
+        .expect_err("the job cannot run");
+    // then: failed with the reason, never "completed with 0 findings"
+    assert!(!err.is_retryable(), "{err}");
+    let status = rig.status(&failed_job_id(&err)).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert!(
+        status["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("AccessDenied"),
+        "{status}"
+    );
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(err).error_type,
+        "NonRetryable"
+    );
+}
+
+#[tokio::test]
+async fn an_object_with_more_matches_than_the_cap_says_its_findings_are_a_lower_bound() {
+    // given: one object with 1,500 SSNs, one with a single SSN
+    let rig = Rig::new(30, |_| {}).await;
+    let (s3, bucket) = rig.own_bucket("capped").await;
+    let mut many = Vec::new();
+    for i in 0..1_500 {
+        many.extend_from_slice(format!("row {i} ssn {SSN}\n").as_bytes());
+    }
+    put(&s3, &bucket, "many.txt", many).await;
+    put(&s3, &bucket, "one.txt", format!("ssn {SSN}\n").into_bytes()).await;
+
+    // when: the job runs, and its unit messages are delivered again
+    let (job_id, bodies) = rig.run_job(&bucket).await;
+    for body in bodies
+        .iter()
+        .filter(|b| message_kind(b).ok() == Some("unit"))
+    {
+        rig.send(body).await;
+    }
+    rig.drain().await;
+
+    // then: the status names the capped kind, once, and says the count is a lower bound
+    let status = rig.status(&job_id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["succeeded"], 2, "{status}");
+    assert_eq!(status["findings"], 1_001, "{status}");
+    assert_eq!(status["capped_by_kind"], json!({"us_ssn": 1}), "{status}");
+    assert_eq!(status["findings_lower_bound"], true, "{status}");
+    // and so does every results page
+    let page = rig
+        .invoke(json!({"action": "results", "job_id": job_id, "limit": 5}))
+        .await;
+    assert_eq!(page["findings_lower_bound"], true, "{page}");
+    assert_eq!(page["capped_by_kind"], json!({"us_ssn": 1}), "{page}");
+    assert_eq!(page["max_findings_per_kind_per_unit"], 1_000, "{page}");
+    assert_eq!(
+        page["capped_units"],
+        json!([{"key": "many.txt", "etag": page["capped_units"][0]["etag"], "range_start": 0, "kinds": ["us_ssn"]}]),
+        "{page}"
+    );
+    assert_eq!(page["capped_units_truncated"], false, "{page}");
+    // and the unit's own record names the kind
+    let etag = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("many.txt")
+        .send()
+        .await
+        .expect("head")
+        .e_tag()
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_owned();
+    assert_eq!(page["capped_units"][0]["etag"], json!(etag), "{page}");
+    let ddb = qrie::aws::dynamodb_client(&rig.world.deps.sdk);
+    let done = ddb
+        .get_item()
+        .table_name(&rig.world.deps.config.tables.scan_jobs)
+        .key(
+            "JobId",
+            aws_sdk_dynamodb::types::AttributeValue::S(job_id.clone()),
+        )
+        .key(
+            "Item",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                "DONE#{}",
+                qrie::object_scan::model::unit_id("many.txt", &etag, 0)
+            )),
+        )
+        .send()
+        .await
+        .expect("get")
+        .item
+        .expect("the unit's DONE marker");
+    assert_eq!(
+        done.get("Capped"),
+        Some(&aws_sdk_dynamodb::types::AttributeValue::Ss(vec![
+            "us_ssn".into()
+        ]))
+    );
+}
+
+/// A probe that records how much of `watched` was read, and optionally holds its scan, on
+/// its first chunk, until `waited_for` has been recorded done.
+struct Probe {
+    watched: String,
+    waited_for: Option<String>,
+    max_raw: std::sync::atomic::AtomicU64,
+    held: std::sync::atomic::AtomicBool,
+    other_done_meanwhile: std::sync::atomic::AtomicBool,
+    done_tx: std::sync::Mutex<std::sync::mpsc::Sender<()>>,
+    done_rx: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+/// Guard against a deadlock only (the scan it holds would otherwise hang the test): the
+/// signal comes as soon as the other unit is done.
+const DEADLOCK_GUARD: std::time::Duration = std::time::Duration::from_secs(120);
+
+impl Probe {
+    fn new(watched: &str, waited_for: Option<&str>) -> std::sync::Arc<Self> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::sync::Arc::new(Self {
+            watched: watched.to_owned(),
+            waited_for: waited_for.map(str::to_owned),
+            max_raw: 0.into(),
+            held: false.into(),
+            other_done_meanwhile: false.into(),
+            done_tx: std::sync::Mutex::new(tx),
+            done_rx: std::sync::Mutex::new(rx),
+        })
+    }
+}
+
+impl qrie::object_scan::worker::ScanProbe for Probe {
+    fn scanned(&self, _job_id: &str, key: &str, raw_bytes: u64) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if key != self.watched {
+            return;
+        }
+        self.max_raw.fetch_max(raw_bytes, SeqCst);
+        if self.waited_for.is_some() && !self.held.swap(true, SeqCst) {
+            let rx = self.done_rx.lock().expect("probe lock");
+            let done = rx.recv_timeout(DEADLOCK_GUARD).is_ok();
+            self.other_done_meanwhile.store(done, SeqCst);
+        }
+    }
+
+    fn unit_done(
+        &self,
+        _job_id: &str,
+        key: &str,
+        _outcome: &qrie::object_scan::model::UnitOutcome,
+    ) {
+        if self.waited_for.as_deref() == Some(key) {
+            let _ = self.done_tx.lock().expect("probe lock").send(());
+        }
+    }
+}
+
+/// A gzip of `members` members of 8 MiB of spaces each (text that inflates about 1,030
+/// times), compressed once and repeated.
+fn space_bomb(members: usize) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&vec![b' '; 8 * MIB]).expect("gzip in memory");
+    enc.finish().expect("gzip in memory").repeat(members)
+}
+
+impl Rig {
+    /// Receives the `n` messages on the queue and hands them to the handler as one batch;
+    /// deletes the ones that succeeded and returns the batch's response.
+    async fn one_batch(&self, n: usize) -> Value {
+        let mut messages = Vec::new();
+        for _ in 0..MAX_RECEIVES {
+            messages.extend(self.receive(&self.url).await);
+            if messages.len() >= n {
+                break;
+            }
+        }
+        assert_eq!(messages.len(), n, "the messages of one batch");
+        let response = self
+            .invoke(serde_json::to_value(qrie_tests::sqs_event(&messages)).expect("event json"))
+            .await;
+        for m in &messages {
+            self.sqs
+                .delete_message()
+                .queue_url(&self.url)
+                .receipt_handle(m.receipt_handle.as_deref().unwrap_or_default())
+                .send()
+                .await
+                .expect("message deleted");
+        }
+        response
+    }
+}
+
+#[tokio::test]
+async fn a_gzip_bomb_is_skipped_at_the_ratio_bound_after_a_bounded_read() {
+    // given: a 6 GiB bomb (about 6 MB of gzip) and a small object, in one bucket
+    let mut rig = Rig::new(60, |s| s.max_object_bytes = 256 * MIB as u64).await;
+    let (s3, bucket) = rig.own_bucket("bomb").await;
+    let bomb = space_bomb(768);
+    let compressed = bomb.len() as u64;
+    put(&s3, &bucket, "bomb.txt.gz", bomb).await;
+    put(
+        &s3,
+        &bucket,
+        "small.txt",
+        format!("ssn {SSN}\n").into_bytes(),
+    )
+    .await;
+    let probe = Probe::new("bomb.txt.gz", None);
+    rig.scanner.probe = probe.clone();
+
+    // when: both units arrive in one batch
+    let started = rig
+        .invoke(json!({"bucket": bucket, "region": "us-east-1"}))
+        .await;
+    let job_id = started["job_id"].as_str().expect("job id").to_owned();
+    let response = rig.one_batch(2).await;
+
+    // then: both units are done in that batch; the bomb skipped for its ratio, not scanned
+    // up to the size limit
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+    let status = rig.status(&job_id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["succeeded"], 1, "{status}");
+    assert_eq!(status["findings"], 1, "{status}");
+    assert_eq!(
+        status["skipped_by_reason"],
+        json!({"compression_ratio": 1}),
+        "{status}"
+    );
+    // and only a small, bounded part of the bomb was read
+    let read = probe.max_raw.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        read > 0 && read <= MIB as u64,
+        "{read} of {compressed} compressed bytes read"
+    );
+}
+
+#[tokio::test]
+async fn a_long_scan_does_not_hold_up_the_other_units_of_its_batch() {
+    // given: a gzip object that takes long to inflate and scan (ratio allowed, scanned up to
+    // 64 MiB) and a small object, in one bucket
+    let mut rig = Rig::new(60, |s| {
+        s.max_object_bytes = 64 * MIB as u64;
+        s.max_compression_ratio = u64::MAX;
+    })
+    .await;
+    let (s3, bucket) = rig.own_bucket("slow").await;
+    put(&s3, &bucket, "heavy.txt.gz", space_bomb(64)).await;
+    put(
+        &s3,
+        &bucket,
+        "small.txt",
+        format!("ssn {SSN}\n").into_bytes(),
+    )
+    .await;
+    // the heavy scan is held on its first chunk until the small unit is recorded done
+    let probe = Probe::new("heavy.txt.gz", Some("small.txt"));
+    rig.scanner.probe = probe.clone();
+
+    // when: both units arrive in one batch
+    let started = rig
+        .invoke(json!({"bucket": bucket, "region": "us-east-1"}))
+        .await;
+    let job_id = started["job_id"].as_str().expect("job id").to_owned();
+    let response = rig.one_batch(2).await;
+
+    // then: the small unit was done while the heavy one was still being read (had the heavy
+    // scan run inside the batch's task, the small unit could not have progressed)
+    use std::sync::atomic::Ordering::SeqCst;
+    assert!(probe.held.load(SeqCst), "the heavy scan reached the probe");
+    assert!(
+        probe.other_done_meanwhile.load(SeqCst),
+        "the small unit finished while the heavy scan was held"
+    );
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+    let status = rig.status(&job_id).await;
+    assert_eq!(status["succeeded"], 1, "{status}");
+    assert_eq!(
+        status["skipped_by_reason"],
+        json!({"too_large": 1}),
+        "{status}"
+    );
 }

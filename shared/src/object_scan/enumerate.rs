@@ -78,7 +78,7 @@ impl Invocation<'_> {
             .bucket(bucket)
             .send()
             .await
-            .map_err(|e| ObjectScanError::aws("GetBucketLocation", &e))?;
+            .map_err(|e| ObjectScanError::bucket_call("GetBucketLocation", bucket, &e))?;
         Ok(match out.location_constraint().map(|c| c.as_str()) {
             None | Some("") => "us-east-1".to_owned(),
             Some("EU") => "eu-west-1".to_owned(),
@@ -120,11 +120,17 @@ impl Invocation<'_> {
         let enumeration = match self.enumerate(continuation).await {
             Ok(progress) => progress,
             Err(e) => {
+                // The job is failed with the reason (its status says so); the caller gets the
+                // job id with the error, retryable only if the cause is.
                 self.scanner
                     .jobs
                     .fail_enumeration(&job.job_id, &e.to_string())
                     .await?;
-                return Err(e);
+                warn!(job = %job.job_id, error = %e, "scan job failed while listing");
+                return Err(ObjectScanError::JobFailed {
+                    job_id: job.job_id,
+                    source: Box::new(e),
+                });
             }
         };
         Ok(JobStarted {
@@ -171,7 +177,7 @@ impl Invocation<'_> {
                 .max_keys(settings.list_page_size)
                 .send()
                 .await
-                .map_err(|e| ObjectScanError::aws("ListObjectsV2", &e))?;
+                .map_err(|e| ObjectScanError::bucket_call("ListObjectsV2", &at.bucket, &e))?;
             let mut messages = Vec::new();
             let mut objects = 0u64;
             for object in out.contents() {

@@ -10,13 +10,20 @@
 //!    invocation enqueues a *continuation* message carrying the continuation token; whichever
 //!    invocation receives it lists on. The last page marks the listing done, and the job then
 //!    knows its total.
+//!    A listing S3 refuses for good (missing bucket, access denied, wrong region:
+//!    [`BUCKET_REFUSALS`]) fails the job with the reason in its status, and the request that
+//!    started it gets a non-retryable error naming the job.
 //! 2. Workers ([`worker`]) receive batches of unit messages, scan up to
 //!    [`worker::MESSAGE_CONCURRENCY`] of them at once, stream each object through
-//!    [`pipeline::StreamScan`] (gzip, binary, size limit, ranges), store each finding once, and
-//!    return the messages that failed as batch item failures.
-//! 3. `{"action": "status"}` and `{"action": "results"}` read the job and its findings;
-//!    `{"action": "enroll"}` wires a bucket's ObjectCreated notifications to the queue, and the
-//!    worker turns each notification into units of the bucket's continuous job ([`notify`]).
+//!    [`pipeline::StreamScan`] (gzip, binary, size limit, compression-ratio bound, ranges) on a
+//!    blocking thread, so one heavy object does not hold up the others of its batch, store
+//!    each finding once, and return the messages that failed as batch item failures. A kind
+//!    with more matches in a unit than the detectors keep is recorded on the unit and counted
+//!    on the job (`capped_by_kind`): its findings are a lower bound.
+//! 3. `{"action": "status"}` and `{"action": "results"}` read the job and its findings (a
+//!    results cursor must be one returned for the same job); `{"action": "enroll"}` wires a
+//!    bucket's ObjectCreated notifications to the queue, and the worker turns each
+//!    notification into units of the bucket's continuous job ([`notify`]).
 //!
 //! # Exactly-once counting
 //!
@@ -27,7 +34,8 @@
 //! unit started, `DONE#<unit>` records its outcome. A unit whose `DONE` marker exists is
 //! acknowledged without work; a duplicate that races past that check loses the transaction and
 //! changes nothing. Findings are stored with a conditional put on
-//! `(job, key#etag#detector#offset)`, and the findings counter moves with `DONE` by the number
+//! `(job, key#etag#detector#offset)` (for keys too long for a sort key, the key's head and a
+//! hash: [`crate::store::object_scan::finding_id`]), and the findings counter moves with `DONE` by the number
 //! of findings of the scan that completed the unit (a deterministic scan of the same bytes), so
 //! a redelivery after a crash neither duplicates nor loses them. queued = units - started,
 //! processing = started - done.
@@ -80,6 +88,22 @@ use crate::store::object_scan::{
 use crate::store::{AccountStore, StoreError};
 use model::{ActionRequest, JobStatus, ResultsQuery, ScanRequest};
 
+/// S3 error codes that refuse a bucket for good: the job fails with the reason, and the
+/// request is not retryable.
+pub const BUCKET_REFUSALS: &[&str] = &[
+    "NoSuchBucket",
+    "AccessDenied",
+    "AllAccessDisabled",
+    "InvalidBucketName",
+    "PermanentRedirect",
+    "AuthorizationHeaderMalformed",
+    "IllegalLocationConstraintException",
+];
+
+/// Capped units (objects with more matches of a kind than the detectors keep) a results page
+/// names at most.
+pub const MAX_CAPPED_UNITS_LISTED: usize = 100;
+
 /// The session name qrie uses in customer accounts for object scans.
 const SESSION_NAME: &str = "qrie-object-scan";
 
@@ -94,12 +118,30 @@ pub enum ObjectScanError {
     UnknownJob(String),
     #[error("unknown detector {0:?}")]
     UnknownDetector(String),
+    #[error("invalid cursor for job {job_id}: {reason}; pass the next_cursor of this job's previous results page, or no cursor for the first page")]
+    InvalidCursor {
+        job_id: String,
+        #[source]
+        reason: crate::store::object_scan::CursorError,
+    },
     #[error("QRIE_OBJECT_SCAN_QUEUE_URL is not set: jobs cannot be enqueued")]
     NoQueue,
     #[error("account {0} is not onboarded (or disabled)")]
     UnknownAccount(String),
     #[error("cannot reach account {account_id}: {message}")]
     Session { account_id: String, message: String },
+    #[error("bucket {bucket} cannot be scanned: {operation} answered {code}: {message}")]
+    BucketRefused {
+        bucket: String,
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+    #[error("job {job_id} failed: {source}")]
+    JobFailed {
+        job_id: String,
+        source: Box<ObjectScanError>,
+    },
     #[error("{operation} failed: {code}: {message}")]
     Aws {
         operation: &'static str,
@@ -113,12 +155,44 @@ pub enum ObjectScanError {
 impl ObjectScanError {
     /// False for requests that can never succeed as sent.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            ObjectScanError::Aws { .. }
-                | ObjectScanError::Store(_)
-                | ObjectScanError::Session { .. }
-        )
+        match self {
+            ObjectScanError::JobFailed { source, .. } => source.is_retryable(),
+            other => matches!(
+                other,
+                ObjectScanError::Aws { .. }
+                    | ObjectScanError::Store(_)
+                    | ObjectScanError::Session { .. }
+            ),
+        }
+    }
+
+    /// A failed call on a bucket: [`ObjectScanError::BucketRefused`] when S3 answers that
+    /// the bucket cannot be read as asked (missing, access denied, wrong region: retrying
+    /// cannot help), else [`ObjectScanError::Aws`].
+    pub(crate) fn bucket_call<E, R>(
+        operation: &'static str,
+        bucket: &str,
+        err: &aws_sdk_s3::error::SdkError<E, R>,
+    ) -> Self
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let (code, message) = crate::collect::call_failure(err);
+        if BUCKET_REFUSALS.contains(&code.as_str()) {
+            ObjectScanError::BucketRefused {
+                bucket: bucket.to_owned(),
+                operation,
+                code,
+                message,
+            }
+        } else {
+            ObjectScanError::Aws {
+                operation,
+                code,
+                message,
+            }
+        }
     }
 
     pub(crate) fn aws<E, R>(
@@ -161,6 +235,8 @@ pub struct ObjectScanner {
     pub accounts: Arc<dyn AccountStore>,
     pub sqs: aws_sdk_sqs::Client,
     pub detectors: Detectors,
+    /// Watches scans progress ([`worker::NoProbe`] unless a test sets one).
+    pub probe: Arc<dyn worker::ScanProbe>,
 }
 
 impl ObjectScanner {
@@ -179,6 +255,7 @@ impl ObjectScanner {
             )),
             sqs: aws_sdk_sqs::Client::new(&sdk),
             detectors: Detectors::new(),
+            probe: Arc::new(worker::NoProbe),
             config,
             sdk,
         }
@@ -338,9 +415,14 @@ impl<'a> Invocation<'a> {
                         return Err(ObjectScanError::UnknownDetector(d.clone()));
                     }
                 }
-                if self.scanner.jobs.get(&job_id).await?.is_none() {
-                    return Err(ObjectScanError::UnknownJob(job_id));
+                if let Err(reason) =
+                    crate::store::object_scan::results_start_key(&job_id, cursor.as_deref())
+                {
+                    return Err(ObjectScanError::InvalidCursor { job_id, reason });
                 }
+                let Some(job) = self.scanner.jobs.get(&job_id).await? else {
+                    return Err(ObjectScanError::UnknownJob(job_id));
+                };
                 let limit = limit.clamp(1, 1_000);
                 let page = self
                     .scanner
@@ -355,12 +437,28 @@ impl<'a> Invocation<'a> {
                     })
                     .await?;
                 info!(job = %job_id, findings = page.items.len(), "results page read");
+                let capped = &job.counts.capped_by_kind;
+                let (capped_units, more_capped) = if capped.is_empty() {
+                    (Vec::new(), false)
+                } else {
+                    self.scanner
+                        .jobs
+                        .capped_units(&job_id, MAX_CAPPED_UNITS_LISTED)
+                        .await?
+                };
                 Ok(json!({
                     "job_id": job_id,
                     "limit": limit,
                     "findings": page.items,
                     "has_more": page.next.is_some(),
                     "next_cursor": page.next,
+                    // Units with more matches of a kind than the detectors keep: the findings
+                    // of those kinds are a lower bound.
+                    "findings_lower_bound": !capped.is_empty(),
+                    "capped_by_kind": capped,
+                    "capped_units": capped_units,
+                    "capped_units_truncated": more_capped,
+                    "max_findings_per_kind_per_unit": qrie_detectors::MAX_DETECTIONS_PER_KIND,
                 }))
             }
             ActionRequest::Enroll {

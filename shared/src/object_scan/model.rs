@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use qrie_detectors::DetectorKind;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -193,6 +194,8 @@ pub struct JobCounts {
     pub findings: u64,
     pub changed: u64,
     pub skipped_by_reason: BTreeMap<String, u64>,
+    /// Per detector kind, the units in which it had more matches than the per-unit cap.
+    pub capped_by_kind: BTreeMap<String, u64>,
 }
 
 impl JobCounts {
@@ -210,8 +213,12 @@ pub struct JobStatus {
     pub account_id: Option<String>,
     pub kind: JobKind,
     pub created_at: String,
-    /// `enumerating`, `running`, `completed` (one-off jobs) or `continuous`.
+    /// `enumerating`, `running`, `completed`, `failed` (one-off jobs) or `continuous`.
     pub status: &'static str,
+    /// Why the job failed (its listing could not be completed: missing bucket, access
+    /// denied, ...); what it found before that is still in its results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Scan units in the job; known once the listing is done.
     pub total: Option<u64>,
     /// Objects listed (a split object is one object and several units).
@@ -225,6 +232,11 @@ pub struct JobStatus {
     /// Units whose object had changed (ETag) since enumeration; scanned as they now are.
     pub changed: u64,
     pub findings: u64,
+    /// Per detector kind, the units that had more matches of it than the detectors keep per
+    /// unit ([`qrie_detectors::MAX_DETECTIONS_PER_KIND`]); empty when none was capped.
+    pub capped_by_kind: BTreeMap<String, u64>,
+    /// True when some unit was capped: `findings` (and the results) are a lower bound.
+    pub findings_lower_bound: bool,
     /// Done units over units enqueued so far.
     pub percent_done: f64,
     pub enumeration_pages: u64,
@@ -236,14 +248,16 @@ impl From<&ScanJob> for JobStatus {
         let c = &job.counts;
         let kind = job.kind.unwrap_or(JobKind::OneOff);
         let done = c.done();
+        let failed = kind == JobKind::OneOff && job.enumeration_error.is_some();
         let status = match kind {
             JobKind::Continuous => "continuous",
+            JobKind::OneOff if failed => "failed",
             JobKind::OneOff if !job.enumeration_done => "enumerating",
             JobKind::OneOff if done >= c.units => "completed",
             JobKind::OneOff => "running",
         };
         let percent_done = if c.units == 0 {
-            if job.enumeration_done {
+            if job.enumeration_done && !failed {
                 100.0
             } else {
                 0.0
@@ -259,6 +273,12 @@ impl From<&ScanJob> for JobStatus {
             kind,
             created_at: job.created_at.clone(),
             status,
+            reason: failed.then(|| {
+                format!(
+                    "the listing failed: {}",
+                    job.enumeration_error.as_deref().unwrap_or_default()
+                )
+            }),
             total: job.enumeration_done.then_some(c.units),
             objects: c.objects,
             queued: c.units.saturating_sub(c.started),
@@ -269,6 +289,8 @@ impl From<&ScanJob> for JobStatus {
             skipped_by_reason: c.skipped_by_reason.clone(),
             changed: c.changed,
             findings: c.findings,
+            capped_by_kind: c.capped_by_kind.clone(),
+            findings_lower_bound: !c.capped_by_kind.is_empty(),
             percent_done: percent_done.min(100.0),
             enumeration_pages: job.enumeration_pages,
             enumeration_error: job.enumeration_error.clone(),
@@ -291,15 +313,19 @@ pub enum SkipReason {
     /// A non-first range of an object that turned out to be gzip or to have changed: the
     /// first range's unit scans the whole object instead.
     ScannedWithFirstRange,
+    /// A gzip object inflating more than the maximum ratio (a decompression bomb): scanned
+    /// only up to where that was seen.
+    CompressionRatio,
 }
 
 impl SkipReason {
-    pub const ALL: [SkipReason; 5] = [
+    pub const ALL: [SkipReason; 6] = [
         SkipReason::Binary,
         SkipReason::TooLarge,
         SkipReason::NotFound,
         SkipReason::CorruptGzip,
         SkipReason::ScannedWithFirstRange,
+        SkipReason::CompressionRatio,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -309,6 +335,7 @@ impl SkipReason {
             SkipReason::NotFound => "not_found",
             SkipReason::CorruptGzip => "corrupt_gzip",
             SkipReason::ScannedWithFirstRange => "scanned_with_first_range",
+            SkipReason::CompressionRatio => "compression_ratio",
         }
     }
 }
@@ -322,12 +349,19 @@ pub enum UnitOutcome {
         etag_changed: bool,
         /// The ETag that was scanned.
         etag: String,
+        /// Kinds that had more matches than the detectors' per-unit cap
+        /// ([`qrie_detectors::MAX_DETECTIONS_PER_KIND`]): their findings are a lower bound.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        capped: Vec<DetectorKind>,
     },
     Skipped {
         reason: SkipReason,
         /// Findings stored before the skip was decided (gzip past the maximum size).
         findings: u64,
         etag_changed: bool,
+        /// As for `Succeeded`, in what was scanned before the skip.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        capped: Vec<DetectorKind>,
     },
     Failed {
         /// The error, without any object content.
@@ -353,6 +387,14 @@ impl UnitOutcome {
         }
     }
 
+    /// Kinds whose matches went past the per-unit cap (their count is a lower bound).
+    pub fn capped(&self) -> &[DetectorKind] {
+        match self {
+            UnitOutcome::Succeeded { capped, .. } | UnitOutcome::Skipped { capped, .. } => capped,
+            UnitOutcome::Failed { .. } => &[],
+        }
+    }
+
     pub fn etag_changed(&self) -> bool {
         match self {
             UnitOutcome::Succeeded { etag_changed, .. }
@@ -360,6 +402,17 @@ impl UnitOutcome {
             UnitOutcome::Failed { .. } => false,
         }
     }
+}
+
+/// A unit in which some detector kinds had more matches than the detectors keep
+/// ([`qrie_detectors::MAX_DETECTIONS_PER_KIND`]): its findings of those kinds are a lower bound.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CappedUnit {
+    pub key: String,
+    pub etag: String,
+    /// Where the unit starts in the object (0 for a whole object).
+    pub range_start: u64,
+    pub kinds: Vec<String>,
 }
 
 /// One stored detection. Only masked values: the raw match never leaves the detectors.
@@ -416,6 +469,24 @@ mod tests {
     }
 
     #[test]
+    fn given_a_1024_byte_multibyte_key_when_marked_then_every_marker_fits_a_sort_key() {
+        // given: S3's longest key, in 3-byte characters, and the longest range start
+        let key = format!("a{}", "日".repeat(341));
+        assert_eq!(key.len(), 1_024);
+        for start in [0, u64::MAX] {
+            // when
+            let id = unit_id(&key, "0123456789abcdef0123456789abcdef-10000", start);
+            // then: START#, DONE# and UNITS# markers stay under DynamoDB's 1,024 bytes
+            for marker in ["START#", "DONE#", "UNITS#", "CAPPED#"] {
+                assert!(marker.len() + id.len() <= 1_024, "{marker}{id}");
+            }
+        }
+        // and a key just short of the limit, kept plain, fits too
+        let plain = unit_id(&"k".repeat(870), "e".repeat(8).as_str(), u64::MAX);
+        assert!(!plain.starts_with("sha256:") && plain.len() + "UNITS#".len() <= 1_024);
+    }
+
+    #[test]
     fn given_counts_when_shown_then_queued_processing_and_percent_follow() {
         // given
         let job = ScanJob {
@@ -439,6 +510,36 @@ mod tests {
         assert_eq!(status.total, Some(10));
         assert_eq!(status.percent_done, 50.0);
         assert_eq!(status.status, "running");
+    }
+
+    #[test]
+    fn given_a_listing_that_failed_when_shown_then_the_job_is_failed_with_its_reason() {
+        // given: a job whose first listing call was refused
+        let job = ScanJob {
+            job_id: "j".into(),
+            enumeration_done: true,
+            enumeration_error: Some("bucket b cannot be scanned: NoSuchBucket".into()),
+            ..ScanJob::default()
+        };
+        // when
+        let status = JobStatus::from(&job);
+        // then: failed, with the reason, and not 100 % done
+        assert_eq!(status.status, "failed");
+        assert!(status
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("NoSuchBucket"));
+        assert_eq!(status.percent_done, 0.0);
+        // and a listed empty bucket is still completed
+        let empty = JobStatus::from(&ScanJob {
+            enumeration_error: None,
+            ..job
+        });
+        assert_eq!(
+            (empty.status, empty.percent_done, empty.reason),
+            ("completed", 100.0, None)
+        );
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! [`StreamScan`] takes the raw chunks of a GetObject body. When it reads from the start of an
 //! object it decides gzip from the magic bytes (`1f 8b`) or the declared Content-Encoding, and
 //! decompresses with `flate2`'s push decoder (multi-member gzip included), so offsets are
-//! decompressed-byte offsets. It holds back the first [`SNIFF_BYTES`] of text to decide
+//! decompressed-byte offsets. Compressed bytes go to the decoder [`INFLATE_SLICE`] at a time,
+//! and a stream that inflates past [`RATIO_GRACE_BYTES`] to more than the maximum ratio
+//! ([`DEFAULT_MAX_COMPRESSION_RATIO`] times what it was given) is stopped as a decompression
+//! bomb ([`Verdict::CompressionRatio`]) after a bounded read. It holds back the first [`SNIFF_BYTES`] of text to decide
 //! "binary" before scanning anything, then feeds the detectors' [`ChunkScanner`], which finds
 //! a match across chunk boundaries exactly once.
 //!
@@ -19,16 +22,25 @@
 use std::io::Write;
 
 use flate2::write::MultiGzDecoder;
-use qrie_detectors::{looks_binary, ChunkScanner, ContextualDetection, Detectors, SNIFF_BYTES};
+use qrie_detectors::{
+    looks_binary, ChunkScanner, ContextualDetection, DetectorKind, Detectors, SNIFF_BYTES,
+};
 
 use super::model::ByteRange;
 
+pub use crate::config::DEFAULT_MAX_COMPRESSION_RATIO;
 /// Bytes of masked context either side of a detection.
 pub const CONTEXT_RADIUS: usize = 40;
 /// Bytes read before a range's start.
 pub const RANGE_LEAD_IN: u64 = 4 * 1024;
 /// Bytes read past a range's end.
 pub const RANGE_OVERLAP: u64 = 4 * 1024;
+/// Compressed bytes handed to the gzip decoder at once: with deflate's at most ~1,032:1, one
+/// slice inflates to at most ~8.5 MB before the ratio and size bounds are checked again.
+pub const INFLATE_SLICE: usize = 8 * 1024;
+/// Decompressed bytes a gzip stream may produce before its compression ratio is judged
+/// (small files of repetitive text legitimately compress very well).
+pub const RATIO_GRACE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// True for keys named like gzip files (such objects are never split into ranges).
 pub fn gzip_by_name(key: &str) -> bool {
@@ -87,6 +99,9 @@ pub enum Verdict {
     Binary,
     /// More than the maximum decompressed bytes (scanned up to it).
     TooLarge,
+    /// A gzip stream inflating more than the maximum ratio (a decompression bomb); scanned up
+    /// to where that was seen.
+    CompressionRatio,
     CorruptGzip,
     /// The first range is gzip: the unit must read the whole object instead.
     NeedsWholeObject,
@@ -103,6 +118,12 @@ struct TextSink {
     limit: u64,
     ready: Vec<ContextualDetection>,
     verdict: Option<Verdict>,
+    /// Compressed bytes handed to the decoder so far (gzip only) and the largest
+    /// decompressed-to-compressed ratio allowed.
+    compressed: u64,
+    max_ratio: Option<u64>,
+    /// Kinds that went past the detectors' per-unit cap, known once finished.
+    capped: Vec<DetectorKind>,
 }
 
 impl TextSink {
@@ -122,6 +143,9 @@ impl TextSink {
             limit,
             ready: Vec::new(),
             verdict: None,
+            compressed: 0,
+            max_ratio: None,
+            capped: Vec::new(),
         }
     }
 
@@ -129,10 +153,19 @@ impl TextSink {
         if self.verdict.is_some() {
             return;
         }
+        if let Some(ratio) = self.max_ratio {
+            // A gzip stream is judged on what it inflated so far against what it was given.
+            let allowed = self.compressed.saturating_mul(ratio).max(RATIO_GRACE_BYTES);
+            let room = allowed.saturating_sub(self.fed);
+            if bytes.len() as u64 > room {
+                bytes = &bytes[..usize::try_from(room).unwrap_or(usize::MAX)];
+                self.verdict = Some(Verdict::CompressionRatio);
+            }
+        }
         let room = self.limit.saturating_sub(self.fed);
         if bytes.len() as u64 > room {
             bytes = &bytes[..usize::try_from(room).unwrap_or(usize::MAX)];
-            self.verdict = Some(Verdict::TooLarge);
+            self.verdict.get_or_insert(Verdict::TooLarge);
         }
         self.fed += bytes.len() as u64;
         if let Some(sniff) = &mut self.sniff {
@@ -194,7 +227,10 @@ impl TextSink {
             return;
         }
         if let Some(scanner) = self.scanner.take() {
-            let found = scanner.finish_with_context();
+            // The final scan of what is left tells which kinds went past the cap; a copy of
+            // the scanner (its small overlap tail) gives the detections with their contexts.
+            let found = scanner.clone().finish_with_context();
+            self.capped = scanner.finish_report().capped;
             self.keep(found);
         }
     }
@@ -224,6 +260,7 @@ pub struct StreamScan {
     decoder: Option<Decoder>,
     mode: StreamMode,
     raw_bytes: u64,
+    max_ratio: u64,
 }
 
 /// The end of a stream.
@@ -234,11 +271,25 @@ pub struct StreamSummary {
     pub scanned_bytes: u64,
     pub raw_bytes: u64,
     pub gzip: bool,
+    /// Kinds that had more matches than the detectors keep per unit.
+    pub capped: Vec<DetectorKind>,
 }
 
 impl StreamScan {
-    /// A scan whose decompressed size is bounded by `max_bytes`.
+    /// A scan whose decompressed size is bounded by `max_bytes`, and a gzip stream's
+    /// decompressed-to-compressed ratio by [`DEFAULT_MAX_COMPRESSION_RATIO`].
     pub fn new(detectors: &Detectors, mode: StreamMode, max_bytes: u64) -> Self {
+        Self::with_max_ratio(detectors, mode, max_bytes, DEFAULT_MAX_COMPRESSION_RATIO)
+    }
+
+    /// A scan bounded by `max_bytes` decompressed, and, for gzip, by `max_ratio` times the
+    /// compressed bytes read (past the first [`RATIO_GRACE_BYTES`]).
+    pub fn with_max_ratio(
+        detectors: &Detectors,
+        mode: StreamMode,
+        max_bytes: u64,
+        max_ratio: u64,
+    ) -> Self {
         let decoder = match mode {
             StreamMode::Whole { declared_gzip } => {
                 let sink = TextSink::new(detectors, 0, None, true, max_bytes);
@@ -260,15 +311,37 @@ impl StreamScan {
                 max_bytes,
             )),
         };
-        StreamScan {
+        let mut scan = StreamScan {
             decoder: Some(decoder),
             mode,
             raw_bytes: 0,
+            max_ratio,
+        };
+        if let Some(Decoder::Gzip(gz)) = scan.decoder.as_mut() {
+            gz.get_mut().max_ratio = Some(max_ratio);
+        }
+        scan
+    }
+
+    /// Hands compressed bytes to the decoder a slice at a time, telling the sink how much
+    /// it was given before each, so a bomb is stopped after a bounded amount of work.
+    fn inflate(gz: &mut MultiGzDecoder<TextSink>, mut compressed_before: u64, bytes: &[u8]) {
+        for slice in bytes.chunks(INFLATE_SLICE) {
+            if gz.get_ref().verdict.is_some() {
+                return;
+            }
+            compressed_before += slice.len() as u64;
+            gz.get_mut().compressed = compressed_before;
+            if gz.write_all(slice).is_err() {
+                gz.get_mut().verdict.get_or_insert(Verdict::CorruptGzip);
+                return;
+            }
         }
     }
 
     /// Feeds the next raw chunk.
     pub fn push(&mut self, chunk: &[u8]) {
+        let before = self.raw_bytes;
         self.raw_bytes += chunk.len() as u64;
         let decoder = match self.decoder.take() {
             Some(Decoder::Undecided(mut head, sink)) => {
@@ -276,7 +349,7 @@ impl StreamScan {
                 if head.len() < 2 {
                     Some(Decoder::Undecided(head, sink))
                 } else {
-                    Some(self.decide(head, sink))
+                    Some(self.decide(self.raw_bytes - head.len() as u64, head, sink))
                 }
             }
             Some(Decoder::Plain(mut sink)) => {
@@ -284,9 +357,7 @@ impl StreamScan {
                 Some(Decoder::Plain(sink))
             }
             Some(Decoder::Gzip(mut gz)) => {
-                if gz.get_ref().verdict.is_none() && gz.write_all(chunk).is_err() {
-                    gz.get_mut().verdict.get_or_insert(Verdict::CorruptGzip);
-                }
+                Self::inflate(&mut gz, before, chunk);
                 Some(Decoder::Gzip(gz))
             }
             other => other,
@@ -294,7 +365,8 @@ impl StreamScan {
         self.decoder = decoder;
     }
 
-    fn decide(&self, head: Vec<u8>, mut sink: TextSink) -> Decoder {
+    /// Decides plain or gzip on the stream's head (`head_at`: raw bytes before it).
+    fn decide(&self, head_at: u64, head: Vec<u8>, mut sink: TextSink) -> Decoder {
         if !is_gzip_magic(&head) {
             sink.feed(&head);
             return Decoder::Plain(sink);
@@ -303,11 +375,15 @@ impl StreamScan {
             sink.verdict = Some(Verdict::NeedsWholeObject);
             return Decoder::Finished(sink);
         }
+        sink.max_ratio = Some(self.max_ratio);
         let mut gz = Box::new(MultiGzDecoder::new(sink));
-        if gz.write_all(&head).is_err() {
-            gz.get_mut().verdict.get_or_insert(Verdict::CorruptGzip);
-        }
+        Self::inflate(&mut gz, head_at, &head);
         Decoder::Gzip(gz)
+    }
+
+    /// Raw (for gzip: compressed) bytes pushed so far.
+    pub fn raw_bytes(&self) -> u64 {
+        self.raw_bytes
     }
 
     /// True once nothing more will be scanned (binary, too large, corrupt, needs whole).
@@ -357,12 +433,15 @@ impl StreamScan {
             }
             None => {}
         }
-        let (verdict, scanned_bytes) = self.sink().map_or((None, 0), |s| (s.verdict, s.fed));
+        let (verdict, scanned_bytes, capped) = self.sink().map_or((None, 0, Vec::new()), |s| {
+            (s.verdict, s.fed, s.capped.clone())
+        });
         StreamSummary {
             verdict,
             scanned_bytes,
             raw_bytes: self.raw_bytes,
             gzip,
+            capped,
         }
     }
 }
@@ -508,6 +587,98 @@ mod tests {
             .collect();
         assert_eq!(summary.verdict, Some(Verdict::TooLarge));
         assert_eq!(found, vec![105]);
+    }
+
+    /// A multi-member gzip of `members` times `block` spaces (text, so not skipped as
+    /// binary), compressed once.
+    fn space_bomb(block: usize, members: usize) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::best());
+        enc.write_all(&vec![b' '; block]).unwrap();
+        let member = enc.finish().unwrap();
+        member.repeat(members)
+    }
+
+    #[test]
+    fn given_a_gzip_bomb_when_scanned_then_it_stops_at_the_ratio_bound_after_a_bounded_read() {
+        // given: 8 MiB of spaces per member, 32 members (256 MiB inflated, ratio over 1,000)
+        let bomb = space_bomb(8 * 1024 * 1024, 32);
+        let inflated = 256u64 * 1024 * 1024;
+        assert!(inflated / bomb.len() as u64 > DEFAULT_MAX_COMPRESSION_RATIO);
+        let detectors = Detectors::new();
+        let mut scan = StreamScan::new(
+            &detectors,
+            StreamMode::Whole {
+                declared_gzip: false,
+            },
+            u64::MAX,
+        );
+        // when: pushed as a body arrives, until the scan stops
+        for chunk in bomb.chunks(64 * 1024) {
+            scan.push(chunk);
+            if scan.stopped() {
+                break;
+            }
+        }
+        let summary = scan.finish();
+        // then: skipped for its ratio, having read a small part of it and inflated about
+        // the grace allowance
+        assert_eq!(summary.verdict, Some(Verdict::CompressionRatio));
+        assert!(
+            summary.raw_bytes <= 128 * 1024,
+            "{} raw bytes",
+            summary.raw_bytes
+        );
+        assert!(
+            summary.raw_bytes < bomb.len() as u64 / 2,
+            "stopped well before the end"
+        );
+        assert!(summary.scanned_bytes <= RATIO_GRACE_BYTES + 1_100 * INFLATE_SLICE as u64);
+    }
+
+    #[test]
+    fn given_gzip_under_the_ratio_when_scanned_then_it_is_scanned_whole() {
+        // given: the same kind of stream, 32 MiB, with a ratio of 2,000 allowed
+        let bomb = space_bomb(8 * 1024 * 1024, 4);
+        let detectors = Detectors::new();
+        let mut scan = StreamScan::with_max_ratio(
+            &detectors,
+            StreamMode::Whole {
+                declared_gzip: false,
+            },
+            u64::MAX,
+            2_000,
+        );
+        // when
+        for chunk in bomb.chunks(64 * 1024) {
+            scan.push(chunk);
+        }
+        let summary = scan.finish();
+        // then: scanned to its end
+        assert_eq!(summary.verdict, None);
+        assert_eq!(summary.scanned_bytes, 32 * 1024 * 1024);
+    }
+
+    #[test]
+    fn given_more_matches_than_the_cap_when_scanned_then_the_kind_is_reported_capped() {
+        // given: 1,500 SSNs and 10 emails
+        let mut text = Vec::new();
+        for i in 0..1_500 {
+            text.extend_from_slice(format!("row {i} ssn {SSN}\n").as_bytes());
+            if i % 150 == 0 {
+                text.extend_from_slice(b"mail jane.doe@example.com\n");
+            }
+        }
+        // when
+        let (starts, summary) = run(
+            StreamMode::Whole {
+                declared_gzip: false,
+            },
+            &text,
+            4_096,
+        );
+        // then: the cap's worth of SSNs, and the kind named as capped; emails are not
+        assert_eq!(starts.len(), 1_000 + 10);
+        assert_eq!(summary.capped, vec![DetectorKind::UsSsn]);
     }
 
     #[test]

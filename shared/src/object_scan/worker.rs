@@ -17,7 +17,9 @@ use serde_json::Value;
 use tracing::{error, field, info, info_span, warn, Instrument, Span};
 
 use super::enumerate::normalize_etag;
-use super::model::{ContinuationMessage, ObjectFinding, ObjectMessage, SkipReason, UnitOutcome};
+use super::model::{
+    CappedUnit, ContinuationMessage, ObjectFinding, ObjectMessage, SkipReason, UnitOutcome,
+};
 use super::pipeline::{
     is_gzip_magic, StreamMode, StreamScan, StreamSummary, Verdict, RANGE_LEAD_IN, RANGE_OVERLAP,
 };
@@ -32,6 +34,22 @@ pub const MESSAGE_CONCURRENCY: usize = 4;
 pub const FINDINGS_FLUSH: usize = 100;
 /// Time kept in hand before the invocation's deadline to record a failure.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+/// Body bytes collected before they are handed to the scan's blocking thread at once.
+pub const SCAN_BATCH_BYTES: usize = 256 * 1024;
+
+/// Watches scans progress: called on the scan's blocking thread after each body chunk with
+/// the raw (compressed) bytes scanned so far, and after each unit's outcome is
+/// recorded. The default does nothing; tests use it to show that a long scan does not hold
+/// up the other units of its batch, and how little of a decompression bomb is read.
+pub trait ScanProbe: Send + Sync {
+    fn scanned(&self, _job_id: &str, _key: &str, _raw_bytes: u64) {}
+    fn unit_done(&self, _job_id: &str, _key: &str, _outcome: &UnitOutcome) {}
+}
+
+/// The probe that watches nothing.
+pub struct NoProbe;
+
+impl ScanProbe for NoProbe {}
 
 /// What one message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +79,8 @@ pub enum MessageError {
     Scan(#[from] ObjectScanError),
     #[error("the invocation's deadline came before the message was done")]
     Deadline,
+    #[error("the scan of the object stopped unexpectedly: {0}")]
+    ScanTask(String),
 }
 
 impl From<StoreError> for MessageError {
@@ -258,11 +278,28 @@ impl Invocation<'_> {
         }
         jobs.start(&unit.job_id, &id).await?;
         let outcome = self.scan_object(unit).await?;
+        if !outcome.capped().is_empty() {
+            let capped = CappedUnit {
+                key: unit.key.clone(),
+                etag: unit.etag.clone(),
+                range_start: unit.range.map_or(0, |r| r.start),
+                kinds: outcome
+                    .capped()
+                    .iter()
+                    .map(|k| k.as_str().to_owned())
+                    .collect(),
+            };
+            jobs.record_capped(&unit.job_id, &id, &capped).await?;
+        }
         if jobs.finish(&unit.job_id, &id, &outcome).await? {
+            self.scanner
+                .probe
+                .unit_done(&unit.job_id, &unit.key, &outcome);
             info!(
                 outcome = outcome.name(),
                 findings = outcome.findings(),
                 etag_changed = outcome.etag_changed(),
+                capped = ?outcome.capped(),
                 "unit done"
             );
             Ok(MessageOutcome::Unit(outcome))
@@ -380,6 +417,11 @@ impl Invocation<'_> {
     }
 
     /// Streams one GetObject body through the pipeline, storing findings as they come.
+    ///
+    /// Inflating and scanning are CPU-bound: they run on a blocking thread, a batch of body
+    /// chunks (up to [`SCAN_BATCH_BYTES`]) at a time, so the other units of the batch, which
+    /// share this task, go on reading, scanning and storing meanwhile (a large gzip object
+    /// cannot starve them).
     async fn stream(
         &self,
         unit: &ObjectMessage,
@@ -388,28 +430,58 @@ impl Invocation<'_> {
         out: Box<aws_sdk_s3::operation::get_object::GetObjectOutput>,
         mode: StreamMode,
     ) -> Result<Streamed, MessageError> {
-        let max = self.scanner.config.object_scan.max_object_bytes;
-        let mut scan = StreamScan::new(&self.scanner.detectors, mode, max);
+        let settings = &self.scanner.config.object_scan;
+        let mut scan = Some(StreamScan::with_max_ratio(
+            &self.scanner.detectors,
+            mode,
+            settings.max_object_bytes,
+            settings.max_compression_ratio,
+        ));
         let mut body = out.body;
         let mut pending: Vec<ContextualDetection> = Vec::new();
         let mut findings = 0u64;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| ObjectScanError::Aws {
-                operation: "GetObject",
-                code: "BodyRead".into(),
-                message: e.to_string(),
-            })?;
-            scan.push(&chunk);
-            pending.extend(scan.take_ready());
+        let mut batch = Vec::new();
+        let mut batched = 0usize;
+        let mut ended = false;
+        while !ended {
+            match body.next().await {
+                Some(chunk) => {
+                    let chunk = chunk.map_err(|e| ObjectScanError::Aws {
+                        operation: "GetObject",
+                        code: "BodyRead".into(),
+                        message: e.to_string(),
+                    })?;
+                    batched += chunk.len();
+                    batch.push(chunk);
+                    if batched < SCAN_BATCH_BYTES {
+                        continue;
+                    }
+                }
+                None => ended = true,
+            }
+            let chunks = std::mem::take(&mut batch);
+            batched = 0;
+            let (back, ready, stopped) = self.scan_off_task(unit, scan.take(), chunks).await?;
+            scan = Some(back);
+            pending.extend(ready);
             if pending.len() >= FINDINGS_FLUSH {
                 findings += self.store(unit, etag, std::mem::take(&mut pending)).await?;
             }
-            if scan.stopped() {
+            if stopped {
                 break;
             }
         }
-        let summary: StreamSummary = scan.finish();
-        pending.extend(scan.take_ready());
+        let Some(mut scan) = scan else {
+            return Err(MessageError::ScanTask("the scan state was lost".into()));
+        };
+        let (summary, rest) = tokio::task::spawn_blocking(move || {
+            let summary: StreamSummary = scan.finish();
+            let rest = scan.take_ready();
+            (summary, rest)
+        })
+        .await
+        .map_err(|e| MessageError::ScanTask(e.to_string()))?;
+        pending.extend(rest);
         if summary.verdict == Some(Verdict::NeedsWholeObject) {
             return Ok(Streamed::NeedsWholeObject);
         }
@@ -421,24 +493,62 @@ impl Invocation<'_> {
             findings,
             "object streamed"
         );
+        if !summary.capped.is_empty() {
+            warn!(
+                capped = ?summary.capped,
+                limit = qrie_detectors::MAX_DETECTIONS_PER_KIND,
+                "more matches than the detectors keep per unit: the findings of these kinds are a lower bound"
+            );
+        }
+        let capped = summary.capped;
+        let skip = |reason| UnitOutcome::Skipped {
+            reason,
+            findings,
+            etag_changed: changed,
+            capped: capped.clone(),
+        };
         Ok(Streamed::Done(match summary.verdict {
             None => UnitOutcome::Succeeded {
                 findings,
                 etag_changed: changed,
                 etag: etag.to_owned(),
+                capped,
             },
             Some(Verdict::Binary) => skipped(SkipReason::Binary, changed),
-            Some(Verdict::CorruptGzip) => UnitOutcome::Skipped {
-                reason: SkipReason::CorruptGzip,
-                findings,
-                etag_changed: changed,
-            },
-            Some(Verdict::TooLarge | Verdict::NeedsWholeObject) => UnitOutcome::Skipped {
-                reason: SkipReason::TooLarge,
-                findings,
-                etag_changed: changed,
-            },
+            Some(Verdict::CorruptGzip) => skip(SkipReason::CorruptGzip),
+            Some(Verdict::CompressionRatio) => skip(SkipReason::CompressionRatio),
+            Some(Verdict::TooLarge | Verdict::NeedsWholeObject) => skip(SkipReason::TooLarge),
         }))
+    }
+
+    /// Pushes `chunks` through the scan on a blocking thread; returns the scan, the
+    /// detections now final and whether the scan has stopped. Reports progress to the
+    /// scanner's [`ScanProbe`] from that thread.
+    async fn scan_off_task<B: AsRef<[u8]> + Send + 'static>(
+        &self,
+        unit: &ObjectMessage,
+        scan: Option<StreamScan>,
+        chunks: Vec<B>,
+    ) -> Result<(StreamScan, Vec<ContextualDetection>, bool), MessageError> {
+        let Some(mut scan) = scan else {
+            return Err(MessageError::ScanTask("the scan state was lost".into()));
+        };
+        let probe = self.scanner.probe.clone();
+        let (job_id, key) = (unit.job_id.clone(), unit.key.clone());
+        tokio::task::spawn_blocking(move || {
+            for chunk in &chunks {
+                scan.push(chunk.as_ref());
+                probe.scanned(&job_id, &key, scan.raw_bytes());
+                if scan.stopped() {
+                    break;
+                }
+            }
+            let ready = scan.take_ready();
+            let stopped = scan.stopped();
+            (scan, ready, stopped)
+        })
+        .await
+        .map_err(|e| MessageError::ScanTask(e.to_string()))
     }
 
     /// Stores detections as findings (each once); returns how many there were.
@@ -500,6 +610,7 @@ fn skipped(reason: SkipReason, etag_changed: bool) -> UnitOutcome {
         reason,
         findings: 0,
         etag_changed,
+        capped: Vec::new(),
     }
 }
 

@@ -11,10 +11,11 @@
 //! | `PAGE#<n>` | listing page `n` has been enqueued | `Objects`, `Units`, `EnumerationPages` (+ `EnumerationDone` on the last page) |
 //! | `UNITS#<unit>` | an ObjectCreated notification has been enqueued (continuous jobs) | `Objects`, `Units` |
 //! | `START#<unit>` | a worker starts a unit | `Started` |
-//! | `DONE#<unit>` | a unit ends: succeeded, skipped (with its reason) or failed | `Succeeded`/`Skipped`/`Failed`, `Findings`, `Changed`, `Skipped_<reason>` |
+//! | `DONE#<unit>` | a unit ends: succeeded, skipped (with its reason) or failed; `Capped` names the kinds past the detectors' per-unit cap | `Succeeded`/`Skipped`/`Failed`, `Findings`, `Changed`, `Skipped_<reason>`, `Capped_<kind>` |
 //!
 //! Findings are put one by one with `attribute_not_exists` on their key
-//! (`<key>#<etag>#<detector>#<offset>` under the job), so each is stored exactly once.
+//! (`<key>#<etag>#<detector>#<offset>` under the job, the key's head and a hash when that would
+//! not fit a sort key: [`finding_id`]), so each is stored exactly once.
 
 use std::collections::BTreeMap;
 
@@ -23,15 +24,14 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use futures::StreamExt;
+use sha2::{Digest, Sha256};
 
-use super::dynamo::{
-    conditional_write, decode_cursor, encode_cursor, is_conditional_failure, store_error,
-};
+use super::dynamo::{conditional_write, encode_cursor, is_conditional_failure, store_error};
 use super::item::Item;
 use super::schema::{object_findings as of, scan_jobs as sj};
 use super::{Page, StoreError};
 use crate::object_scan::model::{
-    JobCounts, JobKind, ObjectFinding, ResultsQuery, ScanJob, SkipReason, UnitOutcome,
+    CappedUnit, JobCounts, JobKind, ObjectFinding, ResultsQuery, ScanJob, SkipReason, UnitOutcome,
 };
 
 /// Findings written at once.
@@ -75,6 +75,20 @@ pub trait ScanJobStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Ends a listing that cannot continue: the job knows its total as it stands.
     async fn fail_enumeration(&self, job_id: &str, reason: &str) -> Result<(), StoreError>;
+    /// Names the object of a capped unit (`CAPPED#<unit>`, written before its `DONE` marker;
+    /// a redelivery writes the same item again).
+    async fn record_capped(
+        &self,
+        job_id: &str,
+        unit: &str,
+        capped: &CappedUnit,
+    ) -> Result<(), StoreError>;
+    /// Up to `limit` capped units of a job, and whether there are more.
+    async fn capped_units(
+        &self,
+        job_id: &str,
+        limit: usize,
+    ) -> Result<(Vec<CappedUnit>, bool), StoreError>;
 }
 
 #[async_trait]
@@ -85,9 +99,97 @@ pub trait ObjectFindingStore: Send + Sync {
     async fn page(&self, query: &ResultsQuery) -> Result<Page<ObjectFinding>, StoreError>;
 }
 
-/// `<key>#<etag>#<detector>#<offset>`: the finding's sort key.
+/// DynamoDB's limit on a sort key value, in bytes of UTF-8.
+pub const MAX_SORT_KEY_BYTES: usize = 1_024;
+/// Longest `<key>#<etag>` kept as is at the head of a finding id: with `#<detector>#<offset>`
+/// (at most 1 + 32 + 1 + 20 bytes) the id stays under [`MAX_SORT_KEY_BYTES`].
+const MAX_PLAIN_OBJECT_PART: usize = 960;
+/// Bytes of the object key kept readable at the head of a hashed finding id.
+pub const FINDING_ID_KEY_HEAD: usize = 512;
+/// Longest detector name a finding id makes room for.
+const MAX_DETECTOR_NAME: usize = 32;
+
+/// The finding's sort key: `<key>#<etag>#<detector>#<offset, 20 digits>`, or, when the key
+/// and ETag are too long for that to fit DynamoDB's 1,024-byte sort keys (S3 keys are up to
+/// 1,024 bytes themselves), `<first 512 bytes of the key>#sha256:<hash of key and
+/// etag>#<detector>#<offset>`. Deterministic either way (a redelivered unit stores each
+/// finding once); the item keeps the full key in `Key`, and every id starts with the key or
+/// its head, so a key-prefix query stays a key condition.
 pub fn finding_id(f: &ObjectFinding) -> String {
-    format!("{}#{}#{}#{:020}", f.key, f.etag, f.detector, f.byte_offset)
+    let detector = truncate_utf8(&f.detector, MAX_DETECTOR_NAME);
+    format!(
+        "{}#{detector}#{:020}",
+        object_part(&f.key, &f.etag),
+        f.byte_offset
+    )
+}
+
+/// `<key>#<etag>`, or `<key head>#sha256:<hex>` when that is longer than
+/// [`MAX_PLAIN_OBJECT_PART`].
+fn object_part(key: &str, etag: &str) -> String {
+    if key.len() + 1 + etag.len() <= MAX_PLAIN_OBJECT_PART {
+        return format!("{key}#{etag}");
+    }
+    let digest = Sha256::digest(format!("{key}#{etag}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}#sha256:{hex}", key_head(key))
+}
+
+/// What a finding id holds of a key (or key prefix) at most: its first
+/// [`FINDING_ID_KEY_HEAD`] bytes, cut at a character boundary. A prefix of a key has as head
+/// a prefix of the key's head, so `begins_with(FindingId, key_head(prefix))` finds every
+/// finding of every key starting with `prefix` (and a few more, filtered on `Key`).
+pub fn key_head(key: &str) -> &str {
+    truncate_utf8(key, FINDING_ID_KEY_HEAD)
+}
+
+fn truncate_utf8(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Why a results cursor is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CursorError {
+    #[error("the cursor is empty (omit it for the first page)")]
+    Empty,
+    #[error("the cursor is not one qrie returned (it does not parse as a results cursor)")]
+    Malformed,
+    #[error("the cursor belongs to another job")]
+    OtherJob,
+}
+
+/// The start key of a results page: `None` for the first page, else the key `cursor` (the
+/// `next_cursor` of a page of `job_id`, `{"JobId": ..., "FindingId": ...}`) names. Anything
+/// else is refused: a cursor that does not parse, names more or other attributes, or names
+/// another job never silently restarts at the first page or reads another job's findings.
+pub fn results_start_key(job_id: &str, cursor: Option<&str>) -> Result<Option<Item>, CursorError> {
+    let Some(cursor) = cursor else {
+        return Ok(None);
+    };
+    if cursor.trim().is_empty() {
+        return Err(CursorError::Empty);
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(cursor).map_err(|_| CursorError::Malformed)?;
+    let map = value.as_object().ok_or(CursorError::Malformed)?;
+    let field = |name: &str| map.get(name).and_then(serde_json::Value::as_str);
+    let (Some(pk), Some(sk)) = (field(of::PK), field(of::SK)) else {
+        return Err(CursorError::Malformed);
+    };
+    if map.len() != 2 || sk.is_empty() || sk.len() > MAX_SORT_KEY_BYTES {
+        return Err(CursorError::Malformed);
+    }
+    if pk != job_id {
+        return Err(CursorError::OtherJob);
+    }
+    let mut key = Item::new();
+    key.insert(of::PK.into(), s(pk));
+    key.insert(of::SK.into(), s(sk));
+    Ok(Some(key))
 }
 
 fn s(v: &str) -> AttributeValue {
@@ -162,6 +264,13 @@ fn job_from_item(item: &Item) -> Result<ScanJob, StoreError> {
             (count > 0).then(|| (r.as_str().to_owned(), count))
         })
         .collect();
+    let capped_by_kind: BTreeMap<String, u64> = qrie_detectors::DetectorKind::ALL
+        .iter()
+        .filter_map(|k| {
+            let count = num(item, &format!("{}{}", sj::CAPPED_PREFIX, k.as_str()));
+            (count > 0).then(|| (k.as_str().to_owned(), count))
+        })
+        .collect();
     Ok(ScanJob {
         job_id,
         bucket: text(item, sj::BUCKET).unwrap_or_default(),
@@ -186,6 +295,7 @@ fn job_from_item(item: &Item) -> Result<ScanJob, StoreError> {
             findings: num(item, sj::FINDINGS),
             changed: num(item, sj::CHANGED),
             skipped_by_reason,
+            capped_by_kind,
         },
     })
 }
@@ -441,6 +551,17 @@ impl ScanJobStore for DynamoScanJobs {
         if outcome.etag_changed() {
             add.push((sj::CHANGED.to_owned(), 1));
         }
+        if !outcome.capped().is_empty() {
+            let kinds: Vec<String> = outcome
+                .capped()
+                .iter()
+                .map(|k| k.as_str().to_owned())
+                .collect();
+            for kind in &kinds {
+                add.push((format!("{}{kind}", sj::CAPPED_PREFIX), 1));
+            }
+            attrs.insert(sj::CAPPED.into(), AttributeValue::Ss(kinds));
+        }
         match outcome {
             UnitOutcome::Succeeded { etag, .. } => {
                 attrs.insert(sj::ETAG.into(), s(etag));
@@ -458,6 +579,71 @@ impl ScanJobStore for DynamoScanJobs {
         }
         self.once(job_id, format!("DONE#{unit}"), attrs, &add, &[])
             .await
+    }
+
+    async fn record_capped(
+        &self,
+        job_id: &str,
+        unit: &str,
+        capped: &CappedUnit,
+    ) -> Result<(), StoreError> {
+        let mut item = Item::new();
+        item.insert(sj::PK.into(), s(job_id));
+        item.insert(
+            sj::SK.into(),
+            s(&format!("{}{unit}", sj::CAPPED_ITEM_PREFIX)),
+        );
+        item.insert(sj::KEY.into(), s(&capped.key));
+        item.insert(sj::ETAG.into(), s(&capped.etag));
+        item.insert(sj::RANGE_START.into(), n(capped.range_start));
+        item.insert(sj::CAPPED.into(), AttributeValue::Ss(capped.kinds.clone()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "PutItem", &e))?;
+        Ok(())
+    }
+
+    async fn capped_units(
+        &self,
+        job_id: &str,
+        limit: usize,
+    ) -> Result<(Vec<CappedUnit>, bool), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :capped)")
+            .expression_attribute_names("#pk", sj::PK)
+            .expression_attribute_names("#sk", sj::SK)
+            .expression_attribute_values(":pk", s(job_id))
+            .expression_attribute_values(":capped", s(sj::CAPPED_ITEM_PREFIX))
+            .limit(i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "Query", &e))?;
+        let units = out
+            .items()
+            .iter()
+            .map(|item| CappedUnit {
+                key: text(item, sj::KEY).unwrap_or_default(),
+                etag: text(item, sj::ETAG).unwrap_or_default(),
+                range_start: num(item, sj::RANGE_START),
+                kinds: match item.get(sj::CAPPED) {
+                    Some(AttributeValue::Ss(kinds)) => {
+                        let mut kinds = kinds.clone();
+                        kinds.sort();
+                        kinds
+                    }
+                    _ => Vec::new(),
+                },
+            })
+            .collect();
+        Ok((units, out.last_evaluated_key.is_some()))
     }
 
     async fn fail_enumeration(&self, job_id: &str, reason: &str) -> Result<(), StoreError> {
@@ -529,7 +715,14 @@ impl ObjectFindingStore for DynamoObjectFindings {
     async fn page(&self, query: &ResultsQuery) -> Result<Page<ObjectFinding>, StoreError> {
         let limit = query.limit.clamp(1, 1_000);
         let mut items = Vec::new();
-        let mut cursor = decode_cursor(query.cursor.clone());
+        let mut cursor =
+            results_start_key(&query.job_id, query.cursor.as_deref()).map_err(|e| {
+                StoreError::Backend {
+                    table: self.table.clone(),
+                    operation: "Query",
+                    message: e.to_string(),
+                }
+            })?;
         for _ in 0..MAX_QUERY_ROUNDS {
             let remaining = limit - items.len();
             let mut req = self
@@ -540,14 +733,20 @@ impl ObjectFindingStore for DynamoObjectFindings {
                 .expression_attribute_values(":pk", s(&query.job_id))
                 .limit(i32::try_from(remaining).unwrap_or(1_000))
                 .set_exclusive_start_key(cursor.take());
+            let mut filters = Vec::new();
             req = match &query.key_prefix {
-                Some(prefix) if !prefix.is_empty() => req
-                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                    .expression_attribute_names("#sk", of::SK)
-                    .expression_attribute_values(":prefix", s(prefix)),
+                Some(prefix) if !prefix.is_empty() => {
+                    // The id holds the key's head only (long keys): the key condition narrows,
+                    // the filter on the full key decides.
+                    filters.push("begins_with(#key, :prefix)");
+                    req.key_condition_expression("#pk = :pk AND begins_with(#sk, :head)")
+                        .expression_attribute_names("#sk", of::SK)
+                        .expression_attribute_names("#key", of::KEY)
+                        .expression_attribute_values(":head", s(key_head(prefix)))
+                        .expression_attribute_values(":prefix", s(prefix))
+                }
                 _ => req.key_condition_expression("#pk = :pk"),
             };
-            let mut filters = Vec::new();
             if let Some(bucket) = &query.bucket {
                 filters.push("#bucket = :bucket");
                 req = req
@@ -607,6 +806,104 @@ mod tests {
         // then
         assert!(first.starts_with("dir/a.txt#e#email#"));
         assert!(first < second);
+    }
+
+    fn finding_on(key: &str) -> ObjectFinding {
+        ObjectFinding {
+            job_id: "j".into(),
+            bucket: "b".into(),
+            key: key.into(),
+            etag: "0123456789abcdef0123456789abcdef-10000".into(),
+            detector: "aws_secret_access_key".into(),
+            byte_offset: u64::MAX,
+            length: 40,
+            masked: String::new(),
+            context: String::new(),
+            account_id: None,
+            found_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn given_keys_of_up_to_1024_bytes_when_keyed_then_every_id_fits_a_sort_key() {
+        // given: S3's longest keys, ASCII and multibyte (2, 3 and 4 bytes per character)
+        let keys = [
+            "k".repeat(1_024),
+            "é".repeat(512),
+            format!("a{}", "日".repeat(341)),
+            "🔑".repeat(256),
+            format!("{}é", "x".repeat(1_022)),
+        ];
+        for key in &keys {
+            assert_eq!(key.len(), 1_024);
+            // when
+            let id = finding_id(&finding_on(key));
+            // then: it fits, starts with the key's readable head, and is stable
+            assert!(id.len() <= MAX_SORT_KEY_BYTES, "{} bytes", id.len());
+            assert!(id.starts_with(key_head(key)), "{id}");
+            assert!(key_head(key).len() > FINDING_ID_KEY_HEAD - 4);
+            assert_eq!(id, finding_id(&finding_on(key)), "deterministic");
+        }
+    }
+
+    #[test]
+    fn given_long_keys_that_differ_only_at_the_end_when_keyed_then_their_ids_differ() {
+        let a = format!("{}a", "p/".repeat(600));
+        let b = format!("{}b", "p/".repeat(600));
+        assert_ne!(finding_id(&finding_on(&a)), finding_id(&finding_on(&b)));
+        let mut other_etag = finding_on(&a);
+        other_etag.etag = "ffff".into();
+        assert_ne!(finding_id(&other_etag), finding_id(&finding_on(&a)));
+    }
+
+    #[test]
+    fn given_a_prefix_of_a_long_key_when_headed_then_it_prefixes_the_keys_id() {
+        // given: a key of 3-byte characters whose head cuts inside the prefix
+        let key = format!("dir/{}", "日".repeat(340));
+        let id = finding_id(&finding_on(&key));
+        for cut in [4, 100, 511, 700, key.len()] {
+            let mut end = cut;
+            while !key.is_char_boundary(end) {
+                end -= 1;
+            }
+            // when / then
+            assert!(
+                id.starts_with(key_head(&key[..end])),
+                "prefix of {end} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn given_cursors_when_checked_then_only_a_cursor_of_this_job_is_accepted() {
+        // given: the cursor a page of job j returns
+        let mut key = Item::new();
+        key.insert(of::PK.into(), s("j"));
+        key.insert(of::SK.into(), s("a.txt#e#email#00000000000000000042"));
+        let good = encode_cursor(Some(&key)).unwrap();
+        // when / then
+        assert_eq!(results_start_key("j", None), Ok(None));
+        assert_eq!(results_start_key("j", Some(&good)), Ok(Some(key)));
+        assert_eq!(
+            results_start_key("other", Some(&good)),
+            Err(CursorError::OtherJob)
+        );
+        for garbage in [
+            "",
+            "  ",
+            "garbage",
+            "[]",
+            "{}",
+            "42",
+            r#"{"JobId":"j"}"#,
+            r#"{"JobId":"j","FindingId":""}"#,
+            r#"{"JobId":"j","FindingId":7}"#,
+            r#"{"JobId":"j","FindingId":"x","Extra":"y"}"#,
+        ] {
+            let refused = results_start_key("j", Some(garbage));
+            assert!(refused.is_err(), "{garbage:?} was accepted");
+        }
+        assert_eq!(results_start_key("j", Some("")), Err(CursorError::Empty));
     }
 
     #[test]

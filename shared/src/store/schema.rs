@@ -60,7 +60,7 @@ pub mod accounts {
 /// markers that make every counter move exactly once (see `object_scan`).
 pub mod scan_jobs {
     pub const PK: &str = "JobId";
-    /// `JOB`, `PAGE#<n>`, `UNITS#<unit>`, `START#<unit>` or `DONE#<unit>`.
+    /// `JOB`, `PAGE#<n>`, `UNITS#<unit>`, `START#<unit>`, `DONE#<unit>` or `CAPPED#<unit>`.
     pub const SK: &str = "Item";
     pub const JOB_ITEM: &str = "JOB";
     pub const BUCKET: &str = "Bucket";
@@ -84,6 +84,16 @@ pub mod scan_jobs {
     pub const CHANGED: &str = "Changed";
     /// Prefix of the per-reason skip counters (`Skipped_binary`, ...).
     pub const SKIPPED_PREFIX: &str = "Skipped_";
+    /// Prefix of the per-kind counters of units whose matches went past the detectors' cap
+    /// (`Capped_us_ssn`, ...).
+    pub const CAPPED_PREFIX: &str = "Capped_";
+    /// On `DONE` markers and `CAPPED#<unit>` items: the detector kinds capped in the unit (a
+    /// string set).
+    pub const CAPPED: &str = "Capped";
+    /// Sort-key prefix of the items naming a capped unit's object (`Key`, `ETag`, `RangeStart`).
+    pub const CAPPED_ITEM_PREFIX: &str = "CAPPED#";
+    pub const KEY: &str = "Key";
+    pub const RANGE_START: &str = "RangeStart";
     /// On markers: the outcome and its reason, the ETag scanned, when.
     pub const OUTCOME: &str = "Outcome";
     pub const REASON: &str = "Reason";
@@ -96,7 +106,9 @@ pub mod scan_jobs {
 /// condition.
 pub mod object_findings {
     pub const PK: &str = "JobId";
-    /// `<key>#<etag>#<detector>#<offset, 20 digits>`.
+    /// `<key>#<etag>#<detector>#<offset, 20 digits>`; for keys too long for a sort key,
+    /// `<key's first 512 bytes>#sha256:<hash of key and etag>#<detector>#<offset>` (see
+    /// `store::object_scan::finding_id`). `Key` always holds the whole key.
     pub const SK: &str = "FindingId";
     pub const BUCKET: &str = "Bucket";
     pub const KEY: &str = "Key";
