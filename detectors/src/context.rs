@@ -5,14 +5,30 @@
 //! touches the window appear only in their masked form; a detection cut by the window edge is
 //! pulled in whole (masked) rather than shown in part. Control characters (newlines, tabs)
 //! become spaces so the context fits on one line.
+//!
+//! Values no detector reports are hidden too, so that no context, nor two neighbouring
+//! contexts put side by side, gives away what the masks keep back: every digit becomes `*`
+//! (separators kept, so `4111.1111.1111.1111` reads `****.****.****.****`), and credential-like
+//! tokens, values after credential keywords, key IDs broken by separators and email local
+//! parts are replaced (see [`crate::redact`]). Those rules judge whole tokens over the window
+//! plus [`REDACTION_MARGIN`] bytes either side, so a token cut by the window edge is hidden
+//! whole in every context that shows a piece of it. Ordinary words and punctuation stay.
+
+use std::borrow::Cow;
 
 use crate::kind::Detection;
+use crate::redact::{redactions, REDACTION_MARGIN};
 
 /// Largest radius a caller may ask for; keeps contexts short and streaming memory bounded.
 pub const MAX_CONTEXT_RADIUS: usize = 1_024;
 
+/// Bytes past the window, on each side, that building a context reads (see the module
+/// documentation); the chunk scanner keeps that much around a detection.
+pub(crate) const CONTEXT_MARGIN: usize = REDACTION_MARGIN;
+
 /// Context around `target` in `bytes` (the whole scanned object), with `target` and every
-/// detection of `all` in the window masked.
+/// detection of `all` in the window masked, and every digit, credential-like token, keyword
+/// value and email local part in it hidden.
 pub fn masked_context(
     bytes: &[u8],
     target: &Detection,
@@ -22,8 +38,16 @@ pub fn masked_context(
     masked_context_in(bytes, 0, target, all, radius)
 }
 
+/// A span of the object shown as `text` instead of its bytes.
+struct Hidden<'a> {
+    start: u64,
+    end: u64,
+    text: Cow<'a, str>,
+}
+
 /// Same as [`masked_context`] when `bytes` holds the object only from absolute offset
-/// `bytes_offset` on (the chunk scanner's retained buffer).
+/// `bytes_offset` on (the chunk scanner's retained buffer). Reads at most
+/// [`CONTEXT_MARGIN`] bytes beyond `radius` on each side.
 pub(crate) fn masked_context_in(
     bytes: &[u8],
     bytes_offset: u64,
@@ -49,29 +73,71 @@ pub(crate) fn masked_context_in(
     while end > target.end && is_continuation(end) {
         end -= 1;
     }
+    let region_start = start
+        .saturating_sub(CONTEXT_MARGIN as u64)
+        .max(bytes_offset);
+    let region_end = (end + CONTEXT_MARGIN as u64).min(data_end);
     let mut in_window: Vec<&Detection> = all
         .iter()
         .chain(std::iter::once(target))
         .filter(|d| d.overlaps(start, end))
         .collect();
     in_window.sort_by_key(|d| (d.start, d.end));
+    in_window.dedup_by_key(|d| (d.start, d.end));
     for detection in &in_window {
         start = start.min(detection.start);
         end = end.max(detection.end);
     }
 
+    let region = slice(bytes, bytes_offset, region_start, region_end);
+    let mut hidden: Vec<Hidden<'_>> = in_window
+        .iter()
+        .map(|d| Hidden {
+            start: d.start,
+            end: d.end,
+            text: Cow::Borrowed(d.masked.as_str()),
+        })
+        .collect();
+    for redaction in redactions(region) {
+        let r_start = region_start + redaction.start as u64;
+        let r_end = region_start + redaction.end as u64;
+        if r_start >= end || r_end <= start {
+            continue;
+        }
+        // Detections keep their own masked form; the redaction hides what is left around them.
+        let mut piece_start = r_start;
+        let mut whole = true;
+        for detection in in_window.iter().filter(|d| d.overlaps(r_start, r_end)) {
+            whole = false;
+            if detection.start > piece_start {
+                hidden.push(piece(region, region_start, piece_start, detection.start));
+            }
+            piece_start = piece_start.max(detection.end);
+        }
+        if whole {
+            hidden.push(Hidden {
+                start: r_start,
+                end: r_end,
+                text: Cow::Owned(redaction.replacement),
+            });
+        } else if r_end > piece_start {
+            hidden.push(piece(region, region_start, piece_start, r_end));
+        }
+    }
+    hidden.sort_by_key(|h| (h.start, h.end));
+
     let mut context = String::new();
     let mut position = start;
-    for detection in in_window {
-        if detection.start > position {
+    for span in hidden {
+        if span.start > position {
             push_text(
                 &mut context,
-                &slice(bytes, bytes_offset, position, detection.start),
+                &slice(bytes, bytes_offset, position, span.start),
             );
         }
-        if detection.end > position {
-            context.push_str(&detection.masked);
-            position = detection.end;
+        if span.end > position {
+            context.push_str(&span.text);
+            position = span.end;
         }
     }
     if end > position {
@@ -80,21 +146,49 @@ pub(crate) fn masked_context_in(
     context
 }
 
-fn slice(bytes: &[u8], bytes_offset: u64, start: u64, end: u64) -> Vec<u8> {
+/// What is left of a redaction beside a detection: every letter and digit starred.
+fn piece<'a>(region: &[u8], region_start: u64, start: u64, end: u64) -> Hidden<'a> {
+    let raw = slice(region, region_start, start, end);
+    let text = String::from_utf8_lossy(raw)
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() {
+                '*'
+            } else if c.is_control() {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    Hidden {
+        start,
+        end,
+        text: Cow::Owned(text),
+    }
+}
+
+fn slice(bytes: &[u8], bytes_offset: u64, start: u64, end: u64) -> &[u8] {
     let to_index = |offset: u64| {
         usize::try_from(offset.saturating_sub(bytes_offset))
             .unwrap_or(usize::MAX)
             .min(bytes.len())
     };
-    bytes
-        .get(to_index(start)..to_index(end))
-        .unwrap_or(&[])
-        .to_vec()
+    bytes.get(to_index(start)..to_index(end)).unwrap_or(&[])
 }
 
+/// Appends raw text: control characters as spaces, every digit (of any script) as `*`.
 fn push_text(context: &mut String, raw: &[u8]) {
     let text = String::from_utf8_lossy(raw);
-    context.extend(text.chars().map(|c| if c.is_control() { ' ' } else { c }));
+    context.extend(text.chars().map(|c| {
+        if c.is_control() {
+            ' '
+        } else if c.is_numeric() {
+            '*'
+        } else {
+            c
+        }
+    }));
 }
 
 #[cfg(test)]

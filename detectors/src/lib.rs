@@ -31,6 +31,7 @@ mod mask;
 pub mod naive;
 mod prefilter;
 pub mod quality;
+mod redact;
 mod stream;
 mod validate;
 
@@ -40,6 +41,7 @@ pub use engine::MAX_DETECTIONS_PER_KIND;
 pub use error::QualityError;
 pub use kind::{Detection, DetectorKind};
 pub use mask::{mask_value, MASKED_SECRET_KEY};
+pub use redact::HIDDEN_VALUE;
 pub use stream::{max_retained_bytes, ChunkScanner, ContextualDetection};
 
 use engine::{advance, EnabledKinds, ScanState};
