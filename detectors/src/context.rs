@@ -194,7 +194,152 @@ fn push_text(context: &mut String, raw: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Detectors;
+    use crate::{DetectorKind, Detectors};
+
+    const SECRET: &str = "Zk3xQ9vW2mN7pL4rT8yB1cD6fG0hJ5kM9nP2qR7s";
+
+    /// Every 4-byte piece of `secret` that shows in `context`.
+    fn pieces_shown<'a>(secret: &'a str, context: &str) -> Vec<&'a str> {
+        (0..=secret.len().saturating_sub(4))
+            .map(|i| &secret[i..i + 4])
+            .filter(|piece| context.contains(piece))
+            .collect()
+    }
+
+    /// The contexts of every detection of `text` (one-shot), which must find `kinds`.
+    fn contexts(text: &str, radius: usize, kinds: &[DetectorKind]) -> Vec<String> {
+        let detections = Detectors::new().scan(text.as_bytes());
+        let found: Vec<DetectorKind> = detections.iter().map(|d| d.kind).collect();
+        assert_eq!(found, kinds, "{text}");
+        detections
+            .iter()
+            .map(|d| masked_context(text.as_bytes(), d, &detections, radius))
+            .collect()
+    }
+
+    #[test]
+    fn given_forty_char_secret_after_the_word_token_next_to_an_ssn_when_context_built_then_none_of_it_shows(
+    ) {
+        // given: a secret no detector reports (the keyword is `token`, not `secret`)
+        let text = format!("ssn 536-22-1987 token {SECRET} end");
+        // when
+        let context = &contexts(&text, 40, &[DetectorKind::UsSsn])[0];
+        // then: cut by the window edge, it is still hidden whole
+        assert_eq!(context, "ssn ***-**-1987 token ********");
+        assert_eq!(pieces_shown(SECRET, context), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn given_bare_nine_digit_ssn_next_to_an_email_when_context_built_then_every_digit_is_hidden() {
+        // given: nine bare digits with no SSN keyword, so not reported
+        let text = "mail jane@example.com id 536221987 ok";
+        // when
+        let context = &contexts(text, 40, &[DetectorKind::Email])[0];
+        // then
+        assert_eq!(context, "mail j***@e***.com id ********* ok");
+    }
+
+    #[test]
+    fn given_dotted_card_next_to_an_ssn_when_context_built_then_digits_hidden_and_dots_kept() {
+        // given: a card written with dots, a shape the card detector does not accept
+        let text = "ssn 536-22-1987 card 4111.1111.1111.1111 and 4539-1488-0343-6467x";
+        // when
+        let context = &contexts(text, 60, &[DetectorKind::UsSsn])[0];
+        // then
+        assert_eq!(
+            context,
+            "ssn ***-**-1987 card ****.****.****.**** and ****-****-****-****x"
+        );
+    }
+
+    #[test]
+    fn given_key_id_split_by_separators_next_to_an_ssn_when_context_built_then_none_of_it_shows() {
+        for split in [
+            "AKIAZ7VR SQ5TJN2K 4LMB",
+            "AKIA-Z7VR-SQ5T-JN2K-4LMB",
+            "AKIAZ7VRSQ5T\nJN2K4LMB",
+            "AKIAZ7VRSQ5T\\nJN2K4LMB",
+            "AKIAZ7VR\r\n  SQ5TJN2K4LMB",
+            "AKIAZ7VR\tSQ5T JN2K|4LMB",
+        ] {
+            // given: the key ID `AKIAZ7VRSQ5TJN2K4LMB` broken so the detector does not see it
+            let text = format!("ssn 536-22-1987 id {split} end");
+            // when
+            let context = &contexts(&text, 60, &[DetectorKind::UsSsn])[0];
+            // then
+            assert_eq!(
+                context, "ssn ***-**-1987 id AKIA**************** end",
+                "{split:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn given_secret_between_two_findings_when_both_contexts_read_then_they_cannot_be_put_together()
+    {
+        // given: each context window holds about half of an unreported secret
+        let text = format!("ssn 536-22-1987 note {SECRET} ssn 536-22-1988");
+        for radius in [20, 25, 30, 40] {
+            // when
+            let both = contexts(&text, radius, &[DetectorKind::UsSsn, DetectorKind::UsSsn]);
+            // then: neither shows any piece of it, so together they show none
+            let joined = both.join(" | ");
+            assert_eq!(
+                pieces_shown(SECRET, &joined),
+                Vec::<&str>::new(),
+                "{joined}"
+            );
+            assert!(both[0].contains("********"), "{joined}");
+            assert!(both[1].contains("********"), "{joined}");
+        }
+    }
+
+    #[test]
+    fn given_ordinary_words_around_a_card_when_context_built_then_they_stay_readable() {
+        let text = "Customer Jane Smith paid the invoice with card 4539 1488 0343 6467 on \
+                    2024-03-05, see aws_secret_access_key docs at /var/log/app-server/requests";
+        let context = &contexts(text, 100, &[DetectorKind::CreditCard])[0];
+        assert!(
+            context.contains("Customer Jane Smith paid the invoice with card ************6467"),
+            "{context}"
+        );
+        assert!(
+            context.contains(
+                "on ****-**-**, see aws_secret_access_key docs at /var/log/app-server/requests"
+            ),
+            "{context}"
+        );
+    }
+
+    #[test]
+    fn given_email_detector_off_when_context_built_then_addresses_still_hidden() {
+        let text =
+            "ssn 536-22-1987 mail jane.doe@example.com or postgres://app:hunter@db.example.com";
+        let detectors = Detectors::with_kinds(&[DetectorKind::UsSsn]);
+        let detections = detectors.scan(text.as_bytes());
+        assert_eq!(detections.len(), 1);
+        let context = masked_context(text.as_bytes(), &detections[0], &detections, 100);
+        assert_eq!(
+            context,
+            "ssn ***-**-1987 mail j***@e***.com or postgres://***:***@db.example.com"
+        );
+    }
+
+    #[test]
+    fn given_digits_of_other_scripts_when_context_built_then_hidden_too() {
+        let text =
+            "ssn 536-22-1987 \u{0664}\u{0661}\u{0661}\u{0661} \u{FF14}\u{FF11}\u{FF11}\u{FF11}";
+        let context = &contexts(text, 40, &[DetectorKind::UsSsn])[0];
+        assert_eq!(context, "ssn ***-**-1987 **** ****");
+    }
+
+    #[test]
+    fn given_keyword_value_that_is_a_detection_when_context_built_then_the_detection_keeps_its_mask(
+    ) {
+        let text = "password=jane@example.com;";
+        let context = &contexts(text, 40, &[DetectorKind::Email])[0];
+        assert_eq!(context, "password=j***@e***.com;");
+    }
 
     #[test]
     fn given_two_matches_close_together_when_context_built_then_both_are_masked() {

@@ -414,6 +414,14 @@ fn value_at(bytes: &[u8], index: usize) -> Option<(usize, usize, bool)> {
         }
         end += 1;
     }
+    if quoted && bytes.get(end) != Some(&first) {
+        // No closing quote on the line: read it as an unquoted value after the quote.
+        let mut end = start;
+        while end < limit && !ends_unquoted_value(bytes[end]) {
+            end += 1;
+        }
+        return (end > start).then_some((start, end, false));
+    }
     (end > start).then_some((start, end, quoted))
 }
 
