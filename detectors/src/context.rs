@@ -132,7 +132,7 @@ pub(crate) fn masked_context_in(
         if span.start > position {
             push_text(
                 &mut context,
-                &slice(bytes, bytes_offset, position, span.start),
+                slice(bytes, bytes_offset, position, span.start),
             );
         }
         if span.end > position {
@@ -141,7 +141,7 @@ pub(crate) fn masked_context_in(
         }
     }
     if end > position {
-        push_text(&mut context, &slice(bytes, bytes_offset, position, end));
+        push_text(&mut context, slice(bytes, bytes_offset, position, end));
     }
     context
 }

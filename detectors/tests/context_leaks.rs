@@ -34,7 +34,7 @@ impl Random {
         items[self.below(items.len())]
     }
 
-    fn from_alphabet(&mut self, alphabet: &[u8], count: usize) -> String {
+    fn string_of(&mut self, alphabet: &[u8], count: usize) -> String {
         (0..count)
             .map(|_| char::from(alphabet[self.below(alphabet.len())]))
             .collect()
@@ -76,7 +76,7 @@ struct Case {
 fn undetected_value(random: &mut Random) -> (String, String) {
     match random.below(9) {
         0 => {
-            let secret = random.from_alphabet(BASE64, 40);
+            let secret = random.string_of(BASE64, 40);
             let (open, close) = [
                 (" ", ""),
                 ("=", ""),
@@ -88,17 +88,17 @@ fn undetected_value(random: &mut Random) -> (String, String) {
             (format!("token{open}{secret}{close}"), secret)
         }
         1 => {
-            let number = random.from_alphabet(DIGITS, 9);
+            let number = random.string_of(DIGITS, 9);
             (number.clone(), number)
         }
         2 => {
-            let groups: Vec<String> = (0..4).map(|_| random.from_alphabet(DIGITS, 4)).collect();
+            let groups: Vec<String> = (0..4).map(|_| random.string_of(DIGITS, 4)).collect();
             let sep = random.pick(&[".", "-", " ", " . ", "/", "_"]);
             let card = groups.join(sep);
             (card, groups.concat())
         }
         3 => {
-            let mut suffix = random.from_alphabet(BASE32, 16);
+            let mut suffix = random.string_of(BASE32, 16);
             let digit = char::from(b"234567"[random.below(6)]);
             let at = random.below(16);
             suffix.replace_range(at..=at, &digit.to_string());
@@ -114,17 +114,17 @@ fn undetected_value(random: &mut Random) -> (String, String) {
         }
         4 => {
             let secret = match random.below(3) {
-                0 => random.from_alphabet(BASE64, 40),
-                1 => random.from_alphabet(HEX, 40),
-                _ => format!("ghp_{}", random.from_alphabet(BASE62, 36)),
+                0 => random.string_of(BASE64, 40),
+                1 => random.string_of(HEX, 40),
+                _ => format!("ghp_{}", random.string_of(BASE62, 36)),
             };
             (secret.clone(), secret)
         }
         5 => {
             let password = format!(
                 "{}{}",
-                random.from_alphabet(LOWER, 6),
-                random.from_alphabet(DIGITS, 2)
+                random.string_of(LOWER, 6),
+                random.string_of(DIGITS, 2)
             );
             let written = match random.below(6) {
                 0 => format!("password={password}"),
@@ -137,12 +137,12 @@ fn undetected_value(random: &mut Random) -> (String, String) {
             (written, password)
         }
         6 => {
-            let local = random.from_alphabet(LOWER, 10);
+            let local = random.string_of(LOWER, 10);
             let written = format!("{local}@mail.example.org");
             (written, local[1..].to_string())
         }
         7 => {
-            let secret = random.from_alphabet(BASE64, 40);
+            let secret = random.string_of(BASE64, 40);
             let half = 20;
             let sep = random.pick(&["\n", " ", "-"]);
             (
@@ -151,7 +151,7 @@ fn undetected_value(random: &mut Random) -> (String, String) {
             )
         }
         _ => {
-            let number = random.from_alphabet(DIGITS, 12);
+            let number = random.string_of(DIGITS, 12);
             (format!("account {number}"), number)
         }
     }
