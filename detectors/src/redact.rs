@@ -9,7 +9,7 @@
 //! - **credential-looking tokens**: a run of `[A-Za-z0-9+/_%-]` of at least
 //!   [`MIN_CREDENTIAL_TOKEN`] bytes that is not made only of ordinary words, numbers and short
 //!   tags such as `sha256` (see [`is_credential_token`]), or a shorter run of at least
-//!   [`MIN_MIXED_TOKEN`] bytes mixing upper case, lower case and several digit runs; shown as
+//!   [`MIN_MIXED_TOKEN`] bytes mixing upper case, lower case and digits; shown as
 //!   [`HIDDEN_VALUE`];
 //! - **values after a credential keyword** (`token`, `secret`, `password`, `key`, `auth`, ...
 //!   as a word of an identifier such as `aws_secret_access_key`, `X-Api-Key`, `dbPassword`),
@@ -38,8 +38,9 @@ use crate::mask::mask_value;
 pub(crate) const REDACTION_MARGIN: usize = 256;
 /// Shortest token judged by its shape alone.
 pub(crate) const MIN_CREDENTIAL_TOKEN: usize = 16;
-/// Shortest token judged credential-like for mixing cases and digits (`Zk3xQ9vW2m`).
-pub(crate) const MIN_MIXED_TOKEN: usize = 10;
+/// Shortest token judged credential-like for mixing upper case, lower case and digits
+/// (`Zk3xQ9vW`).
+pub(crate) const MIN_MIXED_TOKEN: usize = 8;
 /// What a hidden credential or keyword value is shown as (fixed length, so nothing of the
 /// value, not even its length, is shown).
 pub const HIDDEN_VALUE: &str = "********";
@@ -189,13 +190,13 @@ fn credential_tokens(bytes: &[u8], found: &mut Vec<Redaction>) {
 /// pronounceable), nor a short tag with one digit run (`sha256`, `ec2`, `v2`). Random base64
 /// and hex, AWS keys, JWT segments and UUIDs fail that; `aws_secret_access_key`,
 /// `/var/log/app-server/requests`, `XMLHttpRequest` pass. From [`MIN_MIXED_TOKEN`] bytes:
-/// credential-like if it mixes upper case, lower case and at least two digit runs.
+/// credential-like if it mixes upper case, lower case and digits.
 pub(crate) fn is_credential_token(token: &[u8]) -> bool {
     if token.len() < MIN_CREDENTIAL_TOKEN {
         return token.len() >= MIN_MIXED_TOKEN
             && token.iter().any(u8::is_ascii_uppercase)
             && token.iter().any(u8::is_ascii_lowercase)
-            && digit_runs(token) >= 2;
+            && token.iter().any(u8::is_ascii_digit);
     }
     let base64_plus = token
         .windows(3)
@@ -618,6 +619,7 @@ mod tests {
             "qzkxvwmnplrtbhdfgjcs",
             "JBSWY3DPEHPK3PXPJBSWY3DP",
             "Zk3xQ9vW2m",
+            "Zk3xQ9vW",
         ] {
             assert!(is_credential_token(token.as_bytes()), "{token}");
         }
@@ -640,6 +642,7 @@ mod tests {
             "Configuration",
             "2024-01-15T12",
             "ip-10-0-0-1",
+            "utf8mb4",
         ] {
             assert!(!is_credential_token(token.as_bytes()), "{token}");
         }

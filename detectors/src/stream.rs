@@ -179,6 +179,15 @@ impl ChunkScanner {
     fn trim(&mut self) {
         let radius = self.context_radius.unwrap_or(0) as u64;
         let mut keep_from = self.state.scan_position.saturating_sub(LOOKBEHIND as u64);
+        if self.context_radius.is_some() {
+            // A detection found later starts at or after `settled_before`; its context reads
+            // from `radius` plus the margin before its start.
+            keep_from = keep_from.min(
+                self.state
+                    .settled_before()
+                    .saturating_sub(radius + CONTEXT_MARGIN as u64 + 4),
+            );
+        }
         if let Some(first) = self.pending.front() {
             keep_from = keep_from.min(
                 first

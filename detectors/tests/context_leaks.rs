@@ -74,7 +74,7 @@ struct Case {
 
 /// A value no detector reports, as written in the text, and the part of it that is secret.
 fn undetected_value(random: &mut Random) -> (String, String) {
-    match random.below(9) {
+    match random.below(10) {
         0 => {
             let secret = random.string_of(BASE64, 40);
             let (open, close) = [
@@ -149,6 +149,26 @@ fn undetected_value(random: &mut Random) -> (String, String) {
                 format!("token {}{sep}{}", &secret[..half], &secret[half..]),
                 secret,
             )
+        }
+        8 => {
+            // A token broken into pieces of 8, each mixing cases and digits as most random
+            // pieces do (pieces with no digit, or in one case, are a known limit).
+            let pieces: Vec<String> = (0..5)
+                .map(|_| {
+                    let mut piece = format!(
+                        "{}{}{}{}",
+                        random.string_of(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", 1),
+                        random.string_of(DIGITS, 1),
+                        random.string_of(LOWER, 1),
+                        random.string_of(BASE62, 5)
+                    )
+                    .into_bytes();
+                    piece.rotate_left(random.below(8));
+                    String::from_utf8_lossy(&piece).into_owned()
+                })
+                .collect();
+            let written = pieces.join(" ");
+            (written.clone(), written)
         }
         _ => {
             let number = random.string_of(DIGITS, 12);
