@@ -34,7 +34,9 @@ use crate::kind::DetectorKind;
 use crate::mask::mask_value;
 
 /// Bytes read on each side of a context window to judge the tokens that cross its edges.
-/// Larger than any span a rule hides, so a rule sees the whole of anything it hides.
+/// Longer than any span a rule hides other than a long token (a keyword with its value, a key
+/// ID with its gaps, an address), so a rule sees the whole of what it hides; a token longer
+/// than this is judged on the 256 bytes or more of it that are read.
 pub(crate) const REDACTION_MARGIN: usize = 256;
 /// Shortest token judged by its shape alone.
 pub(crate) const MIN_CREDENTIAL_TOKEN: usize = 16;
@@ -55,7 +57,11 @@ const MAX_KEY_ID_GAP: usize = 8;
 const KEY_ID_PREFIXES: [&[u8; 4]; 4] = [b"AKIA", b"ASIA", b"ABIA", b"ACCA"];
 const KEY_ID_SUFFIX: usize = 16;
 const MAX_LOCAL: usize = 64;
-const MAX_DOMAIN: usize = 253;
+/// Longest domain read after an `@` (shorter than DNS allows, so that an address stays
+/// within [`REDACTION_MARGIN`]; a longer one is hidden in part, its local part always).
+const MAX_DOMAIN: usize = 128;
+/// Longest run of blanks read around a keyword's separator.
+const MAX_BLANKS: usize = 16;
 
 /// Words of an identifier that announce a credential as its value. Compared with each word of
 /// the identifier (split on punctuation and camel case), lower-cased.
@@ -329,8 +335,9 @@ fn camel_words(part: &[u8]) -> Vec<&[u8]> {
     words
 }
 
-fn skip_blanks(bytes: &[u8], mut index: usize) -> usize {
-    while bytes.get(index).is_some_and(|&b| b == b' ' || b == b'\t') {
+fn skip_blanks(bytes: &[u8], from: usize) -> usize {
+    let mut index = from;
+    while index - from < MAX_BLANKS && bytes.get(index).is_some_and(|&b| b == b' ' || b == b'\t') {
         index += 1;
     }
     index
