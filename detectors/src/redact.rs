@@ -94,6 +94,21 @@ const KEYWORDS: [&str; 27] = [
     "otp",
     "pin",
 ];
+/// The shortest pieces of the keywords that start with `first`: every keyword holds one
+/// (`tokens` holds `token`, `authorization` holds `auth`). Checked by a test.
+fn keyword_cores(first: u8) -> &'static [&'static [u8]] {
+    match first.to_ascii_lowercase() {
+        b't' => &[b"token"],
+        b's' => &[b"secret", b"sig", b"session"],
+        b'p' => &[b"pass", b"pw", b"pin"],
+        b'k' => &[b"key"],
+        b'a' => &[b"auth"],
+        b'b' => &[b"bearer"],
+        b'c' => &[b"cred", b"cookie"],
+        b'o' => &[b"otp"],
+        _ => &[],
+    }
+}
 /// Keywords also recognised glued inside a lower-case word (`accesstoken`, `secretkey`).
 const GLUED_KEYWORDS: [&str; 6] = [
     "token",
@@ -162,7 +177,10 @@ fn is_token_byte(byte: u8) -> bool {
 }
 
 /// Maximal runs of `is_byte` in `bytes`, as `(start, end)`.
-fn runs(bytes: &[u8], is_byte: fn(u8) -> bool) -> impl Iterator<Item = (usize, usize)> + '_ {
+fn runs<'a, F: Fn(u8) -> bool + 'a>(
+    bytes: &'a [u8],
+    is_byte: F,
+) -> impl Iterator<Item = (usize, usize)> + 'a {
     let mut index = 0;
     std::iter::from_fn(move || {
         while index < bytes.len() && !is_byte(bytes[index]) {
@@ -181,7 +199,7 @@ fn runs(bytes: &[u8], is_byte: fn(u8) -> bool) -> impl Iterator<Item = (usize, u
 
 fn credential_tokens(bytes: &[u8], found: &mut Vec<Redaction>) {
     for (start, end) in runs(bytes, is_token_byte) {
-        if is_credential_token(&bytes[start..end]) {
+        if end - start >= MIN_MIXED_TOKEN && is_credential_token(&bytes[start..end]) {
             found.push(Redaction::hidden(start, end));
         }
     }
@@ -303,16 +321,29 @@ fn keyword_values(bytes: &[u8], found: &mut Vec<Redaction>) {
 
 /// Whether one word of the identifier (split on punctuation and camel case) is a keyword.
 fn names_a_credential(identifier: &[u8]) -> bool {
-    identifier
-        .split(|b| !b.is_ascii_alphanumeric())
-        .flat_map(camel_words)
-        .any(|word| {
-            let lower = word.to_ascii_lowercase();
-            KEYWORDS.iter().any(|k| lower == k.as_bytes())
-                || GLUED_KEYWORDS
-                    .iter()
-                    .any(|k| lower.starts_with(k.as_bytes()) || lower.ends_with(k.as_bytes()))
+    // Cheap first: most identifiers hold no keyword anywhere.
+    let holds_a_keyword = (0..identifier.len()).any(|i| {
+        keyword_cores(identifier[i]).iter().any(|core| {
+            identifier
+                .get(i..i + core.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(core))
         })
+    });
+    holds_a_keyword
+        && identifier
+            .split(|b| !b.is_ascii_alphanumeric())
+            .flat_map(camel_words)
+            .any(|word| {
+                KEYWORDS
+                    .iter()
+                    .any(|k| word.eq_ignore_ascii_case(k.as_bytes()))
+                    || GLUED_KEYWORDS.iter().any(|k| {
+                        let k = k.as_bytes();
+                        word.len() >= k.len()
+                            && (word[..k.len()].eq_ignore_ascii_case(k)
+                                || word[word.len() - k.len()..].eq_ignore_ascii_case(k))
+                    })
+            })
 }
 
 /// `SecretAccessKey` as `Secret`, `Access`, `Key`; `APIKey` as `API`, `Key`.
@@ -458,9 +489,10 @@ fn is_key_id_separator(byte: u8) -> bool {
 fn key_ids(bytes: &[u8], found: &mut Vec<Redaction>) {
     let mut start = 0;
     while start + 4 <= bytes.len() {
-        let is_prefix = KEY_ID_PREFIXES
-            .iter()
-            .any(|p| &bytes[start..start + 4] == *p)
+        let is_prefix = bytes[start] == b'A'
+            && KEY_ID_PREFIXES
+                .iter()
+                .any(|p| &bytes[start..start + 4] == *p)
             && !(start > 0 && bytes[start - 1].is_ascii_alphanumeric());
         if !is_prefix {
             start += 1;
@@ -729,6 +761,19 @@ mod tests {
             "postgres://***:***@db.example.com/x"
         );
         assert_eq!(redact("an @mention"), "an @mention");
+    }
+
+    #[test]
+    fn given_every_keyword_when_cores_checked_then_each_holds_one() {
+        for keyword in KEYWORDS.iter().chain(GLUED_KEYWORDS.iter()) {
+            let bytes = keyword.as_bytes();
+            let holds = (0..bytes.len()).any(|i| {
+                keyword_cores(bytes[i])
+                    .iter()
+                    .any(|core| bytes[i..].starts_with(core))
+            });
+            assert!(holds, "{keyword}");
+        }
     }
 
     #[test]
