@@ -6,6 +6,8 @@
 //! prefixes and Luhn, SSA structure, NANP, key-ID prefixes, keyword proximity and entropy for
 //! secrets, known example values), so that false positives stay near zero. Results carry byte
 //! offsets and a masked value only: the raw match is never stored, logged or printed.
+//! Contexts around a match ([`masked_context`]) hide more than the matches: every digit, and
+//! every credential-like token, keyword value, broken key ID and address near it.
 //!
 //! Speed comes from a prefilter that finds the few candidate
 //! positions in one SIMD pass, followed by full validation only around them.
