@@ -7,6 +7,8 @@
 //!
 //! - `prefiltered/all`: `Detectors::new().scan` (SIMD prefilter, then validation);
 //! - `prefiltered/chunked_64k`: the same through `ChunkScanner` in 64 KiB chunks;
+//! - `prefiltered/chunked_64k_context_40`: the same with a masked context of 40 bytes either
+//!   side of each detection, as the object scanner runs it;
 //! - `naive_regex/all`: one regex per detector, each over the whole text, then validation.
 //!
 //! Run: `cargo bench -p qrie-detectors --bench throughput`.
@@ -223,6 +225,25 @@ fn throughput(c: &mut Criterion) {
                 count += scanner.push(chunk).len();
             }
             count + scanner.finish().len()
+        })
+    });
+    group.bench_function("prefiltered/chunked_64k_context_40", |b| {
+        b.iter(|| {
+            let mut scanner = detectors.chunk_scanner_with_context(40);
+            let mut bytes = 0;
+            for chunk in black_box(&corpus).chunks(64 * 1024) {
+                bytes += scanner
+                    .push_with_context(chunk)
+                    .iter()
+                    .map(|c| c.context.len())
+                    .sum::<usize>();
+            }
+            bytes
+                + scanner
+                    .finish_with_context()
+                    .iter()
+                    .map(|c| c.context.len())
+                    .sum::<usize>()
         })
     });
     group.bench_function("naive_regex/all", |b| {

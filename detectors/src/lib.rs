@@ -6,6 +6,8 @@
 //! prefixes and Luhn, SSA structure, NANP, key-ID prefixes, keyword proximity and entropy for
 //! secrets, known example values), so that false positives stay near zero. Results carry byte
 //! offsets and a masked value only: the raw match is never stored, logged or printed.
+//! Contexts around a match ([`masked_context`]) hide more than the matches: every digit, and
+//! every credential-like token, keyword value, broken key ID and address near it.
 //!
 //! Speed comes from a prefilter that finds the few candidate
 //! positions in one SIMD pass, followed by full validation only around them.
@@ -31,6 +33,7 @@ mod mask;
 pub mod naive;
 mod prefilter;
 pub mod quality;
+mod redact;
 mod stream;
 mod validate;
 
@@ -40,6 +43,7 @@ pub use engine::MAX_DETECTIONS_PER_KIND;
 pub use error::QualityError;
 pub use kind::{Detection, DetectorKind};
 pub use mask::{mask_value, MASKED_SECRET_KEY};
+pub use redact::HIDDEN_VALUE;
 pub use stream::{max_retained_bytes, ChunkScanner, ContextualDetection};
 
 use engine::{advance, EnabledKinds, ScanState};

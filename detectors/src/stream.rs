@@ -8,11 +8,13 @@
 //! and memory stays at about one chunk plus a few kilobytes whatever the object size.
 //!
 //! With a context radius, a detection is handed out once every detection that could fall in
-//! its context window is known, so its context masks them all.
+//! its context window is known, so its context masks them all, and once the bytes its context
+//! reads (the window plus the redaction margin either side) have arrived, so the context is
+//! exactly what a whole-object scan builds.
 
 use std::collections::VecDeque;
 
-use crate::context::{masked_context_in, MAX_CONTEXT_RADIUS};
+use crate::context::{masked_context_in, CONTEXT_MARGIN, MAX_CONTEXT_RADIUS};
 use crate::engine::{advance, EnabledKinds, Found, ScanState};
 use crate::kind::{Detection, DetectorKind};
 use crate::validate::{LOOKAHEAD, LOOKBEHIND};
@@ -129,7 +131,14 @@ impl ChunkScanner {
         let radius = self.context_radius.unwrap_or(0) as u64;
         let mut ready = Vec::new();
         while let Some(front) = self.pending.front() {
-            if self.context_radius.is_some() && front.detection.end + radius > settled {
+            // Its context needs every detection of its window (settled) and the bytes of the
+            // window plus the margin its redactions read.
+            if self.context_radius.is_some()
+                && (front.detection.end + radius > settled
+                    || (!is_final
+                        && front.detection.end + radius + CONTEXT_MARGIN as u64
+                            > self.bytes_seen()))
+            {
                 break;
             }
             let Some(found) = self.pending.pop_front() else {
@@ -170,8 +179,22 @@ impl ChunkScanner {
     fn trim(&mut self) {
         let radius = self.context_radius.unwrap_or(0) as u64;
         let mut keep_from = self.state.scan_position.saturating_sub(LOOKBEHIND as u64);
+        if self.context_radius.is_some() {
+            // A detection found later starts at or after `settled_before`; its context reads
+            // from `radius` plus the margin before its start.
+            keep_from = keep_from.min(
+                self.state
+                    .settled_before()
+                    .saturating_sub(radius + CONTEXT_MARGIN as u64 + 4),
+            );
+        }
         if let Some(first) = self.pending.front() {
-            keep_from = keep_from.min(first.detection.start.saturating_sub(radius + 4));
+            keep_from = keep_from.min(
+                first
+                    .detection
+                    .start
+                    .saturating_sub(radius + CONTEXT_MARGIN as u64 + 4),
+            );
         }
         let keep_from = keep_from.max(self.buffer_offset);
         let drop = usize::try_from(keep_from - self.buffer_offset)
@@ -194,5 +217,5 @@ impl ChunkScanner {
 
 /// Bytes a chunk scanner may hold besides the current chunk, for a given context radius.
 pub fn max_retained_bytes(context_radius: usize) -> usize {
-    LOOKBEHIND + LOOKAHEAD + 2 * context_radius.min(MAX_CONTEXT_RADIUS) + 512
+    LOOKBEHIND + LOOKAHEAD + 2 * (context_radius.min(MAX_CONTEXT_RADIUS) + CONTEXT_MARGIN) + 512
 }

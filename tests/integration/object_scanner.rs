@@ -1108,3 +1108,121 @@ async fn a_long_scan_does_not_hold_up_the_other_units_of_its_batch() {
         "{status}"
     );
 }
+
+/// Values no detector reports, planted next to real findings (issue 8, item 11): a secret
+/// after the word `token`, a bare nine-digit number, a card written with dots, a key ID broken
+/// by a space and a newline, and a secret lying between two findings' context windows.
+const UNREPORTED_SECRET: &str = "Zk3xQ9vW2mN7pL4rT8yB1cD6fG0hJ5kM9nP2qR7s";
+const BETWEEN_SECRET: &str = "qR7sM9nP2kJ5hG0fD6cB1yT8rL4pN7mW2vQ9xZk3";
+const BARE_SSN: &str = "472839105";
+const DOTTED_CARD: &str = "4111.1111.1111.1111";
+const SPLIT_KEY_ID: &str = "AKIAZ7VR SQ5TJN2K\n4LMB";
+
+#[tokio::test]
+async fn stored_contexts_hide_the_values_next_to_a_finding_that_no_detector_reports() {
+    // given: an object whose findings sit next to values the detectors do not report
+    let rig = Rig::new(30, |_| {}).await;
+    let s3 = qrie::aws::s3_client(&rig.world.deps.sdk, &rig.world.deps.config.aws);
+    let bucket = rig.world.bucket("contexts");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let text = format!(
+        "customer record\nssn {SSN} token {UNREPORTED_SECRET} end\n\
+         mail {EMAIL} id {BARE_SSN} card {DOTTED_CARD} ok\n\
+         ssn {SSN} key id {SPLIT_KEY_ID} end\n\
+         ssn {SSN} note {BETWEEN_SECRET} ssn {SSN}\n"
+    );
+    let expected: BTreeSet<Hit> = Detectors::new()
+        .scan(text.as_bytes())
+        .iter()
+        .map(|d| ("notes.txt".to_owned(), d.kind.as_str().to_owned(), d.start))
+        .collect();
+    assert_eq!(
+        expected.len(),
+        5,
+        "the SSNs and the email only: {expected:?}"
+    );
+    put(&s3, &bucket, "notes.txt", text.into_bytes()).await;
+
+    // when
+    let started = rig.invoke(json!({"bucket": bucket})).await;
+    let job_id = started["job_id"].as_str().expect("job id").to_owned();
+    rig.drain().await;
+
+    // then: the findings are stored, read back through the results action
+    let (findings, _) = rig.results(&job_id, 100, json!({})).await;
+    assert_eq!(hits(&findings), expected);
+    // and, read straight from the object_findings table, no masked match or context holds
+    // any digit beyond the masks' own or any 4-byte piece of the unreported values
+    let items = qrie::aws::dynamodb_client(&rig.world.deps.sdk)
+        .query()
+        .table_name(&rig.world.deps.config.tables.object_findings)
+        .key_condition_expression("#job = :job")
+        .expression_attribute_names("#job", qrie::store::schema::object_findings::PK)
+        .expression_attribute_values(
+            ":job",
+            aws_sdk_dynamodb::types::AttributeValue::S(job_id.clone()),
+        )
+        .send()
+        .await
+        .expect("object findings query")
+        .items
+        .unwrap_or_default();
+    assert_eq!(items.len(), expected.len(), "every finding is in the table");
+    let attribute = |item: &std::collections::HashMap<String, _>, name: &str| -> String {
+        match item.get(name) {
+            Some(aws_sdk_dynamodb::types::AttributeValue::S(s)) => s.clone(),
+            other => panic!("{name} is not a string: {other:?}"),
+        }
+    };
+    let mut pieces: Vec<String> = [UNREPORTED_SECRET, BETWEEN_SECRET, BARE_SSN, DOTTED_CARD]
+        .iter()
+        .flat_map(|v| v.as_bytes().windows(4))
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
+    pieces.extend(["Z7VR", "SQ5T", "JN2K", "4LMB", "jane.doe", "536-22"].map(str::to_owned));
+    let mut stored_contexts = Vec::new();
+    for item in &items {
+        let masked = attribute(item, qrie::store::schema::object_findings::MASKED);
+        let context = attribute(item, qrie::store::schema::object_findings::CONTEXT);
+        assert!(context.contains(&masked), "{context:?} shows its own mask");
+        for field in [&masked, &context] {
+            for piece in &pieces {
+                assert!(
+                    !field.contains(piece.as_str()),
+                    "{piece:?} stored in {field:?}"
+                );
+            }
+        }
+        let other_digits = context
+            .replace("***-**-1987", "")
+            .chars()
+            .filter(char::is_ascii_digit)
+            .count();
+        assert_eq!(other_digits, 0, "a raw digit is stored in {context:?}");
+        stored_contexts.push(context);
+    }
+    // and the stored contexts still read as text around the finding
+    stored_contexts.sort();
+    assert!(
+        stored_contexts
+            .iter()
+            .any(|c| c.contains("ssn ***-**-1987 token ********")),
+        "{stored_contexts:#?}"
+    );
+    assert!(
+        stored_contexts
+            .iter()
+            .any(|c| c.contains("mail j***@e***.com id ********* card ****.****.****.****")),
+        "{stored_contexts:#?}"
+    );
+    assert!(
+        stored_contexts
+            .iter()
+            .any(|c| c.contains("ssn ***-**-1987 key id AKIA**************** end")),
+        "{stored_contexts:#?}"
+    );
+}
