@@ -839,6 +839,27 @@ async fn a_job_on_a_missing_or_denied_bucket_fails_with_its_reason_and_is_not_re
         lambda_runtime::Diagnostic::from(err).error_type,
         "NonRetryable"
     );
+
+    // when: a missing bucket is enrolled for continuous scanning, with its region given
+    let err = rig
+        .scanner
+        .handle(
+            json!({"action": "enroll", "bucket": missing, "region": "us-east-1"}),
+            None,
+        )
+        .await
+        .expect_err("a missing bucket cannot be enrolled");
+    // then: refused for good, and no continuous job is left behind
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("NoSuchBucket"), "{err}");
+    let job = rig
+        .scanner
+        .handle(
+            json!({"action": "status", "job_id": qrie::object_scan::model::continuous_job_id(&missing)}),
+            None,
+        )
+        .await;
+    assert!(job.is_err(), "no job for a refused enrollment: {job:?}");
 }
 
 #[tokio::test]

@@ -316,15 +316,50 @@ fn is_sqs_event(payload: &Value) -> bool {
 /// The keys of a JSON object (never its values: they could be anything).
 pub(crate) fn describe_shape(value: &Value) -> String {
     match value {
-        Value::Object(map) => format!(
-            "an object with keys [{}]",
-            map.keys().cloned().collect::<Vec<_>>().join(", ")
-        ),
+        Value::Object(map) => {
+            // Only the names qrie itself reads are echoed: any other key is counted, since a
+            // hostile or careless body can put anything in a key and this text is logged.
+            let (known, other): (Vec<&String>, Vec<&String>) =
+                map.keys().partition(|k| KNOWN_FIELDS.contains(&k.as_str()));
+            let known: Vec<&str> = known.iter().map(|k| k.as_str()).collect();
+            match (known.is_empty(), other.len()) {
+                (true, 0) => "an empty object".into(),
+                (true, n) => format!("an object with {n} unrecognised keys"),
+                (false, 0) => format!("an object with keys [{}]", known.join(", ")),
+                (false, n) => format!(
+                    "an object with keys [{}] and {n} unrecognised keys",
+                    known.join(", ")
+                ),
+            }
+        }
         Value::Array(_) => "an array".into(),
         Value::String(_) => "a string".into(),
-        other => format!("{other}"),
+        Value::Number(_) => "a number".into(),
+        Value::Bool(_) => "a boolean".into(),
+        Value::Null => "null".into(),
     }
 }
+
+/// The payload and message fields qrie reads, which [`describe_shape`] may name.
+const KNOWN_FIELDS: &[&str] = &[
+    "account_id",
+    "action",
+    "bucket",
+    "cursor",
+    "detector",
+    "enumerate",
+    "etag",
+    "Event",
+    "job_id",
+    "key",
+    "key_prefix",
+    "limit",
+    "prefix",
+    "range",
+    "Records",
+    "region",
+    "size",
+];
 
 /// An S3 client built once per (account, region) and invocation.
 type ClientCell = Arc<OnceCell<aws_sdk_s3::Client>>;
@@ -491,8 +526,14 @@ mod tests {
     }
 
     #[test]
-    fn given_an_unknown_payload_when_described_then_only_its_keys_are_named() {
+    fn given_an_unknown_payload_when_described_then_only_the_keys_qrie_reads_are_named() {
         let shape = describe_shape(&json!({"secret": "AKIA...", "x": 1}));
-        assert_eq!(shape, "an object with keys [secret, x]");
+        assert_eq!(shape, "an object with 2 unrecognised keys");
+        let shape = describe_shape(&json!({"bucket": "b", "AKIAIOSFODNN7EXAMPLE": 1}));
+        assert_eq!(
+            shape,
+            "an object with keys [bucket] and 1 unrecognised keys"
+        );
+        assert_eq!(describe_shape(&json!(123456789)), "a number");
     }
 }

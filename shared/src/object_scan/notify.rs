@@ -157,7 +157,7 @@ impl Invocation<'_> {
                 .iter()
                 .map(serde_json::to_string)
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(MessageError::Malformed)?;
+                .map_err(MessageError::malformed("unit message"))?;
             self.send_all(queue, &bodies).await?;
             self.scanner
                 .jobs
@@ -186,6 +186,17 @@ impl Invocation<'_> {
             Some(r) => r.to_owned(),
             None => self.bucket_region(bucket, account_id).await?,
         };
+        // The bucket is checked before the job exists: a missing or refused bucket leaves no
+        // continuous job behind, and the refusal is not retryable.
+        let s3 = self.s3(account_id, &region).await?;
+        let current = s3
+            .get_bucket_notification_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+            .map_err(|e| {
+                ObjectScanError::bucket_call("GetBucketNotificationConfiguration", bucket, &e)
+            })?;
         let job_id = continuous_job_id(bucket);
         self.scanner
             .jobs
@@ -212,13 +223,6 @@ impl Invocation<'_> {
             .attributes
             .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
             .unwrap_or_default();
-        let s3 = self.s3(account_id, &region).await?;
-        let current = s3
-            .get_bucket_notification_configuration()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| ObjectScanError::aws("GetBucketNotificationConfiguration", &e))?;
         let already = current.queue_configurations().iter().any(|q| {
             q.queue_arn() == queue_arn
                 && q.events()

@@ -73,8 +73,15 @@ pub enum MessageError {
     MissingBody,
     #[error("unrecognised message: expected a unit {{job_id, bucket, key, etag, size}}, a continuation {{\"enumerate\": ...}} or an S3 event notification; got {0}")]
     Unrecognised(String),
-    #[error("malformed message: {0}")]
-    Malformed(#[source] serde_json::Error),
+    /// Names where and what kind of problem, never the value: serde's own message quotes the
+    /// offending value, and this error is logged.
+    #[error("malformed {what}: {problem} (line {line}, column {column})")]
+    Malformed {
+        what: &'static str,
+        problem: &'static str,
+        line: usize,
+        column: usize,
+    },
     #[error(transparent)]
     Scan(#[from] ObjectScanError),
     #[error("the invocation's deadline came before the message was done")]
@@ -97,8 +104,26 @@ enum Body {
     TestEvent,
 }
 
+impl MessageError {
+    /// A JSON error about `what`, without the value serde would quote.
+    pub(crate) fn malformed(what: &'static str) -> impl Fn(serde_json::Error) -> MessageError {
+        move |e| MessageError::Malformed {
+            what,
+            problem: match e.classify() {
+                serde_json::error::Category::Syntax => "not valid JSON",
+                serde_json::error::Category::Eof => "the JSON ends early",
+                serde_json::error::Category::Data => "a field is missing or has the wrong type",
+                serde_json::error::Category::Io => "it could not be read",
+            },
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
+
 fn parse_body(body: &str) -> Result<Body, MessageError> {
-    let value: Value = serde_json::from_str(body).map_err(MessageError::Malformed)?;
+    let value: Value =
+        serde_json::from_str(body).map_err(MessageError::malformed("message body"))?;
     if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         return Ok(Body::TestEvent);
     }
@@ -108,12 +133,12 @@ fn parse_body(body: &str) -> Result<Body, MessageError> {
     if value.get("enumerate").is_some() {
         return serde_json::from_value(value)
             .map(Body::Continue)
-            .map_err(MessageError::Malformed);
+            .map_err(MessageError::malformed("continuation message"));
     }
     if value.get("job_id").is_some() && value.get("key").is_some() {
         return serde_json::from_value(value)
             .map(Body::Unit)
-            .map_err(MessageError::Malformed);
+            .map_err(MessageError::malformed("unit message"));
     }
     Err(MessageError::Unrecognised(describe_shape(&value)))
 }
@@ -126,7 +151,7 @@ pub fn message_kind(body: &str) -> Result<&'static str, MessageError> {
         Body::Continue(_) => "continuation",
         Body::Notification(v) => {
             serde_json::from_value::<super::notify::S3Notification>(v)
-                .map_err(MessageError::Malformed)?;
+                .map_err(MessageError::malformed("S3 notification"))?;
             "notification"
         }
         Body::TestEvent => "test_event",
@@ -671,6 +696,35 @@ mod tests {
     fn given_an_unknown_shape_when_parsed_then_the_error_names_the_expected_shapes() {
         let err = parse_body(r#"{"hello":"world"}"#).err().unwrap();
         assert!(err.to_string().contains("expected a unit"), "{err}");
-        assert!(err.to_string().contains("[hello]"), "{err}");
+        assert!(err.to_string().contains("1 unrecognised keys"), "{err}");
+        assert!(!err.to_string().contains("hello"), "{err}");
+    }
+
+    #[test]
+    fn given_malformed_bodies_when_parsed_then_the_error_never_quotes_their_values() {
+        // Given bodies whose values serde would quote in its own message
+        let cases = [
+            (
+                r#"{"job_id":"j","bucket":"b","key":"k","etag":"e","size":"AKIAIOSFODNN7EXAMPLE"}"#,
+                "a field is missing or has the wrong type",
+            ),
+            (
+                r#"{"enumerate":{"job_id":123456789}}"#,
+                "a field is missing or has the wrong type",
+            ),
+            (
+                r#"{"job_id": "secret-AKIAIOSFODNN7EXAMPLE"#,
+                "the JSON ends early",
+            ),
+            (r#"AKIAIOSFODNN7EXAMPLE"#, "not valid JSON"),
+            (r#"{"AKIAIOSFODNN7EXAMPLE": 1}"#, "expected a unit"),
+        ];
+        for (body, problem) in cases {
+            // When parsed
+            let err = parse_body(body).err().expect(body).to_string();
+            // Then the error says what is wrong, and nothing of the body
+            assert!(err.contains(problem), "{body}: {err}");
+            assert!(!err.contains("AKIA") && !err.contains("123456789"), "{err}");
+        }
     }
 }
