@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 
 use qrie::model::{Account, Resource, Service};
 use qrie::policy::Catalog;
-use qrie::process::{EventProcessor, Lookup, MessageOutcome, ResourceSource, SourceError};
+use qrie::process::{EventOutcome, EventProcessor, Lookup, ResourceSource, SourceError};
 use qrie::scan::active_policies;
 use qrie::store::Stores;
 use qrie::trail::{classify, parse_message, Disposition, TouchedResource};
@@ -173,7 +173,7 @@ fn bench(c: &mut Criterion) {
         let outcome = runtime
             .block_on(processor.process_message(black_box(&body)))
             .expect("processed");
-        assert!(matches!(outcome, MessageOutcome::Processed(_)));
+        assert!(matches!(outcome, EventOutcome::Processed(_)));
         outcome
     };
     let times: Vec<Duration> = (0..SAMPLES)

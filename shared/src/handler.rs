@@ -15,6 +15,7 @@ use crate::inventory::{Inventory, InventoryRequest, InventorySummary, RequestErr
 use crate::policy::Catalog;
 use crate::process::{AwsSource, BatchError, BatchReport, EventProcessor};
 use crate::scan::{ScanRequest, ScanRequestError, ScanSummary, Scanner};
+use crate::sqs_batch::MessageFailure;
 use crate::store::Stores;
 
 /// Everything a handler needs, built once at cold start.
@@ -72,23 +73,20 @@ pub enum HandlerError {
     Events(#[from] BatchError),
 }
 
-impl From<HandlerError> for Diagnostic {
-    fn from(e: HandlerError) -> Self {
-        let retryable = matches!(
-            &e,
+impl MessageFailure for HandlerError {
+    fn is_retryable(&self) -> bool {
+        matches!(
+            self,
             HandlerError::Inventory(RequestError::Accounts(_))
                 | HandlerError::Scan(ScanRequestError::Store { .. })
                 | HandlerError::Events(BatchError::Settings(_))
-        );
-        Diagnostic {
-            error_type: if retryable {
-                "Retryable"
-            } else {
-                "NonRetryable"
-            }
-            .to_owned(),
-            error_message: e.to_string(),
-        }
+        )
+    }
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Self {
+        e.diagnostic()
     }
 }
 

@@ -14,5 +14,6 @@ pub mod object_scan;
 pub mod policy;
 pub mod process;
 pub mod scan;
+pub mod sqs_batch;
 pub mod store;
 pub mod trail;

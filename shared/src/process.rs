@@ -33,7 +33,7 @@
 //! one. A resource not found right after its Create event (eventual consistency) is re-described
 //! a bounded number of times with backoff, then the message fails as retryable.
 //!
-//! Failures are per message ([`MessageError`]): poison messages (a body that is not a CloudTrail
+//! Failures are per message ([`EventError`]): poison messages (a body that is not a CloudTrail
 //! event, a supported event without its identifier) are never retried successfully but are
 //! still reported as batch item failures, so that SQS moves them to the dead-letter queue after
 //! its receive limit instead of dropping them silently; AWS and storage failures are retryable.
@@ -43,20 +43,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::{Mutex, OnceCell};
-use tracing::{debug, error, field, info, info_span, warn, Instrument, Span};
+use tracing::{debug, field, info, warn, Span};
 
 use crate::collect::{self, AccountSession, CollectionError, Described, Unsupported};
 use crate::config::Config;
+use crate::message_span;
 use crate::model::{partition_key, Account, FindingState, Resource};
 use crate::policy::Catalog;
 use crate::scan::{
     configure, reconcile_resource, resolve_gone, unevaluated_report, ActivePolicy, PolicySet,
 };
+use crate::sqs_batch::{self, MessageFailure, MissingBody};
 use crate::store::{BadPolicyRow, StoreError, Stores};
 use crate::trail::{
     self, Disposition, EnvelopeError, ExtractError, IgnoreReason, TouchedResource, TrailEvent,
@@ -180,14 +181,14 @@ impl Refresh {
 
 /// The result of one message that did not fail.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MessageOutcome {
+pub enum EventOutcome {
     Ignored(IgnoredBecause),
     Processed(Refresh),
 }
 
 /// Why one message failed.
 #[derive(Debug, thiserror::Error)]
-pub enum MessageError {
+pub enum EventError {
     #[error("SQS record has no body")]
     MissingBody,
     #[error(transparent)]
@@ -216,12 +217,18 @@ pub enum MessageError {
     },
 }
 
-impl MessageError {
+impl From<MissingBody> for EventError {
+    fn from(_: MissingBody) -> Self {
+        EventError::MissingBody
+    }
+}
+
+impl MessageFailure for EventError {
     /// False for messages that can never succeed (they still fail, so SQS dead-letters them).
-    pub fn is_retryable(&self) -> bool {
+    fn is_retryable(&self) -> bool {
         !matches!(
             self,
-            MessageError::MissingBody | MessageError::Envelope(_) | MessageError::Extract(_)
+            EventError::MissingBody | EventError::Envelope(_) | EventError::Extract(_)
         )
     }
 }
@@ -478,66 +485,34 @@ impl<'a> EventProcessor<'a> {
     /// span, and logs one summary line.
     pub async fn process_batch(&self, records: &[SqsMessage]) -> BatchReport {
         let started = Instant::now();
-        let results: Vec<(String, Result<MessageOutcome, MessageError>)> =
-            futures::stream::iter(records)
-                .map(|record| {
-                    let id = record.message_id.clone().unwrap_or_default();
-                    let span = info_span!(
-                        "message",
-                        message_id = %id,
-                        receive_count = record
-                            .attributes
-                            .get("ApproximateReceiveCount")
-                            .map(String::as_str)
-                            .unwrap_or("-"),
-                        event = field::Empty,
-                        account = field::Empty,
-                    );
-                    async move {
-                        let result = match record.body.as_deref() {
-                            Some(body) => self.process_message(body).await,
-                            None => Err(MessageError::MissingBody),
-                        };
-                        if let Err(e) = &result {
-                            if e.is_retryable() {
-                                warn!(error = %e, "message failed; SQS will redeliver it");
-                            } else {
-                                error!(error = %e, "poison message; SQS will dead-letter it");
-                            }
-                        }
-                        (id, result)
-                    }
-                    .instrument(span)
-                })
-                .buffered(MESSAGE_CONCURRENCY)
-                .collect()
-                .await;
-        let mut report = BatchReport::default();
+        let consumed = sqs_batch::consume(
+            records,
+            MESSAGE_CONCURRENCY,
+            |delivery| message_span!(delivery, event = field::Empty, account = field::Empty),
+            |body, _| self.process_message(body),
+        )
+        .await;
+        let mut report = BatchReport {
+            summary: BatchSummary {
+                messages: consumed.results.len(),
+                failed: consumed.failed(),
+                poison: consumed.poison(),
+                bad_policy_rows: self.bad_policy_rows.clone(),
+                ..BatchSummary::default()
+            },
+            response: consumed.response,
+        };
         let summary = &mut report.summary;
-        summary.messages = results.len();
-        summary.bad_policy_rows = self.bad_policy_rows.clone();
-        for (id, result) in results {
-            match result {
-                Ok(MessageOutcome::Ignored(reason)) => {
+        for handled in consumed.results {
+            match handled.result {
+                Ok(EventOutcome::Ignored(reason)) => {
                     *summary.ignored.entry(reason).or_default() += 1;
                 }
-                Ok(MessageOutcome::Processed(refresh)) => {
+                Ok(EventOutcome::Processed(refresh)) => {
                     summary.processed += 1;
                     summary.refresh.add(&refresh);
                 }
-                Err(e) => {
-                    summary.failed += 1;
-                    if !e.is_retryable() {
-                        summary.poison += 1;
-                    }
-                    if id.is_empty() {
-                        // Lambda then retries the whole batch: better than losing the message.
-                        error!("a failed message has no message id");
-                    }
-                    let mut failure = BatchItemFailure::default();
-                    failure.item_identifier = id;
-                    report.response.batch_item_failures.push(failure);
-                }
+                Err(_) => {}
             }
         }
         let summary = &report.summary;
@@ -572,7 +547,7 @@ impl<'a> EventProcessor<'a> {
     }
 
     /// Processes one message body.
-    pub async fn process_message(&self, body: &str) -> Result<MessageOutcome, MessageError> {
+    pub async fn process_message(&self, body: &str) -> Result<EventOutcome, EventError> {
         let event = trail::parse_message(body)?;
         let span = Span::current();
         // The account id is validated (12 digits); the event name is free text from the record.
@@ -616,22 +591,22 @@ impl<'a> EventProcessor<'a> {
                     resolved = refresh.resolved,
                     "event processed"
                 );
-                Ok(MessageOutcome::Processed(refresh))
+                Ok(EventOutcome::Processed(refresh))
             }
         }
     }
 
-    fn ignored(&self, because: IgnoredBecause) -> MessageOutcome {
+    fn ignored(&self, because: IgnoredBecause) -> EventOutcome {
         debug!(reason = because.as_str(), "event ignored");
-        MessageOutcome::Ignored(because)
+        EventOutcome::Ignored(because)
     }
 
     /// The onboarded account, read once per invocation.
-    async fn account(&self, account_id: &str) -> Result<Option<Account>, MessageError> {
+    async fn account(&self, account_id: &str) -> Result<Option<Account>, EventError> {
         self.accounts
             .get_or_try_init(account_id, || self.stores.accounts.get(account_id))
             .await
-            .map_err(|source| MessageError::Account {
+            .map_err(|source| EventError::Account {
                 account_id: account_id.to_owned(),
                 source,
             })
@@ -642,7 +617,7 @@ impl<'a> EventProcessor<'a> {
         &self,
         event: &TrailEvent,
         touched: &TouchedResource,
-    ) -> Result<Refresh, MessageError> {
+    ) -> Result<Refresh, EventError> {
         let mut refresh = Refresh::default();
         if touched.account_id != event.account_id {
             // Named by an ARN or the caller's identity: an account only reports on itself.
@@ -675,7 +650,7 @@ impl<'a> EventProcessor<'a> {
                 Lookup::Found(resource) => return self.store(&resource, refresh).await,
                 Lookup::NotFound if may_not_be_visible_yet(event, Utc::now()) => {
                     if attempt == self.retry.retries {
-                        return Err(MessageError::NotYetVisible {
+                        return Err(EventError::NotYetVisible {
                             arn: touched.arn.clone(),
                             event_name: event.event_name.clone(),
                             attempts: attempt + 1,
@@ -696,8 +671,8 @@ impl<'a> EventProcessor<'a> {
         &self,
         resource: &Resource,
         mut refresh: Refresh,
-    ) -> Result<Refresh, MessageError> {
-        let store_error = |source| MessageError::Store {
+    ) -> Result<Refresh, EventError> {
+        let store_error = |source| EventError::Store {
             arn: resource.arn.clone(),
             source,
         };
@@ -746,8 +721,8 @@ impl<'a> EventProcessor<'a> {
         touched: &TouchedResource,
         gone_at: DateTime<Utc>,
         mut refresh: Refresh,
-    ) -> Result<Refresh, MessageError> {
-        let store_error = |source| MessageError::Store {
+    ) -> Result<Refresh, EventError> {
+        let store_error = |source| EventError::Store {
             arn: touched.arn.clone(),
             source,
         };
@@ -783,13 +758,13 @@ impl<'a> EventProcessor<'a> {
         &self,
         arn: &str,
         account_id: &str,
-    ) -> Result<HashSet<String>, MessageError> {
+    ) -> Result<HashSet<String>, EventError> {
         let findings = self
             .stores
             .findings
             .for_resource(arn)
             .await
-            .map_err(|source| MessageError::Store {
+            .map_err(|source| EventError::Store {
                 arn: arn.to_owned(),
                 source,
             })?;
@@ -999,7 +974,7 @@ mod tests {
         // When its PutBucketAcl event is processed
         let first = processor.process_message(&body).await.unwrap();
         // Then the bucket is stored and the public-read finding opens
-        let MessageOutcome::Processed(first) = first else {
+        let EventOutcome::Processed(first) = first else {
             panic!("{first:?}")
         };
         assert_eq!(first.refreshed, 1);
@@ -1007,7 +982,7 @@ mod tests {
         assert_eq!(finding_state(&stores).await, Some(FindingState::Active));
         let opened = stores.findings.for_resource(BUCKET_ARN).await.unwrap();
         // When the same message is delivered again
-        let MessageOutcome::Processed(replay) = processor.process_message(&body).await.unwrap()
+        let EventOutcome::Processed(replay) = processor.process_message(&body).await.unwrap()
         else {
             panic!("not processed")
         };
@@ -1030,8 +1005,7 @@ mod tests {
             .get_mut(BUCKET_ARN)
             .unwrap()
             .pop_front();
-        let MessageOutcome::Processed(fixed) = processor.process_message(&body).await.unwrap()
-        else {
+        let EventOutcome::Processed(fixed) = processor.process_message(&body).await.unwrap() else {
             panic!("not processed")
         };
         // Then the finding is resolved
@@ -1092,7 +1066,7 @@ mod tests {
             // When each is processed
             let outcome = processor.process_message(&body).await.unwrap();
             // Then it is ignored for its reason, without a describe
-            assert_eq!(outcome, MessageOutcome::Ignored(expected));
+            assert_eq!(outcome, EventOutcome::Ignored(expected));
         }
         assert_eq!(source.calls(), 0);
     }
@@ -1170,7 +1144,7 @@ mod tests {
         // Then it is stored after three describes
         assert!(matches!(
             outcome,
-            MessageOutcome::Processed(Refresh { refreshed: 1, .. })
+            EventOutcome::Processed(Refresh { refreshed: 1, .. })
         ));
         assert_eq!(source.calls(), 3);
         // Given a bucket that never shows up
@@ -1184,7 +1158,7 @@ mod tests {
         let err = processor.process_message(&create).await.unwrap_err();
         // Then the message fails, retryably, after 1 + retries describes
         assert!(
-            matches!(err, MessageError::NotYetVisible { attempts: 3, .. }),
+            matches!(err, EventError::NotYetVisible { attempts: 3, .. }),
             "{err}"
         );
         assert!(err.is_retryable());
@@ -1192,18 +1166,12 @@ mod tests {
         // And an old Create event whose bucket is gone is not retried: the bucket was deleted
         let old = s3_event("CreateBucket", json!({"eventTime": "2024-05-01T10:00:00Z"}));
         let outcome = processor.process_message(&old).await.unwrap();
-        assert!(
-            matches!(outcome, MessageOutcome::Processed(_)),
-            "{outcome:?}"
-        );
+        assert!(matches!(outcome, EventOutcome::Processed(_)), "{outcome:?}");
         assert_eq!(never.calls(), 4);
         // Nor is one stamped far in the future
         let future = s3_event("CreateBucket", json!({"eventTime": "2999-01-01T00:00:00Z"}));
         let outcome = processor.process_message(&future).await.unwrap();
-        assert!(
-            matches!(outcome, MessageOutcome::Processed(_)),
-            "{outcome:?}"
-        );
+        assert!(matches!(outcome, EventOutcome::Processed(_)), "{outcome:?}");
         assert_eq!(never.calls(), 5);
     }
 
@@ -1232,7 +1200,7 @@ mod tests {
             .await
             .unwrap();
         // Then the bucket was described, found gone, removed and every finding resolved
-        let MessageOutcome::Processed(refresh) = outcome else {
+        let EventOutcome::Processed(refresh) = outcome else {
             panic!("{outcome:?}")
         };
         assert_eq!(refresh.removed, 1);
@@ -1272,7 +1240,7 @@ mod tests {
             .await
             .unwrap();
         // Then the describe finds it: it is refreshed, not removed, and the finding stays open
-        let MessageOutcome::Processed(refresh) = outcome else {
+        let EventOutcome::Processed(refresh) = outcome else {
             panic!("{outcome:?}")
         };
         assert_eq!(
@@ -1314,10 +1282,7 @@ mod tests {
         let outcome = processor.process_message(&old).await.unwrap();
         // Then the describe's time decides: the bucket is removed and its findings resolved
         assert!(
-            matches!(
-                outcome,
-                MessageOutcome::Processed(Refresh { removed: 1, .. })
-            ),
+            matches!(outcome, EventOutcome::Processed(Refresh { removed: 1, .. })),
             "{outcome:?}"
         );
         assert_eq!(finding_state(&stores).await, Some(FindingState::Resolved));
@@ -1325,10 +1290,7 @@ mod tests {
         let future = s3_event("DeleteBucket", json!({"eventTime": "2999-01-01T00:00:00Z"}));
         let outcome = processor.process_message(&future).await.unwrap();
         assert!(
-            matches!(
-                outcome,
-                MessageOutcome::Processed(Refresh { removed: 0, .. })
-            ),
+            matches!(outcome, EventOutcome::Processed(Refresh { removed: 0, .. })),
             "{outcome:?}"
         );
     }
@@ -1353,10 +1315,7 @@ mod tests {
         );
         let outcome = processor.process_message(&claims_other).await.unwrap();
         // Then it is ignored, without a describe
-        assert_eq!(
-            outcome,
-            MessageOutcome::Ignored(IgnoredBecause::OtherAccount)
-        );
+        assert_eq!(outcome, EventOutcome::Ignored(IgnoredBecause::OtherAccount));
         // When the sender's event names a resource of the other account by ARN
         let kms = json!({
             "detail-type": "AWS API Call via CloudTrail",
@@ -1377,7 +1336,7 @@ mod tests {
         assert!(
             matches!(
                 outcome,
-                MessageOutcome::Processed(Refresh {
+                EventOutcome::Processed(Refresh {
                     foreign: 1,
                     unsupported: 0,
                     ..
@@ -1422,7 +1381,7 @@ mod tests {
         assert!(
             matches!(
                 outcome,
-                MessageOutcome::Processed(Refresh { resolved: 0, .. })
+                EventOutcome::Processed(Refresh { resolved: 0, .. })
             ),
             "{outcome:?}"
         );
@@ -1474,7 +1433,7 @@ mod tests {
         assert!(
             matches!(
                 outcome,
-                MessageOutcome::Processed(Refresh {
+                EventOutcome::Processed(Refresh {
                     stale: 1,
                     opened: 0,
                     ..
@@ -1516,7 +1475,7 @@ mod tests {
         assert!(
             matches!(
                 outcome,
-                MessageOutcome::Processed(Refresh { unsupported: 1, .. })
+                EventOutcome::Processed(Refresh { unsupported: 1, .. })
             ),
             "{outcome:?}"
         );

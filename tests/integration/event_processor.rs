@@ -14,6 +14,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use qrie::handler::{event_handler, process_sqs_event};
 use qrie::model::{Account, Finding, FindingState};
 use qrie::process::{BatchSummary, IgnoredBecause};
+use qrie::sqs_batch::MessageFailure;
 use qrie_tests::{new_account_id, sample_event, World};
 use serde_json::{json, Value};
 

@@ -212,17 +212,15 @@ impl ObjectScanError {
     }
 }
 
+impl crate::sqs_batch::MessageFailure for ObjectScanError {
+    fn is_retryable(&self) -> bool {
+        ObjectScanError::is_retryable(self)
+    }
+}
+
 impl From<ObjectScanError> for lambda_runtime::Diagnostic {
     fn from(e: ObjectScanError) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: if e.is_retryable() {
-                "Retryable"
-            } else {
-                "NonRetryable"
-            }
-            .to_owned(),
-            error_message: e.to_string(),
-        }
+        crate::sqs_batch::MessageFailure::diagnostic(&e)
     }
 }
 

@@ -21,7 +21,7 @@ use tracing::{info, warn};
 use super::enumerate::normalize_etag;
 use super::model::{continuous_job_id, unit_id, JobKind, ObjectMessage, ScanJob};
 use super::pipeline::plan_units;
-use super::worker::{MessageError, MessageOutcome};
+use super::worker::{WorkError, WorkOutcome};
 use super::{Invocation, ObjectScanError};
 
 /// The notification shape S3 sends (only what the scanner reads).
@@ -103,9 +103,9 @@ fn hex(b: u8) -> Option<u8> {
 
 /// Reads a notification's records. The error says which shape was expected, never the
 /// offending value (serde's own message would quote it, and it is logged).
-pub fn parse_notification(value: &Value) -> Result<S3Notification, MessageError> {
+pub fn parse_notification(value: &Value) -> Result<S3Notification, WorkError> {
     serde_json::from_value(value.clone()).map_err(|_| {
-        MessageError::Unrecognised(
+        WorkError::Unrecognised(
             "an S3 notification whose Records[] do not have the expected fields and types \
              (eventSource, eventName, awsRegion, s3.bucket.name, s3.object.key and eTag \
              strings, s3.object.size a number)"
@@ -116,7 +116,7 @@ pub fn parse_notification(value: &Value) -> Result<S3Notification, MessageError>
 
 impl Invocation<'_> {
     /// Turns the ObjectCreated records of a notification into units of their continuous jobs.
-    pub(crate) async fn notified(&self, value: &Value) -> Result<MessageOutcome, MessageError> {
+    pub(crate) async fn notified(&self, value: &Value) -> Result<WorkOutcome, WorkError> {
         let notification = parse_notification(value)?;
         let settings = &self.scanner.config.object_scan;
         let queue = self.queue_url()?;
@@ -157,7 +157,7 @@ impl Invocation<'_> {
                 .iter()
                 .map(serde_json::to_string)
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(MessageError::malformed("unit message"))?;
+                .map_err(WorkError::malformed("unit message"))?;
             self.send_all(queue, &bodies).await?;
             self.scanner
                 .jobs
@@ -167,9 +167,9 @@ impl Invocation<'_> {
         }
         info!(objects, "notification turned into units");
         Ok(if objects == 0 {
-            MessageOutcome::Ignored
+            WorkOutcome::Ignored
         } else {
-            MessageOutcome::Notified { objects }
+            WorkOutcome::Notified { objects }
         })
     }
 

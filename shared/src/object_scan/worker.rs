@@ -10,11 +10,10 @@
 
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsMessage};
 use aws_sdk_s3::error::ProvideErrorMetadata;
-use futures::StreamExt;
 use serde_json::Value;
-use tracing::{error, field, info, info_span, warn, Instrument, Span};
+use tracing::{error, field, info, warn, Span};
 
 use super::enumerate::normalize_etag;
 use super::model::{
@@ -24,6 +23,8 @@ use super::pipeline::{
     is_gzip_magic, StreamMode, StreamScan, StreamSummary, Verdict, RANGE_LEAD_IN, RANGE_OVERLAP,
 };
 use super::{describe_shape, Invocation, ObjectScanError};
+use crate::message_span;
+use crate::sqs_batch::{self, MessageFailure, MissingBody};
 use crate::store::StoreError;
 use qrie_detectors::{looks_binary, ContextualDetection, SNIFF_BYTES};
 
@@ -53,7 +54,7 @@ impl ScanProbe for NoProbe {}
 
 /// What one message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MessageOutcome {
+pub enum WorkOutcome {
     /// The unit ended (this delivery recorded it).
     Unit(UnitOutcome),
     /// The unit had already ended: nothing was done.
@@ -68,7 +69,7 @@ pub enum MessageOutcome {
 
 /// Why one message failed.
 #[derive(Debug, thiserror::Error)]
-pub enum MessageError {
+pub enum WorkError {
     #[error("SQS record has no body")]
     MissingBody,
     #[error("unrecognised message: expected a unit {{job_id, bucket, key, etag, size}}, a continuation {{\"enumerate\": ...}} or an S3 event notification; got {0}")]
@@ -90,9 +91,30 @@ pub enum MessageError {
     ScanTask(String),
 }
 
-impl From<StoreError> for MessageError {
+impl From<MissingBody> for WorkError {
+    fn from(_: MissingBody) -> Self {
+        WorkError::MissingBody
+    }
+}
+
+impl MessageFailure for WorkError {
+    /// A body that is missing, unrecognised or malformed can never succeed; a scan failure is
+    /// retryable when its cause is ([`ObjectScanError::is_retryable`]); running out of time
+    /// and a scan task that stopped may succeed on the next receive.
+    fn is_retryable(&self) -> bool {
+        match self {
+            WorkError::MissingBody | WorkError::Unrecognised(_) | WorkError::Malformed { .. } => {
+                false
+            }
+            WorkError::Scan(e) => e.is_retryable(),
+            WorkError::Deadline | WorkError::ScanTask(_) => true,
+        }
+    }
+}
+
+impl From<StoreError> for WorkError {
     fn from(e: StoreError) -> Self {
-        MessageError::Scan(ObjectScanError::Store(e))
+        WorkError::Scan(ObjectScanError::Store(e))
     }
 }
 
@@ -104,10 +126,10 @@ enum Body {
     TestEvent,
 }
 
-impl MessageError {
+impl WorkError {
     /// A JSON error about `what`, without the value serde would quote.
-    pub(crate) fn malformed(what: &'static str) -> impl Fn(serde_json::Error) -> MessageError {
-        move |e| MessageError::Malformed {
+    pub(crate) fn malformed(what: &'static str) -> impl Fn(serde_json::Error) -> WorkError {
+        move |e| WorkError::Malformed {
             what,
             problem: match e.classify() {
                 serde_json::error::Category::Syntax => "not valid JSON",
@@ -121,9 +143,8 @@ impl MessageError {
     }
 }
 
-fn parse_body(body: &str) -> Result<Body, MessageError> {
-    let value: Value =
-        serde_json::from_str(body).map_err(MessageError::malformed("message body"))?;
+fn parse_body(body: &str) -> Result<Body, WorkError> {
+    let value: Value = serde_json::from_str(body).map_err(WorkError::malformed("message body"))?;
     if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         return Ok(Body::TestEvent);
     }
@@ -133,25 +154,25 @@ fn parse_body(body: &str) -> Result<Body, MessageError> {
     if value.get("enumerate").is_some() {
         return serde_json::from_value(value)
             .map(Body::Continue)
-            .map_err(MessageError::malformed("continuation message"));
+            .map_err(WorkError::malformed("continuation message"));
     }
     if value.get("job_id").is_some() && value.get("key").is_some() {
         return serde_json::from_value(value)
             .map(Body::Unit)
-            .map_err(MessageError::malformed("unit message"));
+            .map_err(WorkError::malformed("unit message"));
     }
-    Err(MessageError::Unrecognised(describe_shape(&value)))
+    Err(WorkError::Unrecognised(describe_shape(&value)))
 }
 
 /// The kind of a message body (`unit`, `continuation`, `notification`, `test_event`), or why
 /// it is none of them.
-pub fn message_kind(body: &str) -> Result<&'static str, MessageError> {
+pub fn message_kind(body: &str) -> Result<&'static str, WorkError> {
     Ok(match parse_body(body)? {
         Body::Unit(_) => "unit",
         Body::Continue(_) => "continuation",
         Body::Notification(v) => {
             serde_json::from_value::<super::notify::S3Notification>(v)
-                .map_err(MessageError::malformed("S3 notification"))?;
+                .map_err(WorkError::malformed("S3 notification"))?;
             "notification"
         }
         Body::TestEvent => "test_event",
@@ -163,53 +184,27 @@ impl Invocation<'_> {
     /// span; the response lists the messages to redeliver.
     pub async fn process_batch(&self, records: &[SqsMessage]) -> SqsBatchResponse {
         let started = Instant::now();
-        let results: Vec<(String, Result<MessageOutcome, MessageError>)> =
-            futures::stream::iter(records)
-                .map(|record| {
-                    let id = record.message_id.clone().unwrap_or_default();
-                    let receives = record
-                        .attributes
-                        .get("ApproximateReceiveCount")
-                        .and_then(|v| v.parse::<u32>().ok())
-                        .unwrap_or(1);
-                    let span = info_span!(
-                        "message",
-                        message_id = %id,
-                        receive_count = receives,
-                        job = field::Empty,
-                        key = field::Empty,
-                    );
-                    async move {
-                let result = match record.body.as_deref() {
-                    Some(body) => self.process_message(body, receives).await,
-                    None => Err(MessageError::MissingBody),
-                };
-                match &result {
-                    Ok(outcome) => info!(outcome = ?outcome_name(outcome), "message done"),
-                    Err(e) => {
-                        warn!(error = %e, "message failed; SQS will redeliver or dead-letter it")
-                    }
+        let consumed = sqs_batch::consume(
+            records,
+            MESSAGE_CONCURRENCY,
+            |delivery| message_span!(delivery, job = field::Empty, key = field::Empty),
+            |body, delivery| async move {
+                let receives = delivery.receive_count.unwrap_or(1);
+                let result = self.process_message(body, receives).await;
+                if let Ok(outcome) = &result {
+                    info!(outcome = ?outcome_name(outcome), "message done");
                 }
-                (id, result)
-            }
-            .instrument(span)
-                })
-                .buffer_unordered(MESSAGE_CONCURRENCY)
-                .collect()
-                .await;
-        let mut response = SqsBatchResponse::default();
-        let mut failed = 0;
-        for (id, result) in &results {
-            if result.is_err() {
-                failed += 1;
-                let mut item = BatchItemFailure::default();
-                item.item_identifier = id.clone();
-                response.batch_item_failures.push(item);
-            }
-        }
+                result
+            },
+        )
+        .await;
+        let failed = consumed.failed();
+        let poison = consumed.poison();
+        let response = consumed.response;
         info!(
             messages = records.len(),
             failed,
+            poison,
             duration_ms = started.elapsed().as_millis() as u64,
             "object-scan batch done"
         );
@@ -222,7 +217,7 @@ impl Invocation<'_> {
         &self,
         body: &str,
         receives: u32,
-    ) -> Result<MessageOutcome, MessageError> {
+    ) -> Result<WorkOutcome, WorkError> {
         let parsed = parse_body(body)?;
         let work = self.process_parsed(&parsed);
         let result = match self.deadline {
@@ -232,7 +227,7 @@ impl Invocation<'_> {
                     .saturating_sub(DEADLINE_MARGIN);
                 tokio::time::timeout(budget, work)
                     .await
-                    .unwrap_or(Err(MessageError::Deadline))
+                    .unwrap_or(Err(WorkError::Deadline))
             }
             None => work.await,
         };
@@ -274,14 +269,14 @@ impl Invocation<'_> {
         Err(error)
     }
 
-    async fn process_parsed(&self, parsed: &Body) -> Result<MessageOutcome, MessageError> {
+    async fn process_parsed(&self, parsed: &Body) -> Result<WorkOutcome, WorkError> {
         match parsed {
-            Body::TestEvent => Ok(MessageOutcome::Ignored),
+            Body::TestEvent => Ok(WorkOutcome::Ignored),
             Body::Notification(value) => self.notified(value).await,
             Body::Continue(c) => {
                 Span::current().record("job", c.enumerate.job_id.as_str());
                 let progress = self.enumerate(c.enumerate.clone()).await?;
-                Ok(MessageOutcome::Enumerated {
+                Ok(WorkOutcome::Enumerated {
                     units: progress.units,
                     done: progress.done,
                 })
@@ -295,11 +290,11 @@ impl Invocation<'_> {
     }
 
     /// Scans one unit unless it has ended before, and records its outcome once.
-    pub async fn scan_unit(&self, unit: &ObjectMessage) -> Result<MessageOutcome, MessageError> {
+    pub async fn scan_unit(&self, unit: &ObjectMessage) -> Result<WorkOutcome, WorkError> {
         let jobs = &self.scanner.jobs;
         let id = unit.unit_id();
         if jobs.is_done(&unit.job_id, &id).await? {
-            return Ok(MessageOutcome::Duplicate);
+            return Ok(WorkOutcome::Duplicate);
         }
         jobs.start(&unit.job_id, &id).await?;
         let outcome = self.scan_object(unit).await?;
@@ -327,13 +322,13 @@ impl Invocation<'_> {
                 capped = ?outcome.capped(),
                 "unit done"
             );
-            Ok(MessageOutcome::Unit(outcome))
+            Ok(WorkOutcome::Unit(outcome))
         } else {
-            Ok(MessageOutcome::Duplicate)
+            Ok(WorkOutcome::Duplicate)
         }
     }
 
-    async fn scan_object(&self, unit: &ObjectMessage) -> Result<UnitOutcome, MessageError> {
+    async fn scan_object(&self, unit: &ObjectMessage) -> Result<UnitOutcome, WorkError> {
         let region = unit.region.as_deref().unwrap_or("us-east-1");
         let s3 = self.s3(unit.account_id.as_deref(), region).await?;
         match unit.range {
@@ -396,7 +391,7 @@ impl Invocation<'_> {
         &self,
         s3: &aws_sdk_s3::Client,
         unit: &ObjectMessage,
-    ) -> Result<UnitOutcome, MessageError> {
+    ) -> Result<UnitOutcome, WorkError> {
         let out = match self.get(s3, unit, None).await? {
             Got::Object(out) => out,
             Got::NotFound => return Ok(skipped(SkipReason::NotFound, false)),
@@ -429,7 +424,7 @@ impl Invocation<'_> {
         s3: &aws_sdk_s3::Client,
         unit: &ObjectMessage,
         range: Option<(u64, u64)>,
-    ) -> Result<Got, MessageError> {
+    ) -> Result<Got, WorkError> {
         let mut req = s3.get_object().bucket(&unit.bucket).key(&unit.key);
         if let Some((start, end)) = range {
             req = req.range(format!("bytes={start}-{}", end.saturating_sub(1)));
@@ -454,7 +449,7 @@ impl Invocation<'_> {
         changed: bool,
         out: Box<aws_sdk_s3::operation::get_object::GetObjectOutput>,
         mode: StreamMode,
-    ) -> Result<Streamed, MessageError> {
+    ) -> Result<Streamed, WorkError> {
         let settings = &self.scanner.config.object_scan;
         let mut scan = Some(StreamScan::with_max_ratio(
             &self.scanner.detectors,
@@ -497,7 +492,7 @@ impl Invocation<'_> {
             }
         }
         let Some(mut scan) = scan else {
-            return Err(MessageError::ScanTask("the scan state was lost".into()));
+            return Err(WorkError::ScanTask("the scan state was lost".into()));
         };
         let (summary, rest) = tokio::task::spawn_blocking(move || {
             let summary: StreamSummary = scan.finish();
@@ -505,7 +500,7 @@ impl Invocation<'_> {
             (summary, rest)
         })
         .await
-        .map_err(|e| MessageError::ScanTask(e.to_string()))?;
+        .map_err(|e| WorkError::ScanTask(e.to_string()))?;
         pending.extend(rest);
         if summary.verdict == Some(Verdict::NeedsWholeObject) {
             return Ok(Streamed::NeedsWholeObject);
@@ -554,9 +549,9 @@ impl Invocation<'_> {
         unit: &ObjectMessage,
         scan: Option<StreamScan>,
         chunks: Vec<B>,
-    ) -> Result<(StreamScan, Vec<ContextualDetection>, bool), MessageError> {
+    ) -> Result<(StreamScan, Vec<ContextualDetection>, bool), WorkError> {
         let Some(mut scan) = scan else {
-            return Err(MessageError::ScanTask("the scan state was lost".into()));
+            return Err(WorkError::ScanTask("the scan state was lost".into()));
         };
         let probe = self.scanner.probe.clone();
         let (job_id, key) = (unit.job_id.clone(), unit.key.clone());
@@ -573,7 +568,7 @@ impl Invocation<'_> {
             (scan, ready, stopped)
         })
         .await
-        .map_err(|e| MessageError::ScanTask(e.to_string()))
+        .map_err(|e| WorkError::ScanTask(e.to_string()))
     }
 
     /// Stores detections as findings (each once); returns how many there were.
@@ -582,7 +577,7 @@ impl Invocation<'_> {
         unit: &ObjectMessage,
         etag: &str,
         detections: Vec<ContextualDetection>,
-    ) -> Result<u64, MessageError> {
+    ) -> Result<u64, WorkError> {
         if detections.is_empty() {
             return Ok(0);
         }
@@ -647,7 +642,7 @@ fn is_declared_gzip(out: &aws_sdk_s3::operation::get_object::GetObjectOutput) ->
 /// Reads a small (ranged) body whole.
 async fn collect_body(
     out: Box<aws_sdk_s3::operation::get_object::GetObjectOutput>,
-) -> Result<Vec<u8>, MessageError> {
+) -> Result<Vec<u8>, WorkError> {
     let bytes = out.body.collect().await.map_err(|e| ObjectScanError::Aws {
         operation: "GetObject",
         code: "BodyRead".into(),
@@ -656,13 +651,13 @@ async fn collect_body(
     Ok(bytes.into_bytes().to_vec())
 }
 
-fn outcome_name(outcome: &MessageOutcome) -> &'static str {
+fn outcome_name(outcome: &WorkOutcome) -> &'static str {
     match outcome {
-        MessageOutcome::Unit(u) => u.name(),
-        MessageOutcome::Duplicate => "duplicate",
-        MessageOutcome::Enumerated { .. } => "enumerated",
-        MessageOutcome::Notified { .. } => "notified",
-        MessageOutcome::Ignored => "ignored",
+        WorkOutcome::Unit(u) => u.name(),
+        WorkOutcome::Duplicate => "duplicate",
+        WorkOutcome::Enumerated { .. } => "enumerated",
+        WorkOutcome::Notified { .. } => "notified",
+        WorkOutcome::Ignored => "ignored",
     }
 }
 
