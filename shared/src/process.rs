@@ -33,7 +33,11 @@
 //! one. A resource not found right after its Create event (eventual consistency) is re-described
 //! a bounded number of times with backoff, then the message fails as retryable.
 //!
-//! Failures are per message ([`EventError`]): poison messages (a body that is not a CloudTrail
+//! The batch loop (bounded concurrency, a span per message, batch item failures by message
+//! id) is the one every queue consumer shares, [`crate::sqs_batch::consume`]; this module
+//! tallies its per-message results into a [`BatchSummary`].
+//!
+//! Failures are per message ([`EventError`], classified by [`MessageFailure`]): poison messages (a body that is not a CloudTrail
 //! event, a supported event without its identifier) are never retried successfully but are
 //! still reported as batch item failures, so that SQS moves them to the dead-letter queue after
 //! its receive limit instead of dropping them silently; AWS and storage failures are retryable.

@@ -1,5 +1,7 @@
 //! The worker: one SQS batch of object-scan messages, processed concurrently with a bound,
-//! answered with the messages that failed (partial batch failures).
+//! answered with the messages that failed (partial batch failures), through the queue loop
+//! every consumer shares ([`crate::sqs_batch::consume`]); [`WorkError`] says which failures
+//! are poison.
 //!
 //! A message is a scan unit (`{job_id, bucket, key, etag, size[, range]}`), a listing
 //! continuation (`{"enumerate": {...}}`), an S3 event notification (`{"Records": [...]}`) or
@@ -720,6 +722,25 @@ mod tests {
             // Then the error says what is wrong, and nothing of the body
             assert!(err.contains(problem), "{body}: {err}");
             assert!(!err.contains("AKIA") && !err.contains("123456789"), "{err}");
+        }
+    }
+
+    #[test]
+    fn given_each_failure_when_classified_then_only_bad_bodies_are_poison() {
+        // Given the ways a message fails
+        let poison = [
+            WorkError::MissingBody,
+            parse_body("{").err().unwrap(),
+            parse_body(r#"{"hello":"world"}"#).err().unwrap(),
+        ];
+        let retryable = [WorkError::Deadline, WorkError::ScanTask("gone".into())];
+        // Then a bad body can never succeed, and running out of time may succeed next time
+        for e in &poison {
+            assert!(!e.is_retryable(), "{e}");
+            assert_eq!(e.diagnostic().error_type, "NonRetryable");
+        }
+        for e in &retryable {
+            assert!(e.is_retryable(), "{e}");
         }
     }
 }
