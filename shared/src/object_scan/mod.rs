@@ -409,16 +409,16 @@ impl<'a> Invocation<'a> {
                 .await?
                 .filter(|a| a.enabled)
                 .ok_or_else(|| ObjectScanError::UnknownAccount(account_id.to_owned()))?;
-            let session = crate::inventory::open_session(
+            let session = crate::collect::open_session(
                 &self.scanner.config,
                 &self.scanner.sdk,
                 &account,
                 SESSION_NAME,
             )
             .await
-            .map_err(|message| ObjectScanError::Session {
+            .map_err(|e| ObjectScanError::Session {
                 account_id: account_id.to_owned(),
-                message,
+                message: e.to_string(),
             })?;
             Ok(session.s3(region))
         })
