@@ -9,13 +9,51 @@
 //! one); a refusal keeps the STS error code and message ([`SessionError::code`]), so run
 //! summaries and logs say `AccessDenied` or `ValidationError` rather than "could not load
 //! credentials".
+//!
+//! What the read-only role must allow is declared here too ([`role_permissions`]): every
+//! collector's calls and the object scanner's reads ([`OBJECT_SCAN_PERMISSIONS`]), which go
+//! through the same session. `store::schema` writes it into the contract the onboarding role in
+//! `infra/` is built from, without reaching up into the features that use the role.
 
 use aws_config::SdkConfig;
 
 use super::AccountSession;
 use crate::aws::AssumeRoleError;
 use crate::config::Config;
-use crate::model::Account;
+use crate::model::{Account, Service};
+
+/// The S3 permissions the object scanner uses in a customer account, through the same read-only
+/// role as the collectors (the onboarding template grants them; see `store::schema::contract`).
+/// Enrolling a customer bucket for continuous scanning writes its notification configuration,
+/// which the read-only role cannot: the customer runs that step (see the README).
+/// Objects encrypted with SSE-KMS also need `kms:Decrypt` on their key, granted by the key's
+/// owner.
+pub const OBJECT_SCAN_PERMISSIONS: &[&str] = &[
+    "s3:ListBucket",
+    "s3:GetObject",
+    "s3:GetBucketLocation",
+    "s3:GetBucketNotification",
+];
+
+/// Everything the read-only role in a customer account must allow, per service with a
+/// collector: the collector's own permissions, then the object scanner's reads under `s3` (each
+/// permission once, in declaration order).
+pub fn role_permissions() -> Vec<(Service, Vec<&'static str>)> {
+    super::declared_permissions()
+        .into_iter()
+        .map(|(service, perms)| {
+            let mut all: Vec<&'static str> = perms.to_vec();
+            if service == Service::S3 {
+                for p in OBJECT_SCAN_PERMISSIONS {
+                    if !all.contains(p) {
+                        all.push(p);
+                    }
+                }
+            }
+            (service, all)
+        })
+        .collect()
+}
 
 /// Why an account's session could not be opened. Each message starts with `account <id>:` and
 /// names the role and what was wrong (the STS code and message when STS refused).
@@ -143,6 +181,28 @@ mod tests {
 
     fn config() -> Config {
         Config::from_lookup(|_| None).expect("the empty environment is a valid configuration")
+    }
+
+    #[test]
+    fn the_role_allows_each_collectors_calls_and_the_object_scanners_reads_once() {
+        // when the role's permissions are listed
+        let perms = role_permissions();
+        // then every collector's permissions come first, in order
+        for (service, declared) in super::super::declared_permissions() {
+            let (_, all) = perms
+                .iter()
+                .find(|(s, _)| *s == service)
+                .expect("every collector's service is granted");
+            assert_eq!(&all[..declared.len()], declared, "{service}");
+        }
+        // and under s3 every object-scan read is there exactly once
+        let (_, s3) = perms
+            .iter()
+            .find(|(s, _)| *s == Service::S3)
+            .expect("s3 is granted");
+        for p in OBJECT_SCAN_PERMISSIONS {
+            assert_eq!(s3.iter().filter(|q| *q == p).count(), 1, "{p}");
+        }
     }
 
     #[test]

@@ -50,19 +50,9 @@
 //! so a slow object fails in time to be recorded rather than being killed by the Lambda
 //! timeout. A continuation message failing for good ends the listing with its error. A body
 //! that is no message of ours (nothing to count) is dead-lettered as is.
-
-/// The S3 permissions the object scanner uses in a customer account, through the same read-only
-/// role as the collectors (the onboarding template grants them; see `store::schema::contract`).
-/// Enrolling a customer bucket for continuous scanning writes its notification configuration,
-/// which the read-only role cannot: the customer runs that step (see the README).
-/// Objects encrypted with SSE-KMS also need `kms:Decrypt` on their key, granted by the key's
-/// owner.
-pub const CUSTOMER_PERMISSIONS: &[&str] = &[
-    "s3:ListBucket",
-    "s3:GetObject",
-    "s3:GetBucketLocation",
-    "s3:GetBucketNotification",
-];
+//!
+//! The S3 permissions the scanner uses in a customer account are declared with the account's
+//! session, in [`crate::collect::session::OBJECT_SCAN_PERMISSIONS`].
 
 pub mod enumerate;
 pub mod model;
