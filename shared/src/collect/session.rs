@@ -221,10 +221,16 @@ mod tests {
         let cases = [
             ("qrie-scanner", "is not an ARN"),
             ("arn:aws:s3:::bucket/x", "is not an IAM ARN"),
-            ("arn:aws:iam:us-east-1:111122223333:role/r", "is not an IAM ARN"),
+            (
+                "arn:aws:iam:us-east-1:111122223333:role/r",
+                "is not an IAM ARN",
+            ),
             ("arn:aws:iam::111122223333:user/alice", "is not a role ARN"),
             ("arn:aws:iam::111122223333:role/", "is not a role ARN"),
-            ("arn:aws:iam::444455556666:role/r", "names a role in another account"),
+            (
+                "arn:aws:iam::444455556666:role/r",
+                "names a role in another account",
+            ),
         ];
         for (arn, problem) in cases {
             assert_eq!(role_arn_problem(arn, ACCOUNT), Some(problem), "{arn}");

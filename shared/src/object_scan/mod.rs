@@ -76,7 +76,7 @@ use crate::store::object_scan::{
     DynamoObjectFindings, DynamoScanJobs, ObjectFindingStore, ScanJobStore,
 };
 use crate::store::{AccountStore, StoreError};
-use model::{ActionRequest, JobStatus, ResultsQuery, ScanRequest};
+use model::{ActionRequest, JobRequest, JobStatus, ResultsQuery};
 
 /// S3 error codes that refuse a bucket for good: the job fails with the reason, and the
 /// request is not retryable.
@@ -271,7 +271,7 @@ impl ObjectScanner {
             return session.action(action).await;
         }
         if payload.get("bucket").is_some() {
-            let request: ScanRequest =
+            let request: JobRequest =
                 serde_json::from_value(payload).map_err(ObjectScanError::InvalidRequest)?;
             let started = session.start_job(&request).await?;
             return serde_json::to_value(started).map_err(ObjectScanError::InvalidRequest);
