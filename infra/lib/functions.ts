@@ -68,7 +68,8 @@ export const QRIE_FUNCTIONS: readonly QrieFunction[] = [
 ];
 
 /**
- * Values for the SDK tuning variables every function reads (see STYLE.md, "One SDK setup helper").
+ * Values for the SDK tuning variables every function reads (the one SDK setup helper is
+ * shared/src/aws.rs; the variables are read in shared/src/config.rs).
  * Kept here because they are deployment choices; their names come from the contract.
  */
 export const SDK_SETTINGS: Readonly<Record<string, string>> = {

@@ -218,11 +218,13 @@ impl Inventory<'_> {
             warn!(invalid_regions = ?summary.invalid_regions, "account lists invalid regions");
         }
         let session =
-            match open_session(self.config, self.base_sdk, &account, "qrie-inventory").await {
+            match collect::open_session(self.config, self.base_sdk, &account, "qrie-inventory")
+                .await
+            {
                 Ok(s) => s,
                 Err(e) => {
-                    warn!(error = %e, "cannot reach account");
-                    errors.push(e);
+                    warn!(error = %e, code = e.code(), "cannot reach account");
+                    errors.push(e.to_string());
                     return (summary, errors);
                 }
             };
@@ -356,61 +358,4 @@ async fn sweep(
         }
     }
     Ok(removed)
-}
-
-/// Why a role ARN from the accounts table cannot be the account's role, if it cannot: it must
-/// be `arn:<partition>:iam::<account>:role/<name>` in that very account, or qrie would read
-/// another account's resources and store them under this one.
-fn role_arn_problem(role_arn: &str, account_id: &str) -> Option<&'static str> {
-    let fields: Vec<&str> = role_arn.splitn(6, ':').collect();
-    let [arn, _partition, service, region, account, resource] = fields[..] else {
-        return Some("is not an ARN");
-    };
-    if arn != "arn" || service != "iam" || !region.is_empty() {
-        return Some("is not an IAM ARN");
-    }
-    if !resource.starts_with("role/") || resource.len() == "role/".len() {
-        return Some("is not a role ARN");
-    }
-    if account != account_id {
-        return Some("names a role in another account");
-    }
-    None
-}
-
-/// Assumes the account's role (with its ExternalId). The error names the account and keeps
-/// what STS answered (its error code and message).
-pub async fn open_session(
-    config: &Config,
-    base_sdk: &aws_config::SdkConfig,
-    account: &Account,
-    session_name: &str,
-) -> Result<AccountSession, String> {
-    let role_arn = if account.role_arn.is_empty() {
-        format!(
-            "arn:aws:iam::{}:role/{}",
-            account.account_id, config.scanner_role_name
-        )
-    } else {
-        account.role_arn.clone()
-    };
-    if let Some(problem) = role_arn_problem(&role_arn, &account.account_id) {
-        return Err(format!(
-            "account {}: could not assume role {role_arn}: InvalidRoleArn: the role ARN {problem}",
-            account.account_id
-        ));
-    }
-    let sdk = crate::aws::assume_account_role(
-        base_sdk,
-        &role_arn,
-        account.external_id.as_deref(),
-        session_name,
-    )
-    .await
-    .map_err(|e| format!("account {}: {e}", account.account_id))?;
-    Ok(AccountSession {
-        account: account.clone(),
-        sdk,
-        settings: config.aws.clone(),
-    })
 }

@@ -178,11 +178,28 @@ pub enum FindingState {
 }
 
 impl FindingState {
+    /// The name stored in the findings table's `State` attribute (and its GSI key).
     pub fn as_str(self) -> &'static str {
         match self {
             FindingState::Active => "ACTIVE",
             FindingState::Resolved => "RESOLVED",
         }
+    }
+}
+
+/// A stored `State` that is neither `ACTIVE` nor `RESOLVED`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown finding state {0:?} (known: ACTIVE, RESOLVED)")]
+pub struct UnknownFindingState(pub String);
+
+impl FromStr for FindingState {
+    type Err = UnknownFindingState;
+    /// The exact stored name, as [`FindingState::as_str`] writes it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [FindingState::Active, FindingState::Resolved]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| UnknownFindingState(s.to_owned()))
     }
 }
 
@@ -315,6 +332,19 @@ pub fn is_region_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finding_states_parse_back_from_their_stored_names_only() {
+        for state in [FindingState::Active, FindingState::Resolved] {
+            assert_eq!(state.as_str().parse(), Ok(state));
+        }
+        // the stored name is exact: no other spelling is a state
+        assert_eq!(
+            "active".parse::<FindingState>(),
+            Err(UnknownFindingState("active".into()))
+        );
+        assert!("OPEN".parse::<FindingState>().is_err());
+    }
 
     #[test]
     fn region_names_of_every_partition_pass_and_typos_do_not() {

@@ -333,12 +333,12 @@ impl ResourceSource for AwsSource<'_> {
         let session = self
             .sessions
             .get_or_try_init(&account.account_id, || {
-                crate::inventory::open_session(self.config, self.base_sdk, account, SESSION_NAME)
+                collect::open_session(self.config, self.base_sdk, account, SESSION_NAME)
             })
             .await
-            .map_err(|message| SourceError::Session {
+            .map_err(|e| SourceError::Session {
                 account_id: account.account_id.clone(),
-                message,
+                message: e.to_string(),
             })?;
         if touched.resource_type == collect::s3::BUCKET
             && !owns_bucket(&session, &touched.id).await?

@@ -643,7 +643,7 @@ fn sample_events_parse() {
             serde_json::from_value::<qrie::object_scan::model::ActionRequest>(value)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
         } else {
-            serde_json::from_value::<qrie::object_scan::model::ScanRequest>(value)
+            serde_json::from_value::<qrie::object_scan::model::JobRequest>(value)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
         seen += 1;

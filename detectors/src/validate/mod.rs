@@ -2,7 +2,8 @@
 //!
 //! Each submodule decides, from the bytes around a candidate position only, whether a real
 //! value of its kind starts there: shape, boundaries, checksums, structural rules, keywords and
-//! known example values (see `reference/detectors.md`). Validators never read more than
+//! known example values (each submodule's doc lists what it accepts and rejects; the README's
+//! "Sensitive data in S3 objects" says what is detected). Validators never read more than
 //! [`LOOKBEHIND`] bytes before or [`LOOKAHEAD`] bytes after the candidate position; the scan
 //! engine hands them exactly that window, which is what makes chunked scanning give the same
 //! answer as a one-shot scan.

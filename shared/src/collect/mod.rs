@@ -14,6 +14,9 @@
 //! the policies that read those paths are not evaluated for them.
 
 pub mod s3;
+pub mod session;
+
+pub use session::{open_session, SessionError};
 
 use std::fmt;
 
@@ -25,7 +28,7 @@ use tokio::sync::mpsc::Sender;
 use crate::config::AwsSettings;
 use crate::model::{Account, Resource, Service};
 
-/// An account reached through its read-only role.
+/// An account reached through its read-only role; opened by [`open_session`].
 #[derive(Clone)]
 pub struct AccountSession {
     pub account: Account,

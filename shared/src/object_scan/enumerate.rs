@@ -20,7 +20,7 @@ use serde::Serialize;
 use tracing::{info, info_span, warn, Instrument};
 
 use super::model::{
-    Continuation, ContinuationMessage, JobKind, ObjectMessage, ScanJob, ScanRequest,
+    Continuation, ContinuationMessage, JobKind, JobRequest, ObjectMessage, ScanJob,
 };
 use super::pipeline::plan_units;
 use super::{Invocation, ObjectScanError};
@@ -87,7 +87,7 @@ impl Invocation<'_> {
     }
 
     /// Creates a job and lists as much as this invocation's budget allows.
-    pub async fn start_job(&self, request: &ScanRequest) -> Result<JobStarted, ObjectScanError> {
+    pub async fn start_job(&self, request: &JobRequest) -> Result<JobStarted, ObjectScanError> {
         self.queue_url()?;
         let region = match &request.region {
             Some(r) => r.clone(),

@@ -50,19 +50,9 @@
 //! so a slow object fails in time to be recorded rather than being killed by the Lambda
 //! timeout. A continuation message failing for good ends the listing with its error. A body
 //! that is no message of ours (nothing to count) is dead-lettered as is.
-
-/// The S3 permissions the object scanner uses in a customer account, through the same read-only
-/// role as the collectors (the onboarding template grants them; see `store::schema::contract`).
-/// Enrolling a customer bucket for continuous scanning writes its notification configuration,
-/// which the read-only role cannot: the customer runs that step (see the README).
-/// Objects encrypted with SSE-KMS also need `kms:Decrypt` on their key, granted by the key's
-/// owner.
-pub const CUSTOMER_PERMISSIONS: &[&str] = &[
-    "s3:ListBucket",
-    "s3:GetObject",
-    "s3:GetBucketLocation",
-    "s3:GetBucketNotification",
-];
+//!
+//! The S3 permissions the scanner uses in a customer account are declared with the account's
+//! session, in [`crate::collect::session::OBJECT_SCAN_PERMISSIONS`].
 
 pub mod enumerate;
 pub mod model;
@@ -86,7 +76,7 @@ use crate::store::object_scan::{
     DynamoObjectFindings, DynamoScanJobs, ObjectFindingStore, ScanJobStore,
 };
 use crate::store::{AccountStore, StoreError};
-use model::{ActionRequest, JobStatus, ResultsQuery, ScanRequest};
+use model::{ActionRequest, JobRequest, JobStatus, ResultsQuery};
 
 /// S3 error codes that refuse a bucket for good: the job fails with the reason, and the
 /// request is not retryable.
@@ -279,7 +269,7 @@ impl ObjectScanner {
             return session.action(action).await;
         }
         if payload.get("bucket").is_some() {
-            let request: ScanRequest =
+            let request: JobRequest =
                 serde_json::from_value(payload).map_err(ObjectScanError::InvalidRequest)?;
             let started = session.start_job(&request).await?;
             return serde_json::to_value(started).map_err(ObjectScanError::InvalidRequest);
@@ -407,16 +397,16 @@ impl<'a> Invocation<'a> {
                 .await?
                 .filter(|a| a.enabled)
                 .ok_or_else(|| ObjectScanError::UnknownAccount(account_id.to_owned()))?;
-            let session = crate::inventory::open_session(
+            let session = crate::collect::open_session(
                 &self.scanner.config,
                 &self.scanner.sdk,
                 &account,
                 SESSION_NAME,
             )
             .await
-            .map_err(|message| ObjectScanError::Session {
+            .map_err(|e| ObjectScanError::Session {
                 account_id: account_id.to_owned(),
-                message,
+                message: e.to_string(),
             })?;
             Ok(session.s3(region))
         })

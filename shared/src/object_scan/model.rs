@@ -88,10 +88,11 @@ pub struct ContinuationMessage {
     pub enumerate: Continuation,
 }
 
-/// `{"bucket": "...", "prefix": "...", "account_id": "...", "region": "..."}`: start a job.
+/// `{"bucket": "...", "prefix": "...", "account_id": "...", "region": "..."}`: start an
+/// object-scan job (not the policy scanner's [`crate::scan::ScanRequest`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ScanRequest {
+pub struct JobRequest {
     pub bucket: String,
     #[serde(default)]
     pub prefix: Option<String>,

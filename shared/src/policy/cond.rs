@@ -592,6 +592,29 @@ mod tests {
     }
 
     #[test]
+    fn the_policy_file_reference_documents_every_operator() {
+        // given the reference that policy authors read
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/README.md");
+        let reference = std::fs::read_to_string(&path).unwrap();
+        // then every operator the compiler accepts is in its operator table
+        for op in OPERATORS.split(',').map(str::trim) {
+            assert!(
+                reference.contains(&format!("`{op}`")),
+                "policies/README.md does not document `{op}`"
+            );
+            // and compiles as documented (with a value unless it takes none)
+            let value = match op {
+                "exists" | "not_exists" => None,
+                "in" | "not_in" => Some(serde_json::json!(["a"])),
+                "gt" | "gte" | "lt" | "lte" => Some(serde_json::json!(1)),
+                "cidr_contains" => Some(serde_json::json!("10.0.0.0/8")),
+                _ => Some(serde_json::json!("a")),
+            };
+            assert!(compile_op(op, value.as_ref()).is_ok(), "{op}");
+        }
+    }
+
+    #[test]
     fn a_condition_knows_every_path_it_reads() {
         // Given a condition with leaves, a negation and a nested quantifier
         let c = cond(

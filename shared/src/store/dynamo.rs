@@ -18,7 +18,7 @@ use super::{
     timestamp, AccountStore, FailedEvaluation, FindingStore, OpenOutcome, Page, PolicySetting,
     PolicyStore, Resolution, ResourceStore, StoreError,
 };
-use crate::model::{Account, Finding, Resource};
+use crate::model::{Account, Finding, FindingState, Resource};
 
 const BATCH: usize = 25;
 const UNPROCESSED_RETRIES: u32 = 8;
@@ -75,6 +75,11 @@ where
         Err(e) if is_conditional_failure(&e) => Ok(false),
         Err(e) => Err(store_error(table, operation, &e)),
     }
+}
+
+/// A finding state as the `State` attribute (and the `AccountServiceState` index) holds it.
+fn state_value(state: FindingState) -> AttributeValue {
+    AttributeValue::S(state.as_str().to_owned())
 }
 
 fn corrupt(table: &str, item: &Item, e: item::BadAttribute) -> StoreError {
@@ -385,7 +390,7 @@ impl DynamoFindings {
             .expression_attribute_names("#type", f::RESOURCE_TYPE)
             .expression_attribute_names("#obs", f::OBSERVED_AT)
             .expression_attribute_names("#resolved", f::RESOLVED_AT)
-            .expression_attribute_values(":active", AttributeValue::S("ACTIVE".into()))
+            .expression_attribute_values(":active", state_value(FindingState::Active))
             .expression_attribute_values(":sev", AttributeValue::S(failed.severity.as_str().into()))
             .expression_attribute_values(":ev", item::to_attr(&failed.evidence))
             .expression_attribute_values(":now", AttributeValue::S(timestamp(failed.evaluated_at)))
@@ -435,7 +440,7 @@ impl FindingStore for DynamoFindings {
             .expression_attribute_names("#pk", f::ACCOUNT_SERVICE)
             .expression_attribute_names("#state", f::STATE)
             .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
-            .expression_attribute_values(":active", AttributeValue::S("ACTIVE".into()))
+            .expression_attribute_values(":active", state_value(FindingState::Active))
             .into_paginator()
             .send();
         let mut out = Vec::new();
@@ -479,7 +484,7 @@ impl FindingStore for DynamoFindings {
                     .as_ref()
                     .and_then(|old| old.get(f::STATE))
                     .and_then(|v| v.as_s().ok())
-                    .is_some_and(|s| s == "ACTIVE");
+                    .is_some_and(|s| s.parse() == Ok(FindingState::Active));
                 return Ok(if was_active {
                     OpenOutcome::StillActive
                 } else {
@@ -499,14 +504,14 @@ impl FindingStore for DynamoFindings {
         if account == failed.account_id {
             return Ok(OpenOutcome::Stale);
         }
-        if state == "ACTIVE" {
+        if state.parse() == Ok(FindingState::Active) {
             return Ok(OpenOutcome::OtherAccount);
         }
         // RESOLVED in another account: this account's resource now has the ARN.
         let result = self
             .open_update(failed, ":now")
             .condition_expression("#state = :resolved AND #acct = :old")
-            .expression_attribute_values(":resolved", AttributeValue::S("RESOLVED".into()))
+            .expression_attribute_values(":resolved", state_value(FindingState::Resolved))
             .expression_attribute_values(":old", AttributeValue::S(account))
             .send()
             .await;
@@ -538,8 +543,8 @@ impl FindingStore for DynamoFindings {
             .expression_attribute_names("#resolved", f::RESOLVED_AT)
             .expression_attribute_names("#last", f::LAST_EVALUATED)
             .expression_attribute_names("#obs", f::OBSERVED_AT)
-            .expression_attribute_values(":resolved", AttributeValue::S("RESOLVED".into()))
-            .expression_attribute_values(":active", AttributeValue::S("ACTIVE".into()))
+            .expression_attribute_values(":resolved", state_value(FindingState::Resolved))
+            .expression_attribute_values(":active", state_value(FindingState::Active))
             .expression_attribute_values(":acct", AttributeValue::S(account_id.to_owned()))
             .expression_attribute_values(":now", AttributeValue::S(timestamp(at)));
         let owned = "#state = :active AND #acct = :acct";

@@ -126,11 +126,9 @@ pub fn resource_from_item(item: &Item) -> Result<Resource, BadAttribute> {
 }
 
 pub fn finding_from_item(item: &Item) -> Result<Finding, BadAttribute> {
-    let state = match string(item, f::STATE)?.as_str() {
-        "ACTIVE" => FindingState::Active,
-        "RESOLVED" => FindingState::Resolved,
-        _ => return Err(BadAttribute(f::STATE)),
-    };
+    let state: FindingState = string(item, f::STATE)?
+        .parse()
+        .map_err(|_| BadAttribute(f::STATE))?;
     let severity: Severity = string(item, f::SEVERITY)?
         .parse()
         .map_err(|_| BadAttribute(f::SEVERITY))?;

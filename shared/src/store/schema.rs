@@ -1,7 +1,8 @@
 //! The one definition of qrie's tables: names, keys, indexes and attribute names.
 //!
 //! `shared/schema/contract.json` is generated from [`contract`] (with the environment variables
-//! each function reads and the API permissions each collector declares); the CDK app in `infra/`
+//! each function reads and the API permissions the customer role must allow, handed down by
+//! `collect::session::role_permissions` so this module imports no feature); the CDK app in `infra/`
 //! builds its tables, environments and IAM policies from that file, and a test here fails if the
 //! file and this code disagree. Regenerate with `make contract`.
 
@@ -353,20 +354,10 @@ pub fn contract() -> Value {
         })
         .collect();
     // What the read-only role in a customer account may do: every collector's calls, plus the
-    // object scanner's reads under s3.
-    let permissions: serde_json::Map<String, Value> = crate::collect::declared_permissions()
+    // object scanner's reads under s3 (declared with the session, `collect::session`).
+    let permissions: serde_json::Map<String, Value> = crate::collect::session::role_permissions()
         .into_iter()
-        .map(|(svc, perms)| {
-            let mut all: Vec<&str> = perms.to_vec();
-            if svc == crate::model::Service::S3 {
-                for p in crate::object_scan::CUSTOMER_PERMISSIONS {
-                    if !all.contains(p) {
-                        all.push(p);
-                    }
-                }
-            }
-            (svc.as_str().to_owned(), json!(all))
-        })
+        .map(|(svc, perms)| (svc.as_str().to_owned(), json!(perms)))
         .collect();
     json!({
         "tables": tables,
