@@ -308,7 +308,7 @@ impl Inventory<'_> {
                         tally.summary.failed += 1;
                         match &error.region {
                             Some(region) => tally.region(region).failed += 1,
-                            // Counted under its stored region, if it is stored (see `settle`).
+                            // Counted under its stored region, if it is stored (see `conclude`).
                             None => {
                                 tally.unlocated.insert(arn);
                             }
@@ -329,7 +329,7 @@ impl Inventory<'_> {
         match collected {
             Ok(completeness) => {
                 let partition = partition_key(&session.account.account_id, service);
-                settle(store, &partition, &completeness, run_started, &mut tally).await;
+                conclude(store, &partition, &completeness, run_started, &mut tally).await;
             }
             Err(unsupported) => tally.errors.push(unsupported.to_string()),
         }
@@ -374,7 +374,7 @@ impl Tally {
 
 /// Closes a service's run: records the failed listings, removes what the complete regions no
 /// longer have (see [`sweep`]) and marks each region complete or not.
-async fn settle(
+async fn conclude(
     store: &dyn ResourceStore,
     partition: &str,
     completeness: &Completeness,
@@ -608,8 +608,8 @@ mod tests {
         completeness.listed("us-east-1");
         completeness.failed(Some("eu-west-1".into()), listing_error(Some("eu-west-1")));
 
-        // When the run is settled
-        settle(&store, &partition(), &completeness, run_started, &mut tally).await;
+        // When the run is concluded
+        conclude(&store, &partition(), &completeness, run_started, &mut tally).await;
 
         // Then the resource gone from the complete region is removed
         assert!(!stored(&store, "us-gone").await);
@@ -649,8 +649,8 @@ mod tests {
         let mut tally = Tally::default();
         let completeness = Completeness::of_global(Err(listing_error(None)));
 
-        // When the run is settled
-        settle(&store, &partition(), &completeness, run_started, &mut tally).await;
+        // When the run is concluded
+        conclude(&store, &partition(), &completeness, run_started, &mut tally).await;
 
         // Then nothing is removed and every region with stored resources is listed as failed
         assert!(stored(&store, "us-gone").await && stored(&store, "eu-gone").await);
@@ -685,8 +685,8 @@ mod tests {
         .await;
         let mut tally = Tally::default();
 
-        // When a complete run is settled
-        settle(
+        // When a complete run is concluded
+        conclude(
             &store,
             &partition(),
             &Completeness::of_global(Ok(())),
@@ -715,8 +715,8 @@ mod tests {
         tally.seen.insert("arn:aws:s3:::unlocated".into());
         tally.unlocated.insert("arn:aws:s3:::unlocated".into());
 
-        // When a complete run is settled
-        settle(
+        // When a complete run is concluded
+        conclude(
             &store,
             &partition(),
             &Completeness::of_global(Ok(())),
