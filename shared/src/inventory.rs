@@ -7,6 +7,14 @@
 //! stored; resources missing from a *complete* listing are removed (only if they were last seen
 //! before this run started, so a concurrent real-time refresh is never undone).
 //!
+//! Completeness is decided per (account, service, region): the collector says which regions it
+//! listed to the end ([`Completeness`]), and a stored resource this run did not see is removed
+//! only if its region is one of them. A region whose listing failed keeps what it had (counted
+//! as `kept` in its [`RegionSummary`], with the `listing_error`) while the other regions are
+//! swept as usual. For S3 the units are the buckets' regions from one global ListBuckets: a
+//! failed ListBuckets leaves every region incomplete; a bucket whose GetBucketLocation fails is
+//! a failed resource, left as stored.
+//!
 //! A resource stored with parts its collector could not read (its configuration's `Unreadable`
 //! list) is counted as `partial`; the failed call is in `errors`. Requests that would do
 //! nothing are refused: a single service that has no collector yet, an account that is not
@@ -22,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::collect::{self, AccountSession, Collected, CollectionError};
+use crate::collect::{self, AccountSession, Collected, Completeness, ListingFailure};
 use crate::config::Config;
 use crate::model::{is_region_name, partition_key, Account, Resource, Service, UNREADABLE};
 use crate::store::{ResourceStore, Stores};
@@ -66,14 +74,37 @@ pub enum RequestError {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ServiceSummary {
     pub resources: usize,
+    /// Resources collected per region.
     pub by_region: BTreeMap<String, usize>,
+    /// Per region: stored, removed, failed, kept, and whether its listing was complete. A region
+    /// whose listing failed is here with `complete: false` and its `listing_error`.
+    pub regions: BTreeMap<String, RegionSummary>,
     pub removed: usize,
     pub failed: usize,
     /// Of `resources`, those stored with parts that could not be read (listed in their
     /// configuration's `Unreadable`; the policies reading those parts are not evaluated).
     pub partial: usize,
-    /// False when the listing did not finish (nothing was removed then).
+    /// False when any listing did not finish (nothing of its regions was removed then).
     pub complete: bool,
+}
+
+/// Per region of a service in an account. Removal is decided per region: a resource not seen
+/// is removed only if its region's listing was complete.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RegionSummary {
+    /// Resources stored.
+    pub resources: usize,
+    /// Stored resources removed: this region's complete listing no longer has them.
+    pub removed: usize,
+    /// Resources that could not be read (left as stored).
+    pub failed: usize,
+    /// Stored resources not seen but kept, because this region's listing did not finish.
+    pub kept: usize,
+    /// False when this region's listing did not finish (nothing of it was removed).
+    pub complete: bool,
+    /// Why it did not finish.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listing_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -251,111 +282,397 @@ impl Inventory<'_> {
         let (tx, mut rx) = mpsc::channel::<Collected>(WRITE_BATCH * 4);
         let store = self.stores.resources.as_ref();
         let writer = async {
-            let mut summary = ServiceSummary::default();
-            let mut errors = Vec::new();
-            let mut seen = HashSet::new();
+            let mut tally = Tally::default();
             let mut batch: Vec<Resource> = Vec::with_capacity(WRITE_BATCH);
             while let Some(item) = rx.recv().await {
                 match item {
                     Collected::Resource(resource) => {
-                        seen.insert(resource.arn.clone());
+                        tally.seen.insert(resource.arn.clone());
                         if resource
                             .configuration
                             .get(UNREADABLE)
                             .is_some_and(|v| !v.is_null())
                         {
-                            summary.partial += 1;
+                            tally.summary.partial += 1;
                         }
-                        *summary
+                        *tally
+                            .summary
                             .by_region
                             .entry(resource.region.clone())
                             .or_default() += 1;
                         batch.push(*resource);
                         if batch.len() == WRITE_BATCH {
-                            flush(store, &mut batch, &mut summary, &mut errors).await;
+                            flush(store, &mut batch, &mut tally).await;
                         }
                     }
                     Collected::Failed { arn, error } => {
-                        seen.insert(arn);
-                        summary.failed += 1;
-                        errors.push(error.to_string());
+                        tally.seen.insert(arn.clone());
+                        tally.summary.failed += 1;
+                        match &error.region {
+                            Some(region) => tally.region(region).failed += 1,
+                            // Counted under its stored region, if it is stored (see `conclude`).
+                            None => {
+                                tally.unlocated.insert(arn);
+                            }
+                        }
+                        tally.errors.push(error.to_string());
                     }
                 }
             }
-            flush(store, &mut batch, &mut summary, &mut errors).await;
-            (summary, errors, seen)
+            flush(store, &mut batch, &mut tally).await;
+            tally
         };
         let collector = async move {
             let result = collect::collect_service(service, session, &tx).await;
             drop(tx);
             result
         };
-        let (collected, (mut summary, mut errors, seen)) = tokio::join!(collector, writer);
+        let (collected, mut tally) = tokio::join!(collector, writer);
         match collected {
-            Ok(Ok(())) => {
-                summary.complete = true;
+            Ok(completeness) => {
                 let partition = partition_key(&session.account.account_id, service);
-                match sweep(store, &partition, &seen, run_started).await {
-                    Ok(removed) => summary.removed = removed,
-                    Err(e) => errors.push(format!("removing unseen {partition} resources: {e}")),
-                }
+                conclude(store, &partition, &completeness, run_started, &mut tally).await;
             }
-            Ok(Err(listing)) => errors.push(listing_error(listing)),
-            Err(unsupported) => errors.push(unsupported.to_string()),
+            Err(unsupported) => tally.errors.push(unsupported.to_string()),
         }
+        let Tally {
+            summary, errors, ..
+        } = tally;
         info!(
             resources = summary.resources,
             removed = summary.removed,
             failed = summary.failed,
             partial = summary.partial,
             complete = summary.complete,
+            incomplete_regions = ?summary
+                .regions
+                .iter()
+                .filter(|(_, r)| !r.complete)
+                .map(|(name, _)| name.as_str())
+                .collect::<Vec<_>>(),
             "service inventoried"
         );
         (summary, errors)
     }
 }
 
-fn listing_error(e: CollectionError) -> String {
-    format!("{e} (listing incomplete: nothing was removed)")
+/// What one service's run has gathered so far.
+#[derive(Default)]
+struct Tally {
+    summary: ServiceSummary,
+    errors: Vec<String>,
+    /// ARNs this run saw (stored, or read and failed: either way not gone).
+    seen: HashSet<String>,
+    /// Failed resources whose region the collector could not tell (S3's GetBucketLocation
+    /// failed); counted under their stored region.
+    unlocated: HashSet<String>,
 }
 
-async fn flush(
+impl Tally {
+    fn region(&mut self, region: &str) -> &mut RegionSummary {
+        self.summary.regions.entry(region.to_owned()).or_default()
+    }
+}
+
+/// Closes a service's run: records the failed listings, removes what the complete regions no
+/// longer have (see [`sweep`]) and marks each region complete or not.
+async fn conclude(
     store: &dyn ResourceStore,
-    batch: &mut Vec<Resource>,
-    summary: &mut ServiceSummary,
-    errors: &mut Vec<String>,
+    partition: &str,
+    completeness: &Completeness,
+    run_started: DateTime<Utc>,
+    tally: &mut Tally,
 ) {
+    for failure in completeness.failures() {
+        tally.errors.push(listing_error(failure));
+        if let Some(region) = &failure.region {
+            tally.region(region);
+        }
+    }
+    match sweep(store, partition, completeness, run_started, tally).await {
+        Ok(removed) => tally.summary.removed = removed,
+        Err(e) => tally
+            .errors
+            .push(format!("removing unseen {partition} resources: {e}")),
+    }
+    for (name, region) in tally.summary.regions.iter_mut() {
+        region.complete = completeness.is_complete(name);
+        region.listing_error = completeness
+            .failures()
+            .iter()
+            .find(|f| f.region.as_deref().is_none_or(|r| r == name))
+            .map(|f| f.error.to_string());
+    }
+    tally.summary.complete = completeness.nothing_failed();
+}
+
+fn listing_error(failure: &ListingFailure) -> String {
+    match &failure.region {
+        Some(region) => format!(
+            "{} (listing of {region} incomplete: nothing in {region} was removed)",
+            failure.error
+        ),
+        None => format!(
+            "{} (listing incomplete: nothing was removed)",
+            failure.error
+        ),
+    }
+}
+
+async fn flush(store: &dyn ResourceStore, batch: &mut Vec<Resource>, tally: &mut Tally) {
     if batch.is_empty() {
         return;
     }
     match store.put_batch(batch).await {
-        Ok(()) => summary.resources += batch.len(),
+        Ok(()) => {
+            tally.summary.resources += batch.len();
+            for resource in batch.iter() {
+                tally.region(&resource.region).resources += 1;
+            }
+        }
         Err(e) => {
-            summary.failed += batch.len();
-            errors.push(format!("writing {} resources: {e}", batch.len()));
+            tally.summary.failed += batch.len();
+            for resource in batch.iter() {
+                tally.region(&resource.region).failed += 1;
+            }
+            tally
+                .errors
+                .push(format!("writing {} resources: {e}", batch.len()));
         }
     }
     batch.clear();
 }
 
-/// Removes resources of a completely listed partition that this run did not see.
+/// Removes the stored resources this run did not see, of the regions whose listing was
+/// complete; those of the other regions are kept (and counted as `kept`). Only resources last
+/// seen before the run started are removed, so a concurrent real-time refresh is never undone.
+/// Returns how many were removed.
 async fn sweep(
     store: &dyn ResourceStore,
     partition: &str,
-    seen: &HashSet<String>,
+    completeness: &Completeness,
     run_started: DateTime<Utc>,
+    tally: &mut Tally,
 ) -> Result<usize, crate::store::StoreError> {
     let mut removed = 0;
-    for (arn, _) in store
-        .seen_times(partition)
-        .await?
-        .into_iter()
-        .filter(|(arn, last_seen)| !seen.contains(arn) && *last_seen < run_started)
-    {
-        if store.delete_if_older(partition, &arn, run_started).await? {
-            info!(%arn, "removed: no longer exists");
+    for stored in store.seen_times(partition).await? {
+        if tally.seen.contains(&stored.arn) {
+            if tally.unlocated.contains(&stored.arn) {
+                tally.region(&stored.region).failed += 1;
+            }
+            continue;
+        }
+        if stored.last_seen_at >= run_started {
+            continue;
+        }
+        if !completeness.is_complete(&stored.region) {
+            tally.region(&stored.region).kept += 1;
+            continue;
+        }
+        if store
+            .delete_if_older(partition, &stored.arn, run_started)
+            .await?
+        {
+            info!(arn = %stored.arn, region = %stored.region, "removed: no longer exists");
+            tally.region(&stored.region).removed += 1;
             removed += 1;
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use serde_json::json;
+
+    use super::*;
+    use crate::collect::CollectionError;
+    use crate::store::memory::MemoryResources;
+
+    const ACCOUNT: &str = "111122223333";
+
+    fn partition() -> String {
+        partition_key(ACCOUNT, Service::S3)
+    }
+
+    fn resource(name: &str, region: &str, last_seen_at: DateTime<Utc>) -> Resource {
+        Resource {
+            arn: format!("arn:aws:s3:::{name}"),
+            account_id: ACCOUNT.into(),
+            service: Service::S3,
+            resource_type: "AWS::S3::Bucket".into(),
+            region: region.into(),
+            configuration: json!({"Name": name}),
+            last_seen_at,
+        }
+    }
+
+    fn listing_error(region: Option<&str>) -> CollectionError {
+        CollectionError {
+            account_id: ACCOUNT.into(),
+            service: Service::S3,
+            region: region.map(str::to_owned),
+            resource: None,
+            operation: "ListThings".into(),
+            code: "AccessDenied".into(),
+            message: "denied".into(),
+        }
+    }
+
+    /// A store holding `resources`, all written before the run starts.
+    async fn store_with(resources: &[Resource]) -> MemoryResources {
+        let store = MemoryResources::default();
+        store.put_batch(resources).await.expect("in-memory write");
+        store
+    }
+
+    async fn stored(store: &MemoryResources, name: &str) -> bool {
+        store
+            .get(&partition(), &format!("arn:aws:s3:::{name}"))
+            .await
+            .expect("in-memory read")
+            .is_some()
+    }
+
+    #[tokio::test]
+    async fn a_failed_region_keeps_its_resources_while_a_complete_one_is_swept() {
+        // Given resources stored by an earlier run in us-east-1 and eu-west-1, one of each gone
+        let run_started = Utc::now();
+        let earlier = run_started - Duration::hours(1);
+        let store = store_with(&[
+            resource("us-gone", "us-east-1", earlier),
+            resource("us-here", "us-east-1", earlier),
+            resource("eu-gone", "eu-west-1", earlier),
+        ])
+        .await;
+        // And a run that saw us-here, listed us-east-1 fully and failed to list eu-west-1
+        let mut tally = Tally::default();
+        tally.seen.insert("arn:aws:s3:::us-here".into());
+        let mut completeness = Completeness::default();
+        completeness.listed("us-east-1");
+        completeness.failed(Some("eu-west-1".into()), listing_error(Some("eu-west-1")));
+
+        // When the run is concluded
+        conclude(&store, &partition(), &completeness, run_started, &mut tally).await;
+
+        // Then the resource gone from the complete region is removed
+        assert!(!stored(&store, "us-gone").await);
+        assert!(stored(&store, "us-here").await);
+        let us = &tally.summary.regions["us-east-1"];
+        assert!(us.complete && us.removed == 1 && us.kept == 0, "{us:?}");
+        assert_eq!(us.listing_error, None);
+        // And the one in the failed region is kept, and the region is reported as failed
+        assert!(stored(&store, "eu-gone").await);
+        let eu = &tally.summary.regions["eu-west-1"];
+        assert!(!eu.complete && eu.removed == 0 && eu.kept == 1, "{eu:?}");
+        assert!(eu
+            .listing_error
+            .as_deref()
+            .is_some_and(|e| e.contains("ListThings") && e.contains("AccessDenied")));
+        assert_eq!(tally.summary.removed, 1);
+        assert!(!tally.summary.complete);
+        assert_eq!(
+            tally.errors,
+            [format!(
+                "{} (listing of eu-west-1 incomplete: nothing in eu-west-1 was removed)",
+                listing_error(Some("eu-west-1"))
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_global_listing_removes_nothing_in_any_region() {
+        // Given resources gone from two regions, and a global listing (ListBuckets) that failed
+        let run_started = Utc::now();
+        let earlier = run_started - Duration::hours(1);
+        let store = store_with(&[
+            resource("us-gone", "us-east-1", earlier),
+            resource("eu-gone", "eu-west-1", earlier),
+        ])
+        .await;
+        let mut tally = Tally::default();
+        let completeness = Completeness::of_global(Err(listing_error(None)));
+
+        // When the run is concluded
+        conclude(&store, &partition(), &completeness, run_started, &mut tally).await;
+
+        // Then nothing is removed and every region with stored resources is listed as failed
+        assert!(stored(&store, "us-gone").await && stored(&store, "eu-gone").await);
+        assert_eq!(tally.summary.removed, 0);
+        assert!(!tally.summary.complete);
+        assert_eq!(
+            tally.summary.regions.keys().collect::<Vec<_>>(),
+            ["eu-west-1", "us-east-1"]
+        );
+        for region in tally.summary.regions.values() {
+            assert!(!region.complete && region.kept == 1, "{region:?}");
+            assert!(region.listing_error.is_some(), "{region:?}");
+        }
+        assert_eq!(
+            tally.errors,
+            [format!(
+                "{} (listing incomplete: nothing was removed)",
+                listing_error(None)
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_complete_region_never_undoes_a_refresh_made_during_the_run() {
+        // Given a resource not seen by the listing but refreshed (by an event) after it started
+        let run_started = Utc::now();
+        let store = store_with(&[resource(
+            "refreshed",
+            "us-east-1",
+            run_started + Duration::seconds(1),
+        )])
+        .await;
+        let mut tally = Tally::default();
+
+        // When a complete run is concluded
+        conclude(
+            &store,
+            &partition(),
+            &Completeness::of_global(Ok(())),
+            run_started,
+            &mut tally,
+        )
+        .await;
+
+        // Then it stays
+        assert!(stored(&store, "refreshed").await);
+        assert_eq!(tally.summary.removed, 0);
+        assert!(tally.summary.complete);
+    }
+
+    #[tokio::test]
+    async fn a_resource_whose_region_could_not_be_read_is_kept_and_counted_where_it_is_stored() {
+        // Given a bucket stored in eu-west-1 whose GetBucketLocation failed in this run
+        let run_started = Utc::now();
+        let store = store_with(&[resource(
+            "unlocated",
+            "eu-west-1",
+            run_started - Duration::hours(1),
+        )])
+        .await;
+        let mut tally = Tally::default();
+        tally.seen.insert("arn:aws:s3:::unlocated".into());
+        tally.unlocated.insert("arn:aws:s3:::unlocated".into());
+
+        // When a complete run is concluded
+        conclude(
+            &store,
+            &partition(),
+            &Completeness::of_global(Ok(())),
+            run_started,
+            &mut tally,
+        )
+        .await;
+
+        // Then it is left as stored, counted as failed in its stored region, which is complete
+        assert!(stored(&store, "unlocated").await);
+        let eu = &tally.summary.regions["eu-west-1"];
+        assert!(eu.complete && eu.failed == 1 && eu.removed == 0, "{eu:?}");
+    }
 }

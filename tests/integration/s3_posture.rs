@@ -90,6 +90,10 @@ async fn inventory_and_scan_find_exactly_the_misconfigurations() {
     assert!(s3.complete);
     assert_eq!(s3.by_region.get("eu-west-1"), Some(&2), "{s3:?}");
     assert_eq!(s3.by_region.get("us-east-1"), Some(&2), "{s3:?}");
+    assert!(
+        s3.regions.values().all(|r| r.complete && r.resources == 2),
+        "{s3:?}"
+    );
     let partition = format!("{}_s3", account.account_id);
     let stored = world
         .deps
@@ -179,6 +183,10 @@ async fn inventory_and_scan_find_exactly_the_misconfigurations() {
 
     // Then it leaves the inventory and all its findings are resolved
     assert_eq!(after_delete.removed, 1);
+    assert_eq!(
+        after_delete.accounts[0].services["s3"].regions["us-east-1"].removed,
+        1
+    );
     assert!(world
         .deps
         .stores
@@ -283,6 +291,74 @@ async fn a_bucket_that_becomes_unreadable_keeps_its_last_known_state() {
         .unwrap()
         .expect("still stored");
     assert_eq!(after.last_seen_at, before.last_seen_at);
+}
+
+#[tokio::test]
+async fn a_bucket_whose_region_cannot_be_read_is_kept_while_a_deleted_one_elsewhere_is_removed() {
+    // Given a bucket in eu-west-1 and one in us-east-1, inventoried once
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let (unlocated, gone) = (world.bucket("unlocated"), world.bucket("gone"));
+    let eu = world.customer_s3(&account, "eu-west-1").await;
+    let us = world.customer_s3(&account, "us-east-1").await;
+    seed::create_bucket(&eu, &unlocated, "eu-west-1").await;
+    seed::create_bucket(&us, &gone, "us-east-1").await;
+    let first = inventory(&world, &account).await;
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+    let partition = format!("{}_s3", account.account_id);
+    let unlocated_arn = format!("arn:aws:s3:::{unlocated}");
+    let before = world
+        .deps
+        .stores
+        .resources
+        .get(&partition, &unlocated_arn)
+        .await
+        .unwrap()
+        .expect("stored");
+
+    // When the us-east-1 bucket is deleted and a later run cannot read where the other one is
+    us.delete_bucket().bucket(&gone).send().await.unwrap();
+    inject_fault(json!({
+        "method": "GET",
+        "path_regex": format!("^/{unlocated}/?$"),
+        "query_key": "location",
+        "code": "AccessDenied",
+    }))
+    .await;
+    let summary = inventory(&world, &account).await;
+
+    // Then the deleted bucket is removed from its region
+    let s3 = &summary.accounts[0].services["s3"];
+    assert_eq!(summary.removed, 1, "{summary:?}");
+    let us_region = &s3.regions["us-east-1"];
+    assert!(us_region.complete && us_region.removed == 1, "{s3:?}");
+    assert!(world
+        .deps
+        .stores
+        .resources
+        .get(&partition, &format!("arn:aws:s3:::{gone}"))
+        .await
+        .unwrap()
+        .is_none());
+    // And the unlocatable bucket is left as stored, reported as failed under its stored region
+    let after = world
+        .deps
+        .stores
+        .resources
+        .get(&partition, &unlocated_arn)
+        .await
+        .unwrap()
+        .expect("still stored");
+    assert_eq!(after.last_seen_at, before.last_seen_at);
+    let eu_region = &s3.regions["eu-west-1"];
+    assert_eq!((eu_region.failed, eu_region.removed), (1, 0), "{s3:?}");
+    assert!(
+        summary.errors.iter().any(|e| e.contains(&unlocated)
+            && e.contains("GetBucketLocation")
+            && e.contains("AccessDenied")),
+        "{:?}",
+        summary.errors
+    );
 }
 
 #[tokio::test]

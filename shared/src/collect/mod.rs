@@ -12,12 +12,21 @@
 //! the resources are stored without a guess in its place: their configuration's `Unreadable`
 //! list ([`crate::model::UNREADABLE`]) names the missing paths, the call and its error code, and
 //! the policies that read those paths are not evaluated for them.
+//!
+//! Completeness is per region: [`collect_service`] returns a [`Completeness`] saying which
+//! regions' listings finished, and the inventory removes a stored resource this run did not see
+//! only if its region's listing did. A global listing (S3's ListBuckets, one call for buckets in
+//! every region) is complete or failed everywhere at once; a regional collector (one listing per
+//! region, run concurrently) reports each region with [`Completeness::listed`] or
+//! [`Completeness::failed`], so one failing region neither blocks removal elsewhere nor removes
+//! what it could not list.
 
 pub mod s3;
 pub mod session;
 
 pub use session::{open_session, SessionError};
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use aws_config::SdkConfig;
@@ -94,6 +103,75 @@ pub enum Collected {
     },
 }
 
+/// Which regions one run of a collector listed completely, and the listings that failed.
+///
+/// A region is complete when it was listed (or a global listing finished) and no listing
+/// covering it failed; a failure always wins. A region the collector never reported is
+/// incomplete, so a resource stored in a region that is no longer listed is kept, never guessed
+/// gone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Completeness {
+    /// A global listing finished: every region is listed.
+    everywhere: bool,
+    listed: BTreeSet<String>,
+    failures: Vec<ListingFailure>,
+}
+
+/// A listing that did not finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListingFailure {
+    /// The region whose listing failed; `None` for a global listing (every region incomplete).
+    pub region: Option<String>,
+    pub error: CollectionError,
+}
+
+impl Completeness {
+    /// The outcome of a global listing: complete everywhere, or failed everywhere.
+    pub fn of_global(result: Result<(), CollectionError>) -> Self {
+        match result {
+            Ok(()) => Self {
+                everywhere: true,
+                ..Self::default()
+            },
+            Err(error) => Self {
+                failures: vec![ListingFailure {
+                    region: None,
+                    error,
+                }],
+                ..Self::default()
+            },
+        }
+    }
+
+    /// Records that `region` was listed to the end.
+    pub fn listed(&mut self, region: impl Into<String>) {
+        self.listed.insert(region.into());
+    }
+
+    /// Records that the listing of `region` failed (`None`: a global listing).
+    pub fn failed(&mut self, region: Option<String>, error: CollectionError) {
+        self.failures.push(ListingFailure { region, error });
+    }
+
+    /// True when resources of `region` not seen in this run may be removed.
+    pub fn is_complete(&self, region: &str) -> bool {
+        let failed = self
+            .failures
+            .iter()
+            .any(|f| f.region.as_deref().is_none_or(|r| r == region));
+        !failed && (self.everywhere || self.listed.contains(region))
+    }
+
+    /// True when no listing failed.
+    pub fn nothing_failed(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    pub fn failures(&self) -> &[ListingFailure] {
+        &self.failures
+    }
+}
+
 /// The result of re-describing one resource.
 #[derive(Debug, Clone)]
 pub enum Described {
@@ -141,15 +219,16 @@ pub struct Unsupported(pub String);
 
 /// Collects every resource of `service` in the session's account into `out`.
 ///
-/// Returns `Ok(())` when the listing completed (so resources not seen may be removed), or the
-/// listing error when it did not.
+/// Returns which regions were listed completely (so resources of those regions not seen may be
+/// removed) with the listings that failed.
 pub async fn collect_service(
     service: Service,
     session: &AccountSession,
     out: &Sender<Collected>,
-) -> Result<Result<(), CollectionError>, Unsupported> {
+) -> Result<Completeness, Unsupported> {
     match service {
-        Service::S3 => Ok(s3::collect(session, out).await),
+        // One ListBuckets for every region: the buckets' regions are complete together.
+        Service::S3 => Ok(Completeness::of_global(s3::collect(session, out).await)),
         other => Err(Unsupported(format!("service {other}"))),
     }
 }
@@ -164,5 +243,48 @@ pub async fn describe(
         s3::BUCKET => Ok(s3::describe_bucket_by_name(session, id).await),
         s3::ACCOUNT_PUBLIC_ACCESS_BLOCK => Ok(s3::describe_account_block(session).await),
         other => Err(Unsupported(format!("resource type {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(region: Option<&str>) -> CollectionError {
+        CollectionError {
+            account_id: "111122223333".into(),
+            service: Service::S3,
+            region: region.map(str::to_owned),
+            resource: None,
+            operation: "List".into(),
+            code: "AccessDenied".into(),
+            message: "denied".into(),
+        }
+    }
+
+    #[test]
+    fn a_failed_region_is_incomplete_and_the_others_are_not() {
+        // Given a regional collector that listed us-east-1 and failed in eu-west-1
+        let mut completeness = Completeness::default();
+        completeness.listed("us-east-1");
+        completeness.listed("eu-west-1");
+        completeness.failed(Some("eu-west-1".into()), error(Some("eu-west-1")));
+        // Then only us-east-1 is complete; a region never reported is not
+        assert!(completeness.is_complete("us-east-1"));
+        assert!(!completeness.is_complete("eu-west-1"));
+        assert!(!completeness.is_complete("ap-south-1"));
+        assert!(!completeness.nothing_failed());
+    }
+
+    #[test]
+    fn a_global_listing_is_complete_or_failed_everywhere() {
+        // Given a global listing that finished, and one that failed
+        let done = Completeness::of_global(Ok(()));
+        let failed = Completeness::of_global(Err(error(None)));
+        // Then the first covers every region and the second none
+        assert!(done.is_complete("eu-west-1") && done.nothing_failed());
+        assert!(!failed.is_complete("eu-west-1"));
+        assert!(!failed.is_complete("us-east-1"));
+        assert_eq!(failed.failures()[0].region, None);
     }
 }

@@ -16,7 +16,7 @@ use super::item::{self, Item};
 use super::schema::{accounts as a, findings as f, policies as p, resources as r};
 use super::{
     timestamp, AccountStore, FailedEvaluation, FindingStore, OpenOutcome, Page, PolicySetting,
-    PolicyStore, Resolution, ResourceStore, StoreError,
+    PolicyStore, Resolution, ResourceStore, Seen, StoreError,
 };
 use crate::model::{Account, Finding, FindingState, Resource};
 
@@ -269,19 +269,17 @@ impl ResourceStore for DynamoResources {
         })
     }
 
-    async fn seen_times(
-        &self,
-        partition: &str,
-    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    async fn seen_times(&self, partition: &str) -> Result<Vec<Seen>, StoreError> {
         let mut pages = self
             .client
             .query()
             .table_name(&self.table)
             .key_condition_expression("#pk = :pk")
-            .projection_expression("#sk, #seen")
+            .projection_expression("#sk, #seen, #region")
             .expression_attribute_names("#pk", r::PK)
             .expression_attribute_names("#sk", r::SK)
             .expression_attribute_names("#seen", r::LAST_SEEN_AT)
+            .expression_attribute_names("#region", r::REGION)
             .expression_attribute_values(":pk", AttributeValue::S(partition.to_owned()))
             .into_paginator()
             .items()
@@ -294,14 +292,22 @@ impl ResourceStore for DynamoResources {
                 .get(r::LAST_SEEN_AT)
                 .and_then(|v| v.as_s().ok())
                 .and_then(|s| DateTime::parse_from_rfc3339(s).ok());
-            match (arn, seen) {
-                (Some(arn), Some(seen)) => out.push((arn, seen.with_timezone(&Utc))),
-                _ => {
+            let region = i.get(r::REGION).and_then(|v| v.as_s().ok()).cloned();
+            match (arn, seen, region) {
+                (Some(arn), Some(seen), Some(region)) => out.push(Seen {
+                    arn,
+                    region,
+                    last_seen_at: seen.with_timezone(&Utc),
+                }),
+                (_, None, _) | (None, _, _) => {
                     return Err(corrupt(
                         &self.table,
                         &i,
                         item::BadAttribute(r::LAST_SEEN_AT),
                     ))
+                }
+                (_, _, None) => {
+                    return Err(corrupt(&self.table, &i, item::BadAttribute(r::REGION)))
                 }
             }
         }

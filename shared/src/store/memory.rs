@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AccountStore, FailedEvaluation, FindingStore, OpenOutcome, Page, PolicySetting, PolicySettings,
-    PolicyStore, Resolution, ResourceStore, StoreError,
+    PolicyStore, Resolution, ResourceStore, Seen, StoreError,
 };
 use crate::model::{Account, Finding, FindingState, Resource};
 
@@ -74,14 +74,15 @@ impl ResourceStore for MemoryResources {
         })
     }
 
-    async fn seen_times(
-        &self,
-        partition: &str,
-    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    async fn seen_times(&self, partition: &str) -> Result<Vec<Seen>, StoreError> {
         Ok(lock(&self.items)
             .iter()
             .filter(|((p, _), _)| p == partition)
-            .map(|((_, arn), r)| (arn.clone(), r.last_seen_at))
+            .map(|((_, arn), r)| Seen {
+                arn: arn.clone(),
+                region: r.region.clone(),
+                last_seen_at: r.last_seen_at,
+            })
             .collect())
     }
 

@@ -64,9 +64,8 @@ pub trait ResourceStore: Send + Sync {
         partition: &str,
         cursor: Option<String>,
     ) -> Result<Page<Resource>, StoreError>;
-    /// The ARNs in a partition with the time each was last seen.
-    async fn seen_times(&self, partition: &str)
-        -> Result<Vec<(String, DateTime<Utc>)>, StoreError>;
+    /// The resources in a partition: each one's ARN, region and when it was last seen.
+    async fn seen_times(&self, partition: &str) -> Result<Vec<Seen>, StoreError>;
     /// Deletes a resource unless it was seen at or after `seen_before`. Returns true if deleted.
     async fn delete_if_older(
         &self,
@@ -74,6 +73,15 @@ pub trait ResourceStore: Send + Sync {
         arn: &str,
         seen_before: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+}
+
+/// A stored resource as the inventory's sweep sees it: enough to decide whether a run that did
+/// not see it may remove it (its region's listing must have been complete).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub arn: String,
+    pub region: String,
+    pub last_seen_at: DateTime<Utc>,
 }
 
 /// What the evaluation of one policy against one resource configuration wants stored.
