@@ -16,7 +16,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use super::cond::{Condition, ConditionError, Path, RawCondition};
+use super::cond::{ConditionError, Path, PolicyCondition, RawCondition};
+use super::schema::{self, Strictness, Violation};
 use crate::model::{unreadable_parts, Service, Severity, UnreadablePart};
 
 /// A policy file that cannot be used, and why.
@@ -32,6 +33,9 @@ pub enum PolicyError {
         #[source]
         source: ConditionError,
     },
+    /// The condition or an example does not fit the schema of the resource type's configuration.
+    #[error("{file}: {0}", .violation)]
+    Schema { file: String, violation: Violation },
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,7 +77,7 @@ pub struct Policy {
     pub service: Service,
     pub remediation: String,
     pub controls: Vec<ControlRef>,
-    pub condition: Condition,
+    pub condition: PolicyCondition,
     /// Every configuration path the condition reads (derived from it).
     pub reads: Vec<Path>,
     pub pass_examples: Vec<Value>,
@@ -125,6 +129,7 @@ impl Policy {
             .severity
             .parse::<Severity>()
             .map_err(|e| invalid(e.to_string()))?;
+        let schema = schema::for_resource_type(&raw.resource_type).map_err(invalid)?;
         let service = Service::of_resource_type(&raw.resource_type).ok_or_else(|| {
             invalid(format!(
                 "resource_type {:?} is not of a service qrie inventories (AWS::<Service>::<Type>)",
@@ -146,16 +151,36 @@ impl Policy {
                 "`controls` must map to at least one control".into(),
             ));
         }
-        let condition = Condition::compile(&raw.fails_when, "fails_when").map_err(|source| {
-            PolicyError::Condition {
-                file: file.to_owned(),
-                source,
-            }
-        })?;
+        let condition =
+            PolicyCondition::compile(&raw.fails_when, "fails_when").map_err(|source| {
+                PolicyError::Condition {
+                    file: file.to_owned(),
+                    source,
+                }
+            })?;
+        let misfit = |violation: Violation| PolicyError::Schema {
+            file: file.to_owned(),
+            violation,
+        };
+        schema
+            .check_condition(&condition, "fails_when")
+            .map_err(misfit)?;
         if raw.examples.pass.is_empty() || raw.examples.fail.is_empty() {
             return Err(invalid(
                 "`examples` needs at least one `pass` and one `fail` configuration".into(),
             ));
+        }
+        for (kind, examples) in [("pass", &raw.examples.pass), ("fail", &raw.examples.fail)] {
+            for (i, example) in examples.iter().enumerate() {
+                let location = format!("examples.{kind}[{i}]");
+                if let Some(violation) = schema
+                    .check_value(example, &location, Strictness::Partial)
+                    .into_iter()
+                    .next()
+                {
+                    return Err(misfit(violation));
+                }
+            }
         }
         let policy = Policy {
             id: raw.id,
