@@ -312,6 +312,89 @@ examples:
     }
 
     #[test]
+    fn a_misspelt_resource_type_is_rejected_with_the_nearest_type() {
+        // Given the versioning policy with a misspelt resource type
+        let text = GOOD.replace("AWS::S3::Bucket", "AWS::S3::Buckett");
+        // When it loads, Then the error names the file and suggests the registered type
+        let err = Policy::parse("v.yaml", &text).unwrap_err().to_string();
+        assert!(err.starts_with("v.yaml: "), "{err}");
+        assert!(err.contains("AWS::S3::Buckett"), "{err}");
+        assert!(err.contains("did you mean `AWS::S3::Bucket`?"), "{err}");
+    }
+
+    #[test]
+    fn a_path_misspelt_in_condition_and_examples_alike_is_rejected() {
+        // Given the example: a copy of the versioning policy whose condition and
+        // examples both read `Versioning.Statuss`, so the examples agree with the condition
+        let text = GOOD
+            .replace("Versioning.Status,", "Versioning.Statuss,")
+            .replace("{Status: ", "{Statuss: ");
+        assert!(text.contains("Versioning.Statuss") && text.contains("{Statuss: Enabled}"));
+        // When it loads, Then it is rejected at the condition's path, with the suggestion
+        let err = Policy::parse("s3/S3BucketVersioningEnabled.yaml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("s3/S3BucketVersioningEnabled.yaml: fails_when.path: "),
+            "{err}"
+        );
+        assert!(err.contains("`Statuss`"), "{err}");
+        assert!(err.contains("did you mean `Status`?"), "{err}");
+    }
+
+    #[test]
+    fn an_example_with_a_path_the_schema_lacks_is_rejected() {
+        // Given a correct condition whose fail example misspells a field
+        let text = GOOD.replace(
+            "fail: [{Versioning: {Status: Suspended}}, {}]",
+            "fail: [{Versioning: {Status: Suspended}}, {Versionning: {Status: Suspended}}]",
+        );
+        // When it loads, Then the example is named with the place and the nearest field
+        let err = Policy::parse("v.yaml", &text).unwrap_err().to_string();
+        assert!(err.contains("examples.fail[1].Versionning"), "{err}");
+        assert!(err.contains("did you mean `Versioning`?"), "{err}");
+        // And an example value of the wrong type is rejected too
+        let text = GOOD.replace(
+            "pass: [{Versioning: {Status: Enabled}}]",
+            "pass: [{Versioning: {Status: Enabled}, Name: 7}]",
+        );
+        let err = Policy::parse("v.yaml", &text).unwrap_err().to_string();
+        assert!(
+            err.contains("examples.pass[0].Name: expected string, found number"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_operator_that_cannot_apply_to_the_path_is_rejected() {
+        // Given operators applied to paths of the wrong type
+        for (condition, expected) in [
+            (
+                "fails_when: {path: PublicAccessBlock.BlockPublicAcls, op: cidr_contains, value: 10.0.0.1}",
+                "`cidr_contains` applies to strings, but the path is a boolean",
+            ),
+            (
+                "fails_when: {path: Versioning.Status, op: gt, value: 1}",
+                "`gt` compares numbers, but the path is a string",
+            ),
+            (
+                "fails_when: {any: [{path: Name, op: exists}, {path: Versioning, op: eq, value: Enabled}]}",
+                "`eq` cannot apply to an object",
+            ),
+        ] {
+            let text = GOOD.replace(
+                "fails_when: {path: Versioning.Status, op: neq, value: Enabled}",
+                condition,
+            );
+            // When the policy loads, Then the operator's place and the mismatch are named
+            let err = Policy::parse("v.yaml", &text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{condition}: {err}");
+            assert!(err.starts_with("v.yaml: fails_when."), "{err}");
+            assert!(err.contains(".op: "), "{err}");
+        }
+    }
+
+    #[test]
     fn contradicting_examples_are_rejected() {
         let text = GOOD.replace("pass: [{Versioning: {Status: Enabled}}]", "pass: [{}]");
         let err = Policy::parse("v.yaml", &text).unwrap_err().to_string();
