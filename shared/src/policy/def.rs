@@ -1,9 +1,12 @@
 //! One policy: what it checks, how serious it is, the compliance controls it maps to, and the
 //! condition under which a resource fails it.
 //!
-//! Policies are YAML files in `policies/` (see `policies/README.md` for the format). Each carries
-//! passing and failing example configurations, which are evaluated when the policy loads: a policy
-//! whose own examples disagree with its condition is rejected.
+//! Policies are YAML files in `policies/` (the format is in the README's "Policies" section and
+//! [`super::cond`]). Each carries passing and failing example configurations, which are evaluated
+//! when the policy loads: a policy whose own examples disagree with its condition is rejected.
+//! The condition and the examples are first checked against the schema of the policy's
+//! `resource_type` ([`super::schema`]): an unknown type, path or an operator that cannot apply to
+//! the path's type is rejected with the place and the nearest name.
 //!
 //! A policy knows which configuration paths its condition reads ([`Policy::reads`], derived from
 //! the compiled condition). When a collector lists one of them as unreadable (see
