@@ -6,4 +6,5 @@ mod findings_store;
 mod handlers;
 mod object_scanner;
 mod s3_posture;
+mod schema_conformance;
 mod seed;

@@ -17,6 +17,9 @@
 //! Logging                      {TargetBucket, TargetPrefix} | null
 //! ```
 //!
+//! The same shape is declared as [`BUCKET_SCHEMA`] (and [`ACCOUNT_PUBLIC_ACCESS_BLOCK_SCHEMA`]),
+//! which policies are checked against at load and the integration tests check real output against.
+//!
 //! `null` means S3 answered that the setting is not configured. A call on the bucket itself that
 //! fails for any other reason makes the whole bucket a [`Collected::Failed`] entry instead (left
 //! as stored).
@@ -39,9 +42,119 @@ use tracing::{debug, warn};
 
 use super::{call_failure, AccountSession, Collected, CollectionError, Described};
 use crate::model::{Resource, Service, UnreadablePart, UNREADABLE};
+use crate::policy::schema::{Field, Schema, Type, UNREADABLE_FIELD};
 
 pub const BUCKET: &str = "AWS::S3::Bucket";
 pub const ACCOUNT_PUBLIC_ACCESS_BLOCK: &str = "AWS::S3::AccountPublicAccessBlock";
+
+/// The four Block Public Access settings as the configurations hold them.
+const BLOCK_FIELDS: &[Field] = &[
+    Field::new("BlockPublicAcls", Type::Bool),
+    Field::new("IgnorePublicAcls", Type::Bool),
+    Field::new("BlockPublicPolicy", Type::Bool),
+    Field::new("RestrictPublicBuckets", Type::Bool),
+];
+
+/// The same settings where some may be unknown (the account's could not be read): those left
+/// out are listed as unreadable.
+const KNOWN_BLOCK_FIELDS: &[Field] = &[
+    Field::new("BlockPublicAcls", Type::Bool).optional(),
+    Field::new("IgnorePublicAcls", Type::Bool).optional(),
+    Field::new("BlockPublicPolicy", Type::Bool).optional(),
+    Field::new("RestrictPublicBuckets", Type::Bool).optional(),
+];
+
+/// The normalised bucket configuration (the table above), checked against real collector output
+/// by the integration tests.
+pub const BUCKET_SCHEMA: Schema = Schema {
+    resource_type: BUCKET,
+    fields: &[
+        Field::new("Name", Type::String),
+        Field::new("Region", Type::String),
+        Field::new("CreationDate", Type::String).nullable(),
+        Field::new("PublicAccessBlock", Type::Object(BLOCK_FIELDS)).nullable(),
+        Field::new("AccountPublicAccessBlock", Type::Object(BLOCK_FIELDS))
+            .nullable()
+            .optional(),
+        Field::new(
+            "EffectivePublicAccessBlock",
+            Type::Object(KNOWN_BLOCK_FIELDS),
+        ),
+        Field::new("Policy", Type::Any).nullable(),
+        Field::new(
+            "PolicyStatus",
+            Type::Object(&[Field::new("IsPublic", Type::Bool)]),
+        )
+        .nullable(),
+        Field::new(
+            "Acl",
+            Type::Object(&[
+                Field::new(
+                    "Owner",
+                    Type::Object(&[Field::new("ID", Type::String).nullable()]),
+                ),
+                Field::new(
+                    "Grants",
+                    Type::Array(&Type::Object(&[
+                        Field::new(
+                            "Grantee",
+                            Type::Object(&[
+                                Field::new("Type", Type::String),
+                                Field::new("URI", Type::String).nullable(),
+                                Field::new("ID", Type::String).nullable(),
+                                Field::new("EmailAddress", Type::String).nullable(),
+                            ]),
+                        )
+                        .nullable(),
+                        Field::new("Permission", Type::String).nullable(),
+                    ])),
+                ),
+            ]),
+        ),
+        Field::new(
+            "OwnershipControls",
+            Type::Object(&[Field::new("ObjectOwnership", Type::String).nullable()]),
+        )
+        .nullable(),
+        Field::new(
+            "Encryption",
+            Type::Object(&[Field::new(
+                "Rules",
+                Type::Array(&Type::Object(&[
+                    Field::new("SSEAlgorithm", Type::String).nullable(),
+                    Field::new("KMSMasterKeyID", Type::String).nullable(),
+                    Field::new("BucketKeyEnabled", Type::Bool),
+                ])),
+            )]),
+        )
+        .nullable(),
+        Field::new(
+            "Versioning",
+            Type::Object(&[
+                Field::new("Status", Type::String).nullable(),
+                Field::new("MFADelete", Type::String).nullable(),
+            ]),
+        ),
+        Field::new(
+            "Logging",
+            Type::Object(&[
+                Field::new("TargetBucket", Type::String),
+                Field::new("TargetPrefix", Type::String),
+            ]),
+        )
+        .nullable(),
+        UNREADABLE_FIELD,
+    ],
+};
+
+/// The normalised account-level block configuration.
+pub const ACCOUNT_PUBLIC_ACCESS_BLOCK_SCHEMA: Schema = Schema {
+    resource_type: ACCOUNT_PUBLIC_ACCESS_BLOCK,
+    fields: &[
+        Field::new("AccountId", Type::String),
+        Field::new("PublicAccessBlock", Type::Object(BLOCK_FIELDS)).nullable(),
+    ],
+};
 
 /// Every S3 API permission this collector uses.
 pub const PERMISSIONS: &[&str] = &[

@@ -257,6 +257,37 @@ mod tests {
     }
 
     #[test]
+    fn a_shipped_policy_copied_with_a_guessed_shape_is_rejected_and_skipped() {
+        // Given the shipped versioning policy with `Versioning.Statuss` in its condition and
+        // examples alike (as an author who guessed the shape would write it)
+        let mut files: Vec<(String, String)> = EMBEDDED_POLICY_FILES
+            .iter()
+            .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+            .collect();
+        let total = Catalog::embedded().policies().len();
+        let (_, text) = files
+            .iter_mut()
+            .find(|(n, _)| n.ends_with("S3BucketVersioningEnabled.yaml"))
+            .unwrap();
+        *text = text
+            .replace("Versioning.Status,", "Versioning.Statuss,")
+            .replace("{Status: ", "{Statuss: ");
+        // When the catalog loads
+        let catalog = Catalog::from_files(files);
+        // Then that one file is rejected with the place and the suggestion; the others load
+        assert_eq!(catalog.policies().len(), total - 1);
+        assert!(catalog.get("S3BucketVersioningEnabled").is_none());
+        let messages: Vec<String> = catalog.rejected.iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        // (the message the README shows)
+        assert_eq!(
+            messages[0],
+            "s3/S3BucketVersioningEnabled.yaml: fails_when.path: `Statuss` is not a field of \
+             `Versioning`; did you mean `Status`?"
+        );
+    }
+
+    #[test]
     fn unknown_controls_are_rejected() {
         let text = EMBEDDED_POLICY_FILES
             .iter()

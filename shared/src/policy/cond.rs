@@ -1,6 +1,6 @@
 //! The condition language: how a policy says what a non-compliant configuration looks like.
 //!
-//! A condition is written in YAML and compiled once into [`Condition`], then evaluated many times
+//! A condition is written in YAML and compiled once into [`PolicyCondition`], then evaluated many times
 //! against resource configurations (`serde_json::Value`). The forms are:
 //!
 //! ```yaml
@@ -31,8 +31,8 @@
 //! false on it, while `neq` and `not_in` are true. So `{path: PublicAccessBlock.BlockPublicAcls,
 //! op: neq, value: true}` fails a bucket that has no public access block at all.
 //!
-//! When a condition holds, [`Condition::evidence`] explains why: the paths and values that made
-//! it hold, which become the finding's `Evidence`. [`Condition::reads`] lists every path a
+//! When a condition holds, [`PolicyCondition::evidence`] explains why: the paths and values that made
+//! it hold, which become the finding's `Evidence`. [`PolicyCondition::reads`] lists every path a
 //! condition looks at, so that a policy is not evaluated on a configuration whose collector could
 //! not read one of them.
 
@@ -163,10 +163,10 @@ pub enum Quantifier {
 
 /// A compiled, validated condition.
 #[derive(Debug, Clone)]
-pub enum Condition {
-    All(Vec<Condition>),
-    Any(Vec<Condition>),
-    Not(Box<Condition>),
+pub enum PolicyCondition {
+    All(Vec<PolicyCondition>),
+    Any(Vec<PolicyCondition>),
+    Not(Box<PolicyCondition>),
     Leaf {
         path: Path,
         op: Op,
@@ -174,14 +174,14 @@ pub enum Condition {
     Each {
         path: Path,
         quantifier: Quantifier,
-        inner: Box<Condition>,
+        inner: Box<PolicyCondition>,
     },
 }
 
 const OPERATORS: &str = "eq, neq, exists, not_exists, in, not_in, gt, gte, lt, lte, contains, \
                          starts_with, ends_with, matches, covers, cidr_contains";
 
-impl Condition {
+impl PolicyCondition {
     /// Validates and compiles a raw condition; `location` names it in errors.
     pub fn compile(raw: &RawCondition, location: &str) -> Result<Self, ConditionError> {
         let err = |at: &str, message: String| ConditionError {
@@ -244,7 +244,7 @@ impl Condition {
             }
             list.iter()
                 .enumerate()
-                .map(|(i, c)| Condition::compile(c, &format!("{location}.{name}[{i}]")))
+                .map(|(i, c)| PolicyCondition::compile(c, &format!("{location}.{name}[{i}]")))
                 .collect::<Result<Vec<_>, _>>()
         };
         let no_path_or_value = |form: &str| {
@@ -259,15 +259,15 @@ impl Condition {
         };
         if let Some(list) = &raw.all {
             no_path_or_value("all")?;
-            return Ok(Condition::All(compile_list(list, "all")?));
+            return Ok(PolicyCondition::All(compile_list(list, "all")?));
         }
         if let Some(list) = &raw.any {
             no_path_or_value("any")?;
-            return Ok(Condition::Any(compile_list(list, "any")?));
+            return Ok(PolicyCondition::Any(compile_list(list, "any")?));
         }
         if let Some(inner) = &raw.not {
             no_path_or_value("not")?;
-            return Ok(Condition::Not(Box::new(Condition::compile(
+            return Ok(PolicyCondition::Not(Box::new(PolicyCondition::compile(
                 inner,
                 &format!("{location}.not"),
             )?)));
@@ -277,16 +277,19 @@ impl Condition {
                 if raw.value.is_some() {
                     return Err(err("value", format!("`{name}` takes no value")));
                 }
-                return Ok(Condition::Each {
+                return Ok(PolicyCondition::Each {
                     path: path.unwrap_or(Path(Vec::new())),
                     quantifier,
-                    inner: Box::new(Condition::compile(inner, &format!("{location}.{name}"))?),
+                    inner: Box::new(PolicyCondition::compile(
+                        inner,
+                        &format!("{location}.{name}"),
+                    )?),
                 });
             }
         }
         let op_name = raw.op.as_deref().unwrap_or_default();
         let op = compile_op(op_name, raw.value.as_ref()).map_err(|m| err("op", m))?;
-        Ok(Condition::Leaf {
+        Ok(PolicyCondition::Leaf {
             path: path.unwrap_or(Path(Vec::new())),
             op,
         })
@@ -310,12 +313,12 @@ impl Condition {
     fn collect_reads(&self, prefix: &[String], out: &mut Vec<Path>) {
         let under = |path: &Path| Path(prefix.iter().chain(&path.0).cloned().collect());
         match self {
-            Condition::All(list) | Condition::Any(list) => {
+            PolicyCondition::All(list) | PolicyCondition::Any(list) => {
                 list.iter().for_each(|c| c.collect_reads(prefix, out))
             }
-            Condition::Not(inner) => inner.collect_reads(prefix, out),
-            Condition::Leaf { path, .. } => out.push(under(path)),
-            Condition::Each { path, inner, .. } => {
+            PolicyCondition::Not(inner) => inner.collect_reads(prefix, out),
+            PolicyCondition::Leaf { path, .. } => out.push(under(path)),
+            PolicyCondition::Each { path, inner, .. } => {
                 let base = under(path);
                 inner.collect_reads(&base.0, out);
                 out.push(base);
@@ -326,11 +329,11 @@ impl Condition {
     /// True when the configuration satisfies the condition.
     pub fn holds(&self, config: &Value) -> bool {
         match self {
-            Condition::All(list) => list.iter().all(|c| c.holds(config)),
-            Condition::Any(list) => list.iter().any(|c| c.holds(config)),
-            Condition::Not(inner) => !inner.holds(config),
-            Condition::Leaf { path, op } => op.test(path.resolve(config)),
-            Condition::Each {
+            PolicyCondition::All(list) => list.iter().all(|c| c.holds(config)),
+            PolicyCondition::Any(list) => list.iter().any(|c| c.holds(config)),
+            PolicyCondition::Not(inner) => !inner.holds(config),
+            PolicyCondition::Leaf { path, op } => op.test(path.resolve(config)),
+            PolicyCondition::Each {
                 path,
                 quantifier,
                 inner,
@@ -358,20 +361,20 @@ impl Condition {
     /// Records why a condition that holds does so.
     fn explain(&self, config: &Value, prefix: &str, out: &mut Map<String, Value>) {
         match self {
-            Condition::All(list) => list.iter().for_each(|c| c.explain(config, prefix, out)),
-            Condition::Any(list) => {
+            PolicyCondition::All(list) => list.iter().for_each(|c| c.explain(config, prefix, out)),
+            PolicyCondition::Any(list) => {
                 if let Some(c) = list.iter().find(|c| c.holds(config)) {
                     c.explain(config, prefix, out);
                 }
             }
-            Condition::Not(inner) => inner.record_paths(config, prefix, out),
-            Condition::Leaf { path, .. } => {
+            PolicyCondition::Not(inner) => inner.record_paths(config, prefix, out),
+            PolicyCondition::Leaf { path, .. } => {
                 out.insert(
                     path.join(prefix),
                     path.resolve(config).cloned().unwrap_or(Value::Null),
                 );
             }
-            Condition::Each {
+            PolicyCondition::Each {
                 path,
                 quantifier,
                 inner,
@@ -396,11 +399,11 @@ impl Condition {
     /// condition failed and all it examined is the reason).
     fn record_paths(&self, config: &Value, prefix: &str, out: &mut Map<String, Value>) {
         match self {
-            Condition::All(list) | Condition::Any(list) => list
+            PolicyCondition::All(list) | PolicyCondition::Any(list) => list
                 .iter()
                 .for_each(|c| c.record_paths(config, prefix, out)),
-            Condition::Not(inner) => inner.record_paths(config, prefix, out),
-            Condition::Leaf { path, .. } | Condition::Each { path, .. } => {
+            PolicyCondition::Not(inner) => inner.record_paths(config, prefix, out),
+            PolicyCondition::Leaf { path, .. } | PolicyCondition::Each { path, .. } => {
                 out.insert(
                     path.join(prefix),
                     path.resolve(config).cloned().unwrap_or(Value::Null),
@@ -492,6 +495,28 @@ fn parse_net(text: &str) -> Option<IpNet> {
 }
 
 impl Op {
+    /// The operator's name as policies write it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Eq(_) => "eq",
+            Op::Neq(_) => "neq",
+            Op::Exists => "exists",
+            Op::NotExists => "not_exists",
+            Op::In(_) => "in",
+            Op::NotIn(_) => "not_in",
+            Op::Gt(_) => "gt",
+            Op::Gte(_) => "gte",
+            Op::Lt(_) => "lt",
+            Op::Lte(_) => "lte",
+            Op::Contains(_) => "contains",
+            Op::StartsWith(_) => "starts_with",
+            Op::EndsWith(_) => "ends_with",
+            Op::Matches(_) => "matches",
+            Op::Covers(_) => "covers",
+            Op::CidrContains(_) => "cidr_contains",
+        }
+    }
+
     fn test(&self, actual: Option<&Value>) -> bool {
         // JSON null reads as absent: AWS APIs and normalisation both use it for "not set".
         let actual = actual.filter(|v| !v.is_null());
@@ -579,14 +604,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn cond(yaml: &str) -> Condition {
+    fn cond(yaml: &str) -> PolicyCondition {
         let raw: RawCondition = serde_yaml::from_str(yaml).unwrap();
-        Condition::compile(&raw, "fails_when").unwrap()
+        PolicyCondition::compile(&raw, "fails_when").unwrap()
     }
 
     fn compile_error(yaml: &str) -> String {
         let raw: RawCondition = serde_yaml::from_str(yaml).unwrap();
-        Condition::compile(&raw, "fails_when")
+        PolicyCondition::compile(&raw, "fails_when")
             .unwrap_err()
             .to_string()
     }

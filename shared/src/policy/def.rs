@@ -1,9 +1,12 @@
 //! One policy: what it checks, how serious it is, the compliance controls it maps to, and the
 //! condition under which a resource fails it.
 //!
-//! Policies are YAML files in `policies/` (see `policies/README.md` for the format). Each carries
-//! passing and failing example configurations, which are evaluated when the policy loads: a policy
-//! whose own examples disagree with its condition is rejected.
+//! Policies are YAML files in `policies/` (the format is in the README's "Policies" section and
+//! [`super::cond`]). Each carries passing and failing example configurations, which are evaluated
+//! when the policy loads: a policy whose own examples disagree with its condition is rejected.
+//! The condition and the examples are first checked against the schema of the policy's
+//! `resource_type` ([`super::schema`]): an unknown type, path or an operator that cannot apply to
+//! the path's type is rejected with the place and the nearest name.
 //!
 //! A policy knows which configuration paths its condition reads ([`Policy::reads`], derived from
 //! the compiled condition). When a collector lists one of them as unreadable (see
@@ -16,7 +19,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use super::cond::{Condition, ConditionError, Path, RawCondition};
+use super::cond::{ConditionError, Path, PolicyCondition, RawCondition};
+use super::schema::{self, Strictness, Violation};
 use crate::model::{unreadable_parts, Service, Severity, UnreadablePart};
 
 /// A policy file that cannot be used, and why.
@@ -32,6 +36,9 @@ pub enum PolicyError {
         #[source]
         source: ConditionError,
     },
+    /// The condition or an example does not fit the schema of the resource type's configuration.
+    #[error("{file}: {0}", .violation)]
+    Schema { file: String, violation: Violation },
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,7 +80,7 @@ pub struct Policy {
     pub service: Service,
     pub remediation: String,
     pub controls: Vec<ControlRef>,
-    pub condition: Condition,
+    pub condition: PolicyCondition,
     /// Every configuration path the condition reads (derived from it).
     pub reads: Vec<Path>,
     pub pass_examples: Vec<Value>,
@@ -125,6 +132,7 @@ impl Policy {
             .severity
             .parse::<Severity>()
             .map_err(|e| invalid(e.to_string()))?;
+        let schema = schema::for_resource_type(&raw.resource_type).map_err(invalid)?;
         let service = Service::of_resource_type(&raw.resource_type).ok_or_else(|| {
             invalid(format!(
                 "resource_type {:?} is not of a service qrie inventories (AWS::<Service>::<Type>)",
@@ -146,16 +154,36 @@ impl Policy {
                 "`controls` must map to at least one control".into(),
             ));
         }
-        let condition = Condition::compile(&raw.fails_when, "fails_when").map_err(|source| {
-            PolicyError::Condition {
-                file: file.to_owned(),
-                source,
-            }
-        })?;
+        let condition =
+            PolicyCondition::compile(&raw.fails_when, "fails_when").map_err(|source| {
+                PolicyError::Condition {
+                    file: file.to_owned(),
+                    source,
+                }
+            })?;
+        let misfit = |violation: Violation| PolicyError::Schema {
+            file: file.to_owned(),
+            violation,
+        };
+        schema
+            .check_condition(&condition, "fails_when")
+            .map_err(misfit)?;
         if raw.examples.pass.is_empty() || raw.examples.fail.is_empty() {
             return Err(invalid(
                 "`examples` needs at least one `pass` and one `fail` configuration".into(),
             ));
+        }
+        for (kind, examples) in [("pass", &raw.examples.pass), ("fail", &raw.examples.fail)] {
+            for (i, example) in examples.iter().enumerate() {
+                let location = format!("examples.{kind}[{i}]");
+                if let Some(violation) = schema
+                    .check_value(example, &location, Strictness::Partial)
+                    .into_iter()
+                    .next()
+                {
+                    return Err(misfit(violation));
+                }
+            }
         }
         let policy = Policy {
             id: raw.id,
@@ -284,6 +312,89 @@ examples:
             p.evaluate(&unreadable("Logging")),
             Outcome::Fail { .. }
         ));
+    }
+
+    #[test]
+    fn a_misspelt_resource_type_is_rejected_with_the_nearest_type() {
+        // Given the versioning policy with a misspelt resource type
+        let text = GOOD.replace("AWS::S3::Bucket", "AWS::S3::Buckett");
+        // When it loads, Then the error names the file and suggests the registered type
+        let err = Policy::parse("v.yaml", &text).unwrap_err().to_string();
+        assert!(err.starts_with("v.yaml: "), "{err}");
+        assert!(err.contains("AWS::S3::Buckett"), "{err}");
+        assert!(err.contains("did you mean `AWS::S3::Bucket`?"), "{err}");
+    }
+
+    #[test]
+    fn a_path_misspelt_in_condition_and_examples_alike_is_rejected() {
+        // Given the example: a copy of the versioning policy whose condition and
+        // examples both read `Versioning.Statuss`, so the examples agree with the condition
+        let text = GOOD
+            .replace("Versioning.Status,", "Versioning.Statuss,")
+            .replace("{Status: ", "{Statuss: ");
+        assert!(text.contains("Versioning.Statuss") && text.contains("{Statuss: Enabled}"));
+        // When it loads, Then it is rejected at the condition's path, with the suggestion
+        let err = Policy::parse("s3/S3BucketVersioningEnabled.yaml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("s3/S3BucketVersioningEnabled.yaml: fails_when.path: "),
+            "{err}"
+        );
+        assert!(err.contains("`Statuss`"), "{err}");
+        assert!(err.contains("did you mean `Status`?"), "{err}");
+    }
+
+    #[test]
+    fn an_example_with_a_path_the_schema_lacks_is_rejected() {
+        // Given a correct condition whose fail example misspells a field
+        let text = GOOD.replace(
+            "fail: [{Versioning: {Status: Suspended}}, {}]",
+            "fail: [{Versioning: {Status: Suspended}}, {Versionning: {Status: Suspended}}]",
+        );
+        // When it loads, Then the example is named with the place and the nearest field
+        let err = Policy::parse("v.yaml", &text).unwrap_err().to_string();
+        assert!(err.contains("examples.fail[1].Versionning"), "{err}");
+        assert!(err.contains("did you mean `Versioning`?"), "{err}");
+        // And an example value of the wrong type is rejected too
+        let text = GOOD.replace(
+            "pass: [{Versioning: {Status: Enabled}}]",
+            "pass: [{Versioning: {Status: Enabled}, Name: 7}]",
+        );
+        let err = Policy::parse("v.yaml", &text).unwrap_err().to_string();
+        assert!(
+            err.contains("examples.pass[0].Name: expected string, found number"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_operator_that_cannot_apply_to_the_path_is_rejected() {
+        // Given operators applied to paths of the wrong type
+        for (condition, expected) in [
+            (
+                "fails_when: {path: PublicAccessBlock.BlockPublicAcls, op: cidr_contains, value: 10.0.0.1}",
+                "`cidr_contains` applies to strings, but the path is a boolean",
+            ),
+            (
+                "fails_when: {path: Versioning.Status, op: gt, value: 1}",
+                "`gt` compares numbers, but the path is a string",
+            ),
+            (
+                "fails_when: {any: [{path: Name, op: exists}, {path: Versioning, op: eq, value: Enabled}]}",
+                "`eq` cannot apply to an object",
+            ),
+        ] {
+            let text = GOOD.replace(
+                "fails_when: {path: Versioning.Status, op: neq, value: Enabled}",
+                condition,
+            );
+            // When the policy loads, Then the operator's place and the mismatch are named
+            let err = Policy::parse("v.yaml", &text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{condition}: {err}");
+            assert!(err.starts_with("v.yaml: fails_when."), "{err}");
+            assert!(err.contains(".op: "), "{err}");
+        }
     }
 
     #[test]

@@ -38,9 +38,9 @@ pub(crate) enum IdSource {
     Account,
 }
 
-/// A test on the record that decides whether a touch applies.
+/// A test on the CloudTrail record that decides whether a touch applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Condition {
+pub(crate) enum RecordCondition {
     /// The string at the path equals the value.
     Equals(&'static str, &'static str),
     /// The path holds a non-empty string.
@@ -59,7 +59,7 @@ pub(crate) struct Touch {
     pub deleted: bool,
     /// When set, the touch applies only if the condition holds; otherwise it always applies and
     /// finding no identifier is an error.
-    pub only_if: Option<Condition>,
+    pub only_if: Option<RecordCondition>,
 }
 
 /// What one CloudTrail event touches.
@@ -105,7 +105,7 @@ const fn deletes(kind: &'static ResourceKind, from: &'static [IdSource]) -> Touc
 }
 
 impl Touch {
-    const fn only_if(self, condition: Condition) -> Touch {
+    const fn only_if(self, condition: RecordCondition) -> Touch {
         Touch {
             only_if: Some(condition),
             ..self
@@ -113,8 +113,8 @@ impl Touch {
     }
 }
 
-use Condition::{Absent, Equals, Present};
 use IdSource::{Account, CallerIamUser, Path, ResourcesArn};
+use RecordCondition::{Absent, Equals, Present};
 
 const S3: &str = "s3.amazonaws.com";
 const EC2: &str = "ec2.amazonaws.com";

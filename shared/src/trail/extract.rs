@@ -12,7 +12,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use super::arn::{IdentifierError, ResourceKind};
-use super::catalog::{rule_for, Condition, EventRule, IdSource, Touch};
+use super::catalog::{rule_for, EventRule, IdSource, RecordCondition, Touch};
 use super::envelope::TrailEvent;
 use crate::model::Service;
 
@@ -265,11 +265,11 @@ fn caller_iam_user(record: &Value) -> Option<&str> {
         .or_else(|| identity.get("userName").and_then(Value::as_str))
 }
 
-fn condition_holds(condition: Condition, record: &Value) -> bool {
+fn condition_holds(condition: RecordCondition, record: &Value) -> bool {
     match condition {
-        Condition::Equals(path, expected) => first_string_at(record, path) == Some(expected),
-        Condition::Present(path) => first_string_at(record, path).is_some(),
-        Condition::Absent(path) => first_string_at(record, path).is_none(),
+        RecordCondition::Equals(path, expected) => first_string_at(record, path) == Some(expected),
+        RecordCondition::Present(path) => first_string_at(record, path).is_some(),
+        RecordCondition::Absent(path) => first_string_at(record, path).is_none(),
     }
 }
 
