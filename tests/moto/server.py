@@ -25,6 +25,12 @@ rejects the difference):
                        VersioningConfiguration.
   GetBucketNotificationConfiguration  moto's XML root is GetBucketNotificationResponse; S3's
                        is NotificationConfiguration.
+  DynamoDB requests    served one at a time. The server is threaded, and moto's
+                       TransactWriteItems backs up the whole table before it starts and restores
+                       that copy when any condition fails, so a transaction refused while another
+                       commits (a redelivered unit's DONE marker next to a new one) undoes the
+                       other's writes, or half of them when the copy was taken mid-update.
+                       DynamoDB applies each transaction atomically and never loses another's.
 """
 
 import argparse
@@ -48,6 +54,7 @@ class FaultInjector:
         self.app = app
         self.rules = []
         self.lock = threading.Lock()
+        self.dynamodb = threading.Lock()
 
     def _control(self, environ, start_response):
         request = Request(environ)
@@ -99,6 +106,15 @@ class FaultInjector:
         start_response(captured["status"], headers)
         return [body]
 
+    def _whole(self, environ, start_response):
+        """moto's answer, read to its end (so the lock is held until the request is done)."""
+        answer = self.app(environ, start_response)
+        try:
+            return [b"".join(answer)]
+        finally:
+            if hasattr(answer, "close"):
+                answer.close()
+
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") == "/_qrie/faults":
             return self._control(environ, start_response)
@@ -113,6 +129,9 @@ class FaultInjector:
             if rule is not None:
                 rule["fired"] += 1
         if rule is None:
+            if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+                with self.dynamodb:
+                    return self._whole(environ, start_response)
             if environ.get("REQUEST_METHOD") == "GET" and "versioning" in parse_qs(
                 environ.get("QUERY_STRING", ""), keep_blank_values=True
             ):
