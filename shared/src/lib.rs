@@ -4,6 +4,7 @@
 //! Binaries in `functions/` only wire these pieces together; everything here is testable
 //! without Lambda.
 
+pub mod arn;
 pub mod aws;
 pub mod collect;
 pub mod config;

@@ -46,7 +46,24 @@ pub struct AccountSession {
     pub settings: AwsSettings,
 }
 
+/// The region an account session's SDK configuration falls back to when it names none.
+const DEFAULT_HOME_REGION: &str = "us-east-1";
+
 impl AccountSession {
+    /// The session's home region: its SDK configuration's region, or us-east-1 when unset.
+    pub fn home_region(&self) -> &str {
+        self.sdk
+            .region()
+            .map(|r| r.as_ref())
+            .unwrap_or(DEFAULT_HOME_REGION)
+    }
+
+    /// The partition (`aws`, `aws-cn`, `aws-us-gov`, ...) of the session's home region, which
+    /// the collectors put in every ARN they form ([`crate::arn`]).
+    pub fn partition(&self) -> &'static str {
+        crate::arn::partition_for_region(self.home_region())
+    }
+
     pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
         crate::aws::s3_client(&crate::aws::in_region(&self.sdk, region), &self.settings)
     }

@@ -44,8 +44,9 @@ use super::{call_failure, AccountSession, Collected, CollectionError, Described}
 use crate::model::{Resource, Service, UnreadablePart, UNREADABLE};
 use crate::policy::schema::{Field, Schema, Type, UNREADABLE_FIELD};
 
-pub const BUCKET: &str = "AWS::S3::Bucket";
-pub const ACCOUNT_PUBLIC_ACCESS_BLOCK: &str = "AWS::S3::AccountPublicAccessBlock";
+pub const BUCKET: &str = crate::arn::S3_BUCKET.resource_type;
+pub const ACCOUNT_PUBLIC_ACCESS_BLOCK: &str =
+    crate::arn::S3_ACCOUNT_PUBLIC_ACCESS_BLOCK.resource_type;
 
 /// The four Block Public Access settings as the configurations hold them.
 const BLOCK_FIELDS: &[Field] = &[
@@ -176,12 +177,14 @@ const BUCKET_CONCURRENCY: usize = 8;
 /// The region S3's global calls (ListBuckets, GetBucketLocation) go to.
 const HOME_REGION: &str = "us-east-1";
 
-pub fn bucket_arn(name: &str) -> String {
-    format!("arn:aws:s3:::{name}")
+/// The ARN of the bucket `name` in `partition` (the shape declared once in [`crate::arn`]).
+pub fn bucket_arn(partition: &str, name: &str) -> String {
+    crate::arn::S3_BUCKET.arn(partition, "", "", name)
 }
 
-pub fn account_block_arn(account_id: &str) -> String {
-    format!("arn:aws:s3::{account_id}:account-public-access-block")
+/// The ARN of the account-level Block Public Access settings of `account_id` in `partition`.
+pub fn account_block_arn(partition: &str, account_id: &str) -> String {
+    crate::arn::S3_ACCOUNT_PUBLIC_ACCESS_BLOCK.arn(partition, "", account_id, account_id)
 }
 
 /// The outcome of one attribute call: the setting, "not configured" (`None`), or a failure.
@@ -239,7 +242,10 @@ async fn account_block(session: &AccountSession) -> Result<Option<Value>, Collec
         account_id: session.account.account_id.clone(),
         service: Service::S3,
         region: None,
-        resource: Some(account_block_arn(&session.account.account_id)),
+        resource: Some(account_block_arn(
+            session.partition(),
+            &session.account.account_id,
+        )),
         operation: "GetPublicAccessBlock (account)".into(),
         code,
         message,
@@ -249,7 +255,7 @@ async fn account_block(session: &AccountSession) -> Result<Option<Value>, Collec
 fn account_block_resource(session: &AccountSession, block: Option<&Value>) -> Resource {
     let account_id = &session.account.account_id;
     Resource {
-        arn: account_block_arn(account_id),
+        arn: account_block_arn(session.partition(), account_id),
         account_id: account_id.clone(),
         service: Service::S3,
         resource_type: ACCOUNT_PUBLIC_ACCESS_BLOCK.into(),
@@ -292,7 +298,7 @@ pub async fn collect(
             send(
                 out,
                 Collected::Failed {
-                    arn: account_block_arn(&account_id),
+                    arn: account_block_arn(session.partition(), &account_id),
                     error,
                 },
             )
@@ -346,7 +352,7 @@ pub async fn collect(
                     send(
                         out,
                         Collected::Failed {
-                            arn: bucket_arn(&name),
+                            arn: bucket_arn(session.partition(), &name),
                             error,
                         },
                     )
@@ -401,7 +407,7 @@ async fn describe_bucket(
             account_id: account_id.clone(),
             service: Service::S3,
             region: region.map(str::to_owned),
-            resource: Some(bucket_arn(name)),
+            resource: Some(bucket_arn(session.partition(), name)),
             operation: operation.to_owned(),
             code,
             message,
@@ -601,7 +607,7 @@ async fn describe_bucket(
         }
     }
     Ok(Described::Found(Box::new(Resource {
-        arn: bucket_arn(name),
+        arn: bucket_arn(session.partition(), name),
         account_id: account_id.clone(),
         service: Service::S3,
         resource_type: BUCKET.into(),
@@ -674,6 +680,115 @@ pub fn normalise_policy(text: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Account;
+    use crate::trail::{classify, parse_message, Disposition};
+
+    const ACCOUNT: &str = "111122223333";
+    /// One region of each partition, with the partition.
+    const PARTITIONS: [(&str, &str); 3] = [
+        ("us-east-1", "aws"),
+        ("cn-north-1", "aws-cn"),
+        ("us-gov-west-1", "aws-us-gov"),
+    ];
+
+    /// A session whose SDK configuration is in `region` (no call is made through it).
+    fn session_in(region: &str) -> AccountSession {
+        AccountSession {
+            account: Account {
+                account_id: ACCOUNT.into(),
+                role_arn: String::new(),
+                external_id: None,
+                regions: vec![region.into()],
+                enabled: true,
+                name: None,
+            },
+            sdk: aws_config::SdkConfig::builder()
+                .region(aws_config::Region::new(region.to_owned()))
+                .build(),
+            settings: crate::config::AwsSettings::default(),
+        }
+    }
+
+    /// The ARNs the trail extraction finds in a successful S3 call recorded in `region`.
+    fn trail_arns(region: &str, event_name: &str, request: Value) -> Vec<String> {
+        let partition = crate::arn::partition_for_region(region);
+        let record = json!({
+            "eventVersion": "1.09",
+            "userIdentity": {
+                "type": "IAMUser",
+                "arn": format!("arn:{partition}:iam::{ACCOUNT}:user/alice"),
+                "accountId": ACCOUNT,
+            },
+            "eventTime": "2024-05-01T10:00:00Z",
+            "eventSource": "s3.amazonaws.com",
+            "eventName": event_name,
+            "awsRegion": region,
+            "requestParameters": request,
+            "responseElements": null,
+            "eventID": "00000000-0000-0000-0000-000000000000",
+            "eventType": "AwsApiCall",
+            "recipientAccountId": ACCOUNT,
+        });
+        let event = parse_message(&record.to_string()).expect("test record parses");
+        match classify(&event).expect("the record is extractable") {
+            Disposition::Relevant(touched) => touched.into_iter().map(|t| t.arn).collect(),
+            Disposition::Ignored(reason) => panic!("{event_name} in {region} ignored: {reason:?}"),
+        }
+    }
+
+    #[test]
+    fn a_session_takes_its_partition_from_its_region() {
+        for (region, partition) in PARTITIONS {
+            // given a session in a region of each partition
+            let session = session_in(region);
+            // when / then
+            assert_eq!(session.home_region(), region);
+            assert_eq!(session.partition(), partition, "{region}");
+        }
+        // given a session whose SDK configuration names no region
+        let mut unset = session_in("us-east-1");
+        unset.sdk = aws_config::SdkConfig::builder().build();
+        // then it is the commercial partition's home region
+        assert_eq!(
+            (unset.home_region(), unset.partition()),
+            ("us-east-1", "aws")
+        );
+    }
+
+    #[test]
+    fn the_collector_and_the_trail_give_a_bucket_one_arn_in_every_partition() {
+        for (region, partition) in PARTITIONS {
+            // given a session and a CreateBucket record in the same region
+            let session = session_in(region);
+            let from_trail = trail_arns(region, "CreateBucket", json!({"bucketName": "b1"}));
+            // when the collector forms the bucket's ARN
+            let from_collector = bucket_arn(session.partition(), "b1");
+            // then both are the same ARN, in the region's partition
+            assert_eq!(from_trail, vec![from_collector.clone()], "{region}");
+            assert_eq!(from_collector, format!("arn:{partition}:s3:::b1"));
+        }
+    }
+
+    #[test]
+    fn the_collector_and_the_trail_give_the_account_block_one_arn_in_every_partition() {
+        for (region, partition) in PARTITIONS {
+            // given a session and a PutAccountPublicAccessBlock record in the same region
+            let session = session_in(region);
+            let from_trail = trail_arns(
+                region,
+                "PutAccountPublicAccessBlock",
+                json!({"PublicAccessBlockConfiguration": {"BlockPublicAcls": true}}),
+            );
+            // when the collector forms the account block's ARN
+            let from_collector = account_block_arn(session.partition(), ACCOUNT);
+            // then both are the same ARN, in the region's partition
+            assert_eq!(from_trail, vec![from_collector.clone()], "{region}");
+            assert_eq!(
+                from_collector,
+                format!("arn:{partition}:s3::{ACCOUNT}:account-public-access-block")
+            );
+        }
+    }
 
     #[test]
     fn a_single_statement_becomes_a_list() {

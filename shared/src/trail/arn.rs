@@ -1,9 +1,9 @@
-//! The kinds of resource a CloudTrail event can touch, and how each one's ARN is formed and read.
+//! Reading the identifier of a resource a CloudTrail event touched into that resource's ARN.
 //!
-//! Every kind fixes the ARN shape the collectors use for it, so that a resource touched by an
-//! event and the same resource found by the nightly inventory share one key:
-//! `arn:<partition>:<service>:<region or empty>:<account or empty>:<prefix><id>`.
-//! The partition comes from the region (`cn-*` → `aws-cn`, `us-gov-*` → `aws-us-gov`, ...).
+//! The kinds and how each one's ARN is formed are declared once in [`crate::arn`], which the
+//! collectors use too, so that a resource touched by an event and the same resource found by the
+//! nightly inventory share one key. The partition comes from the event's region
+//! ([`partition_for_region`]).
 //!
 //! An identifier found in an event is either a native id (bucket name, instance id, key id) or
 //! already an ARN (a trail or KMS key given by ARN). [`ResourceKind::resolve`] accepts both; when
@@ -12,185 +12,13 @@
 
 use thiserror::Error;
 
+pub(crate) use crate::arn::{
+    partition_for_region, split_arn, ResourceKind, CLOUDTRAIL_TRAIL, EC2_EBS_ENCRYPTION_BY_DEFAULT,
+    EC2_FLOW_LOG, EC2_IMAGE, EC2_INSTANCE, EC2_SECURITY_GROUP, EC2_SNAPSHOT, EC2_VOLUME, EC2_VPC,
+    IAM_PASSWORD_POLICY, IAM_USER, KMS_KEY, RDS_DB_INSTANCE, RDS_DB_SNAPSHOT,
+    S3_ACCOUNT_PUBLIC_ACCESS_BLOCK, S3_BUCKET,
+};
 use crate::model::Service;
-
-/// Where in the ARN a kind of resource puts the region and the account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ArnScope {
-    /// Neither region nor account: `arn:aws:s3:::bucket`.
-    Global,
-    /// The account only: `arn:aws:iam::111122223333:user/alice`.
-    Account,
-    /// Region and account: `arn:aws:ec2:us-east-1:111122223333:instance/i-0abc`.
-    Regional,
-}
-
-/// One kind of resource qrie tracks, as the collectors name it.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct ResourceKind {
-    pub service: Service,
-    /// CloudFormation-style type, e.g. `AWS::EC2::Instance`.
-    pub resource_type: &'static str,
-    /// The service field of the ARN (`service.as_str()` for every kind so far).
-    pub arn_service: &'static str,
-    pub scope: ArnScope,
-    /// What precedes the id in the ARN's resource part (`instance/`, `db:`), or for a
-    /// singleton the whole resource part (`account-password-policy`).
-    pub resource_prefix: &'static str,
-    /// One per account (or per account and region): the id is the account id and the ARN's
-    /// resource part is `resource_prefix` alone.
-    pub singleton: bool,
-}
-
-macro_rules! kind {
-    ($name:ident, $service:ident, $arn_service:literal, $type:literal, $scope:ident, $prefix:literal, $singleton:literal) => {
-        pub(crate) const $name: ResourceKind = ResourceKind {
-            service: Service::$service,
-            resource_type: $type,
-            arn_service: $arn_service,
-            scope: ArnScope::$scope,
-            resource_prefix: $prefix,
-            singleton: $singleton,
-        };
-    };
-}
-
-kind!(S3_BUCKET, S3, "s3", "AWS::S3::Bucket", Global, "", false);
-kind!(
-    S3_ACCOUNT_PUBLIC_ACCESS_BLOCK,
-    S3,
-    "s3",
-    "AWS::S3::AccountPublicAccessBlock",
-    Account,
-    "account-public-access-block",
-    true
-);
-kind!(
-    IAM_USER,
-    Iam,
-    "iam",
-    "AWS::IAM::User",
-    Account,
-    "user/",
-    false
-);
-kind!(
-    IAM_PASSWORD_POLICY,
-    Iam,
-    "iam",
-    "AWS::IAM::PasswordPolicy",
-    Account,
-    "account-password-policy",
-    true
-);
-kind!(
-    EC2_INSTANCE,
-    Ec2,
-    "ec2",
-    "AWS::EC2::Instance",
-    Regional,
-    "instance/",
-    false
-);
-kind!(
-    EC2_SECURITY_GROUP,
-    Ec2,
-    "ec2",
-    "AWS::EC2::SecurityGroup",
-    Regional,
-    "security-group/",
-    false
-);
-kind!(
-    EC2_VOLUME,
-    Ec2,
-    "ec2",
-    "AWS::EC2::Volume",
-    Regional,
-    "volume/",
-    false
-);
-kind!(
-    EC2_SNAPSHOT,
-    Ec2,
-    "ec2",
-    "AWS::EC2::Snapshot",
-    Regional,
-    "snapshot/",
-    false
-);
-kind!(
-    EC2_IMAGE,
-    Ec2,
-    "ec2",
-    "AWS::EC2::Image",
-    Regional,
-    "image/",
-    false
-);
-kind!(
-    EC2_VPC,
-    Ec2,
-    "ec2",
-    "AWS::EC2::VPC",
-    Regional,
-    "vpc/",
-    false
-);
-kind!(
-    EC2_FLOW_LOG,
-    Ec2,
-    "ec2",
-    "AWS::EC2::FlowLog",
-    Regional,
-    "vpc-flow-log/",
-    false
-);
-kind!(
-    EC2_EBS_ENCRYPTION_BY_DEFAULT,
-    Ec2,
-    "ec2",
-    "AWS::EC2::EbsEncryptionByDefault",
-    Regional,
-    "ebs-encryption-by-default",
-    true
-);
-kind!(
-    RDS_DB_INSTANCE,
-    Rds,
-    "rds",
-    "AWS::RDS::DBInstance",
-    Regional,
-    "db:",
-    false
-);
-kind!(
-    RDS_DB_SNAPSHOT,
-    Rds,
-    "rds",
-    "AWS::RDS::DBSnapshot",
-    Regional,
-    "snapshot:",
-    false
-);
-kind!(
-    CLOUDTRAIL_TRAIL,
-    CloudTrail,
-    "cloudtrail",
-    "AWS::CloudTrail::Trail",
-    Regional,
-    "trail/",
-    false
-);
-kind!(
-    KMS_KEY,
-    Kms,
-    "kms",
-    "AWS::KMS::Key",
-    Regional,
-    "key/",
-    false
-);
 
 /// An identifier that could not be turned into a resource of the expected kind. The value is
 /// never carried (it comes from the event and may be anything): the variant says what is
@@ -233,68 +61,7 @@ pub(crate) struct ResolvedResource {
     pub region: String,
 }
 
-/// The AWS partition that a region belongs to.
-pub fn partition_for_region(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else if region.starts_with("us-isob-") {
-        "aws-iso-b"
-    } else if region.starts_with("us-iso-") {
-        "aws-iso"
-    } else {
-        "aws"
-    }
-}
-
-/// The six fields of an ARN, borrowed from the string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ArnParts<'a> {
-    pub partition: &'a str,
-    pub service: &'a str,
-    pub region: &'a str,
-    pub account: &'a str,
-    pub resource: &'a str,
-}
-
-/// Splits `arn:partition:service:region:account:resource`; the resource part may hold colons.
-pub(crate) fn split_arn(value: &str) -> Option<ArnParts<'_>> {
-    let mut fields = value.splitn(6, ':');
-    let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-    ) else {
-        return None;
-    };
-    Some(ArnParts {
-        partition,
-        service,
-        region,
-        account,
-        resource,
-    })
-}
-
 impl ResourceKind {
-    /// The ARN of this kind of resource with the given native id.
-    pub fn arn(&self, partition: &str, region: &str, account_id: &str, id: &str) -> String {
-        let (region_field, account_field) = match self.scope {
-            ArnScope::Global => ("", ""),
-            ArnScope::Account => ("", account_id),
-            ArnScope::Regional => (region, account_id),
-        };
-        let id_field = if self.singleton { "" } else { id };
-        format!(
-            "arn:{partition}:{}:{region_field}:{account_field}:{}{id_field}",
-            self.arn_service, self.resource_prefix
-        )
-    }
-
     /// Turns an identifier found in an event (a native id or an ARN) into a resource, with the
     /// event's account and region as defaults that an ARN overrides.
     pub fn resolve(
@@ -387,25 +154,6 @@ fn non_empty_or<'a>(value: &'a str, fallback: &'a str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn partition_follows_the_region_prefix() {
-        // given regions of each partition
-        let table = [
-            ("us-east-1", "aws"),
-            ("eu-west-3", "aws"),
-            ("cn-north-1", "aws-cn"),
-            ("cn-northwest-1", "aws-cn"),
-            ("us-gov-west-1", "aws-us-gov"),
-            ("us-iso-east-1", "aws-iso"),
-            ("us-isob-east-1", "aws-iso-b"),
-            ("sa-isob-west-2r", "aws"),
-        ];
-        for (region, expected) in table {
-            // when / then
-            assert_eq!(partition_for_region(region), expected, "{region}");
-        }
-    }
 
     #[test]
     fn arn_shapes_match_the_collectors() {

@@ -30,7 +30,8 @@ mod dataset_tests;
 #[cfg(test)]
 mod documented_records_tests;
 
-pub use arn::{partition_for_region, IdentifierError};
+pub use crate::arn::partition_for_region;
+pub use arn::IdentifierError;
 pub use envelope::{parse_message, Envelope, EnvelopeError, TrailEvent};
 pub use extract::{
     classify, is_read_only, Disposition, ExtractError, IgnoreReason, TouchedResource,
