@@ -1247,3 +1247,48 @@ async fn stored_contexts_hide_the_values_next_to_a_finding_that_no_detector_repo
         "{stored_contexts:#?}"
     );
 }
+
+#[tokio::test]
+async fn concurrent_unit_ends_and_refused_redeliveries_count_each_unit_exactly_once() {
+    // given: a job whose 24 units each end twice at the same moment (a unit and its
+    // redelivery), so that half of the DONE transactions are refused while others commit
+    let rig = Rig::new(30, |_| {}).await;
+    let job_id = format!("exact-{}", rig.world.bucket("counts"));
+    let jobs = rig.scanner.jobs.clone();
+    assert!(jobs
+        .create(&qrie::object_scan::model::ScanJob {
+            job_id: job_id.clone(),
+            bucket: "b".into(),
+            region: "us-east-1".into(),
+            created_at: qrie::store::timestamp(chrono::Utc::now()),
+            ..Default::default()
+        })
+        .await
+        .unwrap());
+    let outcome = qrie::object_scan::model::UnitOutcome::Succeeded {
+        findings: 3,
+        etag_changed: false,
+        etag: "e".into(),
+        capped: Vec::new(),
+    };
+    // when: all 48 ends run at once
+    let mut tasks = Vec::new();
+    for unit in 0..24 {
+        for _ in 0..2 {
+            let (jobs, job_id, outcome) = (jobs.clone(), job_id.clone(), outcome.clone());
+            tasks.push(tokio::spawn(async move {
+                jobs.finish(&job_id, &format!("unit-{unit}"), &outcome)
+                    .await
+                    .expect("finish")
+            }));
+        }
+    }
+    let mut won = 0;
+    for task in tasks {
+        won += usize::from(task.await.expect("task"));
+    }
+    // then: each unit ended once, and the job's counts say exactly that
+    assert_eq!(won, 24);
+    let job = jobs.get(&job_id).await.unwrap().expect("job");
+    assert_eq!((job.counts.succeeded, job.counts.findings), (24, 72));
+}
