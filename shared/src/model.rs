@@ -289,6 +289,11 @@ const REGION_DIRECTIONS: &[&str] = &[
     "southwest",
 ];
 
+/// True for a 12-digit AWS account id.
+pub fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// True when `name` is shaped like an AWS region of a known partition:
 /// `<area>[-gov|-iso[a-z]]-[<locale>-]<direction>-<n>`, e.g. `us-east-1`, `us-gov-west-1`,
 /// `us-isob-east-1`, `eusc-de-east-1`. Syntactic: a region AWS opens later with a known shape

@@ -340,12 +340,6 @@ impl ResourceSource for AwsSource<'_> {
                 account_id: account.account_id.clone(),
                 message: e.to_string(),
             })?;
-        if touched.resource_type == collect::s3::BUCKET
-            && !owns_bucket(&session, &touched.id).await?
-        {
-            // Bucket names are global: another account's bucket is not found in this one.
-            return Ok(Lookup::NotFound);
-        }
         let regional = AccountSession {
             sdk: crate::aws::in_region(&session.sdk, &touched.region),
             ..session
@@ -358,40 +352,6 @@ impl ResourceSource for AwsSource<'_> {
         }
     }
 }
-
-/// Whether the session's account owns bucket `name`. Bucket names are global and another
-/// account's bucket may well be readable (a bucket policy that allows it; the local emulator
-/// allows it always), so reading its settings does not make it this account's: only the
-/// account's own ListBuckets does, as for the inventory.
-async fn owns_bucket(session: &AccountSession, name: &str) -> Result<bool, SourceError> {
-    let mut pages = session
-        .s3(OWNERSHIP_REGION)
-        .list_buckets()
-        .prefix(name)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            let (code, message) = collect::call_failure(&e);
-            SourceError::Collection(CollectionError {
-                account_id: session.account.account_id.clone(),
-                service: crate::model::Service::S3,
-                region: None,
-                resource: None,
-                operation: "ListBuckets".into(),
-                code,
-                message,
-            })
-        })?;
-        if page.buckets().iter().any(|b| b.name() == Some(name)) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// The region S3's ListBuckets is called in.
-const OWNERSHIP_REGION: &str = "us-east-1";
 
 /// Counts of one batch, as logged in the summary line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

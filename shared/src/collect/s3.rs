@@ -309,18 +309,7 @@ pub async fn collect(
     let client = session.s3(HOME_REGION);
     let mut pages = client.list_buckets().into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            let (code, message) = call_failure(&e);
-            CollectionError {
-                account_id: account_id.clone(),
-                service: Service::S3,
-                region: None,
-                resource: None,
-                operation: "ListBuckets".into(),
-                code,
-                message,
-            }
-        })?;
+        let page = page.map_err(|e| list_buckets_failure(session, &e))?;
         let names: Vec<(String, Option<String>)> = page
             .buckets()
             .iter()
@@ -377,11 +366,53 @@ enum AccountBlock {
     Unreadable { operation: String, code: String },
 }
 
-/// Re-describes one bucket by name (event processor), with the account block read fresh.
+/// A failed ListBuckets of the session's account.
+fn list_buckets_failure<E, R>(session: &AccountSession, e: &SdkError<E, R>) -> CollectionError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let (code, message) = call_failure(e);
+    CollectionError {
+        account_id: session.account.account_id.clone(),
+        service: Service::S3,
+        region: None,
+        resource: None,
+        operation: "ListBuckets".into(),
+        code,
+        message,
+    }
+}
+
+/// Whether the session's account owns bucket `name`. Bucket names are global and another
+/// account's bucket may well be readable (a bucket policy that allows it; the local emulator
+/// allows it always), so reading its settings does not make it this account's: only the
+/// account's own ListBuckets does, as for the inventory.
+async fn owns_bucket(session: &AccountSession, name: &str) -> Result<bool, CollectionError> {
+    let mut pages = session
+        .s3(HOME_REGION)
+        .list_buckets()
+        .prefix(name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| list_buckets_failure(session, &e))?;
+        if page.buckets().iter().any(|b| b.name() == Some(name)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Re-describes one bucket by name (event processor), with the account block read fresh. A
+/// bucket the account does not own (its ListBuckets does not list it) is not found in it.
 pub async fn describe_bucket_by_name(
     session: &AccountSession,
     name: &str,
 ) -> Result<Described, CollectionError> {
+    if !owns_bucket(session, name).await? {
+        return Ok(Described::NotFound);
+    }
     let account = match account_block(session).await {
         Ok(block) => AccountBlock::Known(block),
         Err(error) => {

@@ -285,10 +285,7 @@ pub fn policy_row(item: &Item) -> PolicyRow {
         }
     };
     let account_ids = |ids: Vec<&str>| -> Option<Vec<String>> {
-        let valid = !ids.is_empty()
-            && ids
-                .iter()
-                .all(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()));
+        let valid = !ids.is_empty() && ids.iter().all(|id| crate::model::is_account_id(id));
         valid.then(|| ids.into_iter().map(str::to_owned).collect())
     };
     let accounts = match item.get(p::ACCOUNTS) {

@@ -33,6 +33,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use crate::model::is_account_id;
+
 /// The wrapping a CloudTrail record arrived in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Envelope {
@@ -116,13 +118,11 @@ pub enum EnvelopeError {
     },
 }
 
-/// A 12-digit AWS account id.
-fn is_account_id(text: &str) -> bool {
-    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// The shape of a region name (`us-east-1`, `us-gov-west-1`, `cn-north-1`).
-fn is_region_name(text: &str) -> bool {
+/// The characters of a region name (`us-east-1`, `us-gov-west-1`, `cn-north-1`). Looser than
+/// [`crate::model::is_region_name`] on purpose: an event from a region AWS opened after this
+/// build is still read, while nothing but lowercase letters, digits and dashes reaches ARNs,
+/// SDK calls and logs.
+fn has_region_characters(text: &str) -> bool {
     (1..=32).contains(&text.len())
         && text
             .bytes()
@@ -229,10 +229,10 @@ fn from_record(
             .ok_or(EnvelopeError::MissingAccount)?,
     };
     let region = match optional_string(&record, "awsRegion")?.filter(|region| !region.is_empty()) {
-        Some(region) if is_region_name(&region) => region,
+        Some(region) if has_region_characters(&region) => region,
         Some(_) => return Err(EnvelopeError::InvalidRegion { field: "awsRegion" }),
         None => match envelope_region {
-            Some(region) if is_region_name(&region) => region,
+            Some(region) if has_region_characters(&region) => region,
             Some(_) => return Err(EnvelopeError::InvalidRegion { field: "region" }),
             None => return Err(EnvelopeError::MissingRegion),
         },
