@@ -64,6 +64,20 @@ export interface Contract {
   readonly scanner_role_name: string;
   /** Collector service (`s3`, `ec2`, ...) to the IAM actions it calls in customer accounts. */
   readonly collector_permissions: Readonly<Record<string, readonly string[]>>;
+  /**
+   * The resource kinds qrie collects (the Rust registry), by CloudFormation type: their service,
+   * residence, ARN template and the CloudTrail events (`<service>:<EventName>`) that keep them current.
+   */
+  readonly resource_kinds: Readonly<Record<string, ResourceKindSpec>>;
+  /** Every CloudTrail `eventSource` (`s3.amazonaws.com`, ...) the event processor has rules for. */
+  readonly event_sources: readonly string[];
+}
+
+export interface ResourceKindSpec {
+  readonly service: string;
+  readonly residence: 'global' | 'regional';
+  readonly arn: string;
+  readonly events: readonly string[];
 }
 
 /** Thrown when contract.json does not have the shape this app relies on. */
@@ -75,6 +89,7 @@ export class ContractError extends Error {
 }
 
 const KEY_TYPES = new Set(['S', 'N', 'B']);
+const EVENT_SOURCE = /^[a-z0-9-]+\.amazonaws\.com$/;
 const PROJECTIONS = new Set(['ALL', 'KEYS_ONLY', 'INCLUDE']);
 
 function checkKey(where: string, key: unknown): void {
@@ -138,6 +153,23 @@ export function validateContract(raw: unknown): Contract {
       throw new ContractError(`collector_permissions.${service} must be a list of "service:Action" strings`);
     }
   }
+  if (!Array.isArray(c.event_sources) || c.event_sources.some((s) => typeof s !== 'string' || !EVENT_SOURCE.test(s))) {
+    throw new ContractError('"event_sources" must be a list of "<service>.amazonaws.com" strings');
+  }
+  if (!c.resource_kinds || typeof c.resource_kinds !== 'object') throw new ContractError('missing "resource_kinds"');
+  for (const [type, k] of Object.entries(c.resource_kinds)) {
+    const where = `resource_kinds.${type}`;
+    if (!(k.service in c.collector_permissions)) {
+      throw new ContractError(`${where}.service ${JSON.stringify(k.service)} has no collector_permissions`);
+    }
+    if (!Array.isArray(k.events)) throw new ContractError(`${where}.events must be a list`);
+    for (const e of k.events) {
+      const source = `${e.split(':')[0]}.amazonaws.com`;
+      if (!c.event_sources.includes(source)) {
+        throw new ContractError(`${where}.events names ${e}, whose source ${source} is not in event_sources`);
+      }
+    }
+  }
   return c;
 }
 
@@ -150,15 +182,13 @@ export function collectorActions(contract: Contract): string[] {
 }
 
 /**
- * Services whose CloudTrail management events qrie listens to. The event processor's coverage is
- * wider than the collectors written so far, so the issue's list is the floor and every collector
- * service in the contract is added to it.
+ * `aws.<service>` EventBridge sources for the forwarding rule (customer side) and the bus rule
+ * (qrie side): one per CloudTrail `eventSource` the event processor has rules for (the contract's
+ * `event_sources`, read from the trail catalogue). The catalogue follows some services' events
+ * ahead of their collectors, so onboarding need not be redeployed when a collector lands.
  */
-const EVENT_SERVICES = ['s3', 'iam', 'ec2', 'rds', 'cloudtrail', 'kms'];
-
-/** `aws.<service>` event sources for the forwarding rule (customer side) and the bus rule (qrie side). */
 export function coveredEventSources(contract: Contract): string[] {
-  const services = new Set([...EVENT_SERVICES, ...Object.keys(contract.collector_permissions)]);
+  const services = new Set(contract.event_sources.map((s) => s.replace(/\.amazonaws\.com$/, '')));
   return [...services].sort().map((s) => `aws.${s}`);
 }
 

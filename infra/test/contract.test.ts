@@ -186,4 +186,32 @@ describe('an edited contract flows into the stacks', () => {
     c.tables.resources.partition_key = { name: 'X', type: 'STRING' };
     assert.throws(() => validateContract(c), /tables\.resources\.partition_key/);
   });
+
+  it('forwards exactly the event sources the contract lists, so a new one flows into both rules', () => {
+    const c = editableContract();
+    c.event_sources = [...c.event_sources, 'lambda.amazonaws.com'];
+    const { qrie, onboarding } = templates({ contract: validateContract(c) });
+    for (const t of [qrie, onboarding]) {
+      const sources = Object.values(resourcesOfType(t, 'AWS::Events::Rule'))
+        .filter((r: any) => r.Properties.EventPattern?.source)
+        .map((r: any) => r.Properties.EventPattern.source);
+      assert.ok(sources.length > 0);
+      for (const s of sources) assert.ok(s.includes('aws.lambda'), JSON.stringify(s));
+    }
+  });
+
+  it('rejects an event source that is not a CloudTrail eventSource, and a kind whose events are not forwarded', () => {
+    const bad = editableContract();
+    bad.event_sources = ['aws.s3'];
+    assert.throws(() => validateContract(bad), /"event_sources" must be a list/);
+    const unforwarded = editableContract();
+    unforwarded.event_sources = unforwarded.event_sources.filter((s: string) => s !== 's3.amazonaws.com');
+    assert.throws(() => validateContract(unforwarded), /resource_kinds\.AWS::S3::\w+\.events names s3:\w+, whose source s3\.amazonaws\.com is not in event_sources/);
+  });
+
+  it('rejects a kind of a service without collector permissions', () => {
+    const c = editableContract();
+    c.resource_kinds['AWS::EC2::Instance'] = { service: 'ec2', residence: 'regional', arn: 'arn:x', events: [] };
+    assert.throws(() => validateContract(c), /resource_kinds\.AWS::EC2::Instance\.service "ec2" has no collector_permissions/);
+  });
 });

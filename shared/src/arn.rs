@@ -1,7 +1,8 @@
-//! How each kind of resource qrie tracks forms its ARN, in every partition: declared once, here,
-//! below both the collectors (`collect`) and the CloudTrail extraction (`trail`), so that a
-//! resource found by the nightly inventory and the same resource touched by an event share one
-//! key: `arn:<partition>:<service>:<region or empty>:<account or empty>:<prefix><id>`.
+//! How a kind of resource forms its ARN, in every partition ([`ArnShape`]), below both the
+//! collectors (`collect`) and the CloudTrail extraction (`trail`). Each kind's shape is declared
+//! once, with the kind (see [`crate::registry`]), and both sides read that one declaration, so
+//! that a resource found by the nightly inventory and the same resource touched by an event share
+//! one key: `arn:<partition>:<service>:<region or empty>:<account or empty>:<prefix><id>`.
 //!
 //! The partition comes from a region, in one place ([`partition_for_region`]: `cn-*` →
 //! `aws-cn`, `us-gov-*` → `aws-us-gov`, ... else `aws`); a collector takes it from its account
@@ -13,7 +14,7 @@ use crate::model::Service;
 
 /// Where in the ARN a kind of resource puts the region and the account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ArnScope {
+pub enum ArnScope {
     /// Neither region nor account: `arn:aws:s3:::bucket`.
     Global,
     /// The account only: `arn:aws:iam::111122223333:user/alice`.
@@ -22,9 +23,11 @@ pub(crate) enum ArnScope {
     Regional,
 }
 
-/// One kind of resource qrie tracks, as the collectors name it.
+/// How one kind of resource forms its ARN and its name. Declared once per kind: in its service's
+/// collector module for a kind qrie collects (part of its [`crate::registry::ResourceKind`]), or
+/// in the trail catalogue for a kind whose events are followed ahead of its collector.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct ResourceKind {
+pub struct ArnShape {
     pub service: Service,
     /// CloudFormation-style type, e.g. `AWS::EC2::Instance`.
     pub resource_type: &'static str,
@@ -37,157 +40,47 @@ pub(crate) struct ResourceKind {
     /// One per account (or per account and region): the id is the account id and the ARN's
     /// resource part is `resource_prefix` alone.
     pub singleton: bool,
+    /// The ARN may hold a path before the name (`user/division/alice`): the native id is the
+    /// last `/`-separated part.
+    pub pathed: bool,
 }
 
-macro_rules! kind {
-    ($name:ident, $service:ident, $arn_service:literal, $type:literal, $scope:ident, $prefix:literal, $singleton:literal) => {
-        pub(crate) const $name: ResourceKind = ResourceKind {
-            service: Service::$service,
-            resource_type: $type,
-            arn_service: $arn_service,
-            scope: ArnScope::$scope,
-            resource_prefix: $prefix,
-            singleton: $singleton,
-        };
-    };
-}
+impl ArnShape {
+    /// A kind whose ARN is `arn:<partition>:<arn_service>:<region?>:<account?>:<prefix><id>`.
+    pub const fn new(
+        service: Service,
+        arn_service: &'static str,
+        resource_type: &'static str,
+        scope: ArnScope,
+        resource_prefix: &'static str,
+    ) -> Self {
+        ArnShape {
+            service,
+            resource_type,
+            arn_service,
+            scope,
+            resource_prefix,
+            singleton: false,
+            pathed: false,
+        }
+    }
 
-kind!(S3_BUCKET, S3, "s3", "AWS::S3::Bucket", Global, "", false);
-kind!(
-    S3_ACCOUNT_PUBLIC_ACCESS_BLOCK,
-    S3,
-    "s3",
-    "AWS::S3::AccountPublicAccessBlock",
-    Account,
-    "account-public-access-block",
-    true
-);
-kind!(
-    IAM_USER,
-    Iam,
-    "iam",
-    "AWS::IAM::User",
-    Account,
-    "user/",
-    false
-);
-kind!(
-    IAM_PASSWORD_POLICY,
-    Iam,
-    "iam",
-    "AWS::IAM::PasswordPolicy",
-    Account,
-    "account-password-policy",
-    true
-);
-kind!(
-    EC2_INSTANCE,
-    Ec2,
-    "ec2",
-    "AWS::EC2::Instance",
-    Regional,
-    "instance/",
-    false
-);
-kind!(
-    EC2_SECURITY_GROUP,
-    Ec2,
-    "ec2",
-    "AWS::EC2::SecurityGroup",
-    Regional,
-    "security-group/",
-    false
-);
-kind!(
-    EC2_VOLUME,
-    Ec2,
-    "ec2",
-    "AWS::EC2::Volume",
-    Regional,
-    "volume/",
-    false
-);
-kind!(
-    EC2_SNAPSHOT,
-    Ec2,
-    "ec2",
-    "AWS::EC2::Snapshot",
-    Regional,
-    "snapshot/",
-    false
-);
-kind!(
-    EC2_IMAGE,
-    Ec2,
-    "ec2",
-    "AWS::EC2::Image",
-    Regional,
-    "image/",
-    false
-);
-kind!(
-    EC2_VPC,
-    Ec2,
-    "ec2",
-    "AWS::EC2::VPC",
-    Regional,
-    "vpc/",
-    false
-);
-kind!(
-    EC2_FLOW_LOG,
-    Ec2,
-    "ec2",
-    "AWS::EC2::FlowLog",
-    Regional,
-    "vpc-flow-log/",
-    false
-);
-kind!(
-    EC2_EBS_ENCRYPTION_BY_DEFAULT,
-    Ec2,
-    "ec2",
-    "AWS::EC2::EbsEncryptionByDefault",
-    Regional,
-    "ebs-encryption-by-default",
-    true
-);
-kind!(
-    RDS_DB_INSTANCE,
-    Rds,
-    "rds",
-    "AWS::RDS::DBInstance",
-    Regional,
-    "db:",
-    false
-);
-kind!(
-    RDS_DB_SNAPSHOT,
-    Rds,
-    "rds",
-    "AWS::RDS::DBSnapshot",
-    Regional,
-    "snapshot:",
-    false
-);
-kind!(
-    CLOUDTRAIL_TRAIL,
-    CloudTrail,
-    "cloudtrail",
-    "AWS::CloudTrail::Trail",
-    Regional,
-    "trail/",
-    false
-);
-kind!(
-    KMS_KEY,
-    Kms,
-    "kms",
-    "AWS::KMS::Key",
-    Regional,
-    "key/",
-    false
-);
+    /// The same kind, one per account (or account and region): its ARN ends in the prefix.
+    pub const fn singleton(self) -> Self {
+        ArnShape {
+            singleton: true,
+            ..self
+        }
+    }
+
+    /// The same kind, whose ARN may carry a path before the name.
+    pub const fn pathed(self) -> Self {
+        ArnShape {
+            pathed: true,
+            ..self
+        }
+    }
+}
 
 /// The AWS partition that a region belongs to.
 pub fn partition_for_region(region: &str) -> &'static str {
@@ -206,7 +99,7 @@ pub fn partition_for_region(region: &str) -> &'static str {
 
 /// The six fields of an ARN, borrowed from the string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ArnParts<'a> {
+pub struct ArnParts<'a> {
     pub partition: &'a str,
     pub service: &'a str,
     pub region: &'a str,
@@ -215,7 +108,7 @@ pub(crate) struct ArnParts<'a> {
 }
 
 /// Splits `arn:partition:service:region:account:resource`; the resource part may hold colons.
-pub(crate) fn split_arn(value: &str) -> Option<ArnParts<'_>> {
+pub fn split_arn(value: &str) -> Option<ArnParts<'_>> {
     let mut fields = value.splitn(6, ':');
     let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
         fields.next(),
@@ -236,7 +129,7 @@ pub(crate) fn split_arn(value: &str) -> Option<ArnParts<'_>> {
     })
 }
 
-impl ResourceKind {
+impl ArnShape {
     /// The ARN of this kind of resource with the given native id.
     pub fn arn(&self, partition: &str, region: &str, account_id: &str, id: &str) -> String {
         let (region_field, account_field) = match self.scope {
@@ -275,6 +168,24 @@ mod tests {
         }
     }
 
+    const GLOBAL: ArnShape =
+        ArnShape::new(Service::S3, "s3", "AWS::S3::Bucket", ArnScope::Global, "");
+    const SINGLETON: ArnShape = ArnShape::new(
+        Service::S3,
+        "s3",
+        "AWS::S3::AccountPublicAccessBlock",
+        ArnScope::Account,
+        "account-public-access-block",
+    )
+    .singleton();
+    const REGIONAL: ArnShape = ArnShape::new(
+        Service::Ec2,
+        "ec2",
+        "AWS::EC2::Volume",
+        ArnScope::Regional,
+        "volume/",
+    );
+
     #[test]
     fn each_scope_places_region_and_account_in_every_partition() {
         // given one kind of each scope and the three commercial-like partitions
@@ -284,9 +195,9 @@ mod tests {
             ("aws-us-gov", "us-gov-west-1"),
         ] {
             // when
-            let bucket = S3_BUCKET.arn(partition, region, "111122223333", "b");
-            let block = S3_ACCOUNT_PUBLIC_ACCESS_BLOCK.arn(partition, region, "111122223333", "x");
-            let volume = EC2_VOLUME.arn(partition, region, "111122223333", "vol-1");
+            let bucket = GLOBAL.arn(partition, region, "111122223333", "b");
+            let block = SINGLETON.arn(partition, region, "111122223333", "x");
+            let volume = REGIONAL.arn(partition, region, "111122223333", "vol-1");
             // then
             assert_eq!(bucket, format!("arn:{partition}:s3:::b"));
             assert_eq!(

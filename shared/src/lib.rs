@@ -14,6 +14,7 @@ pub mod model;
 pub mod object_scan;
 pub mod policy;
 pub mod process;
+pub mod registry;
 pub mod scan;
 pub mod sqs_batch;
 pub mod store;

@@ -612,7 +612,7 @@ impl<'a> EventProcessor<'a> {
                     return Ok(refresh);
                 }
                 Lookup::Found(resource) => return self.store(&resource, refresh).await,
-                Lookup::NotFound if may_not_be_visible_yet(event, Utc::now()) => {
+                Lookup::NotFound if may_not_be_visible_yet(event, touched, Utc::now()) => {
                     if attempt == self.retry.retries {
                         return Err(EventError::NotYetVisible {
                             arn: touched.arn.clone(),
@@ -753,16 +753,16 @@ fn loggable_name(name: &str) -> &str {
 /// How far ahead of qrie's clock an `eventTime` may be and still be believed (clock skew).
 const EVENT_TIME_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
-/// True for an event that created its resource recently enough that Describe calls may not
-/// see it yet. An `eventTime` further in the future than clock skew explains is not believed:
+/// True for an event that created its resource (its catalogue rule says so) recently enough that
+/// Describe calls may not see it yet. An `eventTime` further in the future than clock skew explains is not believed:
 /// it earns no retries (the event's time only ever decides whether to describe again, never
 /// what is stored or resolved).
-fn may_not_be_visible_yet(event: &TrailEvent, now: DateTime<Utc>) -> bool {
-    let creates = event.event_name.starts_with("Create")
-        || matches!(
-            event.event_name.as_str(),
-            "RunInstances" | "RegisterImage" | "CopyImage" | "CopySnapshot"
-        );
+fn may_not_be_visible_yet(
+    event: &TrailEvent,
+    touched: &TouchedResource,
+    now: DateTime<Utc>,
+) -> bool {
+    let creates = touched.created;
     let recent = event.event_time.is_none_or(|t| {
         let age = now.signed_duration_since(t);
         age >= -EVENT_TIME_SKEW && age.to_std().map_or(true, |age| age <= CONSISTENCY_WINDOW)

@@ -11,7 +11,7 @@ use aws_sdk_s3::types::{
     VersioningConfiguration,
 };
 use lambda_runtime::{Context, LambdaEvent};
-use qrie::collect::s3::{ACCOUNT_PUBLIC_ACCESS_BLOCK_SCHEMA, BUCKET_SCHEMA};
+use qrie::collect::s3::{ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND, BUCKET};
 use qrie::handler::inventory_handler;
 use qrie::inventory::{InventoryRequest, InventorySummary};
 use qrie::model::Account;
@@ -231,18 +231,19 @@ async fn the_s3_collector_writes_exactly_the_declared_schema() {
 
     // And every path in every output is declared with the right type
     let mut seen_buckets = Seen::default();
-    conform(&BUCKET_SCHEMA, &states, &mut seen_buckets);
+    conform(&BUCKET.schema(), &states, &mut seen_buckets);
     let blocks: Vec<&Value> = rounds.iter().map(|r| &r[0]).collect();
     let mut seen_blocks = Seen::default();
     conform(
-        &ACCOUNT_PUBLIC_ACCESS_BLOCK_SCHEMA,
+        &ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND.schema(),
         &blocks,
         &mut seen_blocks,
     );
 
     // And every declared path appears in some output with a value (so its type was checked),
     // except the few the local AWS never fills, which are still written
-    let unvalued: BTreeSet<String> = BUCKET_SCHEMA
+    let unvalued: BTreeSet<String> = BUCKET
+        .schema()
         .paths()
         .difference(&seen_buckets.valued)
         .cloned()
@@ -258,7 +259,8 @@ async fn the_s3_collector_writes_exactly_the_declared_schema() {
             "{path} is never written"
         );
     }
-    let unvalued: Vec<String> = ACCOUNT_PUBLIC_ACCESS_BLOCK_SCHEMA
+    let unvalued: Vec<String> = ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND
+        .schema()
         .paths()
         .difference(&seen_blocks.valued)
         .cloned()
@@ -267,4 +269,25 @@ async fn the_s3_collector_writes_exactly_the_declared_schema() {
         unvalued.is_empty(),
         "declared but never collected: {unvalued:?}"
     );
+}
+
+/// The kinds whose collector output a test in this file checks against the declared schema.
+/// A kind registered without such a test fails here: its schema would be a hand-kept copy that
+/// nothing holds to the collector.
+const CHECKED_AGAINST_COLLECTOR_OUTPUT: &[&str] = &[
+    BUCKET.resource_type(),
+    ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND.resource_type(),
+];
+
+#[test]
+fn every_registered_kind_has_its_schema_checked_against_its_collector() {
+    // given every kind in the registry
+    for kind in qrie::registry::kinds() {
+        // then a conformance test in this file covers it
+        assert!(
+            CHECKED_AGAINST_COLLECTOR_OUTPUT.contains(&kind.resource_type()),
+            "{} is registered but no test checks its collector's output against its schema",
+            kind.resource_type()
+        );
+    }
 }

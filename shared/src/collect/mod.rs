@@ -24,6 +24,9 @@
 pub mod s3;
 pub mod session;
 
+// Each service's module declares its kinds and its lister; `crate::registry::SERVICES` lists
+// the services.
+
 pub use session::{open_session, SessionError};
 
 use std::collections::BTreeSet;
@@ -64,12 +67,16 @@ impl AccountSession {
         crate::arn::partition_for_region(self.home_region())
     }
 
-    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
-        crate::aws::s3_client(&crate::aws::in_region(&self.sdk, region), &self.settings)
+    /// The session's SDK configuration pointed at `region`: what a collector builds its
+    /// service's client from (`aws_sdk_ec2::Client::new(&session.config_in(region))`), with the
+    /// assumed role's credentials and qrie's retry, timeout and endpoint settings.
+    pub fn config_in(&self, region: &str) -> SdkConfig {
+        crate::aws::in_region(&self.sdk, region)
     }
 
-    pub fn s3control(&self) -> aws_sdk_s3control::Client {
-        crate::aws::s3control_client(&self.sdk, &self.settings)
+    /// An S3 client in `region` (the collector's and the object scanner's reads).
+    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        crate::aws::s3_client(&self.config_in(region), &self.settings)
     }
 }
 
@@ -219,14 +226,17 @@ pub(crate) fn call_failure<E: ProvideErrorMetadata + std::error::Error + 'static
     (code, message)
 }
 
-/// The services whose collectors exist, and the permissions each declares.
-pub fn declared_permissions() -> Vec<(Service, &'static [&'static str])> {
-    vec![(Service::S3, s3::PERMISSIONS)]
+/// The services whose collectors exist (see [`crate::registry`]), and the permissions each uses.
+pub fn declared_permissions() -> Vec<(Service, Vec<&'static str>)> {
+    crate::registry::SERVICES
+        .iter()
+        .map(|entry| (entry.service, entry.permissions()))
+        .collect()
 }
 
 /// True when qrie can collect `service` today.
 pub fn is_supported(service: Service) -> bool {
-    declared_permissions().iter().any(|(s, _)| *s == service)
+    crate::registry::service(service).is_some()
 }
 
 /// A service or resource type whose collector does not exist yet.
@@ -234,7 +244,8 @@ pub fn is_supported(service: Service) -> bool {
 #[error("{0} has no collector yet")]
 pub struct Unsupported(pub String);
 
-/// Collects every resource of `service` in the session's account into `out`.
+/// Collects every resource of `service` in the session's account into `out`, with the
+/// service's lister from the registry.
 ///
 /// Returns which regions were listed completely (so resources of those regions not seen may be
 /// removed) with the listings that failed.
@@ -243,24 +254,21 @@ pub async fn collect_service(
     session: &AccountSession,
     out: &Sender<Collected>,
 ) -> Result<Completeness, Unsupported> {
-    match service {
-        // One ListBuckets for every region: the buckets' regions are complete together.
-        Service::S3 => Ok(Completeness::of_global(s3::collect(session, out).await)),
-        other => Err(Unsupported(format!("service {other}"))),
-    }
+    let entry = crate::registry::service(service)
+        .ok_or_else(|| Unsupported(format!("service {service}")))?;
+    Ok((entry.collect)(session, out).await)
 }
 
-/// Re-describes one resource, identified by type and native id (bucket name, ...).
+/// Re-describes one resource, identified by type and native id (bucket name, ...), with the
+/// kind's describe from the registry. The session's home region is the resource's region.
 pub async fn describe(
     session: &AccountSession,
     resource_type: &str,
     id: &str,
 ) -> Result<Result<Described, CollectionError>, Unsupported> {
-    match resource_type {
-        s3::BUCKET => Ok(s3::describe_bucket_by_name(session, id).await),
-        s3::ACCOUNT_PUBLIC_ACCESS_BLOCK => Ok(s3::describe_account_block(session).await),
-        other => Err(Unsupported(format!("resource type {other}"))),
-    }
+    let kind = crate::registry::kind(resource_type)
+        .ok_or_else(|| Unsupported(format!("resource type {resource_type}")))?;
+    Ok((kind.describe)(session, id).await)
 }
 
 #[cfg(test)]

@@ -17,8 +17,9 @@
 //! Logging                      {TargetBucket, TargetPrefix} | null
 //! ```
 //!
-//! The same shape is declared as [`BUCKET_SCHEMA`] (and [`ACCOUNT_PUBLIC_ACCESS_BLOCK_SCHEMA`]),
-//! which policies are checked against at load and the integration tests check real output against.
+//! The same shape is declared with the kind ([`BUCKET`]'s schema, and
+//! [`ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND`]'s), which policies are checked against at load and the
+//! integration tests check real output against.
 //!
 //! `null` means S3 answered that the setting is not configured. A call on the bucket itself that
 //! fails for any other reason makes the whole bucket a [`Collected::Failed`] entry instead (left
@@ -40,13 +41,64 @@ use serde_json::{json, Map, Value};
 use tokio::sync::mpsc::Sender;
 use tracing::{debug, warn};
 
-use super::{call_failure, AccountSession, Collected, CollectionError, Described};
+use super::{call_failure, AccountSession, Collected, CollectionError, Completeness, Described};
+use crate::arn::{ArnScope, ArnShape};
 use crate::model::{Resource, Service, UnreadablePart, UNREADABLE};
-use crate::policy::schema::{Field, Schema, Type, UNREADABLE_FIELD};
+use crate::policy::schema::{Field, Type, UNREADABLE_FIELD};
+use crate::registry::{Residence, ResourceKind, ServiceEntry};
 
-pub const BUCKET: &str = crate::arn::S3_BUCKET.resource_type;
-pub const ACCOUNT_PUBLIC_ACCESS_BLOCK: &str =
-    crate::arn::S3_ACCOUNT_PUBLIC_ACCESS_BLOCK.resource_type;
+/// S3 in the registry: its two kinds, listed together by [`collect`] (one ListBuckets covers
+/// every region, so the buckets' regions are complete or incomplete together).
+pub const SERVICE: ServiceEntry = ServiceEntry {
+    service: Service::S3,
+    kinds: &[&BUCKET, &ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND],
+    collect: |session, out| {
+        Box::pin(async move { Completeness::of_global(collect(session, out).await) })
+    },
+};
+
+/// A bucket: global in its ARN (`arn:aws:s3:::name`), regional in where it lives.
+pub const BUCKET: ResourceKind = ResourceKind {
+    shape: ArnShape::new(Service::S3, "s3", "AWS::S3::Bucket", ArnScope::Global, ""),
+    residence: Residence::Regional,
+    permissions: &[
+        "s3:ListAllMyBuckets",
+        "s3:GetBucketLocation",
+        "s3:GetBucketPublicAccessBlock",
+        "s3:GetBucketPolicy",
+        "s3:GetBucketPolicyStatus",
+        "s3:GetBucketAcl",
+        "s3:GetBucketOwnershipControls",
+        "s3:GetEncryptionConfiguration",
+        "s3:GetBucketVersioning",
+        "s3:GetBucketLogging",
+        // A bucket's effective Block Public Access settings include the account's.
+        "s3:GetAccountPublicAccessBlock",
+    ],
+    fields: BUCKET_FIELDS,
+    describe: |session, name| Box::pin(describe_bucket_by_name(session, name)),
+};
+
+/// The account-level S3 Block Public Access settings: one per account.
+pub const ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND: ResourceKind = ResourceKind {
+    shape: ArnShape::new(
+        Service::S3,
+        "s3",
+        "AWS::S3::AccountPublicAccessBlock",
+        ArnScope::Account,
+        "account-public-access-block",
+    )
+    .singleton(),
+    residence: Residence::Global,
+    permissions: &["s3:GetAccountPublicAccessBlock"],
+    fields: ACCOUNT_PUBLIC_ACCESS_BLOCK_FIELDS,
+    describe: |session, _account_id| Box::pin(describe_account_block(session)),
+};
+
+/// The bucket type, `AWS::S3::Bucket`.
+pub const BUCKET_TYPE: &str = BUCKET.resource_type();
+/// The account block type, `AWS::S3::AccountPublicAccessBlock`.
+pub const ACCOUNT_PUBLIC_ACCESS_BLOCK: &str = ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND.resource_type();
 
 /// The four Block Public Access settings as the configurations hold them.
 const BLOCK_FIELDS: &[Field] = &[
@@ -67,109 +119,88 @@ const KNOWN_BLOCK_FIELDS: &[Field] = &[
 
 /// The normalised bucket configuration (the table above), checked against real collector output
 /// by the integration tests.
-pub const BUCKET_SCHEMA: Schema = Schema {
-    resource_type: BUCKET,
-    fields: &[
-        Field::new("Name", Type::String),
-        Field::new("Region", Type::String),
-        Field::new("CreationDate", Type::String).nullable(),
-        Field::new("PublicAccessBlock", Type::Object(BLOCK_FIELDS)).nullable(),
-        Field::new("AccountPublicAccessBlock", Type::Object(BLOCK_FIELDS))
-            .nullable()
-            .optional(),
-        Field::new(
-            "EffectivePublicAccessBlock",
-            Type::Object(KNOWN_BLOCK_FIELDS),
-        ),
-        Field::new("Policy", Type::Any).nullable(),
-        Field::new(
-            "PolicyStatus",
-            Type::Object(&[Field::new("IsPublic", Type::Bool)]),
-        )
-        .nullable(),
-        Field::new(
-            "Acl",
-            Type::Object(&[
-                Field::new(
-                    "Owner",
-                    Type::Object(&[Field::new("ID", Type::String).nullable()]),
-                ),
-                Field::new(
-                    "Grants",
-                    Type::Array(&Type::Object(&[
-                        Field::new(
-                            "Grantee",
-                            Type::Object(&[
-                                Field::new("Type", Type::String),
-                                Field::new("URI", Type::String).nullable(),
-                                Field::new("ID", Type::String).nullable(),
-                                Field::new("EmailAddress", Type::String).nullable(),
-                            ]),
-                        )
-                        .nullable(),
-                        Field::new("Permission", Type::String).nullable(),
-                    ])),
-                ),
-            ]),
-        ),
-        Field::new(
-            "OwnershipControls",
-            Type::Object(&[Field::new("ObjectOwnership", Type::String).nullable()]),
-        )
-        .nullable(),
-        Field::new(
-            "Encryption",
-            Type::Object(&[Field::new(
-                "Rules",
+const BUCKET_FIELDS: &[Field] = &[
+    Field::new("Name", Type::String),
+    Field::new("Region", Type::String),
+    Field::new("CreationDate", Type::String).nullable(),
+    Field::new("PublicAccessBlock", Type::Object(BLOCK_FIELDS)).nullable(),
+    Field::new("AccountPublicAccessBlock", Type::Object(BLOCK_FIELDS))
+        .nullable()
+        .optional(),
+    Field::new(
+        "EffectivePublicAccessBlock",
+        Type::Object(KNOWN_BLOCK_FIELDS),
+    ),
+    Field::new("Policy", Type::Any).nullable(),
+    Field::new(
+        "PolicyStatus",
+        Type::Object(&[Field::new("IsPublic", Type::Bool)]),
+    )
+    .nullable(),
+    Field::new(
+        "Acl",
+        Type::Object(&[
+            Field::new(
+                "Owner",
+                Type::Object(&[Field::new("ID", Type::String).nullable()]),
+            ),
+            Field::new(
+                "Grants",
                 Type::Array(&Type::Object(&[
-                    Field::new("SSEAlgorithm", Type::String).nullable(),
-                    Field::new("KMSMasterKeyID", Type::String).nullable(),
-                    Field::new("BucketKeyEnabled", Type::Bool),
+                    Field::new(
+                        "Grantee",
+                        Type::Object(&[
+                            Field::new("Type", Type::String),
+                            Field::new("URI", Type::String).nullable(),
+                            Field::new("ID", Type::String).nullable(),
+                            Field::new("EmailAddress", Type::String).nullable(),
+                        ]),
+                    )
+                    .nullable(),
+                    Field::new("Permission", Type::String).nullable(),
                 ])),
-            )]),
-        )
-        .nullable(),
-        Field::new(
-            "Versioning",
-            Type::Object(&[
-                Field::new("Status", Type::String).nullable(),
-                Field::new("MFADelete", Type::String).nullable(),
-            ]),
-        ),
-        Field::new(
-            "Logging",
-            Type::Object(&[
-                Field::new("TargetBucket", Type::String),
-                Field::new("TargetPrefix", Type::String),
-            ]),
-        )
-        .nullable(),
-        UNREADABLE_FIELD,
-    ],
-};
+            ),
+        ]),
+    ),
+    Field::new(
+        "OwnershipControls",
+        Type::Object(&[Field::new("ObjectOwnership", Type::String).nullable()]),
+    )
+    .nullable(),
+    Field::new(
+        "Encryption",
+        Type::Object(&[Field::new(
+            "Rules",
+            Type::Array(&Type::Object(&[
+                Field::new("SSEAlgorithm", Type::String).nullable(),
+                Field::new("KMSMasterKeyID", Type::String).nullable(),
+                Field::new("BucketKeyEnabled", Type::Bool),
+            ])),
+        )]),
+    )
+    .nullable(),
+    Field::new(
+        "Versioning",
+        Type::Object(&[
+            Field::new("Status", Type::String).nullable(),
+            Field::new("MFADelete", Type::String).nullable(),
+        ]),
+    ),
+    Field::new(
+        "Logging",
+        Type::Object(&[
+            Field::new("TargetBucket", Type::String),
+            Field::new("TargetPrefix", Type::String),
+        ]),
+    )
+    .nullable(),
+    UNREADABLE_FIELD,
+];
 
 /// The normalised account-level block configuration.
-pub const ACCOUNT_PUBLIC_ACCESS_BLOCK_SCHEMA: Schema = Schema {
-    resource_type: ACCOUNT_PUBLIC_ACCESS_BLOCK,
-    fields: &[
-        Field::new("AccountId", Type::String),
-        Field::new("PublicAccessBlock", Type::Object(BLOCK_FIELDS)).nullable(),
-    ],
-};
-
-/// Every S3 API permission this collector uses.
-pub const PERMISSIONS: &[&str] = &[
-    "s3:ListAllMyBuckets",
-    "s3:GetBucketLocation",
-    "s3:GetBucketPublicAccessBlock",
-    "s3:GetBucketPolicy",
-    "s3:GetBucketPolicyStatus",
-    "s3:GetBucketAcl",
-    "s3:GetBucketOwnershipControls",
-    "s3:GetEncryptionConfiguration",
-    "s3:GetBucketVersioning",
-    "s3:GetBucketLogging",
-    "s3:GetAccountPublicAccessBlock",
+const ACCOUNT_PUBLIC_ACCESS_BLOCK_FIELDS: &[Field] = &[
+    Field::new("AccountId", Type::String),
+    Field::new("PublicAccessBlock", Type::Object(BLOCK_FIELDS)).nullable(),
 ];
 
 /// Buckets described at once within one account.
@@ -177,14 +208,14 @@ const BUCKET_CONCURRENCY: usize = 8;
 /// The region S3's global calls (ListBuckets, GetBucketLocation) go to.
 const HOME_REGION: &str = "us-east-1";
 
-/// The ARN of the bucket `name` in `partition` (the shape declared once in [`crate::arn`]).
+/// The ARN of the bucket `name` in `partition`.
 pub fn bucket_arn(partition: &str, name: &str) -> String {
-    crate::arn::S3_BUCKET.arn(partition, "", "", name)
+    BUCKET.arn(partition, "", "", name)
 }
 
 /// The ARN of the account-level Block Public Access settings of `account_id` in `partition`.
 pub fn account_block_arn(partition: &str, account_id: &str) -> String {
-    crate::arn::S3_ACCOUNT_PUBLIC_ACCESS_BLOCK.arn(partition, "", account_id, account_id)
+    ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND.arn(partition, "", account_id, account_id)
 }
 
 /// The outcome of one attribute call: the setting, "not configured" (`None`), or a failure.
@@ -223,8 +254,7 @@ fn block_json(
 
 /// The account-level public access block: `Ok(None)` when not configured.
 async fn account_block(session: &AccountSession) -> Result<Option<Value>, CollectionError> {
-    let result = session
-        .s3control()
+    let result = crate::aws::s3control_client(&session.sdk, &session.settings)
         .get_public_access_block()
         .account_id(&session.account.account_id)
         .send()
@@ -641,7 +671,7 @@ async fn describe_bucket(
         arn: bucket_arn(session.partition(), name),
         account_id: account_id.clone(),
         service: Service::S3,
-        resource_type: BUCKET.into(),
+        resource_type: BUCKET_TYPE.into(),
         region,
         configuration: Value::Object(config),
         last_seen_at: observed,

@@ -42,7 +42,7 @@ pub fn role_permissions() -> Vec<(Service, Vec<&'static str>)> {
     super::declared_permissions()
         .into_iter()
         .map(|(service, perms)| {
-            let mut all: Vec<&'static str> = perms.to_vec();
+            let mut all: Vec<&'static str> = perms;
             if service == Service::S3 {
                 for p in OBJECT_SCAN_PERMISSIONS {
                     if !all.contains(p) {

@@ -218,6 +218,26 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_policy_is_of_a_registered_kind_and_in_its_services_folder() {
+        let catalog = Catalog::embedded();
+        for policy in catalog.policies() {
+            // given a shipped policy
+            // then its type is a kind qrie collects, of the policy's service
+            let kind = crate::registry::kind(&policy.resource_type).unwrap_or_else(|| {
+                panic!("{}: {} is not registered", policy.id, policy.resource_type)
+            });
+            assert_eq!(kind.shape.service, policy.service, "{}", policy.id);
+            // and its file is under policies/<service>/
+            let file = format!("{}/{}.yaml", policy.service, policy.id);
+            assert!(
+                EMBEDDED_POLICY_FILES.iter().any(|(name, _)| *name == file),
+                "{} is not at policies/{file}",
+                policy.id
+            );
+        }
+    }
+
+    #[test]
     fn the_repository_folder_matches_the_embedded_set() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
         let from_dir = Catalog::from_dir(&dir).unwrap();

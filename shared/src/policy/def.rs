@@ -132,13 +132,9 @@ impl Policy {
             .severity
             .parse::<Severity>()
             .map_err(|e| invalid(e.to_string()))?;
-        let schema = schema::for_resource_type(&raw.resource_type).map_err(invalid)?;
-        let service = Service::of_resource_type(&raw.resource_type).ok_or_else(|| {
-            invalid(format!(
-                "resource_type {:?} is not of a service qrie inventories (AWS::<Service>::<Type>)",
-                raw.resource_type
-            ))
-        })?;
+        let kind = schema::kind_for(&raw.resource_type).map_err(invalid)?;
+        let schema = kind.schema();
+        let service = kind.shape.service;
         let controls: Vec<ControlRef> = raw
             .controls
             .iter()

@@ -2,7 +2,7 @@
 //! to it.
 //!
 //! Each collector declares, next to the code that builds a configuration, the paths it writes
-//! and their JSON types ([`Schema`], e.g. `crate::collect::s3::BUCKET_SCHEMA`). At load, a policy
+//! and their JSON types (the fields of its [`crate::registry::ResourceKind`], read as a [`Schema`]). At load, a policy
 //! is checked against the schema of its `resource_type` ([`Schema::check_condition`]): a path the
 //! schema does not have, or an operator that cannot apply to the path's type (`gt` on a string,
 //! `cidr_contains` on a boolean), is an error naming the place in the condition
@@ -132,28 +132,23 @@ impl std::fmt::Display for Violation {
     }
 }
 
-/// Every schema qrie declares, one per resource type it inventories. The registry of resource
-/// kinds is meant to hold these; until it does, this is the one list.
-pub fn known() -> &'static [Schema] {
-    &[
-        crate::collect::s3::BUCKET_SCHEMA,
-        crate::collect::s3::ACCOUNT_PUBLIC_ACCESS_BLOCK_SCHEMA,
-    ]
+/// The schema of `resource_type`, from its kind in the registry ([`crate::registry`]), or an
+/// error message with the nearest registered type.
+pub fn for_resource_type(resource_type: &str) -> Result<Schema, String> {
+    kind_for(resource_type).map(|kind| kind.schema())
 }
 
-/// The schema of `resource_type`, or an error message with the nearest known type.
-pub fn for_resource_type(resource_type: &str) -> Result<&'static Schema, String> {
-    let schemas = known();
-    schemas
-        .iter()
-        .find(|s| s.resource_type == resource_type)
-        .ok_or_else(|| {
-            let names: Vec<&str> = schemas.iter().map(|s| s.resource_type).collect();
-            format!(
-                "resource_type {resource_type:?} is not a type qrie inventories{}",
-                suggestion(resource_type, &names)
-            )
-        })
+/// The registered kind of `resource_type`, or an error message with the nearest registered type.
+pub fn kind_for(resource_type: &str) -> Result<&'static crate::registry::ResourceKind, String> {
+    crate::registry::kind(resource_type).ok_or_else(|| {
+        let names: Vec<&str> = crate::registry::kinds()
+            .map(|k| k.resource_type())
+            .collect();
+        format!(
+            "resource_type {resource_type:?} is not a type qrie inventories{}",
+            suggestion(resource_type, &names)
+        )
+    })
 }
 
 /// ", did you mean `X`?" for the nearest candidate, or the list of candidates when none is close.

@@ -1,8 +1,9 @@
 //! The one definition of qrie's tables: names, keys, indexes and attribute names.
 //!
 //! `shared/schema/contract.json` is generated from [`contract`] (with the environment variables
-//! each function reads and the API permissions the customer role must allow, handed down by
-//! `collect::session::role_permissions` so this module imports no feature); the CDK app in `infra/`
+//! each function reads, the API permissions the customer role must allow, handed down by
+//! `collect::session::role_permissions` so this module imports no feature, and the resource kinds
+//! and event sources of `crate::registry` and the trail catalogue); the CDK app in `infra/`
 //! builds its tables, environments and IAM policies from that file, and a test here fails if the
 //! file and this code disagree. Regenerate with `make contract`.
 
@@ -359,11 +360,31 @@ pub fn contract() -> Value {
         .into_iter()
         .map(|(svc, perms)| (svc.as_str().to_owned(), json!(perms)))
         .collect();
+    // The kinds qrie collects, from the registry: what each is, where its ARN puts region and
+    // account, and the events that keep it current (documentation for the operator, and the CDK
+    // app's check that every kind's events are let through).
+    let kinds: serde_json::Map<String, Value> = crate::registry::kinds()
+        .map(|k| {
+            (
+                k.resource_type().to_owned(),
+                json!({
+                    "service": k.shape.service.as_str(),
+                    "residence": k.residence.as_str(),
+                    "arn": k.arn("${Partition}", "${Region}", "${Account}", "${Id}"),
+                    "events": k.events().iter().map(|(source, name)| format!("{}:{name}", source.trim_end_matches(".amazonaws.com"))).collect::<Vec<_>>(),
+                }),
+            )
+        })
+        .collect();
     json!({
         "tables": tables,
         "functions": functions,
         "scanner_role_name": crate::config::DEFAULT_SCANNER_ROLE_NAME,
         "collector_permissions": permissions,
+        "resource_kinds": kinds,
+        // Every eventSource the trail catalogue has rules for, collected or ahead of its
+        // collector: the EventBridge rules forward exactly these.
+        "event_sources": crate::trail::event_sources(),
     })
 }
 

@@ -1,23 +1,19 @@
 //! Reading the identifier of a resource a CloudTrail event touched into that resource's ARN.
 //!
-//! The kinds and how each one's ARN is formed are declared once in [`crate::arn`], which the
-//! collectors use too, so that a resource touched by an event and the same resource found by the
+//! How each kind's ARN is formed is declared once, with the kind ([`ArnShape`], in the kind's
+//! registry entry or, ahead of its collector, in the trail catalogue), and the collectors use
+//! the same declaration, so that a resource touched by an event and the same resource found by the
 //! nightly inventory share one key. The partition comes from the event's region
 //! ([`partition_for_region`]).
 //!
 //! An identifier found in an event is either a native id (bucket name, instance id, key id) or
-//! already an ARN (a trail or KMS key given by ARN). [`ResourceKind::resolve`] accepts both; when
+//! already an ARN (a trail or KMS key given by ARN). [`ArnShape::resolve`] accepts both; when
 //! it is an ARN, the ARN's own partition, region and account win over the event's, because a
 //! KMS call in us-east-1 can name a key in us-west-2.
 
 use thiserror::Error;
 
-pub(crate) use crate::arn::{
-    partition_for_region, split_arn, ResourceKind, CLOUDTRAIL_TRAIL, EC2_EBS_ENCRYPTION_BY_DEFAULT,
-    EC2_FLOW_LOG, EC2_IMAGE, EC2_INSTANCE, EC2_SECURITY_GROUP, EC2_SNAPSHOT, EC2_VOLUME, EC2_VPC,
-    IAM_PASSWORD_POLICY, IAM_USER, KMS_KEY, RDS_DB_INSTANCE, RDS_DB_SNAPSHOT,
-    S3_ACCOUNT_PUBLIC_ACCESS_BLOCK, S3_BUCKET,
-};
+pub(crate) use crate::arn::{partition_for_region, split_arn, ArnShape};
 use crate::model::Service;
 
 /// An identifier that could not be turned into a resource of the expected kind. The value is
@@ -61,10 +57,10 @@ pub(crate) struct ResolvedResource {
     pub region: String,
 }
 
-impl ResourceKind {
+impl ArnShape {
     /// Turns an identifier found in an event (a native id or an ARN) into a resource, with the
     /// event's account and region as defaults that an ARN overrides.
-    pub fn resolve(
+    pub(crate) fn resolve(
         &self,
         value: &str,
         event_account: &str,
@@ -123,7 +119,7 @@ impl ResourceKind {
             .ok_or_else(wrong_kind)?;
         let id = if self.singleton {
             event_account
-        } else if self.resource_type == IAM_USER.resource_type {
+        } else if self.pathed {
             // `user/division/team/alice`: the path is part of the ARN, the name is the last part.
             rest.rsplit('/').next().unwrap_or(rest)
         } else {
@@ -153,7 +149,12 @@ fn non_empty_or<'a>(value: &'a str, fallback: &'a str) -> &'a str {
 
 #[cfg(test)]
 mod tests {
+    use super::super::pending::*;
     use super::*;
+
+    const S3_BUCKET: ArnShape = crate::collect::s3::BUCKET.shape;
+    const S3_ACCOUNT_PUBLIC_ACCESS_BLOCK: ArnShape =
+        crate::collect::s3::ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND.shape;
 
     #[test]
     fn arn_shapes_match_the_collectors() {

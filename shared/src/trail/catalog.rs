@@ -18,11 +18,17 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::arn::{
-    ResourceKind, CLOUDTRAIL_TRAIL, EC2_EBS_ENCRYPTION_BY_DEFAULT, EC2_FLOW_LOG, EC2_IMAGE,
-    EC2_INSTANCE, EC2_SECURITY_GROUP, EC2_SNAPSHOT, EC2_VOLUME, EC2_VPC, IAM_PASSWORD_POLICY,
-    IAM_USER, KMS_KEY, RDS_DB_INSTANCE, RDS_DB_SNAPSHOT, S3_ACCOUNT_PUBLIC_ACCESS_BLOCK, S3_BUCKET,
+use super::arn::ArnShape;
+use super::pending::{
+    CLOUDTRAIL_TRAIL, EC2_EBS_ENCRYPTION_BY_DEFAULT, EC2_FLOW_LOG, EC2_IMAGE, EC2_INSTANCE,
+    EC2_SECURITY_GROUP, EC2_SNAPSHOT, EC2_VOLUME, EC2_VPC, IAM_PASSWORD_POLICY, IAM_USER, KMS_KEY,
+    RDS_DB_INSTANCE, RDS_DB_SNAPSHOT,
 };
+use crate::collect::s3;
+
+/// The registered kinds' shapes the rules point at (declared with the kinds).
+const S3_BUCKET: ArnShape = s3::BUCKET.shape;
+const S3_ACCOUNT_PUBLIC_ACCESS_BLOCK: ArnShape = s3::ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND.shape;
 
 /// Where an identifier can be found in a CloudTrail record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,11 +58,14 @@ pub(crate) enum RecordCondition {
 /// One resource (or set of resources of one kind) an event touches.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Touch {
-    pub kind: &'static ResourceKind,
+    pub kind: &'static ArnShape,
     /// Places to look, best first.
     pub from: &'static [IdSource],
     /// The event removes the resource.
     pub deleted: bool,
+    /// The event creates the resource: a describe right after it may not see it yet, and the
+    /// event processor describes again before believing it gone.
+    pub creates: bool,
     /// When set, the touch applies only if the condition holds; otherwise it always applies and
     /// finding no identifier is an error.
     pub only_if: Option<RecordCondition>,
@@ -84,23 +93,30 @@ const fn rule(
     }
 }
 
-/// The event changes (or creates) the resource.
-const fn touch(kind: &'static ResourceKind, from: &'static [IdSource]) -> Touch {
+/// The event changes the resource.
+const fn touch(kind: &'static ArnShape, from: &'static [IdSource]) -> Touch {
     Touch {
         kind,
         from,
         deleted: false,
+        creates: false,
         only_if: None,
     }
 }
 
-/// The event removes the resource.
-const fn deletes(kind: &'static ResourceKind, from: &'static [IdSource]) -> Touch {
+/// The event creates the resource (or a copy of one, or a new name for one).
+const fn creates(kind: &'static ArnShape, from: &'static [IdSource]) -> Touch {
     Touch {
-        kind,
-        from,
+        creates: true,
+        ..touch(kind, from)
+    }
+}
+
+/// The event removes the resource.
+const fn deletes(kind: &'static ArnShape, from: &'static [IdSource]) -> Touch {
+    Touch {
         deleted: true,
-        only_if: None,
+        ..touch(kind, from)
     }
 }
 
@@ -178,7 +194,7 @@ const KEY: &[IdSource] = &[
 #[rustfmt::skip]
 pub(crate) static EVENT_RULES: &[EventRule] = &[
     // ---- S3 buckets (requestParameters.bucketName in every real record) ----
-    rule(S3, "CreateBucket", &[touch(&S3_BUCKET, BUCKET)]),
+    rule(S3, "CreateBucket", &[creates(&S3_BUCKET, BUCKET)]),
     rule(S3, "DeleteBucket", &[deletes(&S3_BUCKET, BUCKET)]),
     rule(S3, "PutBucketPolicy", &[touch(&S3_BUCKET, BUCKET)]),
     rule(S3, "DeleteBucketPolicy", &[touch(&S3_BUCKET, BUCKET)]),
@@ -205,7 +221,7 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(S3, "PutAccountPublicAccessBlock", &[touch(&S3_ACCOUNT_PUBLIC_ACCESS_BLOCK, THE_ACCOUNT)]),
     rule(S3, "DeleteAccountPublicAccessBlock", &[touch(&S3_ACCOUNT_PUBLIC_ACCESS_BLOCK, THE_ACCOUNT)]),
     // ---- EC2 instances ----
-    rule(EC2, "RunInstances", &[touch(&EC2_INSTANCE, &[Path("responseElements.instancesSet.items[].instanceId")])]),
+    rule(EC2, "RunInstances", &[creates(&EC2_INSTANCE, &[Path("responseElements.instancesSet.items[].instanceId")])]),
     rule(EC2, "TerminateInstances", &[deletes(&EC2_INSTANCE, INSTANCES_IN_REQUEST)]),
     rule(EC2, "StartInstances", &[touch(&EC2_INSTANCE, INSTANCES_IN_REQUEST)]),
     rule(EC2, "StopInstances", &[touch(&EC2_INSTANCE, INSTANCES_IN_REQUEST)]),
@@ -217,7 +233,7 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     ])]),
     // ---- EC2 security groups ----
     rule(EC2, "CreateSecurityGroup", &[
-        touch(&EC2_SECURITY_GROUP, &[Path("responseElements.groupId")]),
+        creates(&EC2_SECURITY_GROUP, &[Path("responseElements.groupId")]),
         touch(&EC2_VPC, VPC_IN_REQUEST).only_if(Present("requestParameters.vpcId")),
     ]),
     rule(EC2, "DeleteSecurityGroup", &[deletes(&EC2_SECURITY_GROUP, &[Path("requestParameters.groupId")])]),
@@ -232,7 +248,7 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
         Path("requestParameters.groupId"),
     ])]),
     // ---- EC2 volumes ----
-    rule(EC2, "CreateVolume", &[touch(&EC2_VOLUME, &[Path("responseElements.volumeId")])]),
+    rule(EC2, "CreateVolume", &[creates(&EC2_VOLUME, &[Path("responseElements.volumeId")])]),
     rule(EC2, "DeleteVolume", &[deletes(&EC2_VOLUME, VOLUME_IN_REQUEST)]),
     // Inferred, as ModifySecurityGroupRules.
     rule(EC2, "ModifyVolume", &[touch(&EC2_VOLUME, &[
@@ -241,27 +257,27 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
         Path("responseElements.ModifyVolumeResponse.volumeModification.volumeId"),
     ])]),
     // ---- EC2 snapshots ----
-    rule(EC2, "CreateSnapshot", &[touch(&EC2_SNAPSHOT, SNAPSHOT_IN_RESPONSE)]),
+    rule(EC2, "CreateSnapshot", &[creates(&EC2_SNAPSHOT, SNAPSHOT_IN_RESPONSE)]),
     // Inferred from the CopySnapshot response shape (`snapshotId`), as CreateSnapshot.
-    rule(EC2, "CopySnapshot", &[touch(&EC2_SNAPSHOT, SNAPSHOT_IN_RESPONSE)]),
+    rule(EC2, "CopySnapshot", &[creates(&EC2_SNAPSHOT, SNAPSHOT_IN_RESPONSE)]),
     rule(EC2, "DeleteSnapshot", &[deletes(&EC2_SNAPSHOT, SNAPSHOT_IN_REQUEST)]),
     rule(EC2, "ModifySnapshotAttribute", &[touch(&EC2_SNAPSHOT, SNAPSHOT_IN_REQUEST)]),
     rule(EC2, "ResetSnapshotAttribute", &[touch(&EC2_SNAPSHOT, SNAPSHOT_IN_REQUEST)]),
     // ---- EC2 images ----
-    rule(EC2, "CreateImage", &[touch(&EC2_IMAGE, IMAGE_IN_RESPONSE)]),
-    rule(EC2, "RegisterImage", &[touch(&EC2_IMAGE, IMAGE_IN_RESPONSE)]),
-    rule(EC2, "CopyImage", &[touch(&EC2_IMAGE, IMAGE_IN_RESPONSE)]),
+    rule(EC2, "CreateImage", &[creates(&EC2_IMAGE, IMAGE_IN_RESPONSE)]),
+    rule(EC2, "RegisterImage", &[creates(&EC2_IMAGE, IMAGE_IN_RESPONSE)]),
+    rule(EC2, "CopyImage", &[creates(&EC2_IMAGE, IMAGE_IN_RESPONSE)]),
     rule(EC2, "DeregisterImage", &[deletes(&EC2_IMAGE, IMAGE_IN_REQUEST)]),
     rule(EC2, "ModifyImageAttribute", &[touch(&EC2_IMAGE, IMAGE_IN_REQUEST)]),
     rule(EC2, "ResetImageAttribute", &[touch(&EC2_IMAGE, IMAGE_IN_REQUEST)]),
     // ---- EC2 VPCs and flow logs ----
-    rule(EC2, "CreateVpc", &[touch(&EC2_VPC, &[Path("responseElements.vpc.vpcId")])]),
+    rule(EC2, "CreateVpc", &[creates(&EC2_VPC, &[Path("responseElements.vpc.vpcId")])]),
     rule(EC2, "DeleteVpc", &[deletes(&EC2_VPC, VPC_IN_REQUEST)]),
     rule(EC2, "ModifyVpcAttribute", &[touch(&EC2_VPC, VPC_IN_REQUEST)]),
     // CreateFlowLogs names the flow logs it made and the resources they watch; only VPCs are
     // tracked (ResourceType can also be Subnet or NetworkInterface).
     rule(EC2, "CreateFlowLogs", &[
-        touch(&EC2_FLOW_LOG, &[Path("responseElements.CreateFlowLogsResponse.flowLogIdSet.item")]),
+        creates(&EC2_FLOW_LOG, &[Path("responseElements.CreateFlowLogsResponse.flowLogIdSet.item")]),
         touch(&EC2_VPC, &[
             Path("requestParameters.CreateFlowLogsRequest.ResourceId.content"),
             Path("requestParameters.CreateFlowLogsRequest.ResourceId"),
@@ -280,7 +296,7 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(EC2, "ModifyEbsDefaultKmsKeyId", &[touch(&EC2_EBS_ENCRYPTION_BY_DEFAULT, THE_ACCOUNT)]),
     rule(EC2, "ResetEbsDefaultKmsKeyId", &[touch(&EC2_EBS_ENCRYPTION_BY_DEFAULT, THE_ACCOUNT)]),
     // ---- IAM users: keys, passwords, MFA and policies all touch the user ----
-    rule(IAM, "CreateUser", &[touch(&IAM_USER, &[
+    rule(IAM, "CreateUser", &[creates(&IAM_USER, &[
         Path("responseElements.user.arn"),
         Path("requestParameters.userName"),
     ])]),
@@ -289,7 +305,7 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(IAM, "UpdateUser", &[
         touch(&IAM_USER, USER_IN_REQUEST).only_if(Absent("requestParameters.newUserName")),
         deletes(&IAM_USER, USER_IN_REQUEST).only_if(Present("requestParameters.newUserName")),
-        touch(&IAM_USER, &[Path("requestParameters.newUserName")])
+        creates(&IAM_USER, &[Path("requestParameters.newUserName")])
             .only_if(Present("requestParameters.newUserName")),
     ]),
     rule(IAM, "TagUser", &[touch(&IAM_USER, USER_IN_REQUEST)]),
@@ -322,10 +338,10 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(IAM, "UpdateAccountPasswordPolicy", &[touch(&IAM_PASSWORD_POLICY, THE_ACCOUNT)]),
     rule(IAM, "DeleteAccountPasswordPolicy", &[touch(&IAM_PASSWORD_POLICY, THE_ACCOUNT)]),
     // ---- RDS instances and snapshots (the response ARN when the call returns one) ----
-    rule(RDS, "CreateDBInstance", &[touch(&RDS_DB_INSTANCE, DB_INSTANCE)]),
-    rule(RDS, "CreateDBInstanceReadReplica", &[touch(&RDS_DB_INSTANCE, DB_INSTANCE)]),
-    rule(RDS, "RestoreDBInstanceFromDBSnapshot", &[touch(&RDS_DB_INSTANCE, DB_INSTANCE)]),
-    rule(RDS, "RestoreDBInstanceToPointInTime", &[touch(&RDS_DB_INSTANCE, &[
+    rule(RDS, "CreateDBInstance", &[creates(&RDS_DB_INSTANCE, DB_INSTANCE)]),
+    rule(RDS, "CreateDBInstanceReadReplica", &[creates(&RDS_DB_INSTANCE, DB_INSTANCE)]),
+    rule(RDS, "RestoreDBInstanceFromDBSnapshot", &[creates(&RDS_DB_INSTANCE, DB_INSTANCE)]),
+    rule(RDS, "RestoreDBInstanceToPointInTime", &[creates(&RDS_DB_INSTANCE, &[
         Path("responseElements.dBInstanceArn"),
         Path("requestParameters.targetDBInstanceIdentifier"),
     ])]),
@@ -333,8 +349,8 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(RDS, "StartDBInstance", &[touch(&RDS_DB_INSTANCE, DB_INSTANCE)]),
     rule(RDS, "StopDBInstance", &[touch(&RDS_DB_INSTANCE, DB_INSTANCE)]),
     rule(RDS, "DeleteDBInstance", &[deletes(&RDS_DB_INSTANCE, DB_INSTANCE)]),
-    rule(RDS, "CreateDBSnapshot", &[touch(&RDS_DB_SNAPSHOT, DB_SNAPSHOT)]),
-    rule(RDS, "CopyDBSnapshot", &[touch(&RDS_DB_SNAPSHOT, &[
+    rule(RDS, "CreateDBSnapshot", &[creates(&RDS_DB_SNAPSHOT, DB_SNAPSHOT)]),
+    rule(RDS, "CopyDBSnapshot", &[creates(&RDS_DB_SNAPSHOT, &[
         Path("responseElements.dBSnapshotArn"),
         Path("requestParameters.targetDBSnapshotIdentifier"),
     ])]),
@@ -342,7 +358,7 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(RDS, "ModifyDBSnapshotAttribute", &[touch(&RDS_DB_SNAPSHOT, DB_SNAPSHOT)]),
     rule(RDS, "DeleteDBSnapshot", &[deletes(&RDS_DB_SNAPSHOT, DB_SNAPSHOT)]),
     // ---- CloudTrail trails ----
-    rule(CLOUDTRAIL, "CreateTrail", &[touch(&CLOUDTRAIL_TRAIL, TRAIL)]),
+    rule(CLOUDTRAIL, "CreateTrail", &[creates(&CLOUDTRAIL_TRAIL, TRAIL)]),
     rule(CLOUDTRAIL, "UpdateTrail", &[touch(&CLOUDTRAIL_TRAIL, TRAIL)]),
     rule(CLOUDTRAIL, "StartLogging", &[touch(&CLOUDTRAIL_TRAIL, TRAIL)]),
     rule(CLOUDTRAIL, "StopLogging", &[touch(&CLOUDTRAIL_TRAIL, TRAIL)]),
@@ -350,7 +366,7 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(CLOUDTRAIL, "PutEventSelectors", &[touch(&CLOUDTRAIL_TRAIL, TRAIL_BY_TRAIL_NAME)]),
     rule(CLOUDTRAIL, "PutInsightSelectors", &[touch(&CLOUDTRAIL_TRAIL, TRAIL_BY_TRAIL_NAME)]),
     // ---- KMS keys (ScheduleKeyDeletion leaves the key in PendingDeletion: not deleted) ----
-    rule(KMS, "CreateKey", &[touch(&KMS_KEY, KEY)]),
+    rule(KMS, "CreateKey", &[creates(&KMS_KEY, KEY)]),
     rule(KMS, "EnableKeyRotation", &[touch(&KMS_KEY, KEY)]),
     rule(KMS, "DisableKeyRotation", &[touch(&KMS_KEY, KEY)]),
     rule(KMS, "ScheduleKeyDeletion", &[touch(&KMS_KEY, KEY)]),
@@ -374,10 +390,66 @@ pub(crate) fn rule_for(event_source: &str, event_name: &str) -> Option<&'static 
     index.get(&(event_source, event_name)).copied()
 }
 
+/// The events that touch resources of `resource_type`, as `(eventSource, eventName)`.
+pub(crate) fn events_touching(resource_type: &str) -> Vec<(&'static str, &'static str)> {
+    EVENT_RULES
+        .iter()
+        .filter(|rule| {
+            rule.touches
+                .iter()
+                .any(|t| t.kind.resource_type == resource_type)
+        })
+        .map(|rule| (rule.event_source, rule.event_name))
+        .collect()
+}
+
+/// Every `eventSource` the catalogue has rules for (`s3.amazonaws.com`, ...), each once, sorted.
+pub(crate) fn event_sources() -> Vec<&'static str> {
+    let mut sources: Vec<&'static str> = EVENT_RULES.iter().map(|r| r.event_source).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    sources
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn every_kind_a_rule_names_is_registered_or_pending_never_both() {
+        // given the kinds qrie collects and those followed ahead of their collectors
+        let registered: HashSet<&str> = crate::registry::kinds()
+            .map(|k| k.resource_type())
+            .collect();
+        let pending: HashSet<&str> = super::super::pending::ALL
+            .iter()
+            .map(|k| k.resource_type)
+            .collect();
+        // then a type is declared in one place only
+        let both: Vec<&&str> = registered.intersection(&pending).collect();
+        assert!(both.is_empty(), "declared twice: {both:?}");
+        for rule in EVENT_RULES {
+            for touch in rule.touches {
+                // and every rule points at a declared kind, with the same shape as declared
+                let name = touch.kind.resource_type;
+                let declared = crate::registry::kind(name).map(|k| &k.shape).or_else(|| {
+                    super::super::pending::ALL
+                        .iter()
+                        .copied()
+                        .find(|k| k.resource_type == name)
+                });
+                assert_eq!(declared, Some(touch.kind), "{}: {name}", rule.event_name);
+            }
+        }
+    }
+
+    #[test]
+    fn sources_are_listed_once_each() {
+        let sources = event_sources();
+        assert!(sources.contains(&"s3.amazonaws.com"));
+        assert!(sources.windows(2).all(|w| w[0] < w[1]), "{sources:?}");
+    }
 
     #[test]
     fn each_event_appears_once() {

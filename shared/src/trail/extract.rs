@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
-use super::arn::{IdentifierError, ResourceKind};
+use super::arn::{ArnShape, IdentifierError};
 use super::catalog::{rule_for, EventRule, IdSource, RecordCondition, Touch};
 use super::envelope::TrailEvent;
 use crate::model::Service;
@@ -36,6 +36,8 @@ pub struct TouchedResource {
     /// The event says it removed the resource: a claim, which the processor checks by
     /// describing the resource like any other.
     pub deleted: bool,
+    /// The event created the resource (a describe right after it may not see it yet).
+    pub created: bool,
 }
 
 /// Why an event needs no work.
@@ -161,7 +163,7 @@ fn resolve(
     identifier: &str,
     event: &TrailEvent,
 ) -> Result<TouchedResource, ExtractError> {
-    let kind: &ResourceKind = touch.kind;
+    let kind: &ArnShape = touch.kind;
     let resolved = kind
         .resolve(identifier, &event.account_id, &event.region)
         .map_err(|source| ExtractError::BadIdentifier {
@@ -177,6 +179,7 @@ fn resolve(
         id: resolved.id,
         arn: resolved.arn,
         deleted: touch.deleted,
+        created: touch.creates,
     })
 }
 
@@ -238,7 +241,7 @@ fn first_string_at<'v>(value: &'v Value, path: &str) -> Option<&'v str> {
     found.into_iter().find(|text| !text.is_empty())
 }
 
-fn resource_arns<'v>(record: &'v Value, kind: &ResourceKind, found: &mut Vec<&'v str>) {
+fn resource_arns<'v>(record: &'v Value, kind: &ArnShape, found: &mut Vec<&'v str>) {
     let Some(resources) = record.get("resources").and_then(Value::as_array) else {
         return;
     };
@@ -414,6 +417,7 @@ mod tests {
                 id: id.into(),
                 arn: format!("arn:aws:ec2:us-east-1:111122223333:instance/{id}"),
                 deleted: true,
+                created: false,
             })
             .collect();
         assert_eq!(disposition, Disposition::Relevant(expected));
@@ -493,6 +497,7 @@ mod tests {
             arn: "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
                 .into(),
             deleted: false,
+            created: false,
         };
         assert_eq!(disposition, Disposition::Relevant(vec![expected.clone()]));
 

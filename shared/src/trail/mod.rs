@@ -24,6 +24,7 @@ mod arn;
 mod catalog;
 mod envelope;
 mod extract;
+mod pending;
 
 #[cfg(test)]
 mod dataset_tests;
@@ -43,6 +44,18 @@ pub fn supported_events() -> impl Iterator<Item = (&'static str, &'static str)> 
     catalog::EVENT_RULES
         .iter()
         .map(|rule| (rule.event_source, rule.event_name))
+}
+
+/// Every `eventSource` the catalogue has rules for, each once, sorted: what the EventBridge
+/// rules must let through (written into the contract the CDK app reads).
+pub fn event_sources() -> Vec<&'static str> {
+    catalog::event_sources()
+}
+
+/// The events that touch resources of `resource_type` (see
+/// [`crate::registry::ResourceKind::events`]).
+pub fn events_touching(resource_type: &str) -> Vec<(&'static str, &'static str)> {
+    catalog::events_touching(resource_type)
 }
 
 /// Every event name [`classify`] supports (see [`supported_events`] for their sources).
