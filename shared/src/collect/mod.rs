@@ -21,6 +21,10 @@
 //! [`Completeness::failed`], so one failing region neither blocks removal elsewhere nor removes
 //! what it could not list.
 
+pub mod cloudtrail;
+pub mod kms;
+pub mod lambda;
+pub mod rds;
 pub mod regions;
 pub mod s3;
 pub mod session;
@@ -225,6 +229,42 @@ pub(crate) fn call_failure<E: ProvideErrorMetadata + std::error::Error + 'static
         text
     });
     (code, message)
+}
+
+/// A failed SDK call of a regional collector as a [`CollectionError`] of the session's account.
+pub(crate) fn regional_failure<E, R>(
+    session: &AccountSession,
+    service: Service,
+    region: &str,
+    resource: Option<String>,
+    operation: &str,
+    err: &SdkError<E, R>,
+) -> CollectionError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    let (code, message) = call_failure(err);
+    CollectionError {
+        account_id: session.account.account_id.clone(),
+        service,
+        region: Some(region.to_owned()),
+        resource,
+        operation: operation.to_owned(),
+        code,
+        message,
+    }
+}
+
+/// The AWS error code of a failed SDK call, if the service sent one.
+pub(crate) fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    err.code()
+}
+
+/// Streams one collected item out. The receiver only goes away when the run is aborted;
+/// nothing is left to deliver to then.
+pub(crate) async fn send(out: &Sender<Collected>, item: Collected) {
+    let _ = out.send(item).await;
 }
 
 /// The services whose collectors exist (see [`crate::registry`]), and the permissions each uses.

@@ -155,6 +155,10 @@ mod tests {
     const S3_BUCKET: ArnShape = crate::collect::s3::BUCKET.shape;
     const S3_ACCOUNT_PUBLIC_ACCESS_BLOCK: ArnShape =
         crate::collect::s3::ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND.shape;
+    const KMS_KEY: ArnShape = crate::collect::kms::KEY.shape;
+    const CLOUDTRAIL_TRAIL: ArnShape = crate::collect::cloudtrail::TRAIL.shape;
+    const RDS_DB_INSTANCE: ArnShape = crate::collect::rds::DB_INSTANCE.shape;
+    const RDS_DB_SNAPSHOT: ArnShape = crate::collect::rds::DB_SNAPSHOT.shape;
 
     #[test]
     fn arn_shapes_match_the_collectors() {
