@@ -34,7 +34,7 @@ use aws_sdk_rds::types::{DbInstance, DbSnapshot};
 use aws_sdk_rds::Client;
 use chrono::Utc;
 use futures::StreamExt;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::mpsc::Sender;
 use tracing::{debug, warn};
 

@@ -69,7 +69,8 @@ pub const FUNCTION: ResourceKind = ResourceKind {
         "AWS::Lambda::Function",
         ArnScope::Regional,
         "function:",
-    ),
+    )
+    .qualified(),
     residence: Residence::Regional,
     permissions: &[
         "lambda:ListFunctions",
