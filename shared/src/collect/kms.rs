@@ -200,7 +200,13 @@ async fn describe_with(
             ))
         }
     };
-    let policy = match client.get_key_policy().key_id(key_id).send().await {
+    let policy = match client
+        .get_key_policy()
+        .key_id(key_id)
+        .policy_name("default")
+        .send()
+        .await
+    {
         Ok(out) => super::s3::normalise_policy(out.policy().unwrap_or_default()),
         Err(e) if error_code(&e) == Some("NotFoundException") => return Ok(Some(Described::NotFound)),
         Err(e) => {
