@@ -143,6 +143,7 @@ def seed_data_services(endpoint, creds):
                              CloudWatchLogsLogGroupArn=f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:trail:*",
                              CloudWatchLogsRoleArn=f"arn:aws:iam::{ACCOUNT}:role/trail-logs")["TrailARN"]
     ct_us.put_event_selectors(TrailName=org, EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}])
+    ct_us.put_insight_selectors(TrailName=org, InsightSelectors=[{"InsightType": "ApiCallRateInsight"}])
     ct_us.start_logging(Name=org)
     ct_eu.create_trail(Name="qrie-demo-eu-trail", S3BucketName="qrie-demo-eu-backups")
     iam = client("iam", endpoint, "us-east-1", creds)
@@ -157,6 +158,7 @@ def seed_data_services(endpoint, creds):
                                                   "LOG_LEVEL": "info"}})
     fn.add_permission(FunctionName="qrie-demo-billing-export", StatementId="anyone",
                       Action="lambda:InvokeFunction", Principal="*")
+    fn.create_function_url_config(FunctionName="qrie-demo-billing-export", AuthType="NONE")
     fn.create_function(FunctionName="qrie-demo-orders", Runtime="python3.13", Role=role, Handler="index.handler",
                        Code={"ZipFile": empty_zip},
                        VpcConfig={"SubnetIds": ["subnet-0a1b2c3d", "subnet-0e1f2a3b"], "SecurityGroupIds": ["sg-0a1b2c3d"]})

@@ -228,7 +228,7 @@ const COVERAGE_POLICIES: &[&str] = &[
 #[tokio::test]
 async fn cloudtrail_trails_are_listed_once_at_home_and_coverage_follows_logging_in_real_time() {
     // Given a compliant multi-Region trail homed in us-east-1 (validation, KMS, CloudWatch Logs,
-    // logging, all management and S3 object events) and a single-Region trail in eu-west-1
+    // Insights, logging, all management and S3 object events) and a single-Region trail in eu-west-1
     // with none of that, not logging
     let world = World::new().await;
     let account = world.onboard().await;
@@ -247,6 +247,16 @@ async fn cloudtrail_trails_are_listed_once_at_home_and_coverage_follows_logging_
     .await;
     let us = seed::cloudtrail(&world, &account, "us-east-1").await;
     seed::record_everything(&us, &org_arn).await;
+    us.put_insight_selectors()
+        .trail_name(&org_arn)
+        .insight_selectors(
+            aws_sdk_cloudtrail::types::InsightSelector::builder()
+                .insight_type(aws_sdk_cloudtrail::types::InsightType::ApiCallRateInsight)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     us.start_logging().name(&org_arn).send().await.unwrap();
     let local_arn = seed::trail(&world, &account, "eu-west-1", &local, |t| t).await;
 
@@ -373,7 +383,8 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
 
     // And functions in two regions: one with an AWS secret key and key id in its environment,
     // one that anyone may invoke (a policy statement for "*" without a condition), and their
-    // compliant twins in a VPC with clean environments
+    // compliant twins in a VPC with clean environments (one invoked by S3 with a source
+    // condition)
     let world = World::new().await;
     let account = world.onboard().await;
     let role = seed::execution_role(&world, &account).await;
@@ -418,8 +429,13 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
         .send()
         .await
         .unwrap();
-    // And one outside any VPC
+    // And one outside any VPC, and one with a URL anyone may call (auth type NONE)
     let outside = seed::function(&us, &format!("outside-{id}"), &role, Runtime::Python313, |f| f).await;
+    let open_url = seed::function(&eu, &format!("url-{id}"), &role, Runtime::Python313, |f| {
+        f.vpc_config(seed::vpc())
+    })
+    .await;
+    seed::public_url(&eu, &format!("url-{id}")).await;
 
     // When the inventory and the scan run
     let summary = inventory(&world, &account, "lambda").await;
@@ -428,10 +444,25 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
     assert!(first.errors.is_empty(), "{:?}", first.errors);
 
     // Then exactly the misconfigured functions fail
-    let arns = [leaky.as_str(), public.as_str(), clean_us.as_str(), clean_eu.as_str(), outside.as_str()];
+    let arns = [
+        leaky.as_str(),
+        public.as_str(),
+        clean_us.as_str(),
+        clean_eu.as_str(),
+        outside.as_str(),
+        open_url.as_str(),
+    ];
+    // (on AWS the URL's permission statement carries a lambda:FunctionUrlAuthType condition;
+    // the local AWS drops it, so the statement is an unconditional "*" and the public-policy
+    // check reports it too)
     let expected: BTreeMap<String, BTreeSet<String>> = [
+        (leaky.clone(), set(&["LambdaFunctionNoSecretsInEnvironment"])),
         (public.clone(), set(&["LambdaFunctionNotPublic"])),
         (outside.clone(), set(&["LambdaFunctionInVpc"])),
+        (
+            open_url.clone(),
+            set(&["LambdaFunctionUrlRequiresAuth", "LambdaFunctionNotPublic"]),
+        ),
     ]
     .into();
     assert_eq!(active_by_resource(&world, &arns).await, expected);
@@ -457,6 +488,17 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
         stored.configuration["EnvironmentVariableNames"],
         json!(["BILLING_ACCESS_KEY_ID", "BILLING_SECRET_ACCESS_KEY", "LOG_LEVEL"])
     );
+
+    // And the finding's evidence names the variable and shows the secret masked
+    let finding = findings_of(&world, &leaky)
+        .await
+        .into_iter()
+        .find(|f| f.policy_id == "LambdaFunctionNoSecretsInEnvironment")
+        .expect("the secrets finding");
+    let evidence = finding.evidence.to_string();
+    assert!(evidence.contains("BILLING_SECRET_ACCESS_KEY"), "{evidence}");
+    assert!(evidence.contains("aws_secret_access_key"), "{evidence}");
+    assert!(evidence.contains("Masked") || evidence.contains("Detector"), "{evidence}");
 
     // And the raw secret and key id are in no table and no log line
     let tables = &world.deps.config.tables;
