@@ -170,7 +170,13 @@ async fn kms_inventory_and_scan_find_exactly_the_misconfigured_keys() {
 
 /// An EventBridge "AWS API Call via CloudTrail" event of `source` (`kms`, `cloudtrail`,
 /// `lambda`) with the given record fields.
-fn api_call(account: &Account, source: &str, event_name: &str, region: &str, fields: Value) -> String {
+fn api_call(
+    account: &Account,
+    source: &str,
+    event_name: &str,
+    region: &str,
+    fields: Value,
+) -> String {
     let mut detail = json!({
         "eventVersion": "1.09",
         "userIdentity": {"type": "IAMUser", "accountId": account.account_id, "userName": "alice"},
@@ -235,7 +241,10 @@ async fn cloudtrail_trails_are_listed_once_at_home_and_coverage_follows_logging_
     let id = &world.id;
     let (org, local) = (format!("org-{id}"), format!("local-{id}"));
     let key = format!("arn:aws:kms:us-east-1:{}:key/trail-key", account.account_id);
-    let group = format!("arn:aws:logs:us-east-1:{}:log-group:trail:*", account.account_id);
+    let group = format!(
+        "arn:aws:logs:us-east-1:{}:log-group:trail:*",
+        account.account_id
+    );
     let role = format!("arn:aws:iam::{}:role/trail-logs", account.account_id);
     let org_arn = seed::trail(&world, &account, "us-east-1", &org, |t| {
         t.is_multi_region_trail(true)
@@ -270,7 +279,10 @@ async fn cloudtrail_trails_are_listed_once_at_home_and_coverage_follows_logging_
     // eu-west-1 is not a second resource), and the account's coverage once
     let trails = &summary.accounts[0].services["cloudtrail"];
     assert_eq!(trails.by_region.get("eu-west-1"), Some(&1), "{trails:?}");
-    assert_eq!(trails.resources, 3, "two trails and the coverage: {trails:?}");
+    assert_eq!(
+        trails.resources, 3,
+        "two trails and the coverage: {trails:?}"
+    );
     let partition = format!("{}_cloudtrail", account.account_id);
     let stored_org = world
         .deps
@@ -281,8 +293,14 @@ async fn cloudtrail_trails_are_listed_once_at_home_and_coverage_follows_logging_
         .unwrap()
         .expect("the multi-Region trail is stored");
     assert_eq!(stored_org.region, "us-east-1");
-    assert_eq!(stored_org.configuration["ManagementEvents"], json!({"Read": true, "Write": true}));
-    let coverage = format!("arn:aws:cloudtrail::{}:account-trail-coverage", account.account_id);
+    assert_eq!(
+        stored_org.configuration["ManagementEvents"],
+        json!({"Read": true, "Write": true})
+    );
+    let coverage = format!(
+        "arn:aws:cloudtrail::{}:account-trail-coverage",
+        account.account_id
+    );
 
     // And exactly the single-Region trail fails, on validation, encryption and CloudWatch Logs;
     // the compliant trail and the account's coverage pass
@@ -308,7 +326,11 @@ async fn cloudtrail_trails_are_listed_once_at_home_and_coverage_follows_logging_
 
     // Then the account's coverage fails every account-wide requirement, naming the one not met
     let opened = active_by_resource(&world, &[coverage.as_str()]).await;
-    assert_eq!(opened.get(&coverage), Some(&set(COVERAGE_POLICIES)), "{opened:?}");
+    assert_eq!(
+        opened.get(&coverage),
+        Some(&set(COVERAGE_POLICIES)),
+        "{opened:?}"
+    );
     let finding = findings_of(&world, &coverage)
         .await
         .into_iter()
@@ -326,7 +348,10 @@ async fn cloudtrail_trails_are_listed_once_at_home_and_coverage_follows_logging_
     // Then the coverage's findings are all resolved
     let after = findings_of(&world, &coverage).await;
     assert_eq!(after.len(), COVERAGE_POLICIES.len());
-    assert!(after.iter().all(|f| f.state == FindingState::Resolved), "{after:?}");
+    assert!(
+        after.iter().all(|f| f.state == FindingState::Resolved),
+        "{after:?}"
+    );
 }
 
 fn trail_event(account: &Account, event_name: &str, trail_arn: &str) -> String {
@@ -391,13 +416,24 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
     let us = seed::lambda(&world, &account, "us-east-1").await;
     let eu = seed::lambda(&world, &account, "eu-west-1").await;
     let id = &world.id;
-    let leaky = seed::function(&us, &format!("leaky-{id}"), &role, Runtime::Python312, |f| {
-        f.environment(seed::leaky_environment()).vpc_config(seed::vpc())
-    })
+    let leaky = seed::function(
+        &us,
+        &format!("leaky-{id}"),
+        &role,
+        Runtime::Python312,
+        |f| {
+            f.environment(seed::leaky_environment())
+                .vpc_config(seed::vpc())
+        },
+    )
     .await;
-    let public = seed::function(&eu, &format!("public-{id}"), &role, Runtime::Nodejs22x, |f| {
-        f.vpc_config(seed::vpc())
-    })
+    let public = seed::function(
+        &eu,
+        &format!("public-{id}"),
+        &role,
+        Runtime::Nodejs22x,
+        |f| f.vpc_config(seed::vpc()),
+    )
     .await;
     eu.add_permission()
         .function_name(format!("public-{id}"))
@@ -407,17 +443,27 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
         .send()
         .await
         .unwrap();
-    let clean_us = seed::function(&us, &format!("clean-{id}"), &role, Runtime::Python313, |f| {
-        f.vpc_config(seed::vpc()).environment(
-            aws_sdk_lambda::types::Environment::builder()
-                .variables("TABLE", "orders")
-                .build(),
-        )
-    })
+    let clean_us = seed::function(
+        &us,
+        &format!("clean-{id}"),
+        &role,
+        Runtime::Python313,
+        |f| {
+            f.vpc_config(seed::vpc()).environment(
+                aws_sdk_lambda::types::Environment::builder()
+                    .variables("TABLE", "orders")
+                    .build(),
+            )
+        },
+    )
     .await;
-    let clean_eu = seed::function(&eu, &format!("clean-{id}"), &role, Runtime::Nodejs22x, |f| {
-        f.vpc_config(seed::vpc())
-    })
+    let clean_eu = seed::function(
+        &eu,
+        &format!("clean-{id}"),
+        &role,
+        Runtime::Nodejs22x,
+        |f| f.vpc_config(seed::vpc()),
+    )
     .await;
     eu.add_permission()
         .function_name(format!("clean-{id}"))
@@ -430,7 +476,14 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
         .await
         .unwrap();
     // And one outside any VPC, and one with a URL anyone may call (auth type NONE)
-    let outside = seed::function(&us, &format!("outside-{id}"), &role, Runtime::Python313, |f| f).await;
+    let outside = seed::function(
+        &us,
+        &format!("outside-{id}"),
+        &role,
+        Runtime::Python313,
+        |f| f,
+    )
+    .await;
     let open_url = seed::function(&eu, &format!("url-{id}"), &role, Runtime::Python313, |f| {
         f.vpc_config(seed::vpc())
     })
@@ -456,7 +509,10 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
     // the local AWS drops it, so the statement is an unconditional "*" and the public-policy
     // check reports it too)
     let expected: BTreeMap<String, BTreeSet<String>> = [
-        (leaky.clone(), set(&["LambdaFunctionNoSecretsInEnvironment"])),
+        (
+            leaky.clone(),
+            set(&["LambdaFunctionNoSecretsInEnvironment"]),
+        ),
         (public.clone(), set(&["LambdaFunctionNotPublic"])),
         (outside.clone(), set(&["LambdaFunctionInVpc"])),
         (
@@ -478,15 +534,19 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
         .expect("the leaky function is stored");
     let secrets = &stored.configuration["EnvironmentSecrets"];
     assert!(
-        secrets
-            .as_array()
-            .is_some_and(|s| s.iter().any(|d| d["Variable"] == "BILLING_SECRET_ACCESS_KEY"
+        secrets.as_array().is_some_and(|s| s
+            .iter()
+            .any(|d| d["Variable"] == "BILLING_SECRET_ACCESS_KEY"
                 && d["Detector"] == "aws_secret_access_key")),
         "{secrets}"
     );
     assert_eq!(
         stored.configuration["EnvironmentVariableNames"],
-        json!(["BILLING_ACCESS_KEY_ID", "BILLING_SECRET_ACCESS_KEY", "LOG_LEVEL"])
+        json!([
+            "BILLING_ACCESS_KEY_ID",
+            "BILLING_SECRET_ACCESS_KEY",
+            "LOG_LEVEL"
+        ])
     );
 
     // And the finding's evidence names the variable and shows the secret masked
@@ -498,17 +558,28 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
     let evidence = finding.evidence.to_string();
     assert!(evidence.contains("BILLING_SECRET_ACCESS_KEY"), "{evidence}");
     assert!(evidence.contains("aws_secret_access_key"), "{evidence}");
-    assert!(evidence.contains("Masked") || evidence.contains("Detector"), "{evidence}");
+    assert!(
+        evidence.contains("Masked") || evidence.contains("Detector"),
+        "{evidence}"
+    );
 
     // And the raw secret and key id are in no table and no log line
     let tables = &world.deps.config.tables;
-    for table in [&tables.resources, &tables.findings, &tables.policies, &tables.accounts] {
+    for table in [
+        &tables.resources,
+        &tables.findings,
+        &tables.policies,
+        &tables.accounts,
+    ] {
         let text = table_text(&world, table).await;
         assert!(!text.contains(SECRET_KEY), "raw secret in {table}");
         assert!(!text.contains(KEY_ID), "raw key id in {table}");
     }
     let captured = String::from_utf8_lossy(&logs.0.lock().expect("logs")).into_owned();
-    assert!(captured.contains("function page listed"), "logs were captured");
+    assert!(
+        captured.contains("function page listed"),
+        "logs were captured"
+    );
     assert!(!captured.contains(SECRET_KEY), "raw secret in the logs");
     assert!(!captured.contains(KEY_ID), "raw key id in the logs");
 
@@ -610,7 +681,10 @@ async fn rds_inventory_and_scan_find_exactly_the_misconfigured_databases_and_sna
         .deletion_protection(true)
         .auto_minor_version_upgrade(true)
         .monitoring_interval(60)
-        .monitoring_role_arn(format!("arn:aws:iam::{}:role/rds-monitoring", account.account_id))
+        .monitoring_role_arn(format!(
+            "arn:aws:iam::{}:role/rds-monitoring",
+            account.account_id
+        ))
         .enable_iam_database_authentication(true)
         .copy_tags_to_snapshot(true)
         .port(6543)
@@ -654,10 +728,18 @@ async fn rds_inventory_and_scan_find_exactly_the_misconfigured_databases_and_sna
     let locked_arn = format!("arn:aws:rds:eu-west-1:{a}:db:{locked}");
     let shared_arn = format!("arn:aws:rds:us-east-1:{a}:snapshot:{shared}");
     let private_arn = format!("arn:aws:rds:eu-west-1:{a}:snapshot:{private}");
-    let arns = [open_arn.as_str(), locked_arn.as_str(), shared_arn.as_str(), private_arn.as_str()];
+    let arns = [
+        open_arn.as_str(),
+        locked_arn.as_str(),
+        shared_arn.as_str(),
+        private_arn.as_str(),
+    ];
     let expected: BTreeMap<String, BTreeSet<String>> = [
         (open_arn.clone(), set(PUBLIC_DB_FAILS)),
-        (shared_arn.clone(), set(&["RdsSnapshotNotPublic", "RdsSnapshotEncrypted"])),
+        (
+            shared_arn.clone(),
+            set(&["RdsSnapshotNotPublic", "RdsSnapshotEncrypted"]),
+        ),
     ]
     .into();
     assert_eq!(active_by_resource(&world, &arns).await, expected);

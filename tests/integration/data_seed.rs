@@ -178,7 +178,11 @@ pub async fn function(
         .role(role)
         .runtime(runtime)
         .handler("index.handler")
-        .code(FunctionCode::builder().zip_file(Blob::new(EMPTY_ZIP)).build());
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(EMPTY_ZIP))
+                .build(),
+        );
     configure(request)
         .send()
         .await

@@ -308,7 +308,11 @@ fn unvalued(schema: &Schema, seen: &Seen, allowed: &[&str]) -> BTreeSet<String> 
     schema
         .paths()
         .difference(&seen.valued)
-        .filter(|p| !allowed.iter().any(|a| p == a || p.starts_with(&format!("{a}.")) || p.starts_with(&format!("{a}["))))
+        .filter(|p| {
+            !allowed.iter().any(|a| {
+                p == a || p.starts_with(&format!("{a}.")) || p.starts_with(&format!("{a}["))
+            })
+        })
         .cloned()
         .collect()
 }
@@ -381,10 +385,16 @@ async fn the_kms_collector_writes_exactly_the_declared_schema() {
     let configurations = stored(&world, &account, "kms", &arns).await;
 
     // Then the states were reached, every path is declared, and every declared path is valued
-    assert!(configurations.iter().any(|c| c["KeyState"] == "PendingDeletion"));
+    assert!(configurations
+        .iter()
+        .any(|c| c["KeyState"] == "PendingDeletion"));
     assert!(configurations.iter().any(|c| c["MultiRegion"] == true));
     let mut seen = Seen::default();
-    conform(&KEY.schema(), &configurations.iter().collect::<Vec<_>>(), &mut seen);
+    conform(
+        &KEY.schema(),
+        &configurations.iter().collect::<Vec<_>>(),
+        &mut seen,
+    );
     // `Unreadable` is written only when DescribeKey omits MultiRegion, which the local AWS
     // does not do; PendingDeletionWindowInDays and RotationPeriodInDays are not returned by
     // the local AWS.
@@ -397,7 +407,10 @@ async fn the_kms_collector_writes_exactly_the_declared_schema() {
             "RotationPeriodInDays",
         ],
     );
-    assert!(missing.is_empty(), "declared but never collected: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "declared but never collected: {missing:?}"
+    );
 }
 
 #[tokio::test]
@@ -429,24 +442,47 @@ async fn the_cloudtrail_collector_writes_exactly_the_declared_schema() {
         .await
         .unwrap();
     ct.start_logging().name(&full).send().await.unwrap();
-    let advanced = data_seed::trail(&world, &account, "us-east-1", &format!("adv-{id}"), |t| t).await;
-    let field = |name: &str| aws_sdk_cloudtrail::types::AdvancedFieldSelector::builder().field(name);
+    let advanced =
+        data_seed::trail(&world, &account, "us-east-1", &format!("adv-{id}"), |t| t).await;
+    let field =
+        |name: &str| aws_sdk_cloudtrail::types::AdvancedFieldSelector::builder().field(name);
     ct.put_event_selectors()
         .trail_name(&advanced)
         .advanced_event_selectors(
             aws_sdk_cloudtrail::types::AdvancedEventSelector::builder()
                 .name("everything")
                 .field_selectors(field("eventCategory").equals("Data").build().unwrap())
-                .field_selectors(field("resources.type").equals("AWS::S3::Object").build().unwrap())
-                .field_selectors(field("resources.ARN").starts_with("arn:aws:s3:::a").ends_with("/x").build().unwrap())
-                .field_selectors(field("eventName").not_equals("GetObject").not_starts_with("Head").not_ends_with("Acl").build().unwrap())
+                .field_selectors(
+                    field("resources.type")
+                        .equals("AWS::S3::Object")
+                        .build()
+                        .unwrap(),
+                )
+                .field_selectors(
+                    field("resources.ARN")
+                        .starts_with("arn:aws:s3:::a")
+                        .ends_with("/x")
+                        .build()
+                        .unwrap(),
+                )
+                .field_selectors(
+                    field("eventName")
+                        .not_equals("GetObject")
+                        .not_starts_with("Head")
+                        .not_ends_with("Acl")
+                        .build()
+                        .unwrap(),
+                )
                 .build()
                 .unwrap(),
         )
         .send()
         .await
         .unwrap();
-    let coverage = format!("arn:aws:cloudtrail::{}:account-trail-coverage", account.account_id);
+    let coverage = format!(
+        "arn:aws:cloudtrail::{}:account-trail-coverage",
+        account.account_id
+    );
 
     // When the inventory runs
     let configurations = stored(&world, &account, "cloudtrail", &[full, advanced, coverage]).await;
@@ -457,11 +493,21 @@ async fn the_cloudtrail_collector_writes_exactly_the_declared_schema() {
     conform(&TRAIL.schema(), &trails, &mut seen);
     // SnsTopicArn needs an SNS topic, which these tests cannot create (no SNS client here)
     let missing = unvalued(&TRAIL.schema(), &seen, &["SnsTopicArn"]);
-    assert!(missing.is_empty(), "trail paths never collected: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "trail paths never collected: {missing:?}"
+    );
     let mut seen = Seen::default();
-    conform(&ACCOUNT_TRAIL_COVERAGE.schema(), &[&configurations[2]], &mut seen);
+    conform(
+        &ACCOUNT_TRAIL_COVERAGE.schema(),
+        &[&configurations[2]],
+        &mut seen,
+    );
     let missing = unvalued(&ACCOUNT_TRAIL_COVERAGE.schema(), &seen, &[]);
-    assert!(missing.is_empty(), "coverage paths never collected: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "coverage paths never collected: {missing:?}"
+    );
 }
 
 #[tokio::test]
@@ -486,28 +532,38 @@ async fn the_lambda_collector_writes_exactly_the_declared_schema() {
         .layer_version_arn
         .unwrap();
     let name = format!("full-{}", world.id);
-    let arn = data_seed::function(&lambda, &name, &role, aws_sdk_lambda::types::Runtime::Python39, |f| {
-        f.vpc_config(data_seed::vpc())
-            .environment(data_seed::leaky_environment())
-            .kms_key_arn("arn:aws:kms:us-east-1:111122223333:key/k")
-            .tracing_config(
-                aws_sdk_lambda::types::TracingConfig::builder()
-                    .mode(aws_sdk_lambda::types::TracingMode::Active)
-                    .build(),
-            )
-            .dead_letter_config(
-                aws_sdk_lambda::types::DeadLetterConfig::builder()
-                    .target_arn("arn:aws:sqs:us-east-1:111122223333:dlq")
-                    .build(),
-            )
-            .layers(&layer)
-    })
+    let arn = data_seed::function(
+        &lambda,
+        &name,
+        &role,
+        aws_sdk_lambda::types::Runtime::Python39,
+        |f| {
+            f.vpc_config(data_seed::vpc())
+                .environment(data_seed::leaky_environment())
+                .kms_key_arn("arn:aws:kms:us-east-1:111122223333:key/k")
+                .tracing_config(
+                    aws_sdk_lambda::types::TracingConfig::builder()
+                        .mode(aws_sdk_lambda::types::TracingMode::Active)
+                        .build(),
+                )
+                .dead_letter_config(
+                    aws_sdk_lambda::types::DeadLetterConfig::builder()
+                        .target_arn("arn:aws:sqs:us-east-1:111122223333:dlq")
+                        .build(),
+                )
+                .layers(&layer)
+        },
+    )
     .await;
     lambda
         .create_function_url_config()
         .function_name(&name)
         .auth_type(aws_sdk_lambda::types::FunctionUrlAuthType::AwsIam)
-        .cors(aws_sdk_lambda::types::Cors::builder().allow_origins("https://example.com").build())
+        .cors(
+            aws_sdk_lambda::types::Cors::builder()
+                .allow_origins("https://example.com")
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -529,13 +585,20 @@ async fn the_lambda_collector_writes_exactly_the_declared_schema() {
     // target, which it accepts but does not return
     assert!(configurations[0]["RuntimeDeprecationDate"].is_string());
     let mut seen = Seen::default();
-    conform(&FUNCTION.schema(), &configurations.iter().collect::<Vec<_>>(), &mut seen);
+    conform(
+        &FUNCTION.schema(),
+        &configurations.iter().collect::<Vec<_>>(),
+        &mut seen,
+    );
     let missing = unvalued(
         &FUNCTION.schema(),
         &seen,
         &["CodeSigningConfigArn", "DeadLetterTargetArn"],
     );
-    assert!(missing.is_empty(), "declared but never collected: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "declared but never collected: {missing:?}"
+    );
 }
 
 #[tokio::test]
@@ -601,12 +664,29 @@ async fn the_rds_collector_writes_exactly_the_declared_schema() {
     // those the local AWS cannot fill here: a DB subnet group needs EC2 subnets, and cluster
     // membership an Aurora cluster
     let mut seen = Seen::default();
-    conform(&DB_INSTANCE.schema(), &configurations[..2].iter().collect::<Vec<_>>(), &mut seen);
-    let missing = unvalued(&DB_INSTANCE.schema(), &seen, &["DBSubnetGroup", "DBClusterIdentifier"]);
-    assert!(missing.is_empty(), "instance paths never collected: {missing:?}");
+    conform(
+        &DB_INSTANCE.schema(),
+        &configurations[..2].iter().collect::<Vec<_>>(),
+        &mut seen,
+    );
+    let missing = unvalued(
+        &DB_INSTANCE.schema(),
+        &seen,
+        &["DBSubnetGroup", "DBClusterIdentifier"],
+    );
+    assert!(
+        missing.is_empty(),
+        "instance paths never collected: {missing:?}"
+    );
     let mut seen = Seen::default();
     conform(&DB_SNAPSHOT.schema(), &[&configurations[2]], &mut seen);
-    assert_eq!(configurations[2]["RestorableBy"], serde_json::json!(["all"]));
+    assert_eq!(
+        configurations[2]["RestorableBy"],
+        serde_json::json!(["all"])
+    );
     let missing = unvalued(&DB_SNAPSHOT.schema(), &seen, &[]);
-    assert!(missing.is_empty(), "snapshot paths never collected: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "snapshot paths never collected: {missing:?}"
+    );
 }

@@ -218,7 +218,14 @@ async fn visible_trails(
         .await
         .map(|out| out.trail_list().to_vec())
         .map_err(|e| {
-            regional_failure(session, Service::CloudTrail, region, None, "DescribeTrails", &e)
+            regional_failure(
+                session,
+                Service::CloudTrail,
+                region,
+                None,
+                "DescribeTrails",
+                &e,
+            )
         })
 }
 
@@ -266,18 +273,42 @@ async fn describe_at_home(
         debug!(trail = %arn, operation, "trail read failed");
         (arn.clone(), e)
     };
-    let status = client.get_trail_status().name(&arn).send().await.map_err(|e| {
-        fail(
-            "GetTrailStatus",
-            regional_failure(session, Service::CloudTrail, home_region, Some(arn.clone()), "GetTrailStatus", &e),
-        )
-    })?;
-    let selectors = client.get_event_selectors().trail_name(&arn).send().await.map_err(|e| {
-        fail(
-            "GetEventSelectors",
-            regional_failure(session, Service::CloudTrail, home_region, Some(arn.clone()), "GetEventSelectors", &e),
-        )
-    })?;
+    let status = client
+        .get_trail_status()
+        .name(&arn)
+        .send()
+        .await
+        .map_err(|e| {
+            fail(
+                "GetTrailStatus",
+                regional_failure(
+                    session,
+                    Service::CloudTrail,
+                    home_region,
+                    Some(arn.clone()),
+                    "GetTrailStatus",
+                    &e,
+                ),
+            )
+        })?;
+    let selectors = client
+        .get_event_selectors()
+        .trail_name(&arn)
+        .send()
+        .await
+        .map_err(|e| {
+            fail(
+                "GetEventSelectors",
+                regional_failure(
+                    session,
+                    Service::CloudTrail,
+                    home_region,
+                    Some(arn.clone()),
+                    "GetEventSelectors",
+                    &e,
+                ),
+            )
+        })?;
     let insights: Vec<Value> = match client.get_insight_selectors().trail_name(&arn).send().await {
         Ok(out) => out
             .insight_selectors()
@@ -288,7 +319,14 @@ async fn describe_at_home(
         Err(e) => {
             return Err(fail(
                 "GetInsightSelectors",
-                regional_failure(session, Service::CloudTrail, home_region, Some(arn.clone()), "GetInsightSelectors", &e),
+                regional_failure(
+                    session,
+                    Service::CloudTrail,
+                    home_region,
+                    Some(arn.clone()),
+                    "GetInsightSelectors",
+                    &e,
+                ),
             ))
         }
     };
@@ -566,28 +604,29 @@ impl Sweep {
 /// Lists every region's trails, then the account's coverage.
 async fn collect(session: &AccountSession, out: &Sender<Collected>) -> Completeness {
     let sweep = Mutex::new(Sweep::default());
-    let completeness =
-        super::regions::collect_regions(session, Service::CloudTrail, |region| {
-            let sweep = &sweep;
-            async move {
-                let found = list_region(session, &region).await?;
-                if let Ok(mut s) = sweep.lock() {
-                    s.record(&region, &found);
-                }
-                for trail in found.home {
-                    match trail {
-                        Ok(resource) => send(out, Collected::Resource(resource)).await,
-                        Err((arn, error)) => {
-                            warn!(%error, "trail collection failed");
-                            send(out, Collected::Failed { arn, error }).await
-                        }
+    let completeness = super::regions::collect_regions(session, Service::CloudTrail, |region| {
+        let sweep = &sweep;
+        async move {
+            let found = list_region(session, &region).await?;
+            if let Ok(mut s) = sweep.lock() {
+                s.record(&region, &found);
+            }
+            for trail in found.home {
+                match trail {
+                    Ok(resource) => send(out, Collected::Resource(resource)).await,
+                    Err((arn, error)) => {
+                        warn!(%error, "trail collection failed");
+                        send(out, Collected::Failed { arn, error }).await
                     }
                 }
-                Ok(())
             }
-        })
-        .await;
-    let sweep = sweep.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+            Ok(())
+        }
+    })
+    .await;
+    let sweep = sweep
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let arn = coverage_arn(session.partition(), &session.account.account_id);
     match sweep.finish(session, &completeness).await {
         Ok(coverage) => send(out, Collected::Resource(Box::new(coverage))).await,
@@ -624,28 +663,27 @@ pub async fn describe_trail(
 /// Re-describes the account's coverage (event processor): every listed region swept again.
 pub async fn describe_coverage(session: &AccountSession) -> Result<Described, CollectionError> {
     let sweep = Mutex::new(Sweep::default());
-    let completeness =
-        super::regions::collect_regions(session, Service::CloudTrail, |region| {
-            let sweep = &sweep;
-            async move {
-                let found = list_region(session, &region).await?;
-                if let Ok(mut s) = sweep.lock() {
-                    s.record(&region, &found);
-                }
-                Ok(())
+    let completeness = super::regions::collect_regions(session, Service::CloudTrail, |region| {
+        let sweep = &sweep;
+        async move {
+            let found = list_region(session, &region).await?;
+            if let Ok(mut s) = sweep.lock() {
+                s.record(&region, &found);
             }
-        })
-        .await;
-    let sweep = sweep.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+            Ok(())
+        }
+    })
+    .await;
+    let sweep = sweep
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let coverage = sweep.finish(session, &completeness).await?;
     Ok(Described::Found(Box::new(coverage)))
 }
 
 #[cfg(test)]
 mod tests {
-    use aws_sdk_cloudtrail::types::{
-        AdvancedFieldSelector, DataResource, ReadWriteType,
-    };
+    use aws_sdk_cloudtrail::types::{AdvancedFieldSelector, DataResource, ReadWriteType};
 
     use super::*;
 

@@ -33,7 +33,9 @@ use serde_json::{json, Map, Value};
 use tokio::sync::mpsc::Sender;
 use tracing::{debug, warn};
 
-use super::{error_code, regional_failure, send, AccountSession, Collected, CollectionError, Described};
+use super::{
+    error_code, regional_failure, send, AccountSession, Collected, CollectionError, Described,
+};
 use crate::arn::{ArnScope, ArnShape};
 use crate::model::{Resource, Service, UnreadablePart, UNREADABLE};
 use crate::policy::schema::{Field, Type, UNREADABLE_FIELD};
@@ -54,7 +56,13 @@ pub const SERVICE: ServiceEntry = ServiceEntry {
 
 /// A customer managed key: `arn:aws:kms:<region>:<account>:key/<key id>`.
 pub const KEY: ResourceKind = ResourceKind {
-    shape: ArnShape::new(Service::Kms, "kms", "AWS::KMS::Key", ArnScope::Regional, "key/"),
+    shape: ArnShape::new(
+        Service::Kms,
+        "kms",
+        "AWS::KMS::Key",
+        ArnScope::Regional,
+        "key/",
+    ),
     residence: Residence::Regional,
     permissions: &[
         "kms:ListKeys",
@@ -96,7 +104,8 @@ const KEY_CONCURRENCY: usize = 8;
 
 /// Error codes of GetKeyRotationStatus that mean "rotation does not apply to this key": an
 /// asymmetric, HMAC, imported or custom key store key, or a key whose state does not allow it.
-const ROTATION_DOES_NOT_APPLY: &[&str] = &["UnsupportedOperationException", "KMSInvalidStateException"];
+const ROTATION_DOES_NOT_APPLY: &[&str] =
+    &["UnsupportedOperationException", "KMSInvalidStateException"];
 
 /// The ARN of key `key_id` in `region`.
 pub fn key_arn(partition: &str, region: &str, account_id: &str, key_id: &str) -> String {
@@ -116,8 +125,8 @@ async fn collect_region(
     let client = client(session, region);
     let mut pages = client.list_keys().into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page =
-            page.map_err(|e| regional_failure(session, Service::Kms, region, None, "ListKeys", &e))?;
+        let page = page
+            .map_err(|e| regional_failure(session, Service::Kms, region, None, "ListKeys", &e))?;
         let ids: Vec<String> = page
             .keys()
             .iter()
@@ -138,11 +147,18 @@ async fn collect_region(
                 Ok(Some(Described::Found(resource))) => {
                     send(out, Collected::Resource(resource)).await
                 }
-                Ok(Some(Described::NotFound)) => debug!(key = %id, "key vanished during collection"),
+                Ok(Some(Described::NotFound)) => {
+                    debug!(key = %id, "key vanished during collection")
+                }
                 Ok(None) => debug!(key = %id, "AWS managed key skipped"),
                 Err(error) => {
                     warn!(%error, "key collection failed");
-                    let arn = key_arn(session.partition(), region, &session.account.account_id, &id);
+                    let arn = key_arn(
+                        session.partition(),
+                        region,
+                        &session.account.account_id,
+                        &id,
+                    );
                     send(out, Collected::Failed { arn, error }).await
                 }
             }
@@ -153,7 +169,10 @@ async fn collect_region(
 
 /// Re-describes one key (event processor) in the session's home region. An AWS managed key is
 /// not collected: not found as far as qrie is concerned.
-pub async fn describe_key(session: &AccountSession, key_id: &str) -> Result<Described, CollectionError> {
+pub async fn describe_key(
+    session: &AccountSession,
+    key_id: &str,
+) -> Result<Described, CollectionError> {
     let region = session.home_region().to_owned();
     let client = client(session, &region);
     Ok(describe_with(session, &client, &region, key_id)
@@ -173,9 +192,18 @@ async fn describe_with(
     let observed = Utc::now();
     let described = match client.describe_key().key_id(key_id).send().await {
         Ok(out) => out,
-        Err(e) if error_code(&e) == Some("NotFoundException") => return Ok(Some(Described::NotFound)),
+        Err(e) if error_code(&e) == Some("NotFoundException") => {
+            return Ok(Some(Described::NotFound))
+        }
         Err(e) => {
-            return Err(regional_failure(session, Service::Kms, region, Some(arn), "DescribeKey", &e))
+            return Err(regional_failure(
+                session,
+                Service::Kms,
+                region,
+                Some(arn),
+                "DescribeKey",
+                &e,
+            ))
         }
     };
     let Some(meta) = described.key_metadata() else {
@@ -188,7 +216,9 @@ async fn describe_with(
     let rotation = match client.get_key_rotation_status().key_id(key_id).send().await {
         Ok(out) => Some((out.key_rotation_enabled(), out.rotation_period_in_days())),
         Err(e) if error_code(&e).is_some_and(|c| ROTATION_DOES_NOT_APPLY.contains(&c)) => None,
-        Err(e) if error_code(&e) == Some("NotFoundException") => return Ok(Some(Described::NotFound)),
+        Err(e) if error_code(&e) == Some("NotFoundException") => {
+            return Ok(Some(Described::NotFound))
+        }
         Err(e) => {
             return Err(regional_failure(
                 session,
@@ -208,16 +238,32 @@ async fn describe_with(
         .await
     {
         Ok(out) => super::s3::normalise_policy(out.policy().unwrap_or_default()),
-        Err(e) if error_code(&e) == Some("NotFoundException") => return Ok(Some(Described::NotFound)),
+        Err(e) if error_code(&e) == Some("NotFoundException") => {
+            return Ok(Some(Described::NotFound))
+        }
         Err(e) => {
-            return Err(regional_failure(session, Service::Kms, region, Some(arn), "GetKeyPolicy", &e))
+            return Err(regional_failure(
+                session,
+                Service::Kms,
+                region,
+                Some(arn),
+                "GetKeyPolicy",
+                &e,
+            ))
         }
     };
     let mut aliases = Vec::new();
     let mut pages = client.list_aliases().key_id(key_id).into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
-            regional_failure(session, Service::Kms, region, Some(arn.clone()), "ListAliases", &e)
+            regional_failure(
+                session,
+                Service::Kms,
+                region,
+                Some(arn.clone()),
+                "ListAliases",
+                &e,
+            )
         })?;
         aliases.extend(
             page.aliases()
@@ -230,23 +276,38 @@ async fn describe_with(
     config.insert("KeyId".into(), json!(meta.key_id()));
     config.insert("Arn".into(), json!(arn));
     config.insert("Region".into(), json!(region));
-    config.insert("Description".into(), json!(meta.description().filter(|d| !d.is_empty())));
-    config.insert("CreationDate".into(), json!(meta.creation_date().map(|d| d.to_string())));
+    config.insert(
+        "Description".into(),
+        json!(meta.description().filter(|d| !d.is_empty())),
+    );
+    config.insert(
+        "CreationDate".into(),
+        json!(meta.creation_date().map(|d| d.to_string())),
+    );
     config.insert(
         "KeyState".into(),
         json!(meta.key_state().map(|s| s.as_str()).unwrap_or("Unknown")),
     );
     config.insert("KeyManager".into(), json!("CUSTOMER"));
     config.insert("KeySpec".into(), json!(meta.key_spec().map(|s| s.as_str())));
-    config.insert("KeyUsage".into(), json!(meta.key_usage().map(|s| s.as_str())));
+    config.insert(
+        "KeyUsage".into(),
+        json!(meta.key_usage().map(|s| s.as_str())),
+    );
     config.insert("Origin".into(), json!(meta.origin().map(|s| s.as_str())));
-    config.insert("DeletionDate".into(), json!(meta.deletion_date().map(|d| d.to_string())));
+    config.insert(
+        "DeletionDate".into(),
+        json!(meta.deletion_date().map(|d| d.to_string())),
+    );
     config.insert(
         "PendingDeletionWindowInDays".into(),
         json!(meta.pending_deletion_window_in_days()),
     );
     config.insert("KeyRotationEnabled".into(), json!(rotation.map(|r| r.0)));
-    config.insert("RotationPeriodInDays".into(), json!(rotation.and_then(|r| r.1)));
+    config.insert(
+        "RotationPeriodInDays".into(),
+        json!(rotation.and_then(|r| r.1)),
+    );
     config.insert("Policy".into(), policy);
     config.insert("Aliases".into(), json!(aliases));
     match meta.multi_region() {

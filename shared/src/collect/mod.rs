@@ -343,7 +343,12 @@ mod tests {
     }
 
     /// The ARNs the trail extraction finds in a successful call recorded in `region`.
-    fn trail_arns(region: &str, source: &str, event_name: &str, fields: serde_json::Value) -> Vec<String> {
+    fn trail_arns(
+        region: &str,
+        source: &str,
+        event_name: &str,
+        fields: serde_json::Value,
+    ) -> Vec<String> {
         use crate::trail::{classify, parse_message, Disposition};
         let partition = crate::arn::partition_for_region(region);
         let mut record = serde_json::json!({
@@ -371,13 +376,42 @@ mod tests {
     #[test]
     fn the_regional_collectors_and_the_trail_give_one_arn_in_every_partition() {
         let account = "111122223333";
-        for (region, partition) in [("us-east-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")] {
+        for (region, partition) in [
+            ("us-east-1", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+        ] {
             // given calls naming a key, a trail, a function, a DB instance and a DB snapshot
-            let key = trail_arns(region, "kms.amazonaws.com", "EnableKeyRotation", serde_json::json!({"requestParameters": {"keyId": "k1"}}));
-            let trail = trail_arns(region, "cloudtrail.amazonaws.com", "StartLogging", serde_json::json!({"requestParameters": {"name": "t1"}}));
-            let function = trail_arns(region, "lambda.amazonaws.com", "AddPermission20150331v2", serde_json::json!({"requestParameters": {"functionName": "f1"}}));
-            let db = trail_arns(region, "rds.amazonaws.com", "RebootDBInstance", serde_json::json!({"requestParameters": {"dBInstanceIdentifier": "d1"}}));
-            let snapshot = trail_arns(region, "rds.amazonaws.com", "ModifyDBSnapshotAttribute", serde_json::json!({"requestParameters": {"dBSnapshotIdentifier": "s1"}}));
+            let key = trail_arns(
+                region,
+                "kms.amazonaws.com",
+                "EnableKeyRotation",
+                serde_json::json!({"requestParameters": {"keyId": "k1"}}),
+            );
+            let trail = trail_arns(
+                region,
+                "cloudtrail.amazonaws.com",
+                "StartLogging",
+                serde_json::json!({"requestParameters": {"name": "t1"}}),
+            );
+            let function = trail_arns(
+                region,
+                "lambda.amazonaws.com",
+                "AddPermission20150331v2",
+                serde_json::json!({"requestParameters": {"functionName": "f1"}}),
+            );
+            let db = trail_arns(
+                region,
+                "rds.amazonaws.com",
+                "RebootDBInstance",
+                serde_json::json!({"requestParameters": {"dBInstanceIdentifier": "d1"}}),
+            );
+            let snapshot = trail_arns(
+                region,
+                "rds.amazonaws.com",
+                "ModifyDBSnapshotAttribute",
+                serde_json::json!({"requestParameters": {"dBSnapshotIdentifier": "s1"}}),
+            );
             // then each is the ARN the collector forms, in the region's partition
             assert_eq!(key, [kms::key_arn(partition, region, account, "k1")]);
             assert_eq!(
@@ -387,16 +421,32 @@ mod tests {
                     cloudtrail::coverage_arn(partition, account),
                 ]
             );
-            assert_eq!(function, [lambda::function_arn(partition, region, account, "f1")]);
+            assert_eq!(
+                function,
+                [lambda::function_arn(partition, region, account, "f1")]
+            );
             assert_eq!(db, [rds::instance_arn(partition, region, account, "d1")]);
-            assert_eq!(snapshot, [rds::snapshot_arn(partition, region, account, "s1")]);
+            assert_eq!(
+                snapshot,
+                [rds::snapshot_arn(partition, region, account, "s1")]
+            );
             assert!(key[0].starts_with(&format!("arn:{partition}:kms:{region}:{account}:key/")));
             // and a version or alias of a function is the function itself, named or by ARN
-            let version = trail_arns(region, "lambda.amazonaws.com", "UpdateFunctionCode20150331v2", serde_json::json!({
-                "requestParameters": {"functionName": "f1"},
-                "responseElements": {"functionArn": format!("arn:{partition}:lambda:{region}:{account}:function:f1:7")},
-            }));
-            let alias = trail_arns(region, "lambda.amazonaws.com", "AddPermission20150331v2", serde_json::json!({"requestParameters": {"functionName": "f1:live"}}));
+            let version = trail_arns(
+                region,
+                "lambda.amazonaws.com",
+                "UpdateFunctionCode20150331v2",
+                serde_json::json!({
+                    "requestParameters": {"functionName": "f1"},
+                    "responseElements": {"functionArn": format!("arn:{partition}:lambda:{region}:{account}:function:f1:7")},
+                }),
+            );
+            let alias = trail_arns(
+                region,
+                "lambda.amazonaws.com",
+                "AddPermission20150331v2",
+                serde_json::json!({"requestParameters": {"functionName": "f1:live"}}),
+            );
             assert_eq!(version, function);
             assert_eq!(alias, function);
         }

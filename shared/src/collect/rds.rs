@@ -84,7 +84,10 @@ pub const DB_SNAPSHOT: ResourceKind = ResourceKind {
         "snapshot:",
     ),
     residence: Residence::Regional,
-    permissions: &["rds:DescribeDBSnapshots", "rds:DescribeDBSnapshotAttributes"],
+    permissions: &[
+        "rds:DescribeDBSnapshots",
+        "rds:DescribeDBSnapshotAttributes",
+    ],
     fields: SNAPSHOT_FIELDS,
     describe: |session, id| Box::pin(describe_snapshot(session, id)),
 };
@@ -199,7 +202,14 @@ async fn collect_region(
     let mut pages = client.describe_db_instances().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
-            regional_failure(session, Service::Rds, region, None, "DescribeDBInstances", &e)
+            regional_failure(
+                session,
+                Service::Rds,
+                region,
+                None,
+                "DescribeDBInstances",
+                &e,
+            )
         })?;
         for instance in page.db_instances() {
             let resource = instance_resource(session, region, instance);
@@ -213,7 +223,14 @@ async fn collect_region(
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
-            regional_failure(session, Service::Rds, region, None, "DescribeDBSnapshots", &e)
+            regional_failure(
+                session,
+                Service::Rds,
+                region,
+                None,
+                "DescribeDBSnapshots",
+                &e,
+            )
         })?;
         let snapshots: Vec<DbSnapshot> = page
             .db_snapshots()
@@ -369,7 +386,12 @@ pub async fn describe_instance(
     id: &str,
 ) -> Result<Described, CollectionError> {
     let region = session.home_region().to_owned();
-    let arn = instance_arn(session.partition(), &region, &session.account.account_id, id);
+    let arn = instance_arn(
+        session.partition(),
+        &region,
+        &session.account.account_id,
+        id,
+    );
     match client(session, &region)
         .describe_db_instances()
         .db_instance_identifier(id)
@@ -403,7 +425,12 @@ pub async fn describe_snapshot(
     }
     let region = session.home_region().to_owned();
     let client = client(session, &region);
-    let arn = snapshot_arn(session.partition(), &region, &session.account.account_id, id);
+    let arn = snapshot_arn(
+        session.partition(),
+        &region,
+        &session.account.account_id,
+        id,
+    );
     let snapshot = match client
         .describe_db_snapshots()
         .db_snapshot_identifier(id)

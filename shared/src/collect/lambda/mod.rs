@@ -278,16 +278,30 @@ async fn complete(
     };
     let observed = Utc::now();
     let policy = match client.get_policy().function_name(&name).send().await {
-        Ok(out) => Some(super::s3::normalise_policy(out.policy().unwrap_or_default())),
+        Ok(out) => Some(super::s3::normalise_policy(
+            out.policy().unwrap_or_default(),
+        )),
         // The function exists (it was just listed or described): no policy.
         Err(e) if error_code(&e) == Some("ResourceNotFoundException") => None,
         Err(e) => {
             return Err(failure("GetPolicy", &|| {
-                regional_failure(session, Service::Lambda, region, Some(arn.clone()), "GetPolicy", &e)
+                regional_failure(
+                    session,
+                    Service::Lambda,
+                    region,
+                    Some(arn.clone()),
+                    "GetPolicy",
+                    &e,
+                )
             }))
         }
     };
-    let url = match client.get_function_url_config().function_name(&name).send().await {
+    let url = match client
+        .get_function_url_config()
+        .function_name(&name)
+        .send()
+        .await
+    {
         Ok(out) => Some(json!({
             "AuthType": out.auth_type().as_str(),
             "Url": out.function_url(),
@@ -330,7 +344,8 @@ async fn complete(
             }))
         }
     };
-    let configuration = function_configuration(&function, &arn, region, account_id, policy, url, signing);
+    let configuration =
+        function_configuration(&function, &arn, region, account_id, policy, url, signing);
     Ok(Described::Found(Box::new(Resource {
         arn,
         account_id: account_id.clone(),
@@ -355,7 +370,9 @@ fn function_configuration(
     let variables = f.environment().and_then(|e| e.variables());
     let mut names: Vec<&String> = variables.map(|v| v.keys().collect()).unwrap_or_default();
     names.sort();
-    let detections = variables.map(secrets::masked_detections).unwrap_or_default();
+    let detections = variables
+        .map(secrets::masked_detections)
+        .unwrap_or_default();
     let runtime = f.runtime().map(|r| r.as_str().to_owned());
     let layers: Vec<Value> = f
         .layers()

@@ -70,8 +70,10 @@ mod tests {
         // then the secret is named by variable and detector, masked
         let text = serde_json::to_string(&found).expect("serialises");
         assert!(
-            found.iter().any(|d| d["Variable"] == "BILLING_SECRET_ACCESS_KEY"
-                && d["Detector"] == "aws_secret_access_key"),
+            found
+                .iter()
+                .any(|d| d["Variable"] == "BILLING_SECRET_ACCESS_KEY"
+                    && d["Detector"] == "aws_secret_access_key"),
             "{text}"
         );
         assert!(found.iter().all(|d| d["Variable"] != "LOG_LEVEL"), "{text}");
