@@ -406,7 +406,8 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    // And functions in two regions: one with an AWS secret key and key id in its environment,
+    // And functions in two regions: one on a deprecated runtime (python3.9) with an AWS secret
+    // key and key id in its environment,
     // one that anyone may invoke (a policy statement for "*" without a condition), and their
     // compliant twins in a VPC with clean environments (one invoked by S3 with a source
     // condition)
@@ -416,16 +417,10 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
     let us = seed::lambda(&world, &account, "us-east-1").await;
     let eu = seed::lambda(&world, &account, "eu-west-1").await;
     let id = &world.id;
-    let leaky = seed::function(
-        &us,
-        &format!("leaky-{id}"),
-        &role,
-        Runtime::Python312,
-        |f| {
-            f.environment(seed::leaky_environment())
-                .vpc_config(seed::vpc())
-        },
-    )
+    let leaky = seed::function(&us, &format!("leaky-{id}"), &role, Runtime::Python39, |f| {
+        f.environment(seed::leaky_environment())
+            .vpc_config(seed::vpc())
+    })
     .await;
     let public = seed::function(
         &eu,
@@ -511,7 +506,10 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
     let expected: BTreeMap<String, BTreeSet<String>> = [
         (
             leaky.clone(),
-            set(&["LambdaFunctionNoSecretsInEnvironment"]),
+            set(&[
+                "LambdaFunctionNoSecretsInEnvironment",
+                "LambdaFunctionSupportedRuntime",
+            ]),
         ),
         (public.clone(), set(&["LambdaFunctionNotPublic"])),
         (outside.clone(), set(&["LambdaFunctionInVpc"])),
