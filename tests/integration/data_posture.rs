@@ -632,12 +632,13 @@ const PUBLIC_DB_FAILS: &[&str] = &[
     "RdsInstanceCopyTagsToSnapshots",
     "RdsInstanceNonDefaultPort",
     "RdsInstanceCustomAdminUsername",
+    "RdsInstanceLogsExported",
 ];
 
 #[tokio::test]
 async fn rds_inventory_and_scan_find_exactly_the_misconfigured_databases_and_snapshots() {
     // Given, in us-east-1, a public, unencrypted PostgreSQL instance without backups, deletion
-    // protection, standby, monitoring or IAM authentication, on the default port with the
+    // protection, standby, monitoring, logs or IAM authentication, on the default port with the
     // default user, and a public unencrypted manual snapshot of it; in eu-west-1 a compliant
     // twin and a private encrypted snapshot of it. (RDS also keeps automated `rds:` snapshots
     // of both, which are not the account's manual snapshots.) A DB subnet group needs EC2
@@ -685,6 +686,8 @@ async fn rds_inventory_and_scan_find_exactly_the_misconfigured_databases_and_sna
         ))
         .enable_iam_database_authentication(true)
         .copy_tags_to_snapshot(true)
+        .enable_cloudwatch_logs_exports("postgresql")
+        .enable_cloudwatch_logs_exports("upgrade")
         .port(6543)
         .send()
         .await
