@@ -84,7 +84,13 @@ impl ArnShape {
                 expected: self.resource_type,
             });
         }
-        let id = if self.singleton { event_account } else { value };
+        let id = if self.singleton {
+            event_account
+        } else if self.qualified {
+            value.split(':').next().unwrap_or(value)
+        } else {
+            value
+        };
         Ok(ResolvedResource {
             id: id.to_owned(),
             arn: self.arn(
@@ -122,6 +128,9 @@ impl ArnShape {
         } else if self.pathed {
             // `user/division/team/alice`: the path is part of the ARN, the name is the last part.
             rest.rsplit('/').next().unwrap_or(rest)
+        } else if self.qualified {
+            // `function:orders:7`: version 7 of the function `orders`.
+            rest.split(':').next().unwrap_or(rest)
         } else {
             rest
         };
@@ -130,9 +139,14 @@ impl ArnShape {
         }
         let account_id = non_empty_or(parts.account, event_account);
         let region = non_empty_or(parts.region, event_region);
+        let arn = if self.qualified {
+            self.arn(parts.partition, region, account_id, id)
+        } else {
+            arn.to_owned()
+        };
         Ok(ResolvedResource {
             id: id.to_owned(),
-            arn: arn.to_owned(),
+            arn,
             account_id: account_id.to_owned(),
             region: region.to_owned(),
         })
@@ -155,6 +169,10 @@ mod tests {
     const S3_BUCKET: ArnShape = crate::collect::s3::BUCKET.shape;
     const S3_ACCOUNT_PUBLIC_ACCESS_BLOCK: ArnShape =
         crate::collect::s3::ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND.shape;
+    const KMS_KEY: ArnShape = crate::collect::kms::KEY.shape;
+    const CLOUDTRAIL_TRAIL: ArnShape = crate::collect::cloudtrail::TRAIL.shape;
+    const RDS_DB_INSTANCE: ArnShape = crate::collect::rds::DB_INSTANCE.shape;
+    const RDS_DB_SNAPSHOT: ArnShape = crate::collect::rds::DB_SNAPSHOT.shape;
 
     #[test]
     fn arn_shapes_match_the_collectors() {

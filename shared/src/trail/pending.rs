@@ -8,7 +8,7 @@
 
 use crate::arn::ArnScope::{Account, Regional};
 use crate::arn::ArnShape;
-use crate::model::Service::{CloudTrail, Ec2, Iam, Kms, Rds};
+use crate::model::Service::{Ec2, Iam, Rds};
 
 pub(crate) const IAM_USER: ArnShape =
     ArnShape::new(Iam, "iam", "AWS::IAM::User", Account, "user/").pathed();
@@ -46,18 +46,19 @@ pub(crate) const EC2_EBS_ENCRYPTION_BY_DEFAULT: ArnShape = ArnShape::new(
     "ebs-encryption-by-default",
 )
 .singleton();
-pub(crate) const RDS_DB_INSTANCE: ArnShape =
-    ArnShape::new(Rds, "rds", "AWS::RDS::DBInstance", Regional, "db:");
-pub(crate) const RDS_DB_SNAPSHOT: ArnShape =
-    ArnShape::new(Rds, "rds", "AWS::RDS::DBSnapshot", Regional, "snapshot:");
-pub(crate) const CLOUDTRAIL_TRAIL: ArnShape = ArnShape::new(
-    CloudTrail,
-    "cloudtrail",
-    "AWS::CloudTrail::Trail",
+pub(crate) const RDS_DB_CLUSTER: ArnShape =
+    ArnShape::new(Rds, "rds", "AWS::RDS::DBCluster", Regional, "cluster:");
+pub(crate) const RDS_DB_CLUSTER_SNAPSHOT: ArnShape = ArnShape::new(
+    Rds,
+    "rds",
+    "AWS::RDS::DBClusterSnapshot",
     Regional,
-    "trail/",
+    "cluster-snapshot:",
 );
-pub(crate) const KMS_KEY: ArnShape = ArnShape::new(Kms, "kms", "AWS::KMS::Key", Regional, "key/");
+pub(crate) const RDS_EVENT_SUBSCRIPTION: ArnShape =
+    ArnShape::new(Rds, "rds", "AWS::RDS::EventSubscription", Regional, "es:");
+pub(crate) const RDS_DB_PARAMETER_GROUP: ArnShape =
+    ArnShape::new(Rds, "rds", "AWS::RDS::DBParameterGroup", Regional, "pg:");
 
 /// Every shape declared here.
 #[cfg(test)]
@@ -72,8 +73,8 @@ pub(crate) const ALL: &[&ArnShape] = &[
     &EC2_VPC,
     &EC2_FLOW_LOG,
     &EC2_EBS_ENCRYPTION_BY_DEFAULT,
-    &RDS_DB_INSTANCE,
-    &RDS_DB_SNAPSHOT,
-    &CLOUDTRAIL_TRAIL,
-    &KMS_KEY,
+    &RDS_DB_CLUSTER,
+    &RDS_DB_CLUSTER_SNAPSHOT,
+    &RDS_EVENT_SUBSCRIPTION,
+    &RDS_DB_PARAMETER_GROUP,
 ];
