@@ -1410,7 +1410,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_service_without_collector_is_acknowledged_as_unsupported() {
-        // Given the production source and an EC2 event (no EC2 collector yet)
+        // Given the production source and a KMS event (no KMS collector yet)
         let catalog = Catalog::embedded();
         let stores = stores_with_account(true).await;
         let config = Config::from_lookup(|_| None).unwrap();
@@ -1424,12 +1424,12 @@ mod tests {
             "account": ACCOUNT,
             "region": "us-east-1",
             "detail": {
-                "eventSource": "ec2.amazonaws.com",
-                "eventName": "AuthorizeSecurityGroupIngress",
+                "eventSource": "kms.amazonaws.com",
+                "eventName": "DisableKeyRotation",
                 "awsRegion": "us-east-1",
                 "recipientAccountId": ACCOUNT,
                 "readOnly": false,
-                "requestParameters": {"groupId": "sg-0123456789abcdef0"},
+                "requestParameters": {"keyId": "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
             },
         })
         .to_string();

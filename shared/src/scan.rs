@@ -914,13 +914,13 @@ mod tests {
         // Given a service no policy covers, When scanned, Then it is refused
         let err = scanner
             .run(&ScanRequest {
-                service: Some("ec2".into()),
+                service: Some("kms".into()),
                 ..Default::default()
             })
             .await
             .unwrap_err();
         assert!(matches!(err, ScanRequestError::NothingToScan(_)), "{err}");
-        assert!(err.to_string().contains("ec2"), "{err}");
+        assert!(err.to_string().contains("kms"), "{err}");
         // Given an account that is not onboarded, Then it is refused by id
         let err = scanner
             .run(&ScanRequest {

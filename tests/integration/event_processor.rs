@@ -432,14 +432,11 @@ fn sample_body(file: &str, account_id: &str) -> String {
 
 #[tokio::test]
 async fn an_event_for_a_service_without_collector_is_acknowledged_as_unsupported() {
-    // Given an onboarded account and its security-group change (no EC2 collector yet)
+    // Given an onboarded account and its key rotation change (no KMS collector yet)
     let world = World::new().await;
     let account = world.onboard().await;
     let queues = Queues::new(&world, 30).await;
-    let body = sample_body(
-        "ec2-authorize-security-group-ingress.json",
-        &account.account_id,
-    );
+    let body = sample_body("kms-disable-key-rotation.json", &account.account_id);
     // When it goes through the queue
     let (_, response, summary) = deliver(&world, &queues, &[body]).await;
     // Then it is acknowledged and counted unsupported

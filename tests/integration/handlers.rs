@@ -121,7 +121,7 @@ async fn an_account_whose_role_cannot_be_assumed_is_reported_and_the_others_stil
         .unwrap();
     assert!(good_summary.services["s3"].resources >= 2);
     // And services without a collector yet are listed, not silently skipped
-    assert!(summary.unsupported.contains(&"ec2".to_owned()));
+    assert!(summary.unsupported.contains(&"kms".to_owned()));
 }
 
 #[tokio::test]
@@ -325,9 +325,9 @@ async fn requests_that_would_do_nothing_are_refused_not_answered_empty() {
         assert_eq!(d.error_type, "NonRetryable", "{}", d.error_message);
         d.error_message
     };
-    // When EC2 (no collector yet) is inventoried alone, Then it is refused
+    // When KMS (no collector yet) is inventoried alone, Then it is refused
     let ec2 = InventoryRequest {
-        service: "ec2".into(),
+        service: "kms".into(),
         account_id: None,
     };
     let message = non_retryable(
@@ -336,12 +336,12 @@ async fn requests_that_would_do_nothing_are_refused_not_answered_empty() {
             .unwrap_err(),
     );
     assert!(
-        message.contains("ec2") && message.contains("no collector"),
+        message.contains("kms") && message.contains("no collector"),
         "{message}"
     );
-    // When EC2 (no policy yet) is scanned, Then it is refused
+    // When KMS (no policy yet) is scanned, Then it is refused
     let ec2 = ScanRequest {
-        service: Some("ec2".into()),
+        service: Some("kms".into()),
         ..Default::default()
     };
     let message = non_retryable(
@@ -349,7 +349,7 @@ async fn requests_that_would_do_nothing_are_refused_not_answered_empty() {
             .await
             .unwrap_err(),
     );
-    assert!(message.contains("ec2"), "{message}");
+    assert!(message.contains("kms"), "{message}");
     // When an account that is not onboarded is scanned, Then it is refused by id
     let unknown = ScanRequest {
         account_id: Some("999999999999".into()),

@@ -1,6 +1,7 @@
 //! Integration tests: qrie's Lambda handlers against the local AWS (moto in server mode),
 //! through the same AWS SDK calls they make in production. One binary, split by topic.
 
+mod ec2_posture;
 mod event_processor;
 mod findings_store;
 mod handlers;
