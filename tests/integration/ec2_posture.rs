@@ -6,8 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{
-    CreateVolumePermission, CreateVolumePermissionModifications,
-    InstanceMetadataOptionsRequest, HttpTokensState, IpPermission, IpRange, Ipv6Range,
+    HttpTokensState, InstanceMetadataOptionsRequest, IpPermission, IpRange, Ipv6Range,
     LaunchPermission, LaunchPermissionModifications, PermissionGroup, UserIdGroupPair,
 };
 use lambda_runtime::{Context, LambdaEvent};
@@ -89,7 +88,12 @@ pub async fn vpc(ec2: &aws_sdk_ec2::Client, cidr: &str) -> String {
         .expect("VPC id")
 }
 
-pub async fn group(ec2: &aws_sdk_ec2::Client, vpc: &str, name: &str, rules: Vec<IpPermission>) -> String {
+pub async fn group(
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &str,
+    name: &str,
+    rules: Vec<IpPermission>,
+) -> String {
     let id = ec2
         .create_security_group()
         .group_name(name)
@@ -117,9 +121,11 @@ pub fn tcp(from: i32, to: i32, cidr: &str) -> IpPermission {
         .from_port(from)
         .to_port(to);
     if cidr.contains(':') {
-        p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(cidr).build()).build()
+        p.ipv6_ranges(Ipv6Range::builder().cidr_ipv6(cidr).build())
+            .build()
     } else {
-        p.ip_ranges(IpRange::builder().cidr_ip(cidr).build()).build()
+        p.ip_ranges(IpRange::builder().cidr_ip(cidr).build())
+            .build()
     }
 }
 
@@ -132,8 +138,18 @@ fn all_traffic(cidr: &str) -> IpPermission {
 
 async fn default_group_of(ec2: &aws_sdk_ec2::Client, vpc: &str) -> String {
     ec2.describe_security_groups()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(vpc).build())
-        .filters(aws_sdk_ec2::types::Filter::builder().name("group-name").values("default").build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(vpc)
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-name")
+                .values("default")
+                .build(),
+        )
         .send()
         .await
         .unwrap()
@@ -181,7 +197,11 @@ async fn instance(
         .min_count(1)
         .max_count(1)
         .set_subnet_id(subnet.map(str::to_owned))
-        .metadata_options(InstanceMetadataOptionsRequest::builder().http_tokens(tokens).build())
+        .metadata_options(
+            InstanceMetadataOptionsRequest::builder()
+                .http_tokens(tokens)
+                .build(),
+        )
         .user_data(aws_smithy_types::base64::encode(user_data))
         .send()
         .await
@@ -213,20 +233,19 @@ async fn snapshot(ec2: &aws_sdk_ec2::Client, volume: &str, public: bool) -> Stri
         .unwrap()
         .snapshot_id
         .unwrap();
-    let permission = if public {
-        CreateVolumePermission::builder().group(PermissionGroup::All).build()
-    } else {
-        CreateVolumePermission::builder().user_id("222233334444").build()
-    };
-    ec2.modify_snapshot_attribute()
+    // The classic form (group names or user ids with an operation type), which the local AWS
+    // reads; AWS accepts both.
+    let request = ec2
+        .modify_snapshot_attribute()
         .snapshot_id(&id)
         .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
-        .create_volume_permission(
-            CreateVolumePermissionModifications::builder().add(permission).build(),
-        )
-        .send()
-        .await
-        .unwrap();
+        .operation_type(aws_sdk_ec2::types::OperationType::Add);
+    let request = if public {
+        request.group_names("all")
+    } else {
+        request.user_ids("222233334444")
+    };
+    request.send().await.unwrap();
     id
 }
 
@@ -273,7 +292,12 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
     let bare = vpc(&us, "10.10.0.0/16").await;
     let watched = vpc(&us, "10.20.0.0/16").await;
     let logs = world.bucket("flow-logs");
-    crate::seed::create_bucket(&world.customer_s3(&account, "us-east-1").await, &logs, "us-east-1").await;
+    crate::seed::create_bucket(
+        &world.customer_s3(&account, "us-east-1").await,
+        &logs,
+        "us-east-1",
+    )
+    .await;
     us.create_flow_logs()
         .resource_ids(&watched)
         .resource_type(aws_sdk_ec2::types::FlowLogsResourceType::Vpc)
@@ -307,7 +331,13 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
     let postgres = group(&us, &bare, "postgres", vec![tcp(5432, 5432, "0.0.0.0/0")]).await;
     let range = group(&us, &bare, "range", vec![tcp(20, 30, "0.0.0.0/0")]).await;
     let private_ssh = group(&us, &bare, "private-ssh", vec![tcp(22, 22, "10.0.0.0/8")]).await;
-    let https = group(&us, &bare, "https", vec![tcp(443, 443, "0.0.0.0/0"), tcp(443, 443, "::/0")]).await;
+    let https = group(
+        &us,
+        &bare,
+        "https",
+        vec![tcp(443, 443, "0.0.0.0/0"), tcp(443, 443, "::/0")],
+    )
+    .await;
     let from_group = group(&us, &bare, "from-group", vec![]).await;
     us.authorize_security_group_ingress()
         .group_id(&from_group)
@@ -326,25 +356,67 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
     // (IMDSv2, private subnet, clean user data)
     let image = an_image_id(&us).await;
     let private = subnet(&us, &bare, "10.10.1.0/24").await;
-    let exposed = instance(&us, &image, None, HttpTokensState::Optional, USER_DATA_WITH_KEY).await;
-    let careful = instance(&us, &image, Some(&private), HttpTokensState::Required, "#!/bin/sh\n/opt/app/start\n").await;
+    let exposed = instance(
+        &us,
+        &image,
+        None,
+        HttpTokensState::Optional,
+        USER_DATA_WITH_KEY,
+    )
+    .await;
+    let careful = instance(
+        &us,
+        &image,
+        Some(&private),
+        HttpTokensState::Required,
+        "#!/bin/sh\n/opt/app/start\n",
+    )
+    .await;
     // And an unencrypted volume with a public snapshot, and an encrypted one with a private one
     let plain = volume(&us, "us-east-1a", false).await;
     let sealed = volume(&us, "us-east-1a", true).await;
     let public_snap = snapshot(&us, &plain, true).await;
     let private_snap = snapshot(&us, &sealed, false).await;
     // And a public AMI, and a private one shared with one account
-    let public_ami = us.create_image().instance_id(&careful).name("qrie-public").send().await.unwrap().image_id.unwrap();
+    let public_ami = us
+        .create_image()
+        .instance_id(&careful)
+        .name("qrie-public")
+        .send()
+        .await
+        .unwrap()
+        .image_id
+        .unwrap();
     us.modify_image_attribute()
         .image_id(&public_ami)
-        .launch_permission(LaunchPermissionModifications::builder().add(LaunchPermission::builder().group(PermissionGroup::All).build()).build())
+        .launch_permission(
+            LaunchPermissionModifications::builder()
+                .add(
+                    LaunchPermission::builder()
+                        .group(PermissionGroup::All)
+                        .build(),
+                )
+                .build(),
+        )
         .send()
         .await
         .unwrap();
-    let shared_ami = us.create_image().instance_id(&careful).name("qrie-shared").send().await.unwrap().image_id.unwrap();
+    let shared_ami = us
+        .create_image()
+        .instance_id(&careful)
+        .name("qrie-shared")
+        .send()
+        .await
+        .unwrap()
+        .image_id
+        .unwrap();
     us.modify_image_attribute()
         .image_id(&shared_ami)
-        .launch_permission(LaunchPermissionModifications::builder().add(LaunchPermission::builder().user_id("222233334444").build()).build())
+        .launch_permission(
+            LaunchPermissionModifications::builder()
+                .add(LaunchPermission::builder().user_id("222233334444").build())
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -357,28 +429,53 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
     let summary = inventory(&world, &account).await;
     let ec2 = &summary.accounts[0].services["ec2"];
     assert!(ec2.complete, "{summary:?}");
-    assert!(ec2.regions["us-east-1"].complete && ec2.regions["eu-west-1"].complete, "{ec2:?}");
+    assert!(
+        ec2.regions["us-east-1"].complete && ec2.regions["eu-west-1"].complete,
+        "{ec2:?}"
+    );
     let scanned = scan(&world).await;
     assert!(scanned.errors.is_empty(), "{:?}", scanned.errors);
 
     // Then each group fails exactly the checks that apply to it, under each check
     let us_arn = |r: &str| arn(&account, "us-east-1", r);
     let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    expected.insert(us_arn(&format!("security-group/{ssh}")), set(&[SSH, HIGH_RISK, AUTHORIZED]));
-    expected.insert(us_arn(&format!("security-group/{rdp6}")), set(&[RDP, HIGH_RISK, AUTHORIZED]));
-    expected.insert(us_arn(&format!("security-group/{everything}")), set(EVERY_PORT_CHECK));
+    expected.insert(
+        us_arn(&format!("security-group/{ssh}")),
+        set(&[SSH, HIGH_RISK, AUTHORIZED]),
+    );
+    expected.insert(
+        us_arn(&format!("security-group/{rdp6}")),
+        set(&[RDP, HIGH_RISK, AUTHORIZED]),
+    );
+    expected.insert(
+        us_arn(&format!("security-group/{everything}")),
+        set(EVERY_PORT_CHECK),
+    );
     expected.insert(
         us_arn(&format!("security-group/{postgres}")),
-        set(&["EC2SecurityGroupPostgreSqlOpenToInternet", HIGH_RISK, AUTHORIZED]),
+        set(&[
+            "EC2SecurityGroupPostgreSqlOpenToInternet",
+            HIGH_RISK,
+            AUTHORIZED,
+        ]),
     );
     expected.insert(
         us_arn(&format!("security-group/{range}")),
-        set(&[SSH, "EC2SecurityGroupFtpOpenToInternet", "EC2SecurityGroupTelnetOpenToInternet", HIGH_RISK, AUTHORIZED]),
+        set(&[
+            SSH,
+            "EC2SecurityGroupFtpOpenToInternet",
+            "EC2SecurityGroupTelnetOpenToInternet",
+            HIGH_RISK,
+            AUTHORIZED,
+        ]),
     );
     for twin in [&private_ssh, &https, &from_group, &watched_default] {
         expected.insert(us_arn(&format!("security-group/{twin}")), set(&[]));
     }
-    expected.insert(us_arn(&format!("security-group/{bare_default}")), set(&[DEFAULT_SG]));
+    expected.insert(
+        us_arn(&format!("security-group/{bare_default}")),
+        set(&[DEFAULT_SG]),
+    );
     expected.insert(
         arn(&account, "eu-west-1", &format!("security-group/{eu_ssh}")),
         set(&[SSH, HIGH_RISK, AUTHORIZED]),
@@ -386,35 +483,77 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
     // And the instances, volumes, snapshots, VPCs and the EBS defaults
     expected.insert(
         us_arn(&format!("instance/{exposed}")),
-        set(&["EC2InstanceImdsv2Required", "EC2InstanceNoPublicIp", "EC2InstanceProfileAttached"]),
+        set(&[
+            "EC2InstanceImdsv2Required",
+            "EC2InstanceNoPublicIp",
+            "EC2InstanceProfileAttached",
+        ]),
     );
-    expected.insert(us_arn(&format!("instance/{careful}")), set(&["EC2InstanceProfileAttached"]));
-    expected.insert(us_arn(&format!("volume/{plain}")), set(&["EC2VolumeEncrypted"]));
+    expected.insert(
+        us_arn(&format!("instance/{careful}")),
+        set(&["EC2InstanceProfileAttached"]),
+    );
+    expected.insert(
+        us_arn(&format!("volume/{plain}")),
+        set(&["EC2VolumeEncrypted"]),
+    );
     expected.insert(us_arn(&format!("volume/{sealed}")), set(&[]));
-    expected.insert(us_arn(&format!("snapshot/{public_snap}")), set(&["EC2SnapshotNotPublic"]));
+    expected.insert(
+        us_arn(&format!("snapshot/{public_snap}")),
+        set(&["EC2SnapshotNotPublic"]),
+    );
     expected.insert(us_arn(&format!("snapshot/{private_snap}")), set(&[]));
-    expected.insert(us_arn(&format!("vpc/{bare}")), set(&["VpcFlowLogsEnabled", "VpcEndpointForEc2"]));
+    expected.insert(
+        us_arn(&format!("vpc/{bare}")),
+        set(&["VpcFlowLogsEnabled", "VpcEndpointForEc2"]),
+    );
     expected.insert(us_arn(&format!("vpc/{watched}")), set(&[]));
-    expected.insert(us_arn("ebs-encryption-by-default"), set(&["EC2EbsDefaultEncryptionEnabled"]));
-    expected.insert(arn(&account, "eu-west-1", "ebs-encryption-by-default"), set(&[]));
+    expected.insert(
+        us_arn("ebs-encryption-by-default"),
+        set(&["EC2EbsDefaultEncryptionEnabled"]),
+    );
+    expected.insert(
+        arn(&account, "eu-west-1", "ebs-encryption-by-default"),
+        set(&[]),
+    );
     let mut actual = BTreeMap::new();
     for arn in expected.keys() {
-        assert!(stored(&world, &account, arn).await.is_some(), "{arn} is stored");
+        assert!(
+            stored(&world, &account, arn).await.is_some(),
+            "{arn} is stored"
+        );
         actual.insert(arn.clone(), active(&world, arn).await);
     }
     assert_eq!(actual, expected);
 
     // And the AMIs are collected with their launch permissions, the key in the user data only
     // masked, and no foreign snapshot stored
-    let public_image = stored(&world, &account, &us_arn(&format!("image/{public_ami}"))).await.expect("public AMI stored");
+    let public_image = stored(&world, &account, &us_arn(&format!("image/{public_ami}")))
+        .await
+        .expect("public AMI stored");
     assert_eq!(public_image["Public"], true);
-    assert_eq!(public_image["LaunchPermissions"], json!([{"Group": "all", "UserId": null}]));
-    let shared_image = stored(&world, &account, &us_arn(&format!("image/{shared_ami}"))).await.expect("shared AMI stored");
-    assert_eq!(shared_image["LaunchPermissions"], json!([{"Group": null, "UserId": "222233334444"}]));
-    let exposed_config = stored(&world, &account, &us_arn(&format!("instance/{exposed}"))).await.unwrap();
-    assert_eq!(exposed_config["UserDataSecrets"][0]["Detector"], "aws_access_key_id");
+    assert_eq!(
+        public_image["LaunchPermissions"],
+        json!([{"Group": "all", "UserId": null}])
+    );
+    let shared_image = stored(&world, &account, &us_arn(&format!("image/{shared_ami}")))
+        .await
+        .expect("shared AMI stored");
+    assert_eq!(
+        shared_image["LaunchPermissions"],
+        json!([{"Group": null, "UserId": "222233334444"}])
+    );
+    let exposed_config = stored(&world, &account, &us_arn(&format!("instance/{exposed}")))
+        .await
+        .unwrap();
+    assert_eq!(
+        exposed_config["UserDataSecrets"][0]["Detector"],
+        "aws_access_key_id"
+    );
     assert!(!exposed_config.to_string().contains("AKIAQWERTYUIOPASDFGH"));
-    let careful_config = stored(&world, &account, &us_arn(&format!("instance/{careful}"))).await.unwrap();
+    let careful_config = stored(&world, &account, &us_arn(&format!("instance/{careful}")))
+        .await
+        .unwrap();
     assert_eq!(careful_config["UserDataSecrets"], json!([]));
     let stored_snapshots: BTreeSet<String> = world
         .deps
@@ -427,7 +566,12 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
         .filter(|r| r.arn.contains(":snapshot/") && r.region == "us-east-1")
         .map(|r| r.arn)
         .collect();
-    let answered_to_self = us.describe_snapshots().owner_ids("self").send().await.unwrap();
+    let answered_to_self = us
+        .describe_snapshots()
+        .owner_ids("self")
+        .send()
+        .await
+        .unwrap();
     let own: BTreeSet<String> = answered_to_self
         .snapshots()
         .iter()
@@ -472,9 +616,25 @@ async fn an_account_limited_to_one_region_is_collected_there_only() {
     let summary = inventory(&world, &account).await;
     // Then only eu-north-1 was listed and stored
     let ec2 = &summary.accounts[0].services["ec2"];
-    assert_eq!(ec2.regions.keys().collect::<Vec<_>>(), ["eu-north-1"], "{ec2:?}");
-    assert!(stored(&world, &account, &arn(&account, "eu-north-1", &format!("security-group/{here}"))).await.is_some());
-    assert!(stored(&world, &account, &arn(&account, "us-west-2", &format!("security-group/{there}"))).await.is_none());
+    assert_eq!(
+        ec2.regions.keys().collect::<Vec<_>>(),
+        ["eu-north-1"],
+        "{ec2:?}"
+    );
+    assert!(stored(
+        &world,
+        &account,
+        &arn(&account, "eu-north-1", &format!("security-group/{here}"))
+    )
+    .await
+    .is_some());
+    assert!(stored(
+        &world,
+        &account,
+        &arn(&account, "us-west-2", &format!("security-group/{there}"))
+    )
+    .await
+    .is_none());
 }
 
 #[tokio::test]
@@ -493,14 +653,26 @@ async fn a_refused_region_keeps_what_it_had_and_reports_the_error() {
     let ap_gone = group(&ap, &ap_vpc, "ap-gone", vec![tcp(22, 22, "0.0.0.0/0")]).await;
     let first = inventory(&world, &account).await;
     assert!(first.accounts[0].services["ec2"].complete, "{first:?}");
-    let ap_arn = arn(&account, "ap-southeast-2", &format!("security-group/{ap_gone}"));
+    let ap_arn = arn(
+        &account,
+        "ap-southeast-2",
+        &format!("security-group/{ap_gone}"),
+    );
     let us_arn = arn(&account, "us-east-1", &format!("security-group/{us_gone}"));
     assert!(stored(&world, &account, &ap_arn).await.is_some());
     scan(&world).await;
     assert!(active(&world, &ap_arn).await.contains(SSH));
     // When both groups are deleted and ap-southeast-2's group listing is refused
-    us.delete_security_group().group_id(&us_gone).send().await.unwrap();
-    ap.delete_security_group().group_id(&ap_gone).send().await.unwrap();
+    us.delete_security_group()
+        .group_id(&us_gone)
+        .send()
+        .await
+        .unwrap();
+    ap.delete_security_group()
+        .group_id(&ap_gone)
+        .send()
+        .await
+        .unwrap();
     deny_in_region("ap-southeast-2", "DescribeSecurityGroups", 1).await;
     let second = inventory(&world, &account).await;
     scan(&world).await;
@@ -509,7 +681,10 @@ async fn a_refused_region_keeps_what_it_had_and_reports_the_error() {
     let ap_summary = &ec2.regions["ap-southeast-2"];
     assert!(!ap_summary.complete, "{ec2:?}");
     let error = ap_summary.listing_error.as_deref().unwrap_or_default();
-    assert!(error.contains("UnauthorizedOperation") && error.contains("DescribeSecurityGroups"), "{error}");
+    assert!(
+        error.contains("UnauthorizedOperation") && error.contains("DescribeSecurityGroups"),
+        "{error}"
+    );
     assert!(ap_summary.kept >= 1, "{ap_summary:?}");
     assert!(stored(&world, &account, &ap_arn).await.is_some());
     assert!(active(&world, &ap_arn).await.contains(SSH));
@@ -557,7 +732,12 @@ fn ec2_event(account_id: &str, region: &str, event_name: &str, group: &str) -> S
 /// Sends one body through the queue, runs the processor on what the queue delivers, and
 /// deletes the delivered messages it did not fail (as Lambda's SQS integration does).
 async fn through_the_queue(world: &World, sqs: &aws_sdk_sqs::Client, url: &str, body: &str) {
-    sqs.send_message().queue_url(url).message_body(body).send().await.unwrap();
+    sqs.send_message()
+        .queue_url(url)
+        .message_body(body)
+        .send()
+        .await
+        .unwrap();
     let mut messages = Vec::new();
     for _ in 0..20 {
         let received = sqs
@@ -577,7 +757,11 @@ async fn through_the_queue(world: &World, sqs: &aws_sdk_sqs::Client, url: &str, 
     let report = qrie::handler::process_sqs_event(&qrie_tests::sqs_event(&messages), &world.deps)
         .await
         .expect("the batch is processed");
-    assert!(report.response.batch_item_failures.is_empty(), "{:?}", report.summary);
+    assert!(
+        report.response.batch_item_failures.is_empty(),
+        "{:?}",
+        report.summary
+    );
     for m in &messages {
         sqs.delete_message()
             .queue_url(url)
@@ -606,10 +790,17 @@ async fn ssh_opened_to_the_world_is_flagged_in_real_time_and_its_revocation_reso
         .send()
         .await
         .unwrap();
-    let opened = ec2_event(&account.account_id, "eu-west-1", "AuthorizeSecurityGroupIngress", &id);
+    let opened = ec2_event(
+        &account.account_id,
+        "eu-west-1",
+        "AuthorizeSecurityGroupIngress",
+        &id,
+    );
     through_the_queue(&world, &sqs, &queue.url, &opened).await;
     // Then the group is stored in its region and the SSH finding is ACTIVE
-    let config = stored(&world, &account, &group_arn).await.expect("the group is stored");
+    let config = stored(&world, &account, &group_arn)
+        .await
+        .expect("the group is stored");
     assert_eq!(config["IngressRules"][0]["IsWorld"], true);
     assert!(active(&world, &group_arn).await.contains(SSH));
     // When the rule is revoked and that event goes through the queue
@@ -619,10 +810,26 @@ async fn ssh_opened_to_the_world_is_flagged_in_real_time_and_its_revocation_reso
         .send()
         .await
         .unwrap();
-    let revoked = ec2_event(&account.account_id, "eu-west-1", "RevokeSecurityGroupIngress", &id);
+    let revoked = ec2_event(
+        &account.account_id,
+        "eu-west-1",
+        "RevokeSecurityGroupIngress",
+        &id,
+    );
     through_the_queue(&world, &sqs, &queue.url, &revoked).await;
     // Then the finding is resolved and nothing is left active on the group
-    let findings = world.deps.stores.findings.for_resource(&group_arn).await.unwrap();
-    assert!(findings.iter().any(|f| f.policy_id == SSH && f.state == FindingState::Resolved), "{findings:?}");
+    let findings = world
+        .deps
+        .stores
+        .findings
+        .for_resource(&group_arn)
+        .await
+        .unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.policy_id == SSH && f.state == FindingState::Resolved),
+        "{findings:?}"
+    );
     assert!(active(&world, &group_arn).await.is_empty());
 }

@@ -39,12 +39,12 @@ use crate::registry::{Residence, ResourceKind};
 
 /// The ARN shape of [`VOLUME`] (what the collector's own code forms ARNs with).
 pub const VOLUME_SHAPE: ArnShape = ArnShape::new(
-        Service::Ec2,
-        "ec2",
-        "AWS::EC2::Volume",
-        ArnScope::Regional,
-        "volume/",
-    );
+    Service::Ec2,
+    "ec2",
+    "AWS::EC2::Volume",
+    ArnScope::Regional,
+    "volume/",
+);
 
 pub const VOLUME: ResourceKind = ResourceKind {
     shape: VOLUME_SHAPE,
@@ -56,12 +56,12 @@ pub const VOLUME: ResourceKind = ResourceKind {
 
 /// The ARN shape of [`SNAPSHOT`] (what the collector's own code forms ARNs with).
 pub const SNAPSHOT_SHAPE: ArnShape = ArnShape::new(
-        Service::Ec2,
-        "ec2",
-        "AWS::EC2::Snapshot",
-        ArnScope::Regional,
-        "snapshot/",
-    );
+    Service::Ec2,
+    "ec2",
+    "AWS::EC2::Snapshot",
+    ArnScope::Regional,
+    "snapshot/",
+);
 
 pub const SNAPSHOT: ResourceKind = ResourceKind {
     shape: SNAPSHOT_SHAPE,
@@ -77,12 +77,12 @@ pub const SNAPSHOT: ResourceKind = ResourceKind {
 
 /// The ARN shape of [`IMAGE`] (what the collector's own code forms ARNs with).
 pub const IMAGE_SHAPE: ArnShape = ArnShape::new(
-        Service::Ec2,
-        "ec2",
-        "AWS::EC2::Image",
-        ArnScope::Regional,
-        "image/",
-    );
+    Service::Ec2,
+    "ec2",
+    "AWS::EC2::Image",
+    ArnScope::Regional,
+    "image/",
+);
 
 pub const IMAGE: ResourceKind = ResourceKind {
     shape: IMAGE_SHAPE,
@@ -98,13 +98,13 @@ pub const IMAGE: ResourceKind = ResourceKind {
 
 /// The ARN shape of [`EBS_ENCRYPTION_BY_DEFAULT`] (what the collector's own code forms ARNs with).
 pub const EBS_ENCRYPTION_BY_DEFAULT_SHAPE: ArnShape = ArnShape::new(
-        Service::Ec2,
-        "ec2",
-        "AWS::EC2::EbsEncryptionByDefault",
-        ArnScope::Regional,
-        "ebs-encryption-by-default",
-    )
-    .singleton();
+    Service::Ec2,
+    "ec2",
+    "AWS::EC2::EbsEncryptionByDefault",
+    ArnScope::Regional,
+    "ebs-encryption-by-default",
+)
+.singleton();
 
 pub const EBS_ENCRYPTION_BY_DEFAULT: ResourceKind = ResourceKind {
     shape: EBS_ENCRYPTION_BY_DEFAULT_SHAPE,
@@ -237,7 +237,13 @@ pub(crate) async fn collect_volumes(
         let page = page.map_err(|e| failure(session, region, None, "DescribeVolumes", &e))?;
         for v in page.volumes() {
             let Some(id) = v.volume_id() else { continue };
-            let r = resource(session, &VOLUME_SHAPE, region, id, volume_configuration(region, v));
+            let r = resource(
+                session,
+                &VOLUME_SHAPE,
+                region,
+                id,
+                volume_configuration(region, v),
+            );
             send(out, Collected::Resource(Box::new(r))).await;
         }
     }
@@ -271,7 +277,12 @@ pub async fn describe_volume(
             .unwrap_or(Described::NotFound)),
         Err(e) if is_not_found(&e) => Ok(Described::NotFound),
         Err(e) => {
-            let arn = VOLUME_SHAPE.arn(session.partition(), &region, &session.account.account_id, id);
+            let arn = VOLUME_SHAPE.arn(
+                session.partition(),
+                &region,
+                &session.account.account_id,
+                id,
+            );
             Err(failure(session, &region, Some(arn), "DescribeVolumes", &e))
         }
     }
@@ -307,7 +318,8 @@ async fn build_snapshot(
             .collect(),
         Err(e) if is_not_found(&e) => return Ok(Described::NotFound),
         Err(e) => {
-            let arn = SNAPSHOT_SHAPE.arn(session.partition(), region, &session.account.account_id, id);
+            let arn =
+                SNAPSHOT_SHAPE.arn(session.partition(), region, &session.account.account_id, id);
             return Err(failure(
                 session,
                 region,
@@ -364,7 +376,12 @@ pub(crate) async fn collect_snapshots(
         let mut built = futures::stream::iter(owned)
             .map(|s: Snapshot| async move {
                 let id = s.snapshot_id().unwrap_or_default();
-                let arn = SNAPSHOT_SHAPE.arn(session.partition(), region, &session.account.account_id, id);
+                let arn = SNAPSHOT_SHAPE.arn(
+                    session.partition(),
+                    region,
+                    &session.account.account_id,
+                    id,
+                );
                 (arn, build_snapshot(session, ec2, region, &s).await)
             })
             .buffer_unordered(ATTRIBUTE_CONCURRENCY);
@@ -393,8 +410,19 @@ pub async fn describe_snapshot(
         },
         Err(e) if is_not_found(&e) => Ok(Described::NotFound),
         Err(e) => {
-            let arn = SNAPSHOT_SHAPE.arn(session.partition(), &region, &session.account.account_id, id);
-            Err(failure(session, &region, Some(arn), "DescribeSnapshots", &e))
+            let arn = SNAPSHOT_SHAPE.arn(
+                session.partition(),
+                &region,
+                &session.account.account_id,
+                id,
+            );
+            Err(failure(
+                session,
+                &region,
+                Some(arn),
+                "DescribeSnapshots",
+                &e,
+            ))
         }
     }
 }
@@ -474,7 +502,8 @@ pub(crate) async fn collect_images(
         let mut built = futures::stream::iter(owned)
             .map(|i: Image| async move {
                 let id = i.image_id().unwrap_or_default();
-                let arn = IMAGE_SHAPE.arn(session.partition(), region, &session.account.account_id, id);
+                let arn =
+                    IMAGE_SHAPE.arn(session.partition(), region, &session.account.account_id, id);
                 (arn, build_image(session, ec2, region, &i).await)
             })
             .buffer_unordered(ATTRIBUTE_CONCURRENCY);
@@ -503,7 +532,12 @@ pub async fn describe_image(
         },
         Err(e) if is_not_found(&e) => Ok(Described::NotFound),
         Err(e) => {
-            let arn = IMAGE_SHAPE.arn(session.partition(), &region, &session.account.account_id, id);
+            let arn = IMAGE_SHAPE.arn(
+                session.partition(),
+                &region,
+                &session.account.account_id,
+                id,
+            );
             Err(failure(session, &region, Some(arn), "DescribeImages", &e))
         }
     }
@@ -523,7 +557,13 @@ async fn encryption_default(
         ec2.get_ebs_default_kms_key_id().send()
     );
     let enabled = enabled.map_err(|e| {
-        failure(session, region, Some(arn.clone()), "GetEbsEncryptionByDefault", &e)
+        failure(
+            session,
+            region,
+            Some(arn.clone()),
+            "GetEbsEncryptionByDefault",
+            &e,
+        )
     })?;
     let mut configuration = json!({
         "Region": region,
@@ -535,7 +575,13 @@ async fn encryption_default(
         Err(e) => {
             // The key is a detail of the setting: the setting itself is still judged, and the
             // key is listed as unreadable rather than guessed (the local AWS lacks this call).
-            let error = failure(session, region, Some(arn.clone()), "GetEbsDefaultKmsKeyId", &e);
+            let error = failure(
+                session,
+                region,
+                Some(arn.clone()),
+                "GetEbsDefaultKmsKeyId",
+                &e,
+            );
             tracing::warn!(%error, "EBS default KMS key unreadable");
             let part = UnreadablePart {
                 path: "EbsDefaultKmsKeyId".into(),
@@ -566,7 +612,8 @@ pub(crate) async fn collect_encryption_default(
         Ok(r) => send(out, Collected::Resource(Box::new(r))).await,
         Err(error) => {
             let account = &session.account.account_id;
-            let arn = EBS_ENCRYPTION_BY_DEFAULT_SHAPE.arn(session.partition(), region, account, account);
+            let arn =
+                EBS_ENCRYPTION_BY_DEFAULT_SHAPE.arn(session.partition(), region, account, account);
             tracing::warn!(%error, "EBS encryption default unreadable");
             send(out, Collected::Failed { arn, error }).await
         }

@@ -40,12 +40,12 @@ use crate::registry::{Residence, ResourceKind};
 
 /// The ARN shape of [`INSTANCE`] (what the collector's own code forms ARNs with).
 pub const INSTANCE_SHAPE: ArnShape = ArnShape::new(
-        Service::Ec2,
-        "ec2",
-        "AWS::EC2::Instance",
-        ArnScope::Regional,
-        "instance/",
-    );
+    Service::Ec2,
+    "ec2",
+    "AWS::EC2::Instance",
+    ArnScope::Regional,
+    "instance/",
+);
 
 pub const INSTANCE: ResourceKind = ResourceKind {
     shape: INSTANCE_SHAPE,
@@ -95,8 +95,10 @@ pub(crate) const SECRET_FIELDS: &[Field] = &[
 
 /// The detectors run over user data: credentials (the other kinds, e-mail addresses and phone
 /// numbers, are ordinary in bootstrap scripts).
-const USER_DATA_DETECTORS: &[DetectorKind] =
-    &[DetectorKind::AwsAccessKeyId, DetectorKind::AwsSecretAccessKey];
+const USER_DATA_DETECTORS: &[DetectorKind] = &[
+    DetectorKind::AwsAccessKeyId,
+    DetectorKind::AwsSecretAccessKey,
+];
 
 /// The most decompressed user data scanned (AWS caps user data at 16 KB before base64).
 const MAX_USER_DATA: u64 = 1024 * 1024;
@@ -115,7 +117,11 @@ pub fn user_data_secrets(base64: &str) -> Vec<Value> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut inflated = Vec::new();
         let decoder = flate2::read::GzDecoder::new(bytes.as_slice());
-        if decoder.take(MAX_USER_DATA).read_to_end(&mut inflated).is_ok() {
+        if decoder
+            .take(MAX_USER_DATA)
+            .read_to_end(&mut inflated)
+            .is_ok()
+        {
             bytes = inflated;
         }
     }
@@ -134,7 +140,11 @@ fn configuration(region: &str, i: &Instance, secrets: Vec<Value>) -> Value {
             "HttpPutResponseHopLimit": m.http_put_response_hop_limit(),
         })
     });
-    let groups: Vec<&str> = i.security_groups().iter().filter_map(|g| g.group_id()).collect();
+    let groups: Vec<&str> = i
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_id())
+        .collect();
     json!({
         "InstanceId": i.instance_id(),
         "Region": region,
@@ -225,7 +235,10 @@ pub(crate) async fn collect(
         let mut built = futures::stream::iter(instances)
             .map(|i: Instance| async move {
                 let id = i.instance_id().unwrap_or_default();
-                (arn(session, region, id), build(session, ec2, region, &i).await)
+                (
+                    arn(session, region, id),
+                    build(session, ec2, region, &i).await,
+                )
             })
             .buffer_unordered(ATTRIBUTE_CONCURRENCY);
         while let Some((arn, result)) = built.next().await {
@@ -245,7 +258,13 @@ pub async fn describe(session: &AccountSession, id: &str) -> Result<Described, C
         Err(e) if is_not_found(&e) => return Ok(Described::NotFound),
         Err(e) => {
             let arn = arn(session, &region, id);
-            return Err(failure(session, &region, Some(arn), "DescribeInstances", &e));
+            return Err(failure(
+                session,
+                &region,
+                Some(arn),
+                "DescribeInstances",
+                &e,
+            ));
         }
     };
     let found = page
@@ -274,7 +293,10 @@ mod tests {
         // when
         let secrets = user_data_secrets(&b64(script));
         // then both are found, and neither value is kept
-        let kinds: Vec<&str> = secrets.iter().map(|s| s["Detector"].as_str().unwrap()).collect();
+        let kinds: Vec<&str> = secrets
+            .iter()
+            .map(|s| s["Detector"].as_str().unwrap())
+            .collect();
         assert!(kinds.contains(&"aws_access_key_id"), "{secrets:?}");
         let text = serde_json::to_string(&secrets).unwrap();
         assert!(!text.contains("AKIAQWERTYUIOPASDFGH"));

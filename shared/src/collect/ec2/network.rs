@@ -31,12 +31,12 @@ use crate::registry::{Residence, ResourceKind};
 
 /// The ARN shape of [`SUBNET`] (what the collector's own code forms ARNs with).
 pub const SUBNET_SHAPE: ArnShape = ArnShape::new(
-        Service::Ec2,
-        "ec2",
-        "AWS::EC2::Subnet",
-        ArnScope::Regional,
-        "subnet/",
-    );
+    Service::Ec2,
+    "ec2",
+    "AWS::EC2::Subnet",
+    ArnScope::Regional,
+    "subnet/",
+);
 
 pub const SUBNET: ResourceKind = ResourceKind {
     shape: SUBNET_SHAPE,
@@ -48,12 +48,12 @@ pub const SUBNET: ResourceKind = ResourceKind {
 
 /// The ARN shape of [`NETWORK_ACL`] (what the collector's own code forms ARNs with).
 pub const NETWORK_ACL_SHAPE: ArnShape = ArnShape::new(
-        Service::Ec2,
-        "ec2",
-        "AWS::EC2::NetworkAcl",
-        ArnScope::Regional,
-        "network-acl/",
-    );
+    Service::Ec2,
+    "ec2",
+    "AWS::EC2::NetworkAcl",
+    ArnScope::Regional,
+    "network-acl/",
+);
 
 pub const NETWORK_ACL: ResourceKind = ResourceKind {
     shape: NETWORK_ACL_SHAPE,
@@ -65,12 +65,12 @@ pub const NETWORK_ACL: ResourceKind = ResourceKind {
 
 /// The ARN shape of [`ELASTIC_IP`] (what the collector's own code forms ARNs with).
 pub const ELASTIC_IP_SHAPE: ArnShape = ArnShape::new(
-        Service::Ec2,
-        "ec2",
-        "AWS::EC2::EIP",
-        ArnScope::Regional,
-        "elastic-ip/",
-    );
+    Service::Ec2,
+    "ec2",
+    "AWS::EC2::EIP",
+    ArnScope::Regional,
+    "elastic-ip/",
+);
 
 pub const ELASTIC_IP: ResourceKind = ResourceKind {
     shape: ELASTIC_IP_SHAPE,
@@ -276,7 +276,13 @@ pub(crate) async fn collect(
         let page = page.map_err(|e| failure(session, region, None, "DescribeSubnets", &e))?;
         for s in page.subnets() {
             let Some(id) = s.subnet_id() else { continue };
-            let r = resource(session, &SUBNET_SHAPE, region, id, subnet_configuration(region, s));
+            let r = resource(
+                session,
+                &SUBNET_SHAPE,
+                region,
+                id,
+                subnet_configuration(region, s),
+            );
             send(out, Collected::Resource(Box::new(r))).await;
         }
     }
@@ -284,8 +290,16 @@ pub(crate) async fn collect(
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| failure(session, region, None, "DescribeNetworkAcls", &e))?;
         for acl in page.network_acls() {
-            let Some(id) = acl.network_acl_id() else { continue };
-            let r = resource(session, &NETWORK_ACL_SHAPE, region, id, acl_configuration(region, acl));
+            let Some(id) = acl.network_acl_id() else {
+                continue;
+            };
+            let r = resource(
+                session,
+                &NETWORK_ACL_SHAPE,
+                region,
+                id,
+                acl_configuration(region, acl),
+            );
             send(out, Collected::Resource(Box::new(r))).await;
         }
     }
@@ -296,8 +310,16 @@ pub(crate) async fn collect(
         .await
         .map_err(|e| failure(session, region, None, "DescribeAddresses", &e))?;
     for a in addresses.addresses() {
-        let Some(id) = a.allocation_id() else { continue };
-        let r = resource(session, &ELASTIC_IP_SHAPE, region, id, address_configuration(region, a));
+        let Some(id) = a.allocation_id() else {
+            continue;
+        };
+        let r = resource(
+            session,
+            &ELASTIC_IP_SHAPE,
+            region,
+            id,
+            address_configuration(region, a),
+        );
         send(out, Collected::Resource(Box::new(r))).await;
     }
     Ok(())
@@ -308,7 +330,12 @@ pub async fn describe_subnet(
     id: &str,
 ) -> Result<Described, CollectionError> {
     let region = session.home_region().to_owned();
-    match client(session, &region).describe_subnets().subnet_ids(id).send().await {
+    match client(session, &region)
+        .describe_subnets()
+        .subnet_ids(id)
+        .send()
+        .await
+    {
         Ok(out) => Ok(out
             .subnets()
             .iter()
@@ -320,7 +347,12 @@ pub async fn describe_subnet(
             .unwrap_or(Described::NotFound)),
         Err(e) if is_not_found(&e) => Ok(Described::NotFound),
         Err(e) => {
-            let arn = SUBNET_SHAPE.arn(session.partition(), &region, &session.account.account_id, id);
+            let arn = SUBNET_SHAPE.arn(
+                session.partition(),
+                &region,
+                &session.account.account_id,
+                id,
+            );
             Err(failure(session, &region, Some(arn), "DescribeSubnets", &e))
         }
     }
@@ -343,14 +375,30 @@ pub async fn describe_network_acl(
             .find(|a| a.network_acl_id() == Some(id))
             .map(|a| {
                 let c = acl_configuration(&region, a);
-                Described::Found(Box::new(resource(session, &NETWORK_ACL_SHAPE, &region, id, c)))
+                Described::Found(Box::new(resource(
+                    session,
+                    &NETWORK_ACL_SHAPE,
+                    &region,
+                    id,
+                    c,
+                )))
             })
             .unwrap_or(Described::NotFound)),
         Err(e) if is_not_found(&e) => Ok(Described::NotFound),
         Err(e) => {
-            let arn =
-                NETWORK_ACL_SHAPE.arn(session.partition(), &region, &session.account.account_id, id);
-            Err(failure(session, &region, Some(arn), "DescribeNetworkAcls", &e))
+            let arn = NETWORK_ACL_SHAPE.arn(
+                session.partition(),
+                &region,
+                &session.account.account_id,
+                id,
+            );
+            Err(failure(
+                session,
+                &region,
+                Some(arn),
+                "DescribeNetworkAcls",
+                &e,
+            ))
         }
     }
 }
@@ -372,13 +420,30 @@ pub async fn describe_address(
             .find(|a| a.allocation_id() == Some(id))
             .map(|a| {
                 let c = address_configuration(&region, a);
-                Described::Found(Box::new(resource(session, &ELASTIC_IP_SHAPE, &region, id, c)))
+                Described::Found(Box::new(resource(
+                    session,
+                    &ELASTIC_IP_SHAPE,
+                    &region,
+                    id,
+                    c,
+                )))
             })
             .unwrap_or(Described::NotFound)),
         Err(e) if is_not_found(&e) => Ok(Described::NotFound),
         Err(e) => {
-            let arn = ELASTIC_IP_SHAPE.arn(session.partition(), &region, &session.account.account_id, id);
-            Err(failure(session, &region, Some(arn), "DescribeAddresses", &e))
+            let arn = ELASTIC_IP_SHAPE.arn(
+                session.partition(),
+                &region,
+                &session.account.account_id,
+                id,
+            );
+            Err(failure(
+                session,
+                &region,
+                Some(arn),
+                "DescribeAddresses",
+                &e,
+            ))
         }
     }
 }
@@ -389,12 +454,22 @@ mod tests {
 
     use super::*;
 
-    fn entry(number: i32, proto: &str, ports: Option<(i32, i32)>, cidr: &str, allow: bool) -> NetworkAclEntry {
+    fn entry(
+        number: i32,
+        proto: &str,
+        ports: Option<(i32, i32)>,
+        cidr: &str,
+        allow: bool,
+    ) -> NetworkAclEntry {
         let mut e = NetworkAclEntry::builder()
             .rule_number(number)
             .protocol(proto)
             .egress(false)
-            .rule_action(if allow { RuleAction::Allow } else { RuleAction::Deny });
+            .rule_action(if allow {
+                RuleAction::Allow
+            } else {
+                RuleAction::Deny
+            });
         if let Some((from, to)) = ports {
             e = e.port_range(PortRange::builder().from(from).to(to).build());
         }
@@ -406,24 +481,46 @@ mod tests {
     }
 
     fn judged(list: Vec<NetworkAclEntry>) -> Value {
-        acl_configuration("us-east-1", &NetworkAcl::builder().network_acl_id("acl-1").set_entries(Some(list)).build())["WorldIngress"].clone()
+        acl_configuration(
+            "us-east-1",
+            &NetworkAcl::builder()
+                .network_acl_id("acl-1")
+                .set_entries(Some(list))
+                .build(),
+        )["WorldIngress"]
+            .clone()
     }
 
     #[test]
     fn the_first_world_entry_in_rule_order_decides() {
         // given the default ACL: allow all (100), deny all (*)
-        let open = judged(vec![entry(32767, "-1", None, "0.0.0.0/0", false), entry(100, "-1", None, "0.0.0.0/0", true)]);
+        let open = judged(vec![
+            entry(32767, "-1", None, "0.0.0.0/0", false),
+            entry(100, "-1", None, "0.0.0.0/0", true),
+        ]);
         // then every port is open to the world
-        assert_eq!(open, json!({"Tcp22": true, "Tcp3389": true, "AllTraffic": true}));
+        assert_eq!(
+            open,
+            json!({"Tcp22": true, "Tcp3389": true, "AllTraffic": true})
+        );
         // given a deny of TCP 22 from ::/0 at 90 before an allow of 0-1024 from ::/0 at 100
         let guarded = judged(vec![
             entry(100, "6", Some((0, 1024)), "::/0", true),
             entry(90, "6", Some((22, 22)), "::/0", false),
         ]);
         // then 22 is closed and nothing else in the range is judged open by the 22 check
-        assert_eq!(guarded, json!({"Tcp22": false, "Tcp3389": false, "AllTraffic": false}));
+        assert_eq!(
+            guarded,
+            json!({"Tcp22": false, "Tcp3389": false, "AllTraffic": false})
+        );
         // given an allow of TCP 3389 from a private range only
-        let private = judged(vec![entry(100, "6", Some((3389, 3389)), "10.0.0.0/8", true)]);
+        let private = judged(vec![entry(
+            100,
+            "6",
+            Some((3389, 3389)),
+            "10.0.0.0/8",
+            true,
+        )]);
         assert_eq!(private["Tcp3389"], false);
     }
 }

@@ -39,12 +39,12 @@ use crate::registry::{Residence, ResourceKind};
 
 /// The ARN shape of [`SECURITY_GROUP`] (what the collector's own code forms ARNs with).
 pub const SECURITY_GROUP_SHAPE: ArnShape = ArnShape::new(
-        Service::Ec2,
-        "ec2",
-        "AWS::EC2::SecurityGroup",
-        ArnScope::Regional,
-        "security-group/",
-    );
+    Service::Ec2,
+    "ec2",
+    "AWS::EC2::SecurityGroup",
+    ArnScope::Regional,
+    "security-group/",
+);
 
 pub const SECURITY_GROUP: ResourceKind = ResourceKind {
     shape: SECURITY_GROUP_SHAPE,
@@ -84,12 +84,7 @@ const FIELDS: &[Field] = &[
 
 /// The ARN of security group `id`.
 pub fn arn(session: &AccountSession, region: &str, id: &str) -> String {
-    SECURITY_GROUP_SHAPE.arn(
-        session.partition(),
-        region,
-        &session.account.account_id,
-        id,
-    )
+    SECURITY_GROUP_SHAPE.arn(session.partition(), region, &session.account.account_id, id)
 }
 
 /// The protocol as qrie writes it: the names AWS uses for tcp, udp, icmp and icmpv6 (whether
@@ -120,7 +115,9 @@ fn ports(proto: &str, from: Option<i32>, to: Option<i32>) -> (i64, i64) {
 
 /// True when `cidr` is the whole IPv4 or IPv6 internet (prefix length 0).
 pub fn is_world(cidr: &str) -> bool {
-    cidr.trim().parse::<IpNet>().is_ok_and(|net| net.prefix_len() == 0)
+    cidr.trim()
+        .parse::<IpNet>()
+        .is_ok_and(|net| net.prefix_len() == 0)
 }
 
 /// One entry per source of each permission.
@@ -302,7 +299,10 @@ mod tests {
         // then it is one world entry spanning 0-65535
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0]["Protocol"], "-1");
-        assert_eq!((rules[0]["FromPort"].as_i64(), rules[0]["ToPort"].as_i64()), (Some(0), Some(65535)));
+        assert_eq!(
+            (rules[0]["FromPort"].as_i64(), rules[0]["ToPort"].as_i64()),
+            (Some(0), Some(65535))
+        );
         assert_eq!(rules[0]["AllPorts"], true);
         assert_eq!(rules[0]["IsWorld"], true);
     }
@@ -310,10 +310,16 @@ mod tests {
     #[test]
     fn numbered_protocols_are_named_and_ranges_kept() {
         // given tcp written as 6 over 20-25, and icmp type 8
-        let rules = normalise_rules(&[permission("6", Some(20), Some(25)), permission("icmp", Some(8), Some(-1))]);
+        let rules = normalise_rules(&[
+            permission("6", Some(20), Some(25)),
+            permission("icmp", Some(8), Some(-1)),
+        ]);
         // then
         assert_eq!(rules[0]["Protocol"], "tcp");
-        assert_eq!((rules[0]["FromPort"].as_i64(), rules[0]["ToPort"].as_i64()), (Some(20), Some(25)));
+        assert_eq!(
+            (rules[0]["FromPort"].as_i64(), rules[0]["ToPort"].as_i64()),
+            (Some(20), Some(25))
+        );
         assert_eq!(rules[0]["AllPorts"], false);
         assert_eq!(rules[1]["Protocol"], "icmp");
         assert_eq!(rules[1]["AllPorts"], false);
@@ -329,18 +335,33 @@ mod tests {
             .ip_ranges(IpRange::builder().cidr_ip("10.0.0.0/8").build())
             .ipv6_ranges(Ipv6Range::builder().cidr_ipv6("::/0").build())
             .prefix_list_ids(PrefixListId::builder().prefix_list_id("pl-123").build())
-            .user_id_group_pairs(UserIdGroupPair::builder().group_id("sg-1").user_id("222233334444").build())
+            .user_id_group_pairs(
+                UserIdGroupPair::builder()
+                    .group_id("sg-1")
+                    .user_id("222233334444")
+                    .build(),
+            )
             .build();
         // when
         let rules = normalise_rules(&[p]);
         // then ::/0 is the world; a private range, a prefix list and a group are not
         let world: Vec<(&str, bool)> = rules
             .iter()
-            .map(|r| (r["SourceType"].as_str().unwrap(), r["IsWorld"].as_bool().unwrap()))
+            .map(|r| {
+                (
+                    r["SourceType"].as_str().unwrap(),
+                    r["IsWorld"].as_bool().unwrap(),
+                )
+            })
             .collect();
         assert_eq!(
             world,
-            [("ipv4", false), ("ipv6", true), ("prefix-list", false), ("security-group", false)]
+            [
+                ("ipv4", false),
+                ("ipv6", true),
+                ("prefix-list", false),
+                ("security-group", false)
+            ]
         );
         assert_eq!(rules[3]["Source"], "222233334444/sg-1");
         assert!(is_world("0.0.0.0/0") && !is_world("0.0.0.0/1") && !is_world("junk"));

@@ -23,7 +23,13 @@ use crate::policy::schema::{Field, Type};
 use crate::registry::{Residence, ResourceKind};
 
 /// The ARN shape of [`VPC`] (what the collector's own code forms ARNs with).
-pub const VPC_SHAPE: ArnShape = ArnShape::new(Service::Ec2, "ec2", "AWS::EC2::VPC", ArnScope::Regional, "vpc/");
+pub const VPC_SHAPE: ArnShape = ArnShape::new(
+    Service::Ec2,
+    "ec2",
+    "AWS::EC2::VPC",
+    ArnScope::Regional,
+    "vpc/",
+);
 
 pub const VPC: ResourceKind = ResourceKind {
     shape: VPC_SHAPE,
@@ -90,12 +96,15 @@ async fn attached(
             let (Some(resource), Some(id)) = (log.resource_id(), log.flow_log_id()) else {
                 continue;
             };
-            out.flow_logs.entry(resource.to_owned()).or_default().push(json!({
-                "FlowLogId": id,
-                "FlowLogStatus": log.flow_log_status(),
-                "TrafficType": log.traffic_type().map(|t| t.as_str()),
-                "LogDestinationType": log.log_destination_type().map(|t| t.as_str()),
-            }));
+            out.flow_logs
+                .entry(resource.to_owned())
+                .or_default()
+                .push(json!({
+                    "FlowLogId": id,
+                    "FlowLogStatus": log.flow_log_status(),
+                    "TrafficType": log.traffic_type().map(|t| t.as_str()),
+                    "LogDestinationType": log.log_destination_type().map(|t| t.as_str()),
+                }));
         }
     }
     let mut endpoints = ec2.describe_vpc_endpoints();
@@ -109,18 +118,26 @@ async fn attached(
             let (Some(vpc), Some(id)) = (e.vpc_id(), e.vpc_endpoint_id()) else {
                 continue;
             };
-            out.endpoints.entry(vpc.to_owned()).or_default().push(json!({
-                "VpcEndpointId": id,
-                "ServiceName": e.service_name(),
-                "VpcEndpointType": e.vpc_endpoint_type().map(|t| t.as_str()),
-                "State": e.state().map(|s| s.as_str()),
-            }));
+            out.endpoints
+                .entry(vpc.to_owned())
+                .or_default()
+                .push(json!({
+                    "VpcEndpointId": id,
+                    "ServiceName": e.service_name(),
+                    "VpcEndpointType": e.vpc_endpoint_type().map(|t| t.as_str()),
+                    "State": e.state().map(|s| s.as_str()),
+                }));
         }
     }
     Ok(out)
 }
 
-fn resource(session: &AccountSession, region: &str, vpc: &Vpc, attached: &Attached) -> Option<Resource> {
+fn resource(
+    session: &AccountSession,
+    region: &str,
+    vpc: &Vpc,
+    attached: &Attached,
+) -> Option<Resource> {
     let id = vpc.vpc_id()?;
     Some(Resource {
         arn: VPC_SHAPE.arn(session.partition(), region, &session.account.account_id, id),
@@ -164,7 +181,12 @@ pub(crate) async fn collect(
 pub async fn describe(session: &AccountSession, id: &str) -> Result<Described, CollectionError> {
     let region = session.home_region().to_owned();
     let ec2 = client(session, &region);
-    let arn = VPC_SHAPE.arn(session.partition(), &region, &session.account.account_id, id);
+    let arn = VPC_SHAPE.arn(
+        session.partition(),
+        &region,
+        &session.account.account_id,
+        id,
+    );
     let answer = ec2.describe_vpcs().vpc_ids(id).send().await;
     let vpcs = match answer {
         Ok(out) => out.vpcs.unwrap_or_default(),
