@@ -192,8 +192,15 @@ async fn instance(
     tokens: HttpTokensState,
     user_data: &str,
 ) -> String {
+    // Detailed monitoring where the metadata is locked down: the careful twin.
+    let monitored = tokens == HttpTokensState::Required;
     ec2.run_instances()
         .image_id(image)
+        .monitoring(
+            aws_sdk_ec2::types::RunInstancesMonitoringEnabled::builder()
+                .enabled(monitored)
+                .build(),
+        )
         .min_count(1)
         .max_count(1)
         .set_subnet_id(subnet.map(str::to_owned))
@@ -352,8 +359,8 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
         .send()
         .await
         .unwrap();
-    // And an IMDSv1 instance with a public address and a key in its user data, and its twin
-    // (IMDSv2, private subnet, clean user data)
+    // And an IMDSv1 instance with a public address, basic monitoring and a key in its user
+    // data, and its twin (IMDSv2, private subnet, detailed monitoring, clean user data)
     let image = an_image_id(&us).await;
     let private = subnet(&us, &bare, "10.10.1.0/24").await;
     let exposed = instance(
@@ -487,6 +494,7 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
             "EC2InstanceImdsv2Required",
             "EC2InstanceNoPublicIp",
             "EC2InstanceProfileAttached",
+            "EC2InstanceDetailedMonitoring",
         ]),
     );
     expected.insert(
@@ -500,7 +508,7 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
     expected.insert(us_arn(&format!("volume/{sealed}")), set(&[]));
     expected.insert(
         us_arn(&format!("snapshot/{public_snap}")),
-        set(&["EC2SnapshotNotPublic"]),
+        set(&["EC2SnapshotNotPublic", "EC2SnapshotEncrypted"]),
     );
     expected.insert(us_arn(&format!("snapshot/{private_snap}")), set(&[]));
     expected.insert(

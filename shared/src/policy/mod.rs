@@ -7,4 +7,4 @@ pub mod def;
 pub mod schema;
 
 pub use catalog::{Catalog, CatalogError};
-pub use def::{ControlRef, Outcome, Policy, PolicyError};
+pub use def::{ControlRef, Outcome, Policy, PolicyError, Reference, REFERENCE_SOURCES};
