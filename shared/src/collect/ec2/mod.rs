@@ -5,16 +5,16 @@
 //!
 //! One file per area, each declaring its kinds (ARN shape, permissions, schema, describe) next to
 //! the code that builds their configuration:
-//! - [`security_groups`]: `AWS::EC2::SecurityGroup`, rules normalised one entry per source so
+//! - [`security_groups`] has `AWS::EC2::SecurityGroup`, rules normalised one entry per source so
 //!   that the declarative conditions judge them exactly (protocol `-1` holds every port, a range
 //!   holds each port inside it, `0.0.0.0/0` and `::/0` are the world, prefix lists and group
 //!   references are not);
-//! - [`instances`]: `AWS::EC2::Instance`, with user data scanned for secrets by `qrie-detectors`
+//! - [`instances`] has `AWS::EC2::Instance`, with user data scanned for secrets by `qrie-detectors`
 //!   (only masked matches are kept);
-//! - [`ebs`]: `AWS::EC2::Volume`, `AWS::EC2::Snapshot`, `AWS::EC2::Image` and
+//! - [`ebs`] has `AWS::EC2::Volume`, `AWS::EC2::Snapshot`, `AWS::EC2::Image` and
 //!   `AWS::EC2::EbsEncryptionByDefault`;
-//! - [`vpcs`]: `AWS::EC2::VPC`;
-//! - [`network`]: `AWS::EC2::Subnet`, `AWS::EC2::NetworkAcl` (entries judged in rule order) and
+//! - [`vpcs`] has `AWS::EC2::VPC`;
+//! - [`network`] has `AWS::EC2::Subnet`, `AWS::EC2::NetworkAcl` (entries judged in rule order) and
 //!   `AWS::EC2::EIP`.
 //!
 //! Each region is listed on its own ([`super::regions::collect_regions`]): a listing call that
