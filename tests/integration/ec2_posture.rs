@@ -841,3 +841,36 @@ async fn ssh_opened_to_the_world_is_flagged_in_real_time_and_its_revocation_reso
     );
     assert!(active(&world, &group_arn).await.is_empty());
 }
+
+#[tokio::test]
+async fn an_account_listing_all_regions_is_collected_in_every_region_describe_regions_reports() {
+    // Given an account whose Regions says `all`, with a group in ap-northeast-3
+    let world = World::new().await;
+    let mut account = world.onboard().await;
+    account.regions = vec!["all".into()];
+    world.deps.stores.accounts.put(&account).await.unwrap();
+    let osaka = customer_ec2(&world, &account, "ap-northeast-3").await;
+    let net = vpc(&osaka, "10.99.0.0/16").await;
+    let far = group(&osaka, &net, "far", vec![]).await;
+    // When the inventory runs
+    let summary = inventory(&world, &account).await;
+    // Then every region DescribeRegions reports enabled was listed, completely
+    let enabled: BTreeSet<String> = osaka
+        .describe_regions()
+        .send()
+        .await
+        .unwrap()
+        .regions()
+        .iter()
+        .filter(|r| r.opt_in_status() != Some("not-opted-in"))
+        .filter_map(|r| r.region_name().map(str::to_owned))
+        .collect();
+    assert!(enabled.len() > 10, "{enabled:?}");
+    let ec2 = &summary.accounts[0].services["ec2"];
+    let listed: BTreeSet<String> = ec2.regions.keys().cloned().collect();
+    assert_eq!(listed, enabled);
+    assert!(ec2.complete, "{:?}", summary.errors);
+    // And the group far from the usual regions is stored
+    let arn = arn(&account, "ap-northeast-3", &format!("security-group/{far}"));
+    assert!(stored(&world, &account, &arn).await.is_some());
+}
