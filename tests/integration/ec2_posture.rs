@@ -115,6 +115,48 @@ pub async fn group(
     id
 }
 
+/// A launch template whose one version asks (or not) for a public IP, with IMDSv2 required or
+/// left to the defaults, and the given user data.
+pub async fn launch_template(
+    ec2: &aws_sdk_ec2::Client,
+    name: &str,
+    public_ip: bool,
+    imdsv2: bool,
+    user_data: &str,
+) -> String {
+    use aws_sdk_ec2::types::{
+        LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataOptionsRequest,
+        LaunchTemplateInstanceNetworkInterfaceSpecificationRequest, RequestLaunchTemplateData,
+    };
+    let mut data = RequestLaunchTemplateData::builder()
+        .network_interfaces(
+            LaunchTemplateInstanceNetworkInterfaceSpecificationRequest::builder()
+                .device_index(0)
+                .associate_public_ip_address(public_ip)
+                .build(),
+        )
+        .user_data(aws_smithy_types::base64::encode(user_data));
+    if imdsv2 {
+        data = data.metadata_options(
+            LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                .http_tokens(LaunchTemplateHttpTokensState::Required)
+                .http_endpoint(
+                    aws_sdk_ec2::types::LaunchTemplateInstanceMetadataEndpointState::Enabled,
+                )
+                .build(),
+        );
+    }
+    ec2.create_launch_template()
+        .launch_template_name(name)
+        .launch_template_data(data.build())
+        .send()
+        .await
+        .expect("launch template created")
+        .launch_template
+        .and_then(|t| t.launch_template_id)
+        .expect("template id")
+}
+
 pub fn tcp(from: i32, to: i32, cidr: &str) -> IpPermission {
     let p = IpPermission::builder()
         .ip_protocol("tcp")
@@ -427,6 +469,10 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
         .send()
         .await
         .unwrap();
+    // And a launch template handing out public IPs, and its twin
+    let public_template =
+        launch_template(&us, "qrie-public", true, false, USER_DATA_WITH_KEY).await;
+    let private_template = launch_template(&us, "qrie-private", false, true, "#!/bin/sh\n").await;
     // And in eu-west-1, EBS encryption by default on, and SSH from ::/0 in a VPC of its own
     eu.enable_ebs_encryption_by_default().send().await.unwrap();
     let eu_vpc = vpc(&eu, "10.30.0.0/16").await;
@@ -517,6 +563,14 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
     );
     expected.insert(us_arn(&format!("vpc/{watched}")), set(&[]));
     expected.insert(
+        us_arn(&format!("launch-template/{public_template}")),
+        set(&["EC2LaunchTemplateNoPublicIp"]),
+    );
+    expected.insert(
+        us_arn(&format!("launch-template/{private_template}")),
+        set(&[]),
+    );
+    expected.insert(
         us_arn("ebs-encryption-by-default"),
         set(&["EC2EbsDefaultEncryptionEnabled"]),
     );
@@ -559,6 +613,18 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
         "aws_access_key_id"
     );
     assert!(!exposed_config.to_string().contains("AKIAQWERTYUIOPASDFGH"));
+    let template = stored(
+        &world,
+        &account,
+        &us_arn(&format!("launch-template/{public_template}")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        template["Versions"][0]["UserDataSecrets"][0]["Detector"],
+        "aws_access_key_id"
+    );
+    assert!(!template.to_string().contains("AKIAQWERTYUIOPASDFGH"));
     let careful_config = stored(&world, &account, &us_arn(&format!("instance/{careful}")))
         .await
         .unwrap();

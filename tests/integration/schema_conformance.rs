@@ -287,6 +287,7 @@ const CHECKED_AGAINST_COLLECTOR_OUTPUT: &[&str] = &[
     "AWS::EC2::Subnet",
     "AWS::EC2::NetworkAcl",
     "AWS::EC2::EIP",
+    "AWS::EC2::LaunchTemplate",
 ];
 
 /// EC2 paths the local AWS never fills: no instance profile can be attached without IAM (the
@@ -564,6 +565,11 @@ async fn the_ec2_collector_writes_exactly_the_declared_schema() {
         .send()
         .await
         .unwrap();
+
+    // And launch templates: IMDSv2 and a public IP with a key in the user data, and neither
+    crate::ec2_posture::launch_template(&ec2, "conform-a", true, true, "k=AKIAQWERTYUIOPASDFGH\n")
+        .await;
+    crate::ec2_posture::launch_template(&ec2, "conform-b", false, false, "#!/bin/sh\n").await;
 
     // When the inventory runs
     let summary = inventory(&world, &account).await;

@@ -39,6 +39,7 @@ const EC2_VPC: ArnShape = ec2::vpcs::VPC_SHAPE;
 const EC2_SUBNET: ArnShape = ec2::network::SUBNET_SHAPE;
 const EC2_NETWORK_ACL: ArnShape = ec2::network::NETWORK_ACL_SHAPE;
 const EC2_EIP: ArnShape = ec2::network::ELASTIC_IP_SHAPE;
+const EC2_LAUNCH_TEMPLATE: ArnShape = ec2::launch_templates::LAUNCH_TEMPLATE_SHAPE;
 
 /// Where an identifier can be found in a CloudTrail record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -341,6 +342,24 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(EC2, "ReplaceNetworkAclAssociation", &[touch(&EC2_NETWORK_ACL, NETWORK_ACL_IN_REQUEST)]),
     rule(EC2, "AllocateAddress", &[creates(&EC2_EIP, &[Path("responseElements.allocationId")])]),
     rule(EC2, "ReleaseAddress", &[deletes(&EC2_EIP, &[Path("requestParameters.allocationId")])]),
+    // ---- launch templates (inferred: the `<Action>Request`/`<Action>Response` form of the newer
+    // EC2 APIs, the template id from the response first, the request second) ----
+    rule(EC2, "CreateLaunchTemplate", &[creates(&EC2_LAUNCH_TEMPLATE, &[
+        Path("responseElements.CreateLaunchTemplateResponse.launchTemplate.launchTemplateId"),
+        Path("responseElements.launchTemplate.launchTemplateId"),
+    ])]),
+    rule(EC2, "CreateLaunchTemplateVersion", &[touch(&EC2_LAUNCH_TEMPLATE, &[
+        Path("responseElements.CreateLaunchTemplateVersionResponse.launchTemplateVersion.launchTemplateId"),
+        Path("requestParameters.CreateLaunchTemplateVersionRequest.LaunchTemplateId"),
+    ])]),
+    rule(EC2, "ModifyLaunchTemplate", &[touch(&EC2_LAUNCH_TEMPLATE, &[
+        Path("responseElements.ModifyLaunchTemplateResponse.launchTemplate.launchTemplateId"),
+        Path("requestParameters.ModifyLaunchTemplateRequest.LaunchTemplateId"),
+    ])]),
+    rule(EC2, "DeleteLaunchTemplate", &[deletes(&EC2_LAUNCH_TEMPLATE, &[
+        Path("responseElements.DeleteLaunchTemplateResponse.launchTemplate.launchTemplateId"),
+        Path("requestParameters.DeleteLaunchTemplateRequest.LaunchTemplateId"),
+    ])]),
     // ---- EBS encryption by default (one setting per account and region) ----
     rule(EC2, "EnableEbsEncryptionByDefault", &[touch(&EC2_EBS_ENCRYPTION_BY_DEFAULT, THE_ACCOUNT)]),
     rule(EC2, "DisableEbsEncryptionByDefault", &[touch(&EC2_EBS_ENCRYPTION_BY_DEFAULT, THE_ACCOUNT)]),
@@ -554,6 +573,7 @@ mod tests {
             "DeleteSubnet",
             "DeleteNetworkAcl",
             "ReleaseAddress",
+            "DeleteLaunchTemplate",
             "DeleteUser",
             "UpdateUser",
             "DeleteDBInstance",

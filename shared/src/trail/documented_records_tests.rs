@@ -217,6 +217,24 @@ fn cases() -> Vec<Case> {
             vec![("arn:aws:ec2:us-east-1:111122223333:elastic-ip/eipalloc-1", false)]),
         (EC2, "ReleaseAddress", json!({"allocationId": "eipalloc-1"}),
             json!({"_return": true}), Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:elastic-ip/eipalloc-1", true)]),
+        // inferred
+        (EC2, "CreateLaunchTemplate", json!({"CreateLaunchTemplateRequest": {"LaunchTemplateName": "web",
+            "LaunchTemplateData": {"ImageId": "ami-1"}}}),
+            json!({"CreateLaunchTemplateResponse": {"launchTemplate": {"launchTemplateId": "lt-1", "launchTemplateName": "web"}}}),
+            Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:launch-template/lt-1", false)]),
+        // inferred
+        (EC2, "CreateLaunchTemplateVersion", json!({"CreateLaunchTemplateVersionRequest": {"LaunchTemplateId": "lt-1",
+            "LaunchTemplateData": {"MetadataOptions": {"HttpTokens": "required"}}}}),
+            json!({"CreateLaunchTemplateVersionResponse": {"launchTemplateVersion": {"launchTemplateId": "lt-1", "versionNumber": 2}}}),
+            Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:launch-template/lt-1", false)]),
+        // inferred
+        (EC2, "ModifyLaunchTemplate", json!({"ModifyLaunchTemplateRequest": {"LaunchTemplateId": "lt-1", "SetDefaultVersion": "2"}}),
+            json!({"ModifyLaunchTemplateResponse": {"launchTemplate": {"launchTemplateId": "lt-1", "defaultVersionNumber": 2}}}),
+            Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:launch-template/lt-1", false)]),
+        // inferred
+        (EC2, "DeleteLaunchTemplate", json!({"DeleteLaunchTemplateRequest": {"LaunchTemplateId": "lt-1"}}),
+            json!({"DeleteLaunchTemplateResponse": {"launchTemplate": {"launchTemplateId": "lt-1"}}}),
+            Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:launch-template/lt-1", true)]),
         (IAM, "UpdateAccessKey", json!({"userName": "deploy-bot", "accessKeyId": "AKIAI44QH8DHBEXAMPLE", "status": "Inactive"}),
             Value::Null, Value::Null, vec![("arn:aws:iam::111122223333:user/deploy-bot", false)]),
         (IAM, "PutUserPolicy", json!({"userName": "deploy-bot", "policyName": "s3-admin",

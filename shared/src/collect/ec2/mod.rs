@@ -1,6 +1,6 @@
 //! The EC2 collector: security groups, instances, EBS volumes, snapshots and AMIs owned by the
 //! account, the per-region EBS encryption default, VPCs with their flow logs and endpoints,
-//! subnets, network ACLs and Elastic IPs,
+//! subnets, network ACLs, Elastic IPs and launch templates,
 //! in every region the account is collected in (see [`super::regions`]).
 //!
 //! One file per area, each declaring its kinds (ARN shape, permissions, schema, describe) next to
@@ -15,7 +15,9 @@
 //!   `AWS::EC2::EbsEncryptionByDefault`;
 //! - [`vpcs`] has `AWS::EC2::VPC`;
 //! - [`network`] has `AWS::EC2::Subnet`, `AWS::EC2::NetworkAcl` (entries judged in rule order) and
-//!   `AWS::EC2::EIP`.
+//!   `AWS::EC2::EIP`;
+//! - [`launch_templates`] has `AWS::EC2::LaunchTemplate`, every version with its user data scanned
+//!   like an instance's.
 //!
 //! Each region is listed on its own ([`super::regions::collect_regions`]): a listing call that
 //! fails in a region (AccessDenied, an SCP, a region not enabled) fails that region only, and its
@@ -25,6 +27,7 @@
 
 pub mod ebs;
 pub mod instances;
+pub mod launch_templates;
 pub mod network;
 pub mod security_groups;
 pub mod vpcs;
@@ -50,6 +53,7 @@ pub const SERVICE: ServiceEntry = ServiceEntry {
         &network::SUBNET,
         &network::NETWORK_ACL,
         &network::ELASTIC_IP,
+        &launch_templates::LAUNCH_TEMPLATE,
     ],
     collect: |session, out| {
         Box::pin(super::regions::collect_regions(
@@ -84,6 +88,7 @@ async fn collect_region(
     ebs::collect_images(session, &ec2, region, out).await?;
     vpcs::collect(session, &ec2, region, out).await?;
     network::collect(session, &ec2, region, out).await?;
+    launch_templates::collect(session, &ec2, region, out).await?;
     Ok(())
 }
 
