@@ -307,6 +307,7 @@ const ALL_PORTS: &str = "EC2SecurityGroupAllPortsOpenToInternet";
 const HIGH_RISK: &str = "EC2SecurityGroupHighRiskPortsOpenToInternet";
 const AUTHORIZED: &str = "EC2SecurityGroupOnlyAuthorizedPortsOpenToInternet";
 const DEFAULT_SG: &str = "EC2DefaultSecurityGroupRestrictsAllTraffic";
+const UNUSED: &str = "EC2SecurityGroupUnused";
 
 /// Every world-open port check that an all-traffic rule from the world meets.
 const EVERY_PORT_CHECK: &[&str] = &[
@@ -421,6 +422,12 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
         "#!/bin/sh\n/opt/app/start\n",
     )
     .await;
+    us.modify_instance_attribute()
+        .instance_id(&careful)
+        .groups(&https)
+        .send()
+        .await
+        .expect("the careful instance uses the HTTPS group");
     // And an unencrypted volume with a public snapshot, and an encrypted one with a private one
     let plain = volume(&us, "us-east-1a", false).await;
     let sealed = volume(&us, "us-east-1a", true).await;
@@ -578,6 +585,28 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
         arn(&account, "eu-west-1", "ebs-encryption-by-default"),
         set(&[]),
     );
+    // And every group of its own that no interface uses is unused (default groups are exempt,
+    // and the HTTPS twin is the careful instance's)
+    for unused in [
+        &ssh,
+        &rdp6,
+        &everything,
+        &postgres,
+        &range,
+        &private_ssh,
+        &from_group,
+    ] {
+        let group = us_arn(&format!("security-group/{unused}"));
+        expected
+            .get_mut(&group)
+            .expect("listed above")
+            .insert(UNUSED.into());
+    }
+    let eu_group = arn(&account, "eu-west-1", &format!("security-group/{eu_ssh}"));
+    expected
+        .get_mut(&eu_group)
+        .expect("listed above")
+        .insert(UNUSED.into());
     let mut actual = BTreeMap::new();
     for arn in expected.keys() {
         assert!(
@@ -891,7 +920,7 @@ async fn ssh_opened_to_the_world_is_flagged_in_real_time_and_its_revocation_reso
         &id,
     );
     through_the_queue(&world, &sqs, &queue.url, &revoked).await;
-    // Then the finding is resolved and nothing is left active on the group
+    // Then the finding is resolved and only "unused" is left active on the group
     let findings = world
         .deps
         .stores
@@ -905,7 +934,7 @@ async fn ssh_opened_to_the_world_is_flagged_in_real_time_and_its_revocation_reso
             .any(|f| f.policy_id == SSH && f.state == FindingState::Resolved),
         "{findings:?}"
     );
-    assert!(active(&world, &group_arn).await.is_empty());
+    assert_eq!(active(&world, &group_arn).await, set(&[UNUSED]));
 }
 
 #[tokio::test]
