@@ -220,7 +220,7 @@ pub async fn reconcile_resource(
             }
             continue;
         }
-        match p.policy.evaluate(&resource.configuration) {
+        match p.policy.evaluate_at(&resource.configuration, now) {
             Outcome::NotEvaluated { .. } => tally.not_evaluated += 1,
             Outcome::Fail { evidence } => {
                 tally.evaluated += 1;

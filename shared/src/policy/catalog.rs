@@ -196,11 +196,17 @@ mod tests {
             catalog.policies().len()
         );
         for policy in catalog.policies() {
+            let at = policy.examples_time();
             for example in &policy.pass_examples {
-                assert_eq!(policy.evaluate(example), Outcome::Pass, "{}", policy.id);
+                assert_eq!(
+                    policy.evaluate_at(example, at),
+                    Outcome::Pass,
+                    "{}",
+                    policy.id
+                );
             }
             for example in &policy.fail_examples {
-                match policy.evaluate(example) {
+                match policy.evaluate_at(example, at) {
                     Outcome::Fail { evidence } => assert!(
                         evidence.as_object().is_some_and(|m| !m.is_empty()),
                         "{}: a failure must carry evidence",

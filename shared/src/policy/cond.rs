@@ -27,6 +27,26 @@
 //! given string, ignoring case: `s3:Get*` covers `s3:GetObject`) and `cidr_contains` (the value is
 //! a CIDR that contains the given address or network: `0.0.0.0/0` contains `203.0.113.0/24`).
 //!
+//! Time: `older_than_days` (the value is a number of days, `90`) holds when the value at the
+//! path is a date (RFC 3339, `2024-05-01T10:00:00Z` or `2024-05-01T10:00:00+00:00` as the IAM
+//! credential report writes it, or a bare `2024-05-01`, read as midnight UTC) more than that many
+//! days (of 24 hours) before the evaluation time. A missing date, `null`, or anything that is not
+//! a date (`N/A`, `no_information`) is not older than anything, so "a key unused for 90 days" is
+//! written with an explicit case for the never-used key. The evaluation time is the scan's or
+//! the event's (`holds_at`, `evidence_at`); [`PolicyCondition::holds`] uses the current time,
+//! and a policy file's examples are evaluated at their `examples.at` when they give one, so that
+//! an example of a fresh key stays fresh.
+//!
+//! IAM documents ([`super::iam_doc`] has the exact semantics): the value at the path is a set of
+//! policy documents (a document, or any array or object holding documents: a user's
+//! `Policies`). `allows` (the value is an action pattern) holds when the documents allow every
+//! action of the pattern on every resource, `NotAction`, `NotResource` and unconditional `Deny`
+//! statements taken into account (`allows: "*"` is full administrative access);
+//! `escalates_privilege` (no value) when they grant every action of a published
+//! privilege-escalation combination; `trusts_accounts_outside` (a list of account ids, possibly
+//! empty) when a trust policy lets `*`, or an account neither listed nor the configuration's own
+//! `AccountId`, assume the role without an `sts:ExternalId` or `aws:PrincipalOrgID` condition.
+//!
 //! A missing path is never equal to anything: `eq`, `in`, comparisons and string operators are
 //! false on it, while `neq` and `not_in` are true. So `{path: PublicAccessBlock.BlockPublicAcls,
 //! op: neq, value: true}` fails a bucket that has no public access block at all.
@@ -39,7 +59,11 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use chrono::{DateTime, NaiveDate, Utc};
+
 use ipnet::IpNet;
+
+use super::iam_doc;
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -151,6 +175,15 @@ pub enum Op {
     Matches(Regex),
     Covers(String),
     CidrContains(IpNet),
+    /// A date more than this many days before the evaluation time.
+    OlderThanDays(f64),
+    /// IAM documents that allow every action of the pattern on every resource.
+    Allows(String),
+    /// IAM documents that grant a privilege-escalation combination.
+    EscalatesPrivilege,
+    /// A trust policy that lets principals outside these accounts (and the configuration's own
+    /// `AccountId`) assume the role without `sts:ExternalId` or `aws:PrincipalOrgID`.
+    TrustsAccountsOutside(Vec<String>),
 }
 
 /// How a quantifier treats the elements of an array.
@@ -179,7 +212,8 @@ pub enum PolicyCondition {
 }
 
 const OPERATORS: &str = "eq, neq, exists, not_exists, in, not_in, gt, gte, lt, lte, contains, \
-                         starts_with, ends_with, matches, covers, cidr_contains";
+                         starts_with, ends_with, matches, covers, cidr_contains, older_than_days, allows, \
+                         escalates_privilege, trusts_accounts_outside";
 
 impl PolicyCondition {
     /// Validates and compiles a raw condition; `location` names it in errors.
@@ -326,13 +360,23 @@ impl PolicyCondition {
         }
     }
 
-    /// True when the configuration satisfies the condition.
+    /// True when the configuration satisfies the condition now.
     pub fn holds(&self, config: &Value) -> bool {
+        self.holds_at(config, Utc::now())
+    }
+
+    /// True when the configuration satisfies the condition evaluated at `now` (what
+    /// `older_than_days` compares with).
+    pub fn holds_at(&self, config: &Value, now: DateTime<Utc>) -> bool {
+        self.holds_in(config, &Ctx { root: config, now })
+    }
+
+    fn holds_in(&self, config: &Value, ctx: &Ctx<'_>) -> bool {
         match self {
-            PolicyCondition::All(list) => list.iter().all(|c| c.holds(config)),
-            PolicyCondition::Any(list) => list.iter().any(|c| c.holds(config)),
-            PolicyCondition::Not(inner) => !inner.holds(config),
-            PolicyCondition::Leaf { path, op } => op.test(path.resolve(config)),
+            PolicyCondition::All(list) => list.iter().all(|c| c.holds_in(config, ctx)),
+            PolicyCondition::Any(list) => list.iter().any(|c| c.holds_in(config, ctx)),
+            PolicyCondition::Not(inner) => !inner.holds_in(config, ctx),
+            PolicyCondition::Leaf { path, op } => op.test(path.resolve(config), ctx),
             PolicyCondition::Each {
                 path,
                 quantifier,
@@ -340,9 +384,9 @@ impl PolicyCondition {
             } => {
                 let items = as_items(path.resolve(config));
                 match quantifier {
-                    Quantifier::AnyItem => items.iter().any(|v| inner.holds(v)),
-                    Quantifier::AllItems => items.iter().all(|v| inner.holds(v)),
-                    Quantifier::NoItem => !items.iter().any(|v| inner.holds(v)),
+                    Quantifier::AnyItem => items.iter().any(|v| inner.holds_in(v, ctx)),
+                    Quantifier::AllItems => items.iter().all(|v| inner.holds_in(v, ctx)),
+                    Quantifier::NoItem => !items.iter().any(|v| inner.holds_in(v, ctx)),
                 }
             }
         }
@@ -351,20 +395,28 @@ impl PolicyCondition {
     /// Why the condition holds for `config`: a map from paths to the values that made it hold.
     /// Empty when it does not hold.
     pub fn evidence(&self, config: &Value) -> Map<String, Value> {
+        self.evidence_at(config, Utc::now())
+    }
+
+    /// [`Self::evidence`] with the condition evaluated at `now`.
+    pub fn evidence_at(&self, config: &Value, now: DateTime<Utc>) -> Map<String, Value> {
         let mut out = Map::new();
-        if self.holds(config) {
-            self.explain(config, "", &mut out);
+        let ctx = Ctx { root: config, now };
+        if self.holds_in(config, &ctx) {
+            self.explain(config, "", &ctx, &mut out);
         }
         out
     }
 
     /// Records why a condition that holds does so.
-    fn explain(&self, config: &Value, prefix: &str, out: &mut Map<String, Value>) {
+    fn explain(&self, config: &Value, prefix: &str, ctx: &Ctx<'_>, out: &mut Map<String, Value>) {
         match self {
-            PolicyCondition::All(list) => list.iter().for_each(|c| c.explain(config, prefix, out)),
+            PolicyCondition::All(list) => list
+                .iter()
+                .for_each(|c| c.explain(config, prefix, ctx, out)),
             PolicyCondition::Any(list) => {
-                if let Some(c) = list.iter().find(|c| c.holds(config)) {
-                    c.explain(config, prefix, out);
+                if let Some(c) = list.iter().find(|c| c.holds_in(config, ctx)) {
+                    c.explain(config, prefix, ctx, out);
                 }
             }
             PolicyCondition::Not(inner) => inner.record_paths(config, prefix, out),
@@ -383,7 +435,11 @@ impl PolicyCondition {
                 match quantifier {
                     Quantifier::AnyItem => {
                         let items = as_items(path.resolve(config));
-                        for (i, item) in items.iter().enumerate().filter(|(_, v)| inner.holds(v)) {
+                        for (i, item) in items
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, v)| inner.holds_in(v, ctx))
+                        {
                             out.insert(format!("{base}[{i}]"), (*item).clone());
                         }
                     }
@@ -472,6 +528,42 @@ fn compile_op(name: &str, value: Option<&Value>) -> Result<Op, String> {
             Op::Matches(Regex::new(&pattern).map_err(|e| format!("invalid regex: {e}"))?)
         }
         "covers" => Op::Covers(string()?),
+        "older_than_days" => {
+            let days = number()?;
+            if !(days >= 0.0) {
+                return Err("operator `older_than_days` needs a number of days, 0 or more".into());
+            }
+            Op::OlderThanDays(days)
+        }
+        "allows" => Op::Allows(string()?),
+        "escalates_privilege" => {
+            if value.is_some() {
+                return Err("operator `escalates_privilege` takes no value".into());
+            }
+            Op::EscalatesPrivilege
+        }
+        "trusts_accounts_outside" => match value {
+            Some(Value::Array(items)) => Op::TrustsAccountsOutside(
+                items
+                    .iter()
+                    .map(|v| match v.as_str() {
+                        Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => {
+                            Ok(a.to_owned())
+                        }
+                        _ => Err(format!(
+                            "operator `trusts_accounts_outside` needs 12-digit account ids, got {v}"
+                        )),
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            _ => {
+                return Err(
+                    "operator `trusts_accounts_outside` needs a list of account ids \
+                            (possibly empty) as its value"
+                        .into(),
+                )
+            }
+        },
         "cidr_contains" => {
             let text = string()?;
             Op::CidrContains(parse_net(&text).ok_or_else(|| {
@@ -514,10 +606,15 @@ impl Op {
             Op::Matches(_) => "matches",
             Op::Covers(_) => "covers",
             Op::CidrContains(_) => "cidr_contains",
+            Op::OlderThanDays(_) => "older_than_days",
+            Op::Allows(_) => "allows",
+            Op::EscalatesPrivilege => "escalates_privilege",
+            Op::TrustsAccountsOutside(_) => "trusts_accounts_outside",
         }
     }
 
-    fn test(&self, actual: Option<&Value>) -> bool {
+    fn test(&self, actual: Option<&Value>, ctx: &Ctx<'_>) -> bool {
+        let now = ctx.now;
         // JSON null reads as absent: AWS APIs and normalisation both use it for "not set".
         let actual = actual.filter(|v| !v.is_null());
         match self {
@@ -543,8 +640,38 @@ impl Op {
             Op::CidrContains(net) => text(actual)
                 .and_then(parse_net)
                 .is_some_and(|outer| outer.contains(net)),
+            Op::OlderThanDays(days) => text(actual).and_then(parse_date).is_some_and(|date| {
+                // Whole seconds: a date exactly `days` old is not older than it.
+                (now - date).num_seconds() as f64 > days * 86_400.0
+            }),
+            Op::Allows(target) => actual.is_some_and(|v| iam_doc::allows(v, target)),
+            Op::EscalatesPrivilege => actual.is_some_and(|v| iam_doc::escalation(v).is_some()),
+            Op::TrustsAccountsOutside(known) => actual.is_some_and(|v| {
+                let own = ctx.root.get("AccountId").and_then(Value::as_str);
+                let known: Vec<&str> = known.iter().map(String::as_str).chain(own).collect();
+                iam_doc::trusts_outside(v, &known).is_some()
+            }),
         }
     }
+}
+
+/// What a condition is evaluated against besides the value in hand: the configuration's root
+/// (for operators that compare with the resource's own account) and the evaluation time.
+struct Ctx<'a> {
+    root: &'a Value,
+    now: DateTime<Utc>,
+}
+
+/// A date as AWS writes them: RFC 3339 (`Z` or an offset), or a bare `YYYY-MM-DD` (midnight
+/// UTC). Anything else (`N/A`, `no_information`) is not a date.
+pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
 }
 
 fn number(v: Option<&Value>) -> Option<f64> {
@@ -633,6 +760,9 @@ mod tests {
                 "in" | "not_in" => Some(serde_json::json!(["a"])),
                 "gt" | "gte" | "lt" | "lte" => Some(serde_json::json!(1)),
                 "cidr_contains" => Some(serde_json::json!("10.0.0.0/8")),
+                "older_than_days" => Some(serde_json::json!(90)),
+                "escalates_privilege" => None,
+                "trusts_accounts_outside" => Some(serde_json::json!([])),
                 _ => Some(serde_json::json!("a")),
             };
             assert!(compile_op(op, value.as_ref()).is_ok(), "{op}");
@@ -806,5 +936,72 @@ any_item:
         assert!(compile_error("{path: A, op: exists, value: 1}").contains("takes no value"));
         assert!(compile_error("{all: []}").contains("empty list"));
         assert!(compile_error("{path: A, op: matches, value: '('}").contains("invalid regex"));
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        parse_date(text).unwrap()
+    }
+
+    #[test]
+    fn older_than_days_compares_a_date_with_the_evaluation_time() {
+        // Given a 90-day age rule and an evaluation time
+        let c = cond("{path: CreateDate, op: older_than_days, value: 90}");
+        let now = at("2026-12-01T00:00:00Z");
+        let key = |date: &str| json!({ "CreateDate": date });
+        // Then a date 91 days old is older, one 89 days old is not
+        assert!(c.holds_at(&key("2026-09-01T00:00:00Z"), now));
+        assert!(!c.holds_at(&key("2026-09-03T00:00:00Z"), now));
+        // And exactly 90 days is not older than 90 days; one second more is
+        assert!(!c.holds_at(&key("2026-09-02T00:00:00Z"), now));
+        assert!(c.holds_at(&key("2026-09-01T23:59:59Z"), now));
+        // And offsets (the credential report's form) and bare dates are read
+        assert!(c.holds_at(&key("2026-09-01T00:00:00+00:00"), now));
+        assert!(c.holds_at(&key("2026-09-01"), now));
+        // And missing, null and non-dates are never older
+        assert!(!c.holds_at(&json!({}), now));
+        assert!(!c.holds_at(&json!({"CreateDate": null}), now));
+        assert!(!c.holds_at(&key("N/A"), now));
+        assert!(!c.holds_at(&key("no_information"), now));
+        // And the same configuration judged later becomes old
+        let fresh = key("2026-11-30T00:00:00Z");
+        assert!(!c.holds_at(&fresh, now));
+        assert!(c.holds_at(&fresh, at("2027-03-01T00:00:00Z")));
+    }
+
+    #[test]
+    fn older_than_days_inside_quantifiers_and_evidence_use_the_same_time() {
+        // Given a rule on any active key older than 90 days
+        let c = cond(
+            r#"
+path: AccessKeys
+any_item:
+  all:
+    - {path: Status, op: eq, value: Active}
+    - {path: CreateDate, op: older_than_days, value: 90}
+"#,
+        );
+        let config = json!({"AccessKeys": [
+            {"Status": "Inactive", "CreateDate": "2020-01-01T00:00:00Z"},
+            {"Status": "Active", "CreateDate": "2026-06-01T00:00:00Z"},
+        ]});
+        // When evaluated at two times
+        let early = at("2026-07-01T00:00:00Z");
+        let late = at("2026-12-01T00:00:00Z");
+        // Then only the late evaluation fails, and its evidence names the active key
+        assert!(!c.holds_at(&config, early));
+        assert!(c.evidence_at(&config, early).is_empty());
+        assert_eq!(
+            Value::Object(c.evidence_at(&config, late)),
+            json!({"AccessKeys[1]": {"Status": "Active", "CreateDate": "2026-06-01T00:00:00Z"}})
+        );
+    }
+
+    #[test]
+    fn older_than_days_needs_a_non_negative_number() {
+        assert!(
+            compile_error("{path: D, op: older_than_days, value: x}").contains("needs a number")
+        );
+        assert!(compile_error("{path: D, op: older_than_days, value: -1}").contains("0 or more"));
+        assert!(compile_error("{path: D, op: older_than_days}").contains("needs a `value`"));
     }
 }

@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
@@ -64,6 +65,8 @@ struct PolicyFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Examples {
+    /// The evaluation time of the examples (for `older_than_days`); the load time when absent.
+    at: Option<DateTime<Utc>>,
     pass: Vec<Value>,
     fail: Vec<Value>,
 }
@@ -162,6 +165,8 @@ pub struct Policy {
     pub reads: Vec<Path>,
     pub pass_examples: Vec<Value>,
     pub fail_examples: Vec<Value>,
+    /// When the examples are evaluated (`examples.at`); `None`: the current time.
+    pub examples_at: Option<DateTime<Utc>>,
 }
 
 /// The result of evaluating one policy against one configuration.
@@ -273,6 +278,7 @@ impl Policy {
             condition,
             pass_examples: raw.examples.pass,
             fail_examples: raw.examples.fail,
+            examples_at: raw.examples.at,
         };
         policy.check_examples().map_err(invalid)?;
         Ok(policy)
@@ -281,13 +287,19 @@ impl Policy {
     /// Evaluates the policy against one configuration: not at all if it reads an unreadable
     /// part.
     pub fn evaluate(&self, configuration: &Value) -> Outcome {
+        self.evaluate_at(configuration, Utc::now())
+    }
+
+    /// [`Self::evaluate`] at the evaluation time `now` (the scan's or the event's: what
+    /// `older_than_days` compares dates with).
+    pub fn evaluate_at(&self, configuration: &Value, now: DateTime<Utc>) -> Outcome {
         let unreadable = self.unreadable_inputs(configuration);
         if !unreadable.is_empty() {
             return Outcome::NotEvaluated { unreadable };
         }
-        if self.condition.holds(configuration) {
+        if self.condition.holds_at(configuration, now) {
             Outcome::Fail {
-                evidence: Value::Object(self.condition.evidence(configuration)),
+                evidence: Value::Object(self.condition.evidence_at(configuration, now)),
             }
         } else {
             Outcome::Pass
@@ -310,16 +322,27 @@ impl Policy {
         self.condition.holds(configuration)
     }
 
+    /// [`Self::fails`] at the evaluation time `now`.
+    pub fn fails_at(&self, configuration: &Value, now: DateTime<Utc>) -> bool {
+        self.condition.holds_at(configuration, now)
+    }
+
+    /// The time the policy's examples are evaluated at: `examples.at`, or now.
+    pub fn examples_time(&self) -> DateTime<Utc> {
+        self.examples_at.unwrap_or_else(Utc::now)
+    }
+
     fn check_examples(&self) -> Result<(), String> {
+        let now = self.examples_time();
         for (i, example) in self.pass_examples.iter().enumerate() {
-            if self.fails(example) {
+            if self.fails_at(example, now) {
                 return Err(format!(
                     "examples.pass[{i}] fails the policy's own condition"
                 ));
             }
         }
         for (i, example) in self.fail_examples.iter().enumerate() {
-            if !self.fails(example) {
+            if !self.fails_at(example, now) {
                 return Err(format!(
                     "examples.fail[{i}] passes the policy's own condition"
                 ));
@@ -470,6 +493,46 @@ examples:
             assert!(err.starts_with("v.yaml: fails_when."), "{err}");
             assert!(err.contains(".op: "), "{err}");
         }
+    }
+
+    /// A date rule whose pass example is fresh only at its `examples.at`.
+    fn aged(at: &str) -> String {
+        format!(
+            r#"
+id: S3BucketYoung
+title: Buckets younger than 90 days
+description: Age rule.
+severity: low
+resource_type: AWS::S3::Bucket
+remediation: None.
+controls: {{fsbp: [S3.14]}}
+fails_when: {{path: CreationDate, op: older_than_days, value: 90}}
+examples:
+  {at}
+  pass: [{{CreationDate: "2026-11-01T00:00:00Z"}}]
+  fail: [{{CreationDate: "2026-01-01T00:00:00Z"}}]
+"#
+        )
+    }
+
+    #[test]
+    fn examples_are_evaluated_at_their_own_time_and_scans_at_theirs() {
+        // Given a date rule whose examples are dated 2026-12-01
+        let p = Policy::parse("a.yaml", &aged("at: 2026-12-01T00:00:00Z")).unwrap();
+        let fresh = serde_json::json!({"CreationDate": "2026-11-01T00:00:00Z"});
+        let at = |t: &str| crate::policy::cond::parse_date(t).unwrap();
+        // Then the configuration passes when evaluated then, and fails a year later
+        assert_eq!(p.evaluate_at(&fresh, at("2026-12-01")), Outcome::Pass);
+        assert!(matches!(
+            p.evaluate_at(&fresh, at("2027-12-01")),
+            Outcome::Fail { .. }
+        ));
+        // And the same file evaluated at a time when its pass example is old is rejected
+        let late = Policy::parse("a.yaml", &aged("at: 2030-01-01T00:00:00Z")).unwrap_err();
+        assert!(
+            late.to_string().contains("examples.pass[0] fails"),
+            "{late}"
+        );
     }
 
     #[test]

@@ -238,6 +238,14 @@ fn operator_applies(op: &Op, ty: Type) -> Result<(), String> {
     let name = op.name();
     match (op, ty) {
         (_, Type::Any) | (Op::Exists | Op::NotExists, _) => Ok(()),
+        (
+            Op::Allows(_) | Op::EscalatesPrivilege | Op::TrustsAccountsOutside(_),
+            Type::Object(_) | Type::Array(_),
+        ) => Ok(()),
+        (Op::Allows(_) | Op::EscalatesPrivilege | Op::TrustsAccountsOutside(_), _) => Err(format!(
+            "operator `{name}` reads IAM policy documents, but the path is a {}",
+            ty.name()
+        )),
         (_, Type::Object(_) | Type::Array(_)) => Err(format!(
             "operator `{name}` cannot apply to an {}; only `exists` and `not_exists` can \
              (or quantify over an array with any_item, all_items, no_item)",
