@@ -171,6 +171,32 @@ def seed_data_services(endpoint, creds):
                                      ValuesToAdd=["all"])
 
 
+def seed_ec2(endpoint, creds):
+    """EC2 misconfigurations next to compliant twins, in both regions."""
+    us = client("ec2", endpoint, "us-east-1", creds)
+    eu = client("ec2", endpoint, "eu-west-1", creds)
+    vpc = us.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    open_ssh = us.create_security_group(GroupName="demo-open-ssh", Description="SSH from anywhere", VpcId=vpc)["GroupId"]
+    us.authorize_security_group_ingress(GroupId=open_ssh, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    everything = us.create_security_group(GroupName="demo-all-traffic", Description="all traffic", VpcId=vpc)["GroupId"]
+    us.authorize_security_group_ingress(GroupId=everything, IpPermissions=[
+        {"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+    private = us.create_security_group(GroupName="demo-private-ssh", Description="SSH from the office", VpcId=vpc)["GroupId"]
+    us.authorize_security_group_ingress(GroupId=private, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+    image = us.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    us.run_instances(ImageId=image, MinCount=1, MaxCount=1,
+                     MetadataOptions={"HttpTokens": "optional"},
+                     UserData="#!/bin/sh\nexport AWS_ACCESS_KEY_ID=AKIAQWERTYUIOPASDFGH\n")
+    volume = us.create_volume(AvailabilityZone="us-east-1a", Size=8)["VolumeId"]
+    snapshot = us.create_snapshot(VolumeId=volume)["SnapshotId"]
+    us.modify_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission",
+                                 OperationType="add", GroupNames=["all"])
+    us.create_volume(AvailabilityZone="us-east-1a", Size=8, Encrypted=True)
+    eu.enable_ebs_encryption_by_default()
+
+
 def invoke(function, event_file, env):
     binary = os.path.join(TARGET, "debug", function)
     started = time.monotonic()
@@ -378,11 +404,14 @@ def main():
                    RUST_LOG=os.environ.get("RUST_LOG", "warn"))
         env.pop("AWS_PROFILE", None)
         create_tables(endpoint)
-        seed_customer(endpoint)
-        print(f"Seeded demo customer account {ACCOUNT}: 4 buckets in us-east-1 and eu-west-1")
+        creds = seed_customer(endpoint)
+        seed_ec2(endpoint, creds)
+        print(f"Seeded demo customer account {ACCOUNT}: 4 buckets in us-east-1 and eu-west-1, "
+              "security groups, an instance, volumes and a public snapshot")
 
         inventory, t_inv = invoke("inventory-generator", os.path.join(ROOT, "events/inventory-generator/all.json"), env)
-        per_region = inventory["accounts"][0]["services"]["s3"]["by_region"]
+        per_region = {service: summary["by_region"]
+                      for service, summary in inventory["accounts"][0]["services"].items()}
         print(f"\nqrie_inventory_generator {{\"service\": \"all\"}}: {inventory['resources']} resources "
               f"{per_region}, {len(inventory['errors'])} errors, {t_inv:.2f}s wall "
               f"({inventory['duration_ms']} ms in the handler)")

@@ -323,11 +323,12 @@ impl ResourceSource for AwsSource<'_> {
         account: &Account,
         touched: &TouchedResource,
     ) -> Result<Lookup, SourceError> {
-        // No role assumption for a service that has no collector yet.
-        if !collect::is_supported(touched.service) {
+        // No role assumption for a kind that has no collector yet (its events are followed
+        // ahead of it: `trail/pending.rs`), whether or not its service has one.
+        if crate::registry::kind(touched.resource_type).is_none() {
             return Ok(Lookup::Unsupported(Unsupported(format!(
-                "service {}",
-                touched.service
+                "resource type {}",
+                touched.resource_type
             ))));
         }
         let session = self
@@ -1409,8 +1410,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_service_without_collector_is_acknowledged_as_unsupported() {
-        // Given the production source and an EC2 event (no EC2 collector yet)
+    async fn a_kind_without_collector_is_acknowledged_as_unsupported() {
+        // Given the production source and an event on a kind whose events are followed ahead of
+        // its collector (an Aurora cluster: RDS is collected, clusters not yet)
         let catalog = Catalog::embedded();
         let stores = stores_with_account(true).await;
         let config = Config::from_lookup(|_| None).unwrap();
@@ -1424,12 +1426,12 @@ mod tests {
             "account": ACCOUNT,
             "region": "us-east-1",
             "detail": {
-                "eventSource": "ec2.amazonaws.com",
-                "eventName": "AuthorizeSecurityGroupIngress",
+                "eventSource": "rds.amazonaws.com",
+                "eventName": "ModifyDBCluster",
                 "awsRegion": "us-east-1",
                 "recipientAccountId": ACCOUNT,
                 "readOnly": false,
-                "requestParameters": {"groupId": "sg-0123456789abcdef0"},
+                "requestParameters": {"dBClusterIdentifier": "orders"},
             },
         })
         .to_string();

@@ -132,6 +132,7 @@ impl ServiceEntry {
 /// Every service qrie collects: one line each.
 pub static SERVICES: &[&ServiceEntry] = &[
     &crate::collect::s3::SERVICE,
+    &crate::collect::ec2::SERVICE,
     &crate::collect::kms::SERVICE,
     &crate::collect::cloudtrail::SERVICE,
     &crate::collect::lambda::SERVICE,

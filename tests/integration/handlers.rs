@@ -127,8 +127,13 @@ async fn an_account_whose_role_cannot_be_assumed_is_reported_and_the_others_stil
         .find(|a| a.account_id == good.account_id)
         .unwrap();
     assert!(good_summary.services["s3"].resources >= 2);
-    // And services without a collector yet are listed, not silently skipped
-    assert!(summary.unsupported.contains(&"ec2".to_owned()));
+    // And exactly the services without a collector yet are listed, not silently skipped
+    let uncollected: Vec<String> = qrie::model::Service::ALL
+        .into_iter()
+        .filter(|s| qrie::registry::service(*s).is_none())
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(summary.unsupported, uncollected);
 }
 
 #[tokio::test]
@@ -332,31 +337,31 @@ async fn requests_that_would_do_nothing_are_refused_not_answered_empty() {
         assert_eq!(d.error_type, "NonRetryable", "{}", d.error_message);
         d.error_message
     };
-    // When EC2 (no collector yet) is inventoried alone, Then it is refused
-    let ec2 = InventoryRequest {
-        service: "ec2".into(),
+    // When a service qrie does not know is inventoried alone, Then it is refused, naming it
+    let sqs = InventoryRequest {
+        service: "sqs".into(),
         account_id: None,
     };
     let message = non_retryable(
-        inventory_handler(LambdaEvent::new(ec2, Context::default()), &world.deps)
+        inventory_handler(LambdaEvent::new(sqs, Context::default()), &world.deps)
             .await
             .unwrap_err(),
     );
     assert!(
-        message.contains("ec2") && message.contains("no collector"),
+        message.contains("sqs") && message.contains("unknown service"),
         "{message}"
     );
-    // When EC2 (no policy yet) is scanned, Then it is refused
-    let ec2 = ScanRequest {
-        service: Some("ec2".into()),
+    // When it is scanned, Then it is refused
+    let sqs = ScanRequest {
+        service: Some("sqs".into()),
         ..Default::default()
     };
     let message = non_retryable(
-        scan_handler(LambdaEvent::new(ec2, Context::default()), &world.deps)
+        scan_handler(LambdaEvent::new(sqs, Context::default()), &world.deps)
             .await
             .unwrap_err(),
     );
-    assert!(message.contains("ec2"), "{message}");
+    assert!(message.contains("sqs"), "{message}");
     // When an account that is not onboarded is scanned, Then it is refused by id
     let unknown = ScanRequest {
         account_id: Some("999999999999".into()),

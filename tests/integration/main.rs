@@ -3,6 +3,7 @@
 
 mod data_posture;
 mod data_seed;
+mod ec2_posture;
 mod event_processor;
 mod findings_store;
 mod handlers;

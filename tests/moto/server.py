@@ -17,7 +17,8 @@ A rule matches a request on any of these (all optional):
                 {"x-amz-account-id": "123456789012"} (S3 Control calls of one account)
 and answers with `status`, `code`, `message` in S3's XML shape (protocol "xml", default), the
 wrapped XML shape of S3 Control and of the query protocols (STS) (protocol "xml_wrapped":
-<ErrorResponse><Error>...</Error></ErrorResponse>) or the JSON shape (protocol "json"). `times` limits how often the rule fires (default: always).
+<ErrorResponse><Error>...</Error></ErrorResponse>), EC2's query shape (protocol "ec2":
+<Response><Errors><Error>...</Error></Errors></Response>) or the JSON shape (protocol "json"). `times` limits how often the rule fires (default: always).
 
 Emulator corrections (moto answers these differently from AWS, and the Rust SDK, unlike boto3,
 rejects the difference):
@@ -149,6 +150,13 @@ class FaultInjector:
         if rule.get("protocol", "xml") == "json":
             body = json.dumps({"__type": code, "message": message})
             content_type = "application/x-amz-json-1.0"
+        elif rule.get("protocol") == "ec2":
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+                "</Errors><RequestID>qrie-fault</RequestID></Response>"
+            )
+            content_type = "text/xml"
         elif rule.get("protocol") == "xml_wrapped":
             body = (
                 '<?xml version="1.0" encoding="UTF-8"?>\n'

@@ -22,6 +22,7 @@
 //! what it could not list.
 
 pub mod cloudtrail;
+pub mod ec2;
 pub mod kms;
 pub mod lambda;
 pub mod rds;

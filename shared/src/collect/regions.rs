@@ -2,7 +2,8 @@
 //! listing per region concurrently, with a named bound, into a [`Completeness`].
 //!
 //! The regions come from the account's item in the accounts table (`Regions`). A missing list,
-//! an empty one, or `["all"]` means every region enabled in the account ([`enabled_regions`]).
+//! an empty one, or `["all"]` means every region enabled in the account ([`enabled_regions`],
+//! discovered with `ec2:DescribeRegions`: opt-in regions only when the account opted in).
 //! A region name that is not an AWS region is skipped (the inventory reports it as invalid).
 //!
 //! Each region's listing stands alone: one that fails (the region is not enabled, AccessDenied,
@@ -41,26 +42,50 @@ pub async fn regions_to_collect(
     Ok(regions)
 }
 
-/// Every region enabled in the account (opt-in regions only when opted in).
-///
-/// Not built yet: discovering them needs `ec2:DescribeRegions`, which arrives with the EC2
-/// collector. Until then an account whose `Regions` says `all` (or nothing) gets a collection
-/// error for its regional services, never a guess.
+/// Every region enabled in the account: `ec2:DescribeRegions` in the session's home region,
+/// which answers (without `AllRegions`) the regions enabled for the account, opt-in regions only
+/// once opted in. An entry that still says `not-opted-in` is dropped. A failed call is a
+/// collection error for the whole service (nothing is guessed, nothing removed).
 pub async fn enabled_regions(
     session: &AccountSession,
     service: Service,
 ) -> Result<Vec<String>, CollectionError> {
-    Err(CollectionError {
-        account_id: session.account.account_id.clone(),
-        service,
-        region: None,
-        resource: None,
-        operation: "DescribeRegions".into(),
-        code: "NotImplemented".into(),
-        message: "the account's Regions is empty or `all`, and discovering its enabled regions \
-                  is not built yet: list the regions in the accounts table"
-            .into(),
-    })
+    let home = session.home_region().to_owned();
+    let answer = aws_sdk_ec2::Client::new(&session.config_in(&home))
+        .describe_regions()
+        .send()
+        .await;
+    match answer {
+        Ok(out) => Ok(enabled(out.regions().iter().map(|r| {
+            (
+                r.region_name().unwrap_or_default(),
+                r.opt_in_status().unwrap_or_default(),
+            )
+        }))),
+        Err(e) => {
+            let (code, message) = super::call_failure(&e);
+            Err(CollectionError {
+                account_id: session.account.account_id.clone(),
+                service,
+                region: Some(home),
+                resource: None,
+                operation: "DescribeRegions".into(),
+                code,
+                message,
+            })
+        }
+    }
+}
+
+/// The enabled regions among `(name, opt-in status)` pairs, each once, sorted.
+fn enabled<'a>(regions: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<String> {
+    let mut out: Vec<String> = regions
+        .filter(|(name, status)| is_region_name(name) && *status != "not-opted-in")
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Runs `list_region` for every region to collect, [`REGION_CONCURRENCY`] at a time, and says
@@ -164,16 +189,37 @@ mod tests {
 
     #[tokio::test]
     async fn regions_that_cannot_be_decided_fail_the_listing_everywhere() {
-        // given an account whose regions say `all` while discovery is not possible
-        let session = session(&["all"]);
+        // given an account whose regions say `all`, and no AWS to discover them from
+        let mut session = session(&["all"]);
+        session.sdk = aws_config::SdkConfig::builder()
+            .endpoint_url("http://127.0.0.1:9")
+            .region(aws_config::Region::new("us-east-1"))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
         // when
         let completeness = collect_regions(&session, Service::Kms, |_| async { Ok(()) }).await;
-        // then nothing is complete, and the error says why
+        // then nothing is complete, and the error names the discovery call
         assert!(!completeness.is_complete("us-east-1"));
         assert_eq!(completeness.failures()[0].region, None);
         assert_eq!(
             completeness.failures()[0].error.operation,
             "DescribeRegions"
         );
+    }
+
+    #[test]
+    fn opt_in_regions_count_only_once_opted_in() {
+        // given DescribeRegions' answer with each opt-in status, a duplicate and a bad name
+        let answer = [
+            ("us-east-1", "opt-in-not-required"),
+            ("af-south-1", "opted-in"),
+            ("me-south-1", "not-opted-in"),
+            ("us-east-1", "opt-in-not-required"),
+            ("", ""),
+        ];
+        // when
+        let regions = enabled(answer.into_iter());
+        // then
+        assert_eq!(regions, ["af-south-1", "us-east-1"]);
     }
 }

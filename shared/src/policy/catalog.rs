@@ -52,6 +52,21 @@ impl Catalog {
         )
     }
 
+    /// The policies compiled into this binary for the given service folders only (with every
+    /// framework list): a catalogue in which the other services have no policy.
+    #[cfg(test)]
+    pub(crate) fn embedded_of(services: &[&str]) -> Self {
+        Self::from_files(
+            EMBEDDED_POLICY_FILES
+                .iter()
+                .filter(|(name, _)| {
+                    let folder = name.split('/').next().unwrap_or_default();
+                    folder == "frameworks" || services.contains(&folder)
+                })
+                .map(|(name, text)| ((*name).to_owned(), (*text).to_owned())),
+        )
+    }
+
     /// Loads `dir` (same layout as the repository's `policies/`).
     pub fn from_dir(dir: &Path) -> Result<Self, CatalogError> {
         let mut files = Vec::new();

@@ -165,6 +165,12 @@ fn non_empty_or<'a>(value: &'a str, fallback: &'a str) -> &'a str {
 mod tests {
     use super::super::pending::*;
     use super::*;
+    use crate::collect::ec2::ebs::{
+        EBS_ENCRYPTION_BY_DEFAULT_SHAPE as EC2_EBS_ENCRYPTION_BY_DEFAULT,
+        VOLUME_SHAPE as EC2_VOLUME,
+    };
+    use crate::collect::ec2::instances::INSTANCE_SHAPE as EC2_INSTANCE;
+    use crate::collect::ec2::security_groups::SECURITY_GROUP_SHAPE as EC2_SECURITY_GROUP;
 
     const S3_BUCKET: ArnShape = crate::collect::s3::BUCKET.shape;
     const S3_ACCOUNT_PUBLIC_ACCESS_BLOCK: ArnShape =

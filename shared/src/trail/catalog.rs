@@ -20,11 +20,10 @@ use std::sync::OnceLock;
 
 use super::arn::ArnShape;
 use super::pending::{
-    EC2_EBS_ENCRYPTION_BY_DEFAULT, EC2_FLOW_LOG, EC2_IMAGE, EC2_INSTANCE, EC2_SECURITY_GROUP,
-    EC2_SNAPSHOT, EC2_VOLUME, EC2_VPC, IAM_PASSWORD_POLICY, IAM_USER, RDS_DB_CLUSTER,
-    RDS_DB_CLUSTER_SNAPSHOT, RDS_DB_PARAMETER_GROUP, RDS_EVENT_SUBSCRIPTION,
+    EC2_FLOW_LOG, IAM_PASSWORD_POLICY, IAM_USER, RDS_DB_CLUSTER, RDS_DB_CLUSTER_SNAPSHOT,
+    RDS_DB_PARAMETER_GROUP, RDS_EVENT_SUBSCRIPTION,
 };
-use crate::collect::{cloudtrail, kms, lambda, rds, s3};
+use crate::collect::{cloudtrail, ec2, kms, lambda, rds, s3};
 
 /// The registered kinds' shapes the rules point at (declared with the kinds).
 const S3_BUCKET: ArnShape = s3::BUCKET.shape;
@@ -35,6 +34,17 @@ const CLOUDTRAIL_COVERAGE: ArnShape = cloudtrail::ACCOUNT_TRAIL_COVERAGE.shape;
 const LAMBDA_FUNCTION: ArnShape = lambda::FUNCTION.shape;
 const RDS_DB_INSTANCE: ArnShape = rds::DB_INSTANCE.shape;
 const RDS_DB_SNAPSHOT: ArnShape = rds::DB_SNAPSHOT.shape;
+const EC2_INSTANCE: ArnShape = ec2::instances::INSTANCE_SHAPE;
+const EC2_SECURITY_GROUP: ArnShape = ec2::security_groups::SECURITY_GROUP_SHAPE;
+const EC2_VOLUME: ArnShape = ec2::ebs::VOLUME_SHAPE;
+const EC2_SNAPSHOT: ArnShape = ec2::ebs::SNAPSHOT_SHAPE;
+const EC2_IMAGE: ArnShape = ec2::ebs::IMAGE_SHAPE;
+const EC2_EBS_ENCRYPTION_BY_DEFAULT: ArnShape = ec2::ebs::EBS_ENCRYPTION_BY_DEFAULT_SHAPE;
+const EC2_VPC: ArnShape = ec2::vpcs::VPC_SHAPE;
+const EC2_SUBNET: ArnShape = ec2::network::SUBNET_SHAPE;
+const EC2_NETWORK_ACL: ArnShape = ec2::network::NETWORK_ACL_SHAPE;
+const EC2_EIP: ArnShape = ec2::network::ELASTIC_IP_SHAPE;
+const EC2_LAUNCH_TEMPLATE: ArnShape = ec2::launch_templates::LAUNCH_TEMPLATE_SHAPE;
 
 /// Where an identifier can be found in a CloudTrail record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +174,7 @@ const SNAPSHOT_IN_RESPONSE: &[IdSource] = &[Path("responseElements.snapshotId")]
 const IMAGE_IN_REQUEST: &[IdSource] = &[Path("requestParameters.imageId")];
 const IMAGE_IN_RESPONSE: &[IdSource] = &[Path("responseElements.imageId")];
 const VPC_IN_REQUEST: &[IdSource] = &[Path("requestParameters.vpcId")];
+const NETWORK_ACL_IN_REQUEST: &[IdSource] = &[Path("requestParameters.networkAclId")];
 
 const USER_IN_REQUEST: &[IdSource] = &[Path("requestParameters.userName")];
 const USER_OR_CALLER: &[IdSource] = &[Path("requestParameters.userName"), CallerIamUser];
@@ -261,6 +272,20 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
         Path("requestParameters.ModifyInstanceMetadataOptionsRequest.InstanceId"),
         Path("responseElements.ModifyInstanceMetadataOptionsResponse.instanceId"),
     ])]),
+    rule(EC2, "MonitorInstances", &[touch(&EC2_INSTANCE, INSTANCES_IN_REQUEST)]),
+    rule(EC2, "UnmonitorInstances", &[touch(&EC2_INSTANCE, INSTANCES_IN_REQUEST)]),
+    // Inferred, as ModifyInstanceMetadataOptions (a newer API logged as `<Action>Request`).
+    rule(EC2, "AssociateIamInstanceProfile", &[touch(&EC2_INSTANCE, &[
+        Path("requestParameters.AssociateIamInstanceProfileRequest.InstanceId"),
+        Path("requestParameters.instanceId"),
+    ])]),
+    // An Elastic IP associated with an instance gives it a public address.
+    rule(EC2, "AssociateAddress", &[
+        touch(&EC2_INSTANCE, &[Path("requestParameters.instanceId")])
+            .only_if(Present("requestParameters.instanceId")),
+        touch(&EC2_EIP, &[Path("requestParameters.allocationId")])
+            .only_if(Present("requestParameters.allocationId")),
+    ]),
     // ---- EC2 security groups ----
     rule(EC2, "CreateSecurityGroup", &[
         creates(&EC2_SECURITY_GROUP, &[Path("responseElements.groupId")]),
@@ -286,6 +311,8 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
         Path("requestParameters.volumeId"),
         Path("responseElements.ModifyVolumeResponse.volumeModification.volumeId"),
     ])]),
+    rule(EC2, "AttachVolume", &[touch(&EC2_VOLUME, VOLUME_IN_REQUEST)]),
+    rule(EC2, "DetachVolume", &[touch(&EC2_VOLUME, VOLUME_IN_REQUEST)]),
     // ---- EC2 snapshots ----
     rule(EC2, "CreateSnapshot", &[creates(&EC2_SNAPSHOT, SNAPSHOT_IN_RESPONSE)]),
     // Inferred from the CopySnapshot response shape (`snapshotId`), as CreateSnapshot.
@@ -304,6 +331,17 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(EC2, "CreateVpc", &[creates(&EC2_VPC, &[Path("responseElements.vpc.vpcId")])]),
     rule(EC2, "DeleteVpc", &[deletes(&EC2_VPC, VPC_IN_REQUEST)]),
     rule(EC2, "ModifyVpcAttribute", &[touch(&EC2_VPC, VPC_IN_REQUEST)]),
+    // Inferred from the CreateDefaultVpc response shape, as CreateVpc.
+    rule(EC2, "CreateDefaultVpc", &[creates(&EC2_VPC, &[
+        Path("responseElements.vpc.vpcId"),
+        Path("responseElements.CreateDefaultVpcResponse.vpc.vpcId"),
+    ])]),
+    // A new endpoint changes the VPC's endpoints. Inferred: the PascalCase request form of newer
+    // APIs first, the classic camelCase field second.
+    rule(EC2, "CreateVpcEndpoint", &[touch(&EC2_VPC, &[
+        Path("requestParameters.CreateVpcEndpointRequest.VpcId"),
+        Path("requestParameters.vpcId"),
+    ])]),
     // CreateFlowLogs names the flow logs it made and the resources they watch; only VPCs are
     // tracked (ResourceType can also be Subnet or NetworkInterface).
     rule(EC2, "CreateFlowLogs", &[
@@ -319,6 +357,37 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(EC2, "DeleteFlowLogs", &[deletes(&EC2_FLOW_LOG, &[
         Path("requestParameters.DeleteFlowLogsRequest.FlowLogId.content"),
         Path("requestParameters.DeleteFlowLogsRequest.FlowLogId"),
+    ])]),
+    // ---- subnets, network ACLs and Elastic IPs (classic camelCase request fields) ----
+    rule(EC2, "CreateSubnet", &[creates(&EC2_SUBNET, &[Path("responseElements.subnet.subnetId")])]),
+    rule(EC2, "DeleteSubnet", &[deletes(&EC2_SUBNET, &[Path("requestParameters.subnetId")])]),
+    rule(EC2, "ModifySubnetAttribute", &[touch(&EC2_SUBNET, &[Path("requestParameters.subnetId")])]),
+    rule(EC2, "CreateNetworkAcl", &[creates(&EC2_NETWORK_ACL, &[Path("responseElements.networkAcl.networkAclId")])]),
+    rule(EC2, "DeleteNetworkAcl", &[deletes(&EC2_NETWORK_ACL, NETWORK_ACL_IN_REQUEST)]),
+    rule(EC2, "CreateNetworkAclEntry", &[touch(&EC2_NETWORK_ACL, NETWORK_ACL_IN_REQUEST)]),
+    rule(EC2, "ReplaceNetworkAclEntry", &[touch(&EC2_NETWORK_ACL, NETWORK_ACL_IN_REQUEST)]),
+    rule(EC2, "DeleteNetworkAclEntry", &[touch(&EC2_NETWORK_ACL, NETWORK_ACL_IN_REQUEST)]),
+    // The ACL the subnet moves to; the one it leaves is seen by the next inventory.
+    rule(EC2, "ReplaceNetworkAclAssociation", &[touch(&EC2_NETWORK_ACL, NETWORK_ACL_IN_REQUEST)]),
+    rule(EC2, "AllocateAddress", &[creates(&EC2_EIP, &[Path("responseElements.allocationId")])]),
+    rule(EC2, "ReleaseAddress", &[deletes(&EC2_EIP, &[Path("requestParameters.allocationId")])]),
+    // ---- launch templates (inferred: the `<Action>Request`/`<Action>Response` form of the newer
+    // EC2 APIs, the template id from the response first, the request second) ----
+    rule(EC2, "CreateLaunchTemplate", &[creates(&EC2_LAUNCH_TEMPLATE, &[
+        Path("responseElements.CreateLaunchTemplateResponse.launchTemplate.launchTemplateId"),
+        Path("responseElements.launchTemplate.launchTemplateId"),
+    ])]),
+    rule(EC2, "CreateLaunchTemplateVersion", &[touch(&EC2_LAUNCH_TEMPLATE, &[
+        Path("responseElements.CreateLaunchTemplateVersionResponse.launchTemplateVersion.launchTemplateId"),
+        Path("requestParameters.CreateLaunchTemplateVersionRequest.LaunchTemplateId"),
+    ])]),
+    rule(EC2, "ModifyLaunchTemplate", &[touch(&EC2_LAUNCH_TEMPLATE, &[
+        Path("responseElements.ModifyLaunchTemplateResponse.launchTemplate.launchTemplateId"),
+        Path("requestParameters.ModifyLaunchTemplateRequest.LaunchTemplateId"),
+    ])]),
+    rule(EC2, "DeleteLaunchTemplate", &[deletes(&EC2_LAUNCH_TEMPLATE, &[
+        Path("responseElements.DeleteLaunchTemplateResponse.launchTemplate.launchTemplateId"),
+        Path("requestParameters.DeleteLaunchTemplateRequest.LaunchTemplateId"),
     ])]),
     // ---- EBS encryption by default (one setting per account and region) ----
     rule(EC2, "EnableEbsEncryptionByDefault", &[touch(&EC2_EBS_ENCRYPTION_BY_DEFAULT, THE_ACCOUNT)]),
@@ -581,6 +650,10 @@ mod tests {
             "DeregisterImage",
             "DeleteVpc",
             "DeleteFlowLogs",
+            "DeleteSubnet",
+            "DeleteNetworkAcl",
+            "ReleaseAddress",
+            "DeleteLaunchTemplate",
             "DeleteUser",
             "UpdateUser",
             "DeleteDBInstance",

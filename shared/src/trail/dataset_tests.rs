@@ -125,7 +125,7 @@ fn every_dataset_record_is_classified_as_written_down() {
     );
     assert_eq!(
         counts.get("supported events checked"),
-        Some(&108),
+        Some(&126),
         "{counts:?}"
     );
     assert_eq!(counts.values().sum::<usize>(), 1984, "{counts:?}");
@@ -186,7 +186,7 @@ fn every_sample_sqs_event_yields_a_touched_resource() {
 #[test]
 fn the_sample_sqs_events_touch_the_resources_their_names_say() {
     // given each sample and the resources its scenario is about
-    let table: [(&str, &[(&str, bool)]); 8] = [
+    let table: [(&str, &[(&str, bool)]); 9] = [
         (
             "s3-put-bucket-acl-public.json",
             &[("arn:aws:s3:::qrie-demo-logs", false)],
@@ -244,6 +244,13 @@ fn the_sample_sqs_events_touch_the_resources_their_names_say() {
             "kms-disable-key-rotation.json",
             &[(
                 "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                false,
+            )],
+        ),
+        (
+            "rds-modify-db-cluster.json",
+            &[(
+                "arn:aws:rds:us-east-1:111122223333:cluster:orders-aurora",
                 false,
             )],
         ),

@@ -20,32 +20,8 @@ pub(crate) const IAM_PASSWORD_POLICY: ArnShape = ArnShape::new(
     "account-password-policy",
 )
 .singleton();
-pub(crate) const EC2_INSTANCE: ArnShape =
-    ArnShape::new(Ec2, "ec2", "AWS::EC2::Instance", Regional, "instance/");
-pub(crate) const EC2_SECURITY_GROUP: ArnShape = ArnShape::new(
-    Ec2,
-    "ec2",
-    "AWS::EC2::SecurityGroup",
-    Regional,
-    "security-group/",
-);
-pub(crate) const EC2_VOLUME: ArnShape =
-    ArnShape::new(Ec2, "ec2", "AWS::EC2::Volume", Regional, "volume/");
-pub(crate) const EC2_SNAPSHOT: ArnShape =
-    ArnShape::new(Ec2, "ec2", "AWS::EC2::Snapshot", Regional, "snapshot/");
-pub(crate) const EC2_IMAGE: ArnShape =
-    ArnShape::new(Ec2, "ec2", "AWS::EC2::Image", Regional, "image/");
-pub(crate) const EC2_VPC: ArnShape = ArnShape::new(Ec2, "ec2", "AWS::EC2::VPC", Regional, "vpc/");
 pub(crate) const EC2_FLOW_LOG: ArnShape =
     ArnShape::new(Ec2, "ec2", "AWS::EC2::FlowLog", Regional, "vpc-flow-log/");
-pub(crate) const EC2_EBS_ENCRYPTION_BY_DEFAULT: ArnShape = ArnShape::new(
-    Ec2,
-    "ec2",
-    "AWS::EC2::EbsEncryptionByDefault",
-    Regional,
-    "ebs-encryption-by-default",
-)
-.singleton();
 pub(crate) const RDS_DB_CLUSTER: ArnShape =
     ArnShape::new(Rds, "rds", "AWS::RDS::DBCluster", Regional, "cluster:");
 pub(crate) const RDS_DB_CLUSTER_SNAPSHOT: ArnShape = ArnShape::new(
@@ -65,14 +41,7 @@ pub(crate) const RDS_DB_PARAMETER_GROUP: ArnShape =
 pub(crate) const ALL: &[&ArnShape] = &[
     &IAM_USER,
     &IAM_PASSWORD_POLICY,
-    &EC2_INSTANCE,
-    &EC2_SECURITY_GROUP,
-    &EC2_VOLUME,
-    &EC2_SNAPSHOT,
-    &EC2_IMAGE,
-    &EC2_VPC,
     &EC2_FLOW_LOG,
-    &EC2_EBS_ENCRYPTION_BY_DEFAULT,
     &RDS_DB_CLUSTER,
     &RDS_DB_CLUSTER_SNAPSHOT,
     &RDS_EVENT_SUBSCRIPTION,
