@@ -5,10 +5,15 @@
 
 use std::collections::BTreeSet;
 
+use aws_sdk_s3::primitives::DateTime;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, MfaDelete, PublicAccessBlockConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-    VersioningConfiguration,
+    BucketLifecycleConfiguration, BucketVersioningStatus, DefaultRetention, Event,
+    ExpirationStatus, LambdaFunctionConfiguration, LifecycleExpiration, LifecycleRule,
+    LifecycleRuleFilter, MfaDelete, NotificationConfiguration, ObjectLockConfiguration,
+    ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule, PublicAccessBlockConfiguration,
+    QueueConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, TopicConfiguration, Transition,
+    TransitionStorageClass, VersioningConfiguration,
 };
 use lambda_runtime::{Context, LambdaEvent};
 use qrie::collect::cloudtrail::{ACCOUNT_TRAIL_COVERAGE, TRAIL};
@@ -104,21 +109,24 @@ fn conform(schema: &Schema, configurations: &[&Value], seen: &mut Seen) {
 #[tokio::test]
 async fn the_s3_collector_writes_exactly_the_declared_schema() {
     // Given buckets in varied states: public (ACL and policy), compliant (block, KMS encryption,
-    // versioning, logging, enforced ownership, a deny policy), a log bucket, and one with a
-    // partial block, AES256 encryption and suspended versioning
+    // versioning, logging, enforced ownership, a deny policy, a lifecycle rule, cross-region
+    // replication, queue notifications, Object Lock), a log bucket, a replica, and one with
+    // a partial block, AES256 encryption and suspended versioning
     let world = World::new().await;
     let account = world.onboard().await;
-    let (open, locked, logs, partial) = (
+    let (open, locked, logs, partial, replica) = (
         world.bucket("open"),
         world.bucket("locked"),
         world.bucket("logs"),
         world.bucket("partial"),
+        world.bucket("replica"),
     );
     let us = world.customer_s3(&account, "us-east-1").await;
     let eu = world.customer_s3(&account, "eu-west-1").await;
     seed::misconfigured_bucket(&us, &open, "us-east-1").await;
+    seed::replica_bucket(&us, &replica, "us-east-1").await;
     seed::create_bucket(&eu, &logs, "eu-west-1").await;
-    seed::compliant_bucket(&eu, &locked, "eu-west-1", &logs).await;
+    seed::compliant_bucket(&eu, &locked, "eu-west-1", &logs, &replica).await;
     seed::create_bucket(&us, &partial, "us-east-1").await;
     us.put_public_access_block()
         .bucket(&partial)
@@ -203,7 +211,56 @@ async fn the_s3_collector_writes_exactly_the_declared_schema() {
         .send()
         .await
         .unwrap();
-    let buckets = [&open, &locked, &logs, &partial, &keyed];
+    // And one with expiring and transitioning lifecycle rules and SNS, SQS and Lambda
+    // notifications, and two with Object Lock default retention in days and in years
+    let aging = world.bucket("aging");
+    seed::create_bucket(&us, &aging, "us-east-1").await;
+    age_and_notify(&us, &aging).await;
+    let (vault_days, vault_years) = (world.bucket("vault-days"), world.bucket("vault-years"));
+    for (bucket, retention) in [
+        (
+            &vault_days,
+            DefaultRetention::builder()
+                .mode(ObjectLockRetentionMode::Governance)
+                .days(30)
+                .build(),
+        ),
+        (
+            &vault_years,
+            DefaultRetention::builder()
+                .mode(ObjectLockRetentionMode::Compliance)
+                .years(1)
+                .build(),
+        ),
+    ] {
+        seed::create_bucket_with_object_lock(&us, bucket, "us-east-1").await;
+        us.put_object_lock_configuration()
+            .bucket(bucket)
+            .object_lock_configuration(
+                ObjectLockConfiguration::builder()
+                    .object_lock_enabled(ObjectLockEnabled::Enabled)
+                    .rule(
+                        ObjectLockRule::builder()
+                            .default_retention(retention)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let buckets = [
+        &open,
+        &locked,
+        &logs,
+        &partial,
+        &keyed,
+        &replica,
+        &aging,
+        &vault_days,
+        &vault_years,
+    ];
     let mut rounds = Vec::new();
 
     // When the inventory runs with no account-level block, with one, and with its reads denied
@@ -273,6 +330,88 @@ async fn the_s3_collector_writes_exactly_the_declared_schema() {
         unvalued.is_empty(),
         "declared but never collected: {unvalued:?}"
     );
+}
+
+/// Lifecycle rules that expire and transition by days and by date and remove expired delete
+/// markers, and a notification to an SNS topic, an SQS queue and a Lambda function.
+async fn age_and_notify(s3: &aws_sdk_s3::Client, bucket: &str) {
+    let date = DateTime::from_secs(1_893_456_000); // 2030-01-01T00:00:00Z
+    let rule = |id: &str, prefix: &str| {
+        LifecycleRule::builder()
+            .id(id)
+            .status(ExpirationStatus::Enabled)
+            .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+    };
+    let rules = [
+        rule("by-days", "days/")
+            .expiration(LifecycleExpiration::builder().days(365).build())
+            .transitions(
+                Transition::builder()
+                    .days(30)
+                    .storage_class(TransitionStorageClass::Glacier)
+                    .build(),
+            ),
+        rule("by-date", "date/")
+            .expiration(LifecycleExpiration::builder().date(date).build())
+            .transitions(
+                Transition::builder()
+                    .date(DateTime::from_secs(1_861_920_000)) // 2029-01-01
+                    .storage_class(TransitionStorageClass::StandardIa)
+                    .build(),
+            ),
+        rule("markers", "markers/")
+            .status(ExpirationStatus::Disabled)
+            .expiration(
+                LifecycleExpiration::builder()
+                    .expired_object_delete_marker(true)
+                    .build(),
+            ),
+    ];
+    let mut lifecycle = BucketLifecycleConfiguration::builder();
+    for rule in rules {
+        lifecycle = lifecycle.rules(rule.build().unwrap());
+    }
+    s3.put_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .lifecycle_configuration(lifecycle.build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    s3.put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .topic_configurations(
+                    TopicConfiguration::builder()
+                        .id("to-sns")
+                        .topic_arn("arn:aws:sns:us-east-1:111122223333:object-events")
+                        .events(Event::S3ObjectCreated)
+                        .build()
+                        .unwrap(),
+                )
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .id("to-sqs")
+                        .queue_arn("arn:aws:sqs:us-east-1:111122223333:object-events")
+                        .events(Event::S3ObjectRemoved)
+                        .build()
+                        .unwrap(),
+                )
+                .lambda_function_configurations(
+                    LambdaFunctionConfiguration::builder()
+                        .id("to-lambda")
+                        .lambda_function_arn(
+                            "arn:aws:lambda:us-east-1:111122223333:function:on-object",
+                        )
+                        .events(Event::S3ObjectCreatedPut)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
 }
 
 /// The kinds whose collector output a test in this file checks against the declared schema.

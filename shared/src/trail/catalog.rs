@@ -244,6 +244,9 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(S3, "DeleteBucketWebsite", &[touch(&S3_BUCKET, BUCKET)]),
     rule(S3, "PutBucketCors", &[touch(&S3_BUCKET, BUCKET)]),
     rule(S3, "DeleteBucketCors", &[touch(&S3_BUCKET, BUCKET)]),
+    // PutBucketNotificationConfiguration is logged as PutBucketNotification.
+    rule(S3, "PutBucketNotification", &[touch(&S3_BUCKET, BUCKET)]),
+    rule(S3, "PutObjectLockConfiguration", &[touch(&S3_BUCKET, BUCKET)]),
     // ---- S3 account-level Block Public Access (S3 Control API, logged by s3.amazonaws.com) ----
     rule(S3, "PutAccountPublicAccessBlock", &[touch(&S3_ACCOUNT_PUBLIC_ACCESS_BLOCK, THE_ACCOUNT)]),
     rule(S3, "DeleteAccountPublicAccessBlock", &[touch(&S3_ACCOUNT_PUBLIC_ACCESS_BLOCK, THE_ACCOUNT)]),

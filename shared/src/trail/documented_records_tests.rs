@@ -128,6 +128,13 @@ fn cases() -> Vec<Case> {
         (S3, "PutBucketOwnershipControls", bucket(json!({"ownershipControls": "",
             "OwnershipControls": {"xmlns": s3_xmlns, "Rule": {"ObjectOwnership": "BucketOwnerEnforced"}}
         })), Value::Null, Value::Null, vec![(BUCKET_ARN, false)]),
+        (S3, "PutBucketNotification", bucket(json!({"notification": "",
+            "NotificationConfiguration": {"xmlns": s3_xmlns, "EventBridgeConfiguration": ""}
+        })), Value::Null, Value::Null, vec![(BUCKET_ARN, false)]),
+        (S3, "PutObjectLockConfiguration", bucket(json!({"object-lock": "",
+            "ObjectLockConfiguration": {"xmlns": s3_xmlns, "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}}}
+        })), Value::Null, Value::Null, vec![(BUCKET_ARN, false)]),
         // The account-level block is an S3 Control call; the account is the only identifier.
         (S3, "PutAccountPublicAccessBlock", json!({
             "PublicAccessBlockConfiguration": public_access_block,
