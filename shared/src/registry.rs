@@ -130,7 +130,8 @@ impl ServiceEntry {
 }
 
 /// Every service qrie collects: one line each.
-pub static SERVICES: &[&ServiceEntry] = &[&crate::collect::s3::SERVICE];
+pub static SERVICES: &[&ServiceEntry] =
+    &[&crate::collect::s3::SERVICE, &crate::collect::iam::SERVICE];
 
 /// The entry of `service`, if qrie collects it.
 pub fn service(service: Service) -> Option<&'static ServiceEntry> {

@@ -21,6 +21,7 @@
 //! [`Completeness::failed`], so one failing region neither blocks removal elsewhere nor removes
 //! what it could not list.
 
+pub mod iam;
 pub mod regions;
 pub mod s3;
 pub mod session;

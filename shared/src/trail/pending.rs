@@ -6,20 +6,10 @@
 //! its [`crate::registry::ResourceKind`] in `collect/<service>.rs` and the catalogue's rules
 //! point there; a test fails while a registered type is still declared here.
 
-use crate::arn::ArnScope::{Account, Regional};
+use crate::arn::ArnScope::Regional;
 use crate::arn::ArnShape;
-use crate::model::Service::{CloudTrail, Ec2, Iam, Kms, Rds};
+use crate::model::Service::{CloudTrail, Ec2, Kms, Rds};
 
-pub(crate) const IAM_USER: ArnShape =
-    ArnShape::new(Iam, "iam", "AWS::IAM::User", Account, "user/").pathed();
-pub(crate) const IAM_PASSWORD_POLICY: ArnShape = ArnShape::new(
-    Iam,
-    "iam",
-    "AWS::IAM::PasswordPolicy",
-    Account,
-    "account-password-policy",
-)
-.singleton();
 pub(crate) const EC2_INSTANCE: ArnShape =
     ArnShape::new(Ec2, "ec2", "AWS::EC2::Instance", Regional, "instance/");
 pub(crate) const EC2_SECURITY_GROUP: ArnShape = ArnShape::new(
@@ -62,8 +52,6 @@ pub(crate) const KMS_KEY: ArnShape = ArnShape::new(Kms, "kms", "AWS::KMS::Key", 
 /// Every shape declared here.
 #[cfg(test)]
 pub(crate) const ALL: &[&ArnShape] = &[
-    &IAM_USER,
-    &IAM_PASSWORD_POLICY,
     &EC2_INSTANCE,
     &EC2_SECURITY_GROUP,
     &EC2_VOLUME,
