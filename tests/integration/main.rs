@@ -4,6 +4,7 @@
 mod event_processor;
 mod findings_store;
 mod handlers;
+mod iam_posture;
 mod object_scanner;
 mod s3_posture;
 mod schema_conformance;

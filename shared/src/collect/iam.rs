@@ -851,9 +851,17 @@ fn role_config(session: &AccountSession, r: &aws_sdk_iam::types::RoleDetail, d: 
     })
 }
 
+/// A managed policy's name: its `PolicyName`, or the last part of its ARN (moto's account
+/// details leave the name out).
+fn policy_name(p: &ManagedPolicyDetail) -> &str {
+    p.policy_name()
+        .or_else(|| p.arn().and_then(|a| a.rsplit('/').next()))
+        .unwrap_or_default()
+}
+
 fn policy_config(session: &AccountSession, p: &ManagedPolicyDetail) -> Value {
     json!({
-        "PolicyName": p.policy_name(),
+        "PolicyName": policy_name(p),
         "PolicyId": p.policy_id(),
         "Arn": p.arn(),
         "Path": p.path(),
@@ -1002,7 +1010,7 @@ pub async fn collect(
         if !is_customer_managed(session, arn) {
             continue;
         }
-        let name = p.policy_name().unwrap_or_default();
+        let name = policy_name(p);
         let config = policy_config(session, p);
         send(
             out,
@@ -1101,7 +1109,7 @@ async fn describe_one(
         }
         Kind::Policy => {
             let Some(p) = d.policies.iter().find_map(|(arn, p)| {
-                (is_customer_managed(session, arn) && p.policy_name() == Some(name)).then_some(p)
+                (is_customer_managed(session, arn) && policy_name(p) == name).then_some(p)
             }) else {
                 return Ok(Described::NotFound);
             };
