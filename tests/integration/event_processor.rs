@@ -26,14 +26,14 @@ const MAX_RECEIVES: usize = 20;
 const WAIT_SECONDS: i32 = 1;
 
 /// A work queue and its dead-letter queue (3 receives), in qrie's own account.
-struct Queues {
+pub(crate) struct Queues {
     sqs: aws_sdk_sqs::Client,
     url: String,
     dlq_url: String,
 }
 
 impl Queues {
-    async fn new(world: &World, visibility_timeout_secs: u32) -> Self {
+    pub(crate) async fn new(world: &World, visibility_timeout_secs: u32) -> Self {
         let sqs = aws_sdk_sqs::Client::new(&world.deps.sdk);
         let qrie_tests::QueueWithDlq { url, dlq_url } = qrie_tests::queue_with_dlq(
             &sqs,
@@ -111,7 +111,7 @@ impl Queues {
 
 /// Sends `bodies`, receives them, runs the processor on the batch, and acknowledges the
 /// successful ones. Returns the message ids sent, the response and the counts.
-async fn deliver(
+pub(crate) async fn deliver(
     world: &World,
     queues: &Queues,
     bodies: &[String],

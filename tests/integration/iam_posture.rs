@@ -411,3 +411,209 @@ pub async fn seeded_configurations(world: &World, account: &Account) -> Vec<(Str
     }
     out
 }
+
+/// An EventBridge "AWS API Call via CloudTrail" event for an IAM call (IAM records its events in
+/// us-east-1).
+fn iam_event(account_id: &str, event_name: &str, request: Value) -> String {
+    let now = chrono::Utc::now();
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.iam",
+        "account": account_id,
+        "time": now.to_rfc3339(),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "IAMUser", "accountId": account_id, "userName": "alice",
+                             "arn": format!("arn:aws:iam::{account_id}:user/alice")},
+            "eventTime": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "eventSource": "iam.amazonaws.com",
+            "eventName": event_name,
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "198.51.100.10",
+            "requestParameters": request,
+            "responseElements": null,
+            "eventID": uuid::Uuid::new_v4().to_string(),
+            "readOnly": false,
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": account_id,
+            "eventCategory": "Management",
+        },
+    })
+    .to_string()
+}
+
+async fn state_of(world: &World, arn: &str, policy: &str) -> Option<FindingState> {
+    world
+        .deps
+        .stores
+        .findings
+        .for_resource(arn)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.policy_id == policy)
+        .map(|f| f.state)
+}
+
+#[tokio::test]
+async fn iam_changes_reach_findings_in_real_time_through_the_queue() {
+    use crate::event_processor::{deliver, Queues};
+    // Given an inventoried and scanned account: a role, and a read-only customer policy
+    // attached to a user directly and to a group with a member
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let id = account.account_id.clone();
+    let iam = aws_sdk_iam::Client::new(&world.as_customer(&account).await);
+    let lambda_trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role()
+        .role_name("deploy")
+        .assume_role_policy_document(lambda_trust)
+        .send()
+        .await
+        .unwrap();
+    let admin_arn = iam
+        .create_policy()
+        .policy_name("admin-all")
+        .policy_document(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .policy()
+        .and_then(|p| p.arn())
+        .unwrap()
+        .to_owned();
+    let team_arn = iam
+        .create_policy()
+        .policy_name("team")
+        .policy_document(READ)
+        .send()
+        .await
+        .unwrap()
+        .policy()
+        .and_then(|p| p.arn())
+        .unwrap()
+        .to_owned();
+    iam.create_user().user_name("dev").send().await.unwrap();
+    iam.create_user().user_name("op1").send().await.unwrap();
+    iam.create_group().group_name("ops").send().await.unwrap();
+    iam.add_user_to_group()
+        .group_name("ops")
+        .user_name("op1")
+        .send()
+        .await
+        .unwrap();
+    iam.attach_user_policy()
+        .user_name("dev")
+        .policy_arn(&team_arn)
+        .send()
+        .await
+        .unwrap();
+    iam.attach_group_policy()
+        .group_name("ops")
+        .policy_arn(&team_arn)
+        .send()
+        .await
+        .unwrap();
+    inventory(&world, &account).await;
+    scan(&world, &account).await;
+    let role = format!("arn:aws:iam::{id}:role/deploy");
+    assert_eq!(
+        state_of(&world, &role, "IamRoleAttachedPolicyNoAdmin").await,
+        None
+    );
+    let queues = Queues::new(&world, 30).await;
+
+    // When an admin policy is attached to the role and its event arrives
+    iam.attach_role_policy()
+        .role_name("deploy")
+        .policy_arn(&admin_arn)
+        .send()
+        .await
+        .unwrap();
+    let attach = json!({"roleName": "deploy", "policyArn": admin_arn});
+    let (_, response, summary) = deliver(
+        &world,
+        &queues,
+        &[iam_event(&id, "AttachRolePolicy", attach.clone())],
+    )
+    .await;
+    // Then the finding opens
+    assert!(response.batch_item_failures.is_empty(), "{summary:?}");
+    assert_eq!(
+        state_of(&world, &role, "IamRoleAttachedPolicyNoAdmin").await,
+        Some(FindingState::Active)
+    );
+
+    // When it is detached and that event arrives, Then the finding resolves
+    iam.detach_role_policy()
+        .role_name("deploy")
+        .policy_arn(&admin_arn)
+        .send()
+        .await
+        .unwrap();
+    deliver(
+        &world,
+        &queues,
+        &[iam_event(&id, "DetachRolePolicy", attach)],
+    )
+    .await;
+    assert_eq!(
+        state_of(&world, &role, "IamRoleAttachedPolicyNoAdmin").await,
+        Some(FindingState::Resolved)
+    );
+
+    // When the shared policy gets an admin default version and its event arrives
+    iam.create_policy_version()
+        .policy_arn(&team_arn)
+        .policy_document(ADMIN)
+        .set_as_default(true)
+        .send()
+        .await
+        .unwrap();
+    let (_, response, summary) = deliver(
+        &world,
+        &queues,
+        &[iam_event(
+            &id,
+            "CreatePolicyVersion",
+            json!({"policyArn": team_arn, "setAsDefault": true}),
+        )],
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty(), "{summary:?}");
+    // Then the policy, the user it is attached to and the group open findings
+    let policy = format!("arn:aws:iam::{id}:policy/team");
+    let dev = format!("arn:aws:iam::{id}:user/dev");
+    let ops = format!("arn:aws:iam::{id}:group/ops");
+    assert_eq!(
+        state_of(&world, &policy, "IamCustomerPolicyNoAdmin").await,
+        Some(FindingState::Active)
+    );
+    assert_eq!(
+        state_of(&world, &dev, "IamUserAttachedPolicyNoAdmin").await,
+        Some(FindingState::Active)
+    );
+    assert_eq!(
+        state_of(&world, &ops, "IamGroupAttachedPolicyNoAdmin").await,
+        Some(FindingState::Active)
+    );
+    // And the group's member, who has it through the group, is stored with the new document
+    let op1 = world
+        .deps
+        .stores
+        .resources
+        .get(&format!("{id}_iam"), &format!("arn:aws:iam::{id}:user/op1"))
+        .await
+        .unwrap()
+        .expect("op1 stored");
+    assert_eq!(
+        op1.configuration["Permissions"]["Groups"][0]["AttachedPolicies"][0]["Document"]
+            ["Statement"][0]["Action"],
+        "*"
+    );
+}

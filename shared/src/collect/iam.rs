@@ -113,6 +113,7 @@ pub const USER: ResourceKind = ResourceKind {
     permissions: LISTING,
     fields: USER_FIELDS,
     describe: |session, name| Box::pin(describe_one(session, Kind::User, name)),
+    dependents: None,
 };
 
 pub const GROUP: ResourceKind = ResourceKind {
@@ -128,6 +129,7 @@ pub const GROUP: ResourceKind = ResourceKind {
     permissions: LISTING,
     fields: GROUP_FIELDS,
     describe: |session, name| Box::pin(describe_one(session, Kind::Group, name)),
+    dependents: Some(group_dependents),
 };
 
 pub const ROLE: ResourceKind = ResourceKind {
@@ -143,6 +145,7 @@ pub const ROLE: ResourceKind = ResourceKind {
     permissions: &["iam:GetAccountAuthorizationDetails"],
     fields: ROLE_FIELDS,
     describe: |session, name| Box::pin(describe_one(session, Kind::Role, name)),
+    dependents: None,
 };
 
 /// A customer managed policy (AWS-managed policies are judged where they are attached: their
@@ -160,6 +163,7 @@ pub const MANAGED_POLICY: ResourceKind = ResourceKind {
     permissions: &["iam:GetAccountAuthorizationDetails"],
     fields: MANAGED_POLICY_FIELDS,
     describe: |session, name| Box::pin(describe_one(session, Kind::Policy, name)),
+    dependents: Some(policy_dependents),
 };
 
 pub const PASSWORD_POLICY: ResourceKind = ResourceKind {
@@ -175,6 +179,7 @@ pub const PASSWORD_POLICY: ResourceKind = ResourceKind {
     permissions: &["iam:GetAccountPasswordPolicy"],
     fields: PASSWORD_POLICY_FIELDS,
     describe: |session, _| Box::pin(describe_password_policy(session)),
+    dependents: None,
 };
 
 /// The account's root user (`arn:aws:iam::<account>:root`): the account summary, the credential
@@ -197,6 +202,7 @@ pub const ROOT_USER: ResourceKind = ResourceKind {
     ],
     fields: ROOT_USER_FIELDS,
     describe: |session, _| Box::pin(describe_root(session)),
+    dependents: None,
 };
 
 /// A server certificate stored in IAM.
@@ -213,6 +219,7 @@ pub const SERVER_CERTIFICATE: ResourceKind = ResourceKind {
     permissions: &["iam:ListServerCertificates"],
     fields: SERVER_CERTIFICATE_FIELDS,
     describe: |session, name| Box::pin(describe_certificate(session, name)),
+    dependents: None,
 };
 
 const SERVER_CERTIFICATE_FIELDS: &[Field] = &[
@@ -364,6 +371,14 @@ const MANAGED_POLICY_FIELDS: &[Field] = &[
     Field::new("CreateDate", Type::String).nullable(),
     Field::new("UpdateDate", Type::String).nullable(),
     Field::new("Document", Type::Any).nullable(),
+    Field::new(
+        "AppliesTo",
+        Type::Object(&[
+            Field::new("Users", Type::Array(&Type::String)),
+            Field::new("Groups", Type::Array(&Type::String)),
+            Field::new("Roles", Type::Array(&Type::String)),
+        ]),
+    ),
 ];
 
 const PASSWORD_POLICY_FIELDS: &[Field] = &[
@@ -859,8 +874,32 @@ fn policy_name(p: &ManagedPolicyDetail) -> &str {
         .unwrap_or_default()
 }
 
-fn policy_config(session: &AccountSession, p: &ManagedPolicyDetail) -> Value {
+fn policy_config(session: &AccountSession, p: &ManagedPolicyDetail, d: &Details) -> Value {
+    let arn = p.arn().unwrap_or_default();
+    let has = |list: &[AttachedPolicy]| list.iter().any(|a| a.policy_arn() == Some(arn));
+    let groups: Vec<&str> = d
+        .groups
+        .iter()
+        .filter(|g| has(g.attached_managed_policies()))
+        .filter_map(|g| g.group_name())
+        .collect();
+    let users: Vec<&str> = d
+        .users
+        .iter()
+        .filter(|u| {
+            has(u.attached_managed_policies())
+                || u.group_list().iter().any(|g| groups.contains(&g.as_str()))
+        })
+        .filter_map(|u| u.user_name())
+        .collect();
+    let roles: Vec<&str> = d
+        .roles
+        .iter()
+        .filter(|r| has(r.attached_managed_policies()))
+        .filter_map(|r| r.role_name())
+        .collect();
     json!({
+        "AppliesTo": {"Users": users, "Groups": groups, "Roles": roles},
         "PolicyName": policy_name(p),
         "PolicyId": p.policy_id(),
         "Arn": p.arn(),
@@ -874,6 +913,52 @@ fn policy_config(session: &AccountSession, p: &ManagedPolicyDetail) -> Value {
         "UpdateDate": date(p.update_date()),
         "Document": default_document(p),
     })
+}
+
+/// What embeds a customer managed policy's document: the users it applies to (directly or
+/// through a group), its groups and its roles.
+fn policy_dependents(config: &Value) -> Vec<(&'static str, String)> {
+    let names = |key: &str| -> Vec<String> {
+        config["AppliesTo"][key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    out.extend(
+        names("Users")
+            .into_iter()
+            .map(|n| (USER.resource_type(), n)),
+    );
+    out.extend(
+        names("Groups")
+            .into_iter()
+            .map(|n| (GROUP.resource_type(), n)),
+    );
+    out.extend(
+        names("Roles")
+            .into_iter()
+            .map(|n| (ROLE.resource_type(), n)),
+    );
+    out
+}
+
+/// What embeds a group's policies: its members.
+fn group_dependents(config: &Value) -> Vec<(&'static str, String)> {
+    config["Members"]
+        .as_array()
+        .map(|members| {
+            members
+                .iter()
+                .filter_map(|m| m["UserName"].as_str())
+                .map(|n| (USER.resource_type(), n.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Customer managed: the policy's ARN names the customer's account, not `aws`.
@@ -1011,7 +1096,7 @@ pub async fn collect(
             continue;
         }
         let name = policy_name(p);
-        let config = policy_config(session, p);
+        let config = policy_config(session, p, &d);
         send(
             out,
             Collected::Resource(Box::new(resource(
@@ -1113,7 +1198,7 @@ async fn describe_one(
             }) else {
                 return Ok(Described::NotFound);
             };
-            policy_config(session, p)
+            policy_config(session, p, &d)
         }
         Kind::PasswordPolicy | Kind::Root | Kind::Certificate => return Ok(Described::NotFound),
     };
