@@ -4,7 +4,8 @@ Starts moto (tests/moto/server.py) on 127.0.0.1, creates qrie's tables from
 shared/schema/contract.json, seeds a demo customer account (111122223333) with a mix of
 misconfigured and compliant buckets, runs the inventory generator and the policy scanner as Lambda
 functions (the real binaries, through the Lambda Runtime API, see scripts/lambda_invoke.py),
-prints the findings by severity with the compliance controls they map to, and stops what it
+prints the findings by severity with the compliance controls they map to (and the equivalent
+Prowler checks), and stops what it
 started. Expects the debug binaries in $CARGO_TARGET_DIR/debug (the Makefile builds them).
 """
 
@@ -25,7 +26,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 ACCOUNT = "111122223333"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/QrieScannerRole"
-FRAMEWORKS = {"fsbp": "AWS FSBP", "cis-aws-v5.0": "CIS AWS v5.0"}
+FRAMEWORKS = {"fsbp": "AWS FSBP", "cis-aws-v5.0": "CIS AWS v5.0", "nist-800-53-r5": "NIST 800-53 r5",
+              "pci-dss-4.0": "PCI DSS 4.0"}
 SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"]
 
 
@@ -170,6 +172,10 @@ def print_findings(items, policies):
             print(f"  {item['ARN']['S']}")
             print(f"    {policy.get('title', item['PolicyId']['S'])} [{item['PolicyId']['S']}]")
             print(f"    controls: {controls}")
+            references = ", ".join(f"{source} {cid}" for source, ids in policy.get("references", {}).items()
+                                   for cid in ids)
+            if references:
+                print(f"    equivalent to: {references}")
 
 
 def cloudtrail_put_bucket_acl(bucket):

@@ -115,14 +115,12 @@ impl Catalog {
         }
         for control in &policy.controls {
             let Some(framework) = self.frameworks.get(&control.framework) else {
+                let known: Vec<&str> = self.frameworks.keys().map(String::as_str).collect();
                 return Err(invalid(format!(
-                    "unknown framework {:?} (known: {})",
+                    "unknown framework {:?} (known: {}){}",
                     control.framework,
-                    self.frameworks
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    known.join(", "),
+                    super::schema::suggestion(&control.framework, &known)
                 )));
             };
             if !framework.contains_key(&control.id) {
@@ -311,6 +309,66 @@ mod tests {
             "s3/S3BucketVersioningEnabled.yaml: fails_when.path: `Statuss` is not a field of \
              `Versioning`; did you mean `Status`?"
         );
+    }
+
+    #[test]
+    fn the_nist_and_pci_lists_title_their_ids() {
+        // Given the shipped frameworks
+        let catalog = Catalog::embedded();
+        // Then a NIST enhancement, a lettered part of a control and a PCI requirement carry
+        // their published titles
+        for (framework, id, title) in [
+            (
+                "nist-800-53-r5",
+                "AC-2(1)",
+                "Automated System Account Management",
+            ),
+            ("nist-800-53-r5", "SC-7(a)", "Boundary Protection, part (a)"),
+            (
+                "nist-800-53-r5",
+                "AC-17(4)(a)",
+                "Privileged Commands and Access, part (a)",
+            ),
+            (
+                "pci-dss-4.0",
+                "8.4.2",
+                "MFA is implemented for all access into the CDE",
+            ),
+        ] {
+            let control = catalog.control(framework, id);
+            assert_eq!(control.map(|c| c.title.as_str()), Some(title), "{id}");
+        }
+        // And every control a shipped policy maps to has a title
+        for policy in catalog.policies() {
+            for control in &policy.controls {
+                let title = &catalog
+                    .control(&control.framework, &control.id)
+                    .unwrap()
+                    .title;
+                assert!(!title.is_empty(), "{}: {}", policy.id, control.id);
+            }
+        }
+    }
+
+    #[test]
+    fn a_misspelt_framework_is_rejected_with_the_nearest_name() {
+        // Given the versioning policy with its framework key misspelt
+        let text = EMBEDDED_POLICY_FILES
+            .iter()
+            .find(|(n, _)| n.ends_with("S3BucketVersioningEnabled.yaml"))
+            .map(|(_, t)| t.replace("fsbp:", "fsbq:"))
+            .unwrap();
+        let mut files: Vec<(String, String)> = EMBEDDED_POLICY_FILES
+            .iter()
+            .filter(|(n, _)| n.starts_with("frameworks/"))
+            .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+            .collect();
+        files.push(("s3/S3BucketVersioningEnabled.yaml".into(), text));
+        // When the catalog loads, Then the error suggests the framework that exists
+        let catalog = Catalog::from_files(files);
+        let message = catalog.rejected[0].to_string();
+        assert!(message.contains("unknown framework \"fsbq\""), "{message}");
+        assert!(message.ends_with("did you mean `fsbp`?"), "{message}");
     }
 
     #[test]

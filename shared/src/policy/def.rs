@@ -12,6 +12,10 @@
 //! the compiled condition). When a collector lists one of them as unreadable (see
 //! [`crate::model::UNREADABLE`]), the policy is not evaluated for that resource
 //! ([`Outcome::NotEvaluated`]): a setting that could not be read is neither a failure nor a pass.
+//!
+//! A policy may also name the checks of other tools it is equivalent to (`references`, e.g.
+//! `{prowler: [s3_bucket_default_encryption]}`), so a user of that tool can map one onto the other.
+//! Only the sources in [`REFERENCE_SOURCES`] are accepted, each with its own id syntax.
 
 use std::collections::BTreeMap;
 
@@ -52,6 +56,8 @@ struct PolicyFile {
     resource_type: String,
     remediation: String,
     controls: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    references: Option<BTreeMap<String, Vec<String>>>,
     fails_when: RawCondition,
     examples: Examples,
 }
@@ -72,6 +78,75 @@ pub struct ControlRef {
     pub id: String,
 }
 
+/// The tools whose check ids a policy's `references` may name.
+pub const REFERENCE_SOURCES: &[&str] = &["prowler"];
+
+/// Another tool's check that a policy is equivalent to, e.g. (`prowler`,
+/// `s3_bucket_default_encryption`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Reference {
+    pub source: String,
+    pub id: String,
+}
+
+/// Why an id is not a valid check id of `source`, if it is not.
+fn reference_id_error(source: &str, id: &str) -> Option<String> {
+    match source {
+        // Prowler's CheckID: lower-case snake case (`s3_bucket_default_encryption`).
+        "prowler" => (id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+        .then(|| {
+            format!(
+                "references.prowler: {id:?} is not a Prowler check id \
+                 (lower-case letters, digits and `_`)"
+            )
+        }),
+        _ => Some(format!("references: unknown source {source:?}")),
+    }
+}
+
+/// Validates the `references` field: known sources, each with at least one well-formed,
+/// distinct id.
+fn parse_references(raw: Option<&BTreeMap<String, Vec<String>>>) -> Result<Vec<Reference>, String> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    if raw.is_empty() {
+        return Err(format!(
+            "`references` must name at least one source ({})",
+            REFERENCE_SOURCES.join(", ")
+        ));
+    }
+    let mut references = Vec::new();
+    for (source, ids) in raw {
+        if !REFERENCE_SOURCES.contains(&source.as_str()) {
+            return Err(format!(
+                "references: unknown source `{source}`{}",
+                schema::suggestion(source, REFERENCE_SOURCES)
+            ));
+        }
+        if ids.is_empty() {
+            return Err(format!("references.{source}: must list at least one id"));
+        }
+        for id in ids {
+            if let Some(message) = reference_id_error(source, id) {
+                return Err(message);
+            }
+            let reference = Reference {
+                source: source.clone(),
+                id: id.clone(),
+            };
+            if references.contains(&reference) {
+                return Err(format!("references.{source}: {id} is listed twice"));
+            }
+            references.push(reference);
+        }
+    }
+    Ok(references)
+}
+
 /// A loaded, validated policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -83,6 +158,8 @@ pub struct Policy {
     pub service: Service,
     pub remediation: String,
     pub controls: Vec<ControlRef>,
+    /// The equivalent checks of other tools (empty when the file names none).
+    pub references: Vec<Reference>,
     pub condition: PolicyCondition,
     /// Every configuration path the condition reads (derived from it).
     pub reads: Vec<Path>,
@@ -155,6 +232,7 @@ impl Policy {
                 "`controls` must map to at least one control".into(),
             ));
         }
+        let references = parse_references(raw.references.as_ref()).map_err(invalid)?;
         let condition =
             PolicyCondition::compile(&raw.fails_when, "fails_when").map_err(|source| {
                 PolicyError::Condition {
@@ -195,6 +273,7 @@ impl Policy {
             service,
             remediation: raw.remediation,
             controls,
+            references,
             reads: condition.reads(),
             condition,
             pass_examples: raw.examples.pass,
@@ -454,6 +533,85 @@ examples:
             late.to_string().contains("examples.pass[0] fails"),
             "{late}"
         );
+    }
+
+    #[test]
+    fn references_to_prowler_checks_load_in_order() {
+        // Given the versioning policy naming two Prowler checks
+        let text = GOOD.replace(
+            "controls: {fsbp: [S3.14]}",
+            "controls: {fsbp: [S3.14]}\nreferences: {prowler: [s3_bucket_object_versioning, s3_bucket_2_x]}",
+        );
+        // When it loads, Then both are kept, in the file's order
+        let p = Policy::parse("v.yaml", &text).unwrap();
+        let ids: Vec<(&str, &str)> = p
+            .references
+            .iter()
+            .map(|r| (r.source.as_str(), r.id.as_str()))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("prowler", "s3_bucket_object_versioning"),
+                ("prowler", "s3_bucket_2_x")
+            ]
+        );
+        // And a policy without the field has none
+        assert!(Policy::parse("v.yaml", GOOD).unwrap().references.is_empty());
+    }
+
+    #[test]
+    fn bad_references_are_named() {
+        for (references, expected) in [
+            (
+                "{prowlr: [s3_bucket_object_versioning]}",
+                "references: unknown source `prowlr`; did you mean `prowler`?",
+            ),
+            (
+                "{securityhub: [S3.14]}",
+                "references: unknown source `securityhub`; expected one of: prowler",
+            ),
+            (
+                "{prowler: []}",
+                "references.prowler: must list at least one id",
+            ),
+            (
+                "{prowler: [S3_Bucket_Versioning]}",
+                "references.prowler: \"S3_Bucket_Versioning\" is not a Prowler check id",
+            ),
+            (
+                "{prowler: [\"s3 bucket\"]}",
+                "references.prowler: \"s3 bucket\" is not a Prowler check id",
+            ),
+            (
+                "{prowler: [\"\"]}",
+                "references.prowler: \"\" is not a Prowler check id",
+            ),
+            (
+                "{prowler: [s3_a, s3_a]}",
+                "references.prowler: s3_a is listed twice",
+            ),
+            ("{}", "`references` must name at least one source (prowler)"),
+        ] {
+            // Given the versioning policy with bad references
+            let text = GOOD.replace(
+                "controls: {fsbp: [S3.14]}",
+                &format!("controls: {{fsbp: [S3.14]}}\nreferences: {references}"),
+            );
+            // When it loads, Then the file and the problem are named
+            let err = Policy::parse("v.yaml", &text).unwrap_err().to_string();
+            assert!(err.starts_with("v.yaml: "), "{references}: {err}");
+            assert!(err.contains(expected), "{references}: {err}");
+        }
+        // And a reference that is not a map of lists is a syntax error
+        let text = GOOD.replace(
+            "controls: {fsbp: [S3.14]}",
+            "controls: {fsbp: [S3.14]}\nreferences: [s3_bucket_object_versioning]",
+        );
+        assert!(matches!(
+            Policy::parse("v.yaml", &text),
+            Err(PolicyError::Syntax { .. })
+        ));
     }
 
     #[test]

@@ -8,4 +8,4 @@ pub mod iam_doc;
 pub mod schema;
 
 pub use catalog::{Catalog, CatalogError};
-pub use def::{ControlRef, Outcome, Policy, PolicyError};
+pub use def::{ControlRef, Outcome, Policy, PolicyError, Reference, REFERENCE_SOURCES};
