@@ -218,11 +218,16 @@ const EXPECTED: &[(&str, &str)] = &[
     ("root", "IamRootHardwareMfa"),
     ("admin-inline", "IamUserInlinePolicyNoAdmin"),
     ("admin-inline", "IamUserPermissionsOnlyThroughGroups"),
+    // "*" on "*" grants every KMS action and Marketplace subscriptions too
+    ("admin-inline", "IamUserInlinePolicyNoFullKms"),
+    ("admin-inline", "IamUserInlinePolicyNoMarketplaceSubscribe"),
     ("console-nomfa", "IamUserMfaEnabledConsoleAccess"),
     ("two-keys", "IamUserOneActiveAccessKey"),
     ("admins", "IamGroupAttachedPolicyNoAdmin"),
     ("admin-all", "IamCustomerPolicyNoAdmin"),
     ("admin-all", "IamCustomerPolicyNoServiceWildcard"),
+    ("admin-all", "IamCustomerPolicyNoFullKms"),
+    ("admin-all", "IamCustomerPolicyNoMarketplaceSubscribe"),
     ("admin-role", "IamRoleAttachedPolicyNoAdmin"),
 ];
 
@@ -345,7 +350,7 @@ async fn inventory_and_scan_find_exactly_the_iam_misconfigurations() {
     let after = scan(&world, &account).await;
 
     // Then their findings resolve and the others stay
-    assert_eq!(after.tally.resolved, 6, "{after:?}");
+    assert_eq!(after.tally.resolved, 8, "{after:?}");
     let remaining: Vec<(&str, &str)> = EXPECTED
         .iter()
         .copied()
