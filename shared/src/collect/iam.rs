@@ -1075,7 +1075,7 @@ pub async fn collect(
                     out,
                     Collected::Failed {
                         arn: arn_of(session, kind(Kind::Group), name),
-                        error,
+                        error: *error,
                     },
                 )
                 .await
@@ -1117,7 +1117,7 @@ fn members(
     d: &Details,
     name: &str,
     creds: &mut HashMap<String, Result<Option<Credentials>, CollectionError>>,
-) -> Result<Vec<Value>, CollectionError> {
+) -> Result<Vec<Value>, Box<CollectionError>> {
     let mut out = Vec::new();
     for u in d
         .users
@@ -1135,7 +1135,7 @@ fn members(
             Some(Err(e)) => {
                 let mut error = e.clone();
                 error.resource = Some(arn_of(session, kind(Kind::Group), name));
-                return Err(error);
+                return Err(Box::new(error));
             }
         }
     }
@@ -1183,7 +1183,7 @@ async fn describe_one(
             let Some(g) = d.groups.iter().find(|g| g.group_name() == Some(name)) else {
                 return Ok(Described::NotFound);
             };
-            let m = members(session, &d, name, &mut creds)?;
+            let m = members(session, &d, name, &mut creds).map_err(|e| *e)?;
             group_config(session, g, &d, m)
         }
         Kind::Role => {

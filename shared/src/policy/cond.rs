@@ -530,7 +530,7 @@ fn compile_op(name: &str, value: Option<&Value>) -> Result<Op, String> {
         "covers" => Op::Covers(string()?),
         "older_than_days" => {
             let days = number()?;
-            if !(days >= 0.0) {
+            if days.is_nan() || days < 0.0 {
                 return Err("operator `older_than_days` needs a number of days, 0 or more".into());
             }
             Op::OlderThanDays(days)
