@@ -147,12 +147,55 @@ def seed_customer(endpoint):
         "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
     seed_iam(endpoint, creds)
+    seed_data_services(endpoint, creds)
     ddb = client("dynamodb", endpoint)
     ddb.put_item(TableName="qrie_accounts", Item={
         "AccountId": {"S": ACCOUNT}, "RoleArn": {"S": ROLE}, "ExternalId": {"S": "qrie-demo-external-id"},
         "Regions": {"L": [{"S": "us-east-1"}, {"S": "eu-west-1"}]}, "Enabled": {"BOOL": True},
         "Name": {"S": "Demo customer"}})
     return creds
+
+
+def seed_data_services(endpoint, creds):
+    """KMS, CloudTrail, Lambda and RDS in the demo account: a misconfigured resource of each
+    and a compliant twin (synthetic credentials only: the detectors' test values)."""
+    kms = client("kms", endpoint, "us-east-1", creds)
+    kms.create_key(Description="qrie demo: never rotated")
+    rotating = kms.create_key(Description="qrie demo: rotating")["KeyMetadata"]["KeyId"]
+    kms.enable_key_rotation(KeyId=rotating)
+    ct_us = client("cloudtrail", endpoint, "us-east-1", creds)
+    ct_eu = client("cloudtrail", endpoint, "eu-west-1", creds)
+    org = ct_us.create_trail(Name="qrie-demo-org-trail", S3BucketName="qrie-demo-logs", IsMultiRegionTrail=True,
+                             EnableLogFileValidation=True, KmsKeyId=f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{rotating}",
+                             CloudWatchLogsLogGroupArn=f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:trail:*",
+                             CloudWatchLogsRoleArn=f"arn:aws:iam::{ACCOUNT}:role/trail-logs")["TrailARN"]
+    ct_us.put_event_selectors(TrailName=org, EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}])
+    ct_us.put_insight_selectors(TrailName=org, InsightSelectors=[{"InsightType": "ApiCallRateInsight"}])
+    ct_us.start_logging(Name=org)
+    ct_eu.create_trail(Name="qrie-demo-eu-trail", S3BucketName="qrie-demo-eu-backups")
+    iam = client("iam", endpoint, "us-east-1", creds)
+    role = iam.create_role(RoleName="qrie-demo-fn", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    fn = client("lambda", endpoint, "us-east-1", creds)
+    empty_zip = b"PK\x05\x06" + bytes(18)
+    fn.create_function(FunctionName="qrie-demo-billing-export", Runtime="python3.9", Role=role,
+                       Handler="index.handler", Code={"ZipFile": empty_zip},
+                       Environment={"Variables": {"BILLING_SECRET_ACCESS_KEY": "Zk3xQ9vW2mN7pL4rT8yB1cD6fG0hJ5kM9nP2qR7s",
+                                                  "LOG_LEVEL": "info"}})
+    fn.add_permission(FunctionName="qrie-demo-billing-export", StatementId="anyone",
+                      Action="lambda:InvokeFunction", Principal="*")
+    fn.create_function_url_config(FunctionName="qrie-demo-billing-export", AuthType="NONE")
+    fn.create_function(FunctionName="qrie-demo-orders", Runtime="python3.13", Role=role, Handler="index.handler",
+                       Code={"ZipFile": empty_zip},
+                       VpcConfig={"SubnetIds": ["subnet-0a1b2c3d", "subnet-0e1f2a3b"], "SecurityGroupIds": ["sg-0a1b2c3d"]})
+    rds = client("rds", endpoint, "us-east-1", creds)
+    rds.create_db_instance(DBInstanceIdentifier="qrie-demo-reporting", Engine="postgres", DBInstanceClass="db.t3.micro",
+                           AllocatedStorage=20, MasterUsername="postgres", MasterUserPassword="demo-only-password",
+                           PubliclyAccessible=True, StorageEncrypted=False, BackupRetentionPeriod=0)
+    rds.create_db_snapshot(DBInstanceIdentifier="qrie-demo-reporting", DBSnapshotIdentifier="qrie-demo-reporting-export")
+    rds.modify_db_snapshot_attribute(DBSnapshotIdentifier="qrie-demo-reporting-export", AttributeName="restore",
+                                     ValuesToAdd=["all"])
 
 
 def invoke(function, event_file, env):

@@ -43,6 +43,9 @@ pub struct ArnShape {
     /// The ARN may hold a path before the name (`user/division/alice`): the native id is the
     /// last `/`-separated part.
     pub pathed: bool,
+    /// The ARN or id may carry a qualifier after the name (`function:orders:7`, a Lambda
+    /// version or alias): the resource is the unqualified one.
+    pub qualified: bool,
 }
 
 impl ArnShape {
@@ -62,6 +65,7 @@ impl ArnShape {
             resource_prefix,
             singleton: false,
             pathed: false,
+            qualified: false,
         }
     }
 
@@ -77,6 +81,15 @@ impl ArnShape {
     pub const fn pathed(self) -> Self {
         ArnShape {
             pathed: true,
+            ..self
+        }
+    }
+
+    /// The same kind, whose ARN or id may carry a `:qualifier` after the name that does not
+    /// make another resource (a Lambda function's version or alias).
+    pub const fn qualified(self) -> Self {
+        ArnShape {
+            qualified: true,
             ..self
         }
     }

@@ -25,16 +25,18 @@ pub enum Service {
     Rds,
     CloudTrail,
     Kms,
+    Lambda,
 }
 
 impl Service {
-    pub const ALL: [Service; 6] = [
+    pub const ALL: [Service; 7] = [
         Service::S3,
         Service::Iam,
         Service::Ec2,
         Service::Rds,
         Service::CloudTrail,
         Service::Kms,
+        Service::Lambda,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +47,7 @@ impl Service {
             Service::Rds => "rds",
             Service::CloudTrail => "cloudtrail",
             Service::Kms => "kms",
+            Service::Lambda => "lambda",
         }
     }
 
@@ -66,7 +69,7 @@ impl fmt::Display for Service {
 
 /// A service name that qrie does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown service {0:?} (known: s3, iam, ec2, rds, cloudtrail, kms)")]
+#[error("unknown service {0:?} (known: s3, iam, ec2, rds, cloudtrail, kms, lambda)")]
 pub struct UnknownService(pub String);
 
 impl FromStr for Service {
@@ -417,7 +420,7 @@ mod tests {
             partition_key("123456789012", Service::S3),
             "123456789012_s3"
         );
-        assert!("lambda".parse::<Service>().is_err());
+        assert!("lambdas".parse::<Service>().is_err());
     }
 
     #[test]
@@ -430,7 +433,11 @@ mod tests {
             Service::of_resource_type("AWS::CloudTrail::Trail"),
             Some(Service::CloudTrail)
         );
-        assert_eq!(Service::of_resource_type("AWS::Lambda::Function"), None);
+        assert_eq!(
+            Service::of_resource_type("AWS::Lambda::Function"),
+            Some(Service::Lambda)
+        );
+        assert_eq!(Service::of_resource_type("AWS::SQS::Queue"), None);
     }
 
     #[test]

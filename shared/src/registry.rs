@@ -138,8 +138,14 @@ impl ServiceEntry {
 }
 
 /// Every service qrie collects: one line each.
-pub static SERVICES: &[&ServiceEntry] =
-    &[&crate::collect::s3::SERVICE, &crate::collect::iam::SERVICE];
+pub static SERVICES: &[&ServiceEntry] = &[
+    &crate::collect::s3::SERVICE,
+    &crate::collect::kms::SERVICE,
+    &crate::collect::cloudtrail::SERVICE,
+    &crate::collect::lambda::SERVICE,
+    &crate::collect::rds::SERVICE,
+    &crate::collect::iam::SERVICE,
+];
 
 /// The entry of `service`, if qrie collects it.
 pub fn service(service: Service) -> Option<&'static ServiceEntry> {

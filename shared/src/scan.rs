@@ -757,12 +757,12 @@ mod tests {
         assert!(err.to_string().contains("NoSuchPolicy"));
         let err = scanner
             .run(&ScanRequest {
-                service: Some("lambda".into()),
+                service: Some("ec2".into()),
                 ..Default::default()
             })
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("lambda"));
+        assert!(err.to_string().contains("ec2"));
     }
 
     const PUBLIC_READ: &str = "S3BucketPublicReadProhibited";

@@ -959,3 +959,69 @@ async fn a_bad_policies_row_is_reported_and_the_event_batch_still_runs() {
         (FindingState::Active, qrie::model::Severity::Critical)
     );
 }
+
+#[tokio::test]
+async fn lifecycle_notification_and_replication_changes_resolve_their_findings_in_real_time() {
+    // Given a new bucket whose CreateBucket event went through the queue
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    let eu = world.customer_s3(&account, "eu-west-1").await;
+    let (bucket, replica) = (world.bucket("realtime"), world.bucket("realtime-replica"));
+    seed::create_bucket(&s3, &bucket, "us-east-1").await;
+    let queues = Queues::new(&world, 30).await;
+    let event = |name: &str| s3_event(&account.account_id, name, &bucket);
+    let (_, response, _) = deliver(&world, &queues, &[event("CreateBucket")]).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    // Then it has no lifecycle rule, no notification and no replication
+    const LIFECYCLE: &str = "S3BucketLifecyclePolicyConfigured";
+    const NOTIFICATIONS: &str = "S3BucketEventNotificationsEnabled";
+    const REPLICATION: &str = "S3BucketCrossRegionReplication";
+    let findings = findings_of(&world, &bucket).await;
+    for policy in [LIFECYCLE, NOTIFICATIONS, REPLICATION] {
+        assert_eq!(
+            state_of(&findings, policy),
+            Some(FindingState::Active),
+            "{policy}: {findings:?}"
+        );
+    }
+
+    // When a lifecycle rule is put and its PutBucketLifecycle event delivered
+    seed::expire_noncurrent_versions(&s3, &bucket).await;
+    deliver(&world, &queues, &[event("PutBucketLifecycle")]).await;
+    // Then exactly the lifecycle finding is resolved
+    let findings = findings_of(&world, &bucket).await;
+    assert_eq!(state_of(&findings, LIFECYCLE), Some(FindingState::Resolved));
+    assert_eq!(
+        state_of(&findings, NOTIFICATIONS),
+        Some(FindingState::Active)
+    );
+
+    // When notifications go to a queue (PutBucketNotification is how CloudTrail logs
+    // PutBucketNotificationConfiguration)
+    seed::notify_queue(&s3, &bucket, "us-east-1").await;
+    deliver(&world, &queues, &[event("PutBucketNotification")]).await;
+    let findings = findings_of(&world, &bucket).await;
+    assert_eq!(
+        state_of(&findings, NOTIFICATIONS),
+        Some(FindingState::Resolved)
+    );
+
+    // When the bucket is versioned and replicated to a bucket in eu-west-1
+    seed::replica_bucket(&eu, &replica, "eu-west-1").await;
+    seed::enable_versioning(&s3, &bucket).await;
+    seed::replicate(&s3, &bucket, &replica).await;
+    deliver(
+        &world,
+        &queues,
+        &[event("PutBucketVersioning"), event("PutBucketReplication")],
+    )
+    .await;
+    // Then the replication finding is resolved too
+    let findings = findings_of(&world, &bucket).await;
+    assert_eq!(
+        state_of(&findings, REPLICATION),
+        Some(FindingState::Resolved),
+        "{findings:?}"
+    );
+}

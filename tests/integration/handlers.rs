@@ -28,14 +28,15 @@ async fn every_sample_event_runs_through_its_handler() {
     }
     // And each scanner sample runs
     for file in sample_files("policy-scanner") {
-        let sample = sample_event(&format!("policy-scanner/{file}"));
-        // a filter on a service or a policy scans one partition; no filter scans each service's
-        let partitions = if sample.get("service").is_some() || sample.get("policy_id").is_some() {
+        let payload: ScanRequest =
+            serde_json::from_value(sample_event(&format!("policy-scanner/{file}"))).unwrap();
+        // (one partition per account and service the request covers: every collected service
+        // has policies)
+        let partitions = if payload.service.is_some() || payload.policy_id.is_some() {
             1
         } else {
             qrie::registry::SERVICES.len()
         };
-        let payload: ScanRequest = serde_json::from_value(sample).unwrap();
         let summary = scan_handler(LambdaEvent::new(payload, Context::default()), &world.deps)
             .await
             .unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -58,7 +59,7 @@ async fn bad_requests_are_refused_with_a_clear_non_retryable_error() {
     assert_eq!(diagnostic.error_type, "NonRetryable");
     assert!(diagnostic.error_message.contains("999999999999"));
     let bad_service = InventoryRequest {
-        service: "lambda".into(),
+        service: "lambdas".into(),
         account_id: None,
     };
     let err = inventory_handler(
@@ -67,7 +68,7 @@ async fn bad_requests_are_refused_with_a_clear_non_retryable_error() {
     )
     .await
     .unwrap_err();
-    assert!(err.to_string().contains("lambda"));
+    assert!(err.to_string().contains("lambdas"));
     // Unknown fields in a payload are refused too, rather than silently scanning everything.
     assert!(serde_json::from_str::<ScanRequest>(r#"{"policy": "x"}"#).is_err());
 }

@@ -1,6 +1,8 @@
 //! Integration tests: qrie's Lambda handlers against the local AWS (moto in server mode),
 //! through the same AWS SDK calls they make in production. One binary, split by topic.
 
+mod data_posture;
+mod data_seed;
 mod event_processor;
 mod findings_store;
 mod handlers;

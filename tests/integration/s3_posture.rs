@@ -62,24 +62,37 @@ const OPEN_BUCKET_FAILS: &[&str] = &[
     "S3BucketVersioningEnabled",
     "S3BucketLoggingEnabled",
     "S3BucketAclsProhibited",
+    "S3BucketKmsEncryption",
+    "S3BucketMfaDeleteEnabled",
+    "S3BucketLifecyclePolicyConfigured",
+    "S3BucketCrossRegionReplication",
+    "S3BucketEventNotificationsEnabled",
+    "S3BucketObjectLockEnabled",
 ];
+
+/// What the compliant bucket still fails on the local AWS: MFA delete can only be turned on by
+/// the root user with its MFA device, which the local AWS does not have (the policy is tested
+/// with example configurations).
+const COMPLIANT_BUCKET_FAILS_LOCALLY: &[&str] = &["S3BucketMfaDeleteEnabled"];
 
 #[tokio::test]
 async fn inventory_and_scan_find_exactly_the_misconfigurations() {
     // Given a customer account with a misconfigured bucket in us-east-1 and a compliant one
-    // (plus its log bucket) in eu-west-1
+    // (plus its log bucket) in eu-west-1, replicated to a bucket in us-east-1
     let world = World::new().await;
     let account = world.onboard().await;
-    let (open, locked, logs) = (
+    let (open, locked, logs, replica) = (
         world.bucket("open"),
         world.bucket("locked"),
         world.bucket("logs"),
+        world.bucket("replica"),
     );
     let us = world.customer_s3(&account, "us-east-1").await;
     let eu = world.customer_s3(&account, "eu-west-1").await;
     seed::misconfigured_bucket(&us, &open, "us-east-1").await;
+    seed::replica_bucket(&us, &replica, "us-east-1").await;
     seed::create_bucket(&eu, &logs, "eu-west-1").await;
-    seed::compliant_bucket(&eu, &locked, "eu-west-1", &logs).await;
+    seed::compliant_bucket(&eu, &locked, "eu-west-1", &logs, &replica).await;
 
     // When the inventory runs
     let summary = inventory(&world, &account).await;
@@ -89,11 +102,10 @@ async fn inventory_and_scan_find_exactly_the_misconfigurations() {
     let s3 = &summary.accounts[0].services["s3"];
     assert!(s3.complete);
     assert_eq!(s3.by_region.get("eu-west-1"), Some(&2), "{s3:?}");
-    assert_eq!(s3.by_region.get("us-east-1"), Some(&2), "{s3:?}");
-    assert!(
-        s3.regions.values().all(|r| r.complete && r.resources == 2),
-        "{s3:?}"
-    );
+    assert_eq!(s3.by_region.get("us-east-1"), Some(&3), "{s3:?}");
+    assert!(s3.regions.values().all(|r| r.complete), "{s3:?}");
+    assert_eq!(s3.regions["eu-west-1"].resources, 2, "{s3:?}");
+    assert_eq!(s3.regions["us-east-1"].resources, 3, "{s3:?}");
     let partition = format!("{}_s3", account.account_id);
     let stored = world
         .deps
@@ -109,6 +121,14 @@ async fn inventory_and_scan_find_exactly_the_misconfigurations() {
         stored.configuration["Encryption"]["Rules"][0]["SSEAlgorithm"],
         "aws:kms"
     );
+    // And its replication rule names the destination's region, read from the destination
+    let rule = &stored.configuration["Replication"]["Rules"][0];
+    assert_eq!(rule["Destination"]["Region"], "us-east-1", "{rule}");
+    assert_eq!(rule["CrossRegion"], true, "{rule}");
+    assert_eq!(
+        stored.configuration["ObjectLock"]["ObjectLockEnabled"],
+        "Enabled"
+    );
 
     // When the scan runs
     let first = scan(&world).await;
@@ -120,7 +140,10 @@ async fn inventory_and_scan_find_exactly_the_misconfigurations() {
         policies_in(&open_findings, FindingState::Active),
         set(OPEN_BUCKET_FAILS)
     );
-    assert!(findings_of(&world, &locked).await.is_empty());
+    assert_eq!(
+        policies_in(&findings_of(&world, &locked).await, FindingState::Active),
+        set(COMPLIANT_BUCKET_FAILS_LOCALLY)
+    );
     let account_block = world
         .deps
         .stores
@@ -171,6 +194,13 @@ async fn inventory_and_scan_find_exactly_the_misconfigurations() {
         policies_in(&after_fix, FindingState::Resolved),
         set(&["S3BucketVersioningEnabled"])
     );
+    // And the now versioned bucket, with no lifecycle rule, opens exactly the versioned-lifecycle
+    // finding (S3.10)
+    assert_eq!(third.tally.new, 1, "{third:?}");
+    let mut still_failing: BTreeSet<String> = set(OPEN_BUCKET_FAILS);
+    still_failing.remove("S3BucketVersioningEnabled");
+    still_failing.insert("S3VersionedBucketLifecyclePolicy".into());
+    assert_eq!(policies_in(&after_fix, FindingState::Active), still_failing);
     let resolved = after_fix
         .iter()
         .find(|f| f.policy_id == "S3BucketVersioningEnabled")
@@ -198,10 +228,9 @@ async fn inventory_and_scan_find_exactly_the_misconfigurations() {
     scan(&world).await;
     let gone = findings_of(&world, &open).await;
     assert_eq!(policies_in(&gone, FindingState::Active), BTreeSet::new());
-    assert_eq!(
-        policies_in(&gone, FindingState::Resolved),
-        set(OPEN_BUCKET_FAILS)
-    );
+    let mut every_failure = set(OPEN_BUCKET_FAILS);
+    every_failure.insert("S3VersionedBucketLifecyclePolicy".into());
+    assert_eq!(policies_in(&gone, FindingState::Resolved), every_failure);
 }
 
 #[tokio::test]
@@ -526,5 +555,115 @@ async fn an_unreadable_account_block_opens_nothing_and_keeps_existing_findings()
             "{:?}",
             scanned.unevaluated
         );
+    }
+}
+
+#[tokio::test]
+async fn an_unlocatable_replication_destination_leaves_replication_unevaluated() {
+    // Given a versioned bucket replicating to a bucket whose location qrie's role may not read
+    // (another account's, say), with its lifecycle policy otherwise missing
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let us = world.customer_s3(&account, "us-east-1").await;
+    let eu = world.customer_s3(&account, "eu-west-1").await;
+    let (source, replica) = (world.bucket("source"), world.bucket("elsewhere"));
+    seed::replica_bucket(&eu, &replica, "eu-west-1").await;
+    seed::replica_bucket(&us, &source, "us-east-1").await;
+    seed::replicate(&us, &source, &replica).await;
+    inject_fault(json!({
+        "method": "GET",
+        "path_regex": format!("^/{replica}/?$"),
+        "query_key": "location",
+        "code": "AccessDenied",
+    }))
+    .await;
+
+    // When the inventory and the scan run
+    inventory(&world, &account).await;
+    let scanned = scan(&world).await;
+
+    // Then the source bucket is stored, its replication marked unreadable with the failed call
+    let stored = world
+        .deps
+        .stores
+        .resources
+        .get(
+            &format!("{}_s3", account.account_id),
+            &format!("arn:aws:s3:::{source}"),
+        )
+        .await
+        .unwrap()
+        .expect("the source bucket is stored");
+    assert_eq!(
+        stored.configuration["Unreadable"],
+        json!([{"Path": "Replication",
+                "Operation": "GetBucketLocation (replication destination)",
+                "Code": "AccessDenied"}])
+    );
+    // And no replication finding is opened (nor a pass assumed): it is reported as not evaluated
+    let findings = policies_in(&findings_of(&world, &source).await, FindingState::Active);
+    assert!(
+        !findings.contains("S3BucketCrossRegionReplication"),
+        "{findings:?}"
+    );
+    assert!(
+        scanned
+            .unevaluated
+            .iter()
+            .any(|l| l.contains(source.as_str())
+                && l.contains("S3BucketCrossRegionReplication")
+                && l.contains("AccessDenied")),
+        "{:?}",
+        scanned.unevaluated
+    );
+    // And the policies that do not read it are still evaluated
+    assert!(
+        findings.contains("S3VersionedBucketLifecyclePolicy"),
+        "{findings:?}"
+    );
+}
+
+#[tokio::test]
+async fn access_denied_on_a_replication_lifecycle_notification_or_object_lock_read_is_an_error() {
+    // Given four buckets, each with one of the newer attribute reads denied to qrie's role
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    let cases = [
+        ("replication", "GetBucketReplication"),
+        ("lifecycle", "GetBucketLifecycleConfiguration"),
+        ("notification", "GetBucketNotificationConfiguration"),
+        ("object-lock", "GetObjectLockConfiguration"),
+    ];
+    let mut buckets = Vec::new();
+    for (query_key, _) in cases {
+        let name = world.bucket(&format!("denied-{query_key}"));
+        seed::create_bucket(&s3, &name, "us-east-1").await;
+        inject_fault(json!({
+            "method": "GET",
+            "path_regex": format!("^/{name}/?$"),
+            "query_key": query_key,
+            "status": 403,
+            "code": "AccessDenied",
+        }))
+        .await;
+        buckets.push(name);
+    }
+
+    // When the inventory and the scan run
+    let summary = inventory(&world, &account).await;
+    scan(&world).await;
+
+    // Then each bucket is a collection error naming its call, and none has a finding
+    assert_eq!(summary.accounts[0].services["s3"].failed, 4, "{summary:?}");
+    for (name, (_, operation)) in buckets.iter().zip(cases) {
+        assert!(
+            summary.errors.iter().any(|e| e.contains(name.as_str())
+                && e.contains(operation)
+                && e.contains("AccessDenied")),
+            "{operation}: {:?}",
+            summary.errors
+        );
+        assert!(findings_of(&world, name).await.is_empty(), "{name}");
     }
 }

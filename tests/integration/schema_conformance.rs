@@ -5,13 +5,22 @@
 
 use std::collections::BTreeSet;
 
+use aws_sdk_s3::primitives::DateTime;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, MfaDelete, PublicAccessBlockConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-    VersioningConfiguration,
+    BucketLifecycleConfiguration, BucketVersioningStatus, DefaultRetention, Event,
+    ExpirationStatus, LambdaFunctionConfiguration, LifecycleExpiration, LifecycleRule,
+    LifecycleRuleFilter, MfaDelete, NotificationConfiguration, ObjectLockConfiguration,
+    ObjectLockEnabled, ObjectLockRetentionMode, ObjectLockRule, PublicAccessBlockConfiguration,
+    QueueConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, TopicConfiguration, Transition,
+    TransitionStorageClass, VersioningConfiguration,
 };
 use lambda_runtime::{Context, LambdaEvent};
+use qrie::collect::cloudtrail::{ACCOUNT_TRAIL_COVERAGE, TRAIL};
 use qrie::collect::iam;
+use qrie::collect::kms::KEY;
+use qrie::collect::lambda::FUNCTION;
+use qrie::collect::rds::{DB_INSTANCE, DB_SNAPSHOT};
 use qrie::collect::s3::{ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND, BUCKET};
 use qrie::handler::inventory_handler;
 use qrie::inventory::{InventoryRequest, InventorySummary};
@@ -21,7 +30,7 @@ use qrie_tests::World;
 use serde_json::Value;
 
 use crate::s3_posture::{block_public_access_for_the_account, deny_account_block_reads};
-use crate::seed;
+use crate::{data_seed, seed};
 
 async fn inventory(world: &World, account: &Account) -> InventorySummary {
     let request = InventoryRequest {
@@ -101,21 +110,24 @@ fn conform(schema: &Schema, configurations: &[&Value], seen: &mut Seen) {
 #[tokio::test]
 async fn the_s3_collector_writes_exactly_the_declared_schema() {
     // Given buckets in varied states: public (ACL and policy), compliant (block, KMS encryption,
-    // versioning, logging, enforced ownership, a deny policy), a log bucket, and one with a
-    // partial block, AES256 encryption and suspended versioning
+    // versioning, logging, enforced ownership, a deny policy, a lifecycle rule, cross-region
+    // replication, queue notifications, Object Lock), a log bucket, a replica, and one with
+    // a partial block, AES256 encryption and suspended versioning
     let world = World::new().await;
     let account = world.onboard().await;
-    let (open, locked, logs, partial) = (
+    let (open, locked, logs, partial, replica) = (
         world.bucket("open"),
         world.bucket("locked"),
         world.bucket("logs"),
         world.bucket("partial"),
+        world.bucket("replica"),
     );
     let us = world.customer_s3(&account, "us-east-1").await;
     let eu = world.customer_s3(&account, "eu-west-1").await;
     seed::misconfigured_bucket(&us, &open, "us-east-1").await;
+    seed::replica_bucket(&us, &replica, "us-east-1").await;
     seed::create_bucket(&eu, &logs, "eu-west-1").await;
-    seed::compliant_bucket(&eu, &locked, "eu-west-1", &logs).await;
+    seed::compliant_bucket(&eu, &locked, "eu-west-1", &logs, &replica).await;
     seed::create_bucket(&us, &partial, "us-east-1").await;
     us.put_public_access_block()
         .bucket(&partial)
@@ -200,7 +212,56 @@ async fn the_s3_collector_writes_exactly_the_declared_schema() {
         .send()
         .await
         .unwrap();
-    let buckets = [&open, &locked, &logs, &partial, &keyed];
+    // And one with expiring and transitioning lifecycle rules and SNS, SQS and Lambda
+    // notifications, and two with Object Lock default retention in days and in years
+    let aging = world.bucket("aging");
+    seed::create_bucket(&us, &aging, "us-east-1").await;
+    age_and_notify(&us, &aging).await;
+    let (vault_days, vault_years) = (world.bucket("vault-days"), world.bucket("vault-years"));
+    for (bucket, retention) in [
+        (
+            &vault_days,
+            DefaultRetention::builder()
+                .mode(ObjectLockRetentionMode::Governance)
+                .days(30)
+                .build(),
+        ),
+        (
+            &vault_years,
+            DefaultRetention::builder()
+                .mode(ObjectLockRetentionMode::Compliance)
+                .years(1)
+                .build(),
+        ),
+    ] {
+        seed::create_bucket_with_object_lock(&us, bucket, "us-east-1").await;
+        us.put_object_lock_configuration()
+            .bucket(bucket)
+            .object_lock_configuration(
+                ObjectLockConfiguration::builder()
+                    .object_lock_enabled(ObjectLockEnabled::Enabled)
+                    .rule(
+                        ObjectLockRule::builder()
+                            .default_retention(retention)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let buckets = [
+        &open,
+        &locked,
+        &logs,
+        &partial,
+        &keyed,
+        &replica,
+        &aging,
+        &vault_days,
+        &vault_years,
+    ];
     let mut rounds = Vec::new();
 
     // When the inventory runs with no account-level block, with one, and with its reads denied
@@ -272,6 +333,88 @@ async fn the_s3_collector_writes_exactly_the_declared_schema() {
     );
 }
 
+/// Lifecycle rules that expire and transition by days and by date and remove expired delete
+/// markers, and a notification to an SNS topic, an SQS queue and a Lambda function.
+async fn age_and_notify(s3: &aws_sdk_s3::Client, bucket: &str) {
+    let date = DateTime::from_secs(1_893_456_000); // 2030-01-01T00:00:00Z
+    let rule = |id: &str, prefix: &str| {
+        LifecycleRule::builder()
+            .id(id)
+            .status(ExpirationStatus::Enabled)
+            .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+    };
+    let rules = [
+        rule("by-days", "days/")
+            .expiration(LifecycleExpiration::builder().days(365).build())
+            .transitions(
+                Transition::builder()
+                    .days(30)
+                    .storage_class(TransitionStorageClass::Glacier)
+                    .build(),
+            ),
+        rule("by-date", "date/")
+            .expiration(LifecycleExpiration::builder().date(date).build())
+            .transitions(
+                Transition::builder()
+                    .date(DateTime::from_secs(1_861_920_000)) // 2029-01-01
+                    .storage_class(TransitionStorageClass::StandardIa)
+                    .build(),
+            ),
+        rule("markers", "markers/")
+            .status(ExpirationStatus::Disabled)
+            .expiration(
+                LifecycleExpiration::builder()
+                    .expired_object_delete_marker(true)
+                    .build(),
+            ),
+    ];
+    let mut lifecycle = BucketLifecycleConfiguration::builder();
+    for rule in rules {
+        lifecycle = lifecycle.rules(rule.build().unwrap());
+    }
+    s3.put_bucket_lifecycle_configuration()
+        .bucket(bucket)
+        .lifecycle_configuration(lifecycle.build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    s3.put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .topic_configurations(
+                    TopicConfiguration::builder()
+                        .id("to-sns")
+                        .topic_arn("arn:aws:sns:us-east-1:111122223333:object-events")
+                        .events(Event::S3ObjectCreated)
+                        .build()
+                        .unwrap(),
+                )
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .id("to-sqs")
+                        .queue_arn("arn:aws:sqs:us-east-1:111122223333:object-events")
+                        .events(Event::S3ObjectRemoved)
+                        .build()
+                        .unwrap(),
+                )
+                .lambda_function_configurations(
+                    LambdaFunctionConfiguration::builder()
+                        .id("to-lambda")
+                        .lambda_function_arn(
+                            "arn:aws:lambda:us-east-1:111122223333:function:on-object",
+                        )
+                        .events(Event::S3ObjectCreatedPut)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 /// The kinds whose collector output a test in this file checks against the declared schema.
 /// A kind registered without such a test fails here: its schema would be a hand-kept copy that
 /// nothing holds to the collector.
@@ -285,6 +428,12 @@ const CHECKED_AGAINST_COLLECTOR_OUTPUT: &[&str] = &[
     iam::PASSWORD_POLICY.resource_type(),
     iam::ROOT_USER.resource_type(),
     iam::SERVER_CERTIFICATE.resource_type(),
+    KEY.resource_type(),
+    TRAIL.resource_type(),
+    ACCOUNT_TRAIL_COVERAGE.resource_type(),
+    FUNCTION.resource_type(),
+    DB_INSTANCE.resource_type(),
+    DB_SNAPSHOT.resource_type(),
 ];
 
 #[tokio::test]
@@ -347,4 +496,393 @@ fn every_registered_kind_has_its_schema_checked_against_its_collector() {
             kind.resource_type()
         );
     }
+}
+
+/// The declared paths of `schema` never collected with a value, less those whose first segment
+/// is in `allowed` (each allowed one explained where it is listed).
+fn unvalued(schema: &Schema, seen: &Seen, allowed: &[&str]) -> BTreeSet<String> {
+    schema
+        .paths()
+        .difference(&seen.valued)
+        .filter(|p| {
+            !allowed.iter().any(|a| {
+                p == a || p.starts_with(&format!("{a}.")) || p.starts_with(&format!("{a}["))
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// Runs the inventory of `service` for the account and returns the stored configurations of
+/// `arns` (each must be stored).
+async fn stored(world: &World, account: &Account, service: &str, arns: &[String]) -> Vec<Value> {
+    let request = InventoryRequest {
+        service: service.into(),
+        account_id: Some(account.account_id.clone()),
+    };
+    let summary = inventory_handler(LambdaEvent::new(request, Context::default()), &world.deps)
+        .await
+        .expect("inventory runs");
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    let partition = format!("{}_{service}", account.account_id);
+    let mut out = Vec::new();
+    for arn in arns {
+        let resource = world
+            .deps
+            .stores
+            .resources
+            .get(&partition, arn)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{arn} is stored"));
+        out.push(resource.configuration);
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_kms_collector_writes_exactly_the_declared_schema() {
+    // Given keys in varied states: rotating with an alias and a description, pending deletion,
+    // asymmetric, multi-Region
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let kms = data_seed::kms(&world, &account, "us-east-1").await;
+    let rotating = data_seed::key(&kms, "rotating").await;
+    data_seed::enable_rotation(&kms, &rotating).await;
+    kms.create_alias()
+        .alias_name(format!("alias/conf-{}", world.id))
+        .target_key_id(&rotating)
+        .send()
+        .await
+        .unwrap();
+    let doomed = data_seed::key(&kms, "doomed").await;
+    kms.schedule_key_deletion()
+        .key_id(&doomed)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    let signing = data_seed::key_of_spec(&kms, aws_sdk_kms::types::KeySpec::EccNistP256).await;
+    let multi = kms
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let arns: Vec<String> = [&rotating, &doomed, &signing, &multi]
+        .iter()
+        .map(|id| format!("arn:aws:kms:us-east-1:{}:key/{id}", account.account_id))
+        .collect();
+
+    // When the inventory runs
+    let configurations = stored(&world, &account, "kms", &arns).await;
+
+    // Then the states were reached, every path is declared, and every declared path is valued
+    assert!(configurations
+        .iter()
+        .any(|c| c["KeyState"] == "PendingDeletion"));
+    assert!(configurations.iter().any(|c| c["MultiRegion"] == true));
+    let mut seen = Seen::default();
+    conform(
+        &KEY.schema(),
+        &configurations.iter().collect::<Vec<_>>(),
+        &mut seen,
+    );
+    // `Unreadable` is written only when DescribeKey omits MultiRegion, which the local AWS
+    // does not do; PendingDeletionWindowInDays and RotationPeriodInDays are not returned by
+    // the local AWS.
+    let missing = unvalued(
+        &KEY.schema(),
+        &seen,
+        &[
+            "Unreadable",
+            "PendingDeletionWindowInDays",
+            "RotationPeriodInDays",
+        ],
+    );
+    assert!(
+        missing.is_empty(),
+        "declared but never collected: {missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_cloudtrail_collector_writes_exactly_the_declared_schema() {
+    // Given a trail with every optional setting, classic selectors with data events and
+    // insights, and a trail with advanced selectors using each operator
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let id = &world.id;
+    let full = data_seed::trail(&world, &account, "us-east-1", &format!("full-{id}"), |t| {
+        t.is_multi_region_trail(true)
+            .enable_log_file_validation(true)
+            .s3_key_prefix("logs")
+            .kms_key_id("arn:aws:kms:us-east-1:111122223333:key/k")
+            .cloud_watch_logs_log_group_arn("arn:aws:logs:us-east-1:111122223333:log-group:t:*")
+            .cloud_watch_logs_role_arn("arn:aws:iam::111122223333:role/t")
+    })
+    .await;
+    let ct = data_seed::cloudtrail(&world, &account, "us-east-1").await;
+    data_seed::record_everything(&ct, &full).await;
+    ct.put_insight_selectors()
+        .trail_name(&full)
+        .insight_selectors(
+            aws_sdk_cloudtrail::types::InsightSelector::builder()
+                .insight_type(aws_sdk_cloudtrail::types::InsightType::ApiCallRateInsight)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ct.start_logging().name(&full).send().await.unwrap();
+    let advanced =
+        data_seed::trail(&world, &account, "us-east-1", &format!("adv-{id}"), |t| t).await;
+    let field =
+        |name: &str| aws_sdk_cloudtrail::types::AdvancedFieldSelector::builder().field(name);
+    ct.put_event_selectors()
+        .trail_name(&advanced)
+        .advanced_event_selectors(
+            aws_sdk_cloudtrail::types::AdvancedEventSelector::builder()
+                .name("everything")
+                .field_selectors(field("eventCategory").equals("Data").build().unwrap())
+                .field_selectors(
+                    field("resources.type")
+                        .equals("AWS::S3::Object")
+                        .build()
+                        .unwrap(),
+                )
+                .field_selectors(
+                    field("resources.ARN")
+                        .starts_with("arn:aws:s3:::a")
+                        .ends_with("/x")
+                        .build()
+                        .unwrap(),
+                )
+                .field_selectors(
+                    field("eventName")
+                        .not_equals("GetObject")
+                        .not_starts_with("Head")
+                        .not_ends_with("Acl")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let coverage = format!(
+        "arn:aws:cloudtrail::{}:account-trail-coverage",
+        account.account_id
+    );
+
+    // When the inventory runs
+    let configurations = stored(&world, &account, "cloudtrail", &[full, advanced, coverage]).await;
+
+    // Then every path is declared with its type, and every declared path is valued
+    let trails: Vec<&Value> = configurations[..2].iter().collect();
+    let mut seen = Seen::default();
+    conform(&TRAIL.schema(), &trails, &mut seen);
+    // SnsTopicArn needs an SNS topic, which these tests cannot create (no SNS client here)
+    let missing = unvalued(&TRAIL.schema(), &seen, &["SnsTopicArn"]);
+    assert!(
+        missing.is_empty(),
+        "trail paths never collected: {missing:?}"
+    );
+    let mut seen = Seen::default();
+    conform(
+        &ACCOUNT_TRAIL_COVERAGE.schema(),
+        &[&configurations[2]],
+        &mut seen,
+    );
+    let missing = unvalued(&ACCOUNT_TRAIL_COVERAGE.schema(), &seen, &[]);
+    assert!(
+        missing.is_empty(),
+        "coverage paths never collected: {missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_lambda_collector_writes_exactly_the_declared_schema() {
+    // Given a function with every setting the local AWS keeps: VPC, environment with a secret,
+    // KMS key, tracing, dead-letter queue, a layer, a policy, a URL with CORS
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let role = data_seed::execution_role(&world, &account).await;
+    let lambda = data_seed::lambda(&world, &account, "us-east-1").await;
+    let layer = lambda
+        .publish_layer_version()
+        .layer_name(format!("lib-{}", world.id))
+        .content(
+            aws_sdk_lambda::types::LayerVersionContentInput::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(data_seed::EMPTY_ZIP))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .layer_version_arn
+        .unwrap();
+    let name = format!("full-{}", world.id);
+    let arn = data_seed::function(
+        &lambda,
+        &name,
+        &role,
+        aws_sdk_lambda::types::Runtime::Python39,
+        |f| {
+            f.vpc_config(data_seed::vpc())
+                .environment(data_seed::leaky_environment())
+                .kms_key_arn("arn:aws:kms:us-east-1:111122223333:key/k")
+                .tracing_config(
+                    aws_sdk_lambda::types::TracingConfig::builder()
+                        .mode(aws_sdk_lambda::types::TracingMode::Active)
+                        .build(),
+                )
+                .dead_letter_config(
+                    aws_sdk_lambda::types::DeadLetterConfig::builder()
+                        .target_arn("arn:aws:sqs:us-east-1:111122223333:dlq")
+                        .build(),
+                )
+                .layers(&layer)
+        },
+    )
+    .await;
+    lambda
+        .create_function_url_config()
+        .function_name(&name)
+        .auth_type(aws_sdk_lambda::types::FunctionUrlAuthType::AwsIam)
+        .cors(
+            aws_sdk_lambda::types::Cors::builder()
+                .allow_origins("https://example.com")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    lambda
+        .add_permission()
+        .function_name(&name)
+        .statement_id("s3")
+        .action("lambda:InvokeFunction")
+        .principal("s3.amazonaws.com")
+        .send()
+        .await
+        .unwrap();
+
+    // When the inventory runs
+    let configurations = stored(&world, &account, "lambda", &[arn]).await;
+
+    // Then every path is declared with its type, and every declared path is valued except the
+    // code signing configuration, which the local AWS cannot attach, and the dead-letter
+    // target, which it accepts but does not return
+    assert!(configurations[0]["RuntimeDeprecationDate"].is_string());
+    let mut seen = Seen::default();
+    conform(
+        &FUNCTION.schema(),
+        &configurations.iter().collect::<Vec<_>>(),
+        &mut seen,
+    );
+    let missing = unvalued(
+        &FUNCTION.schema(),
+        &seen,
+        &["CodeSigningConfigArn", "DeadLetterTargetArn"],
+    );
+    assert!(
+        missing.is_empty(),
+        "declared but never collected: {missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_rds_collector_writes_exactly_the_declared_schema() {
+    // Given an instance with every setting the local AWS keeps, a read replica of it, and a
+    // public manual snapshot
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let sdk = world.as_customer(&account).await;
+    let rds = aws_sdk_rds::Client::new(&qrie::aws::in_region(&sdk, "us-east-1"));
+    let (db, replica, snapshot) = (
+        format!("db-{}", world.id),
+        format!("replica-{}", world.id),
+        format!("snap-{}", world.id),
+    );
+    rds.create_db_instance()
+        .db_instance_identifier(&db)
+        .engine("postgres")
+        .db_instance_class("db.t3.micro")
+        .allocated_storage(20)
+        .master_username("dbowner")
+        .master_user_password("not-a-secret-3")
+        .storage_encrypted(true)
+        .kms_key_id("arn:aws:kms:us-east-1:111122223333:key/k")
+        .backup_retention_period(7)
+        .monitoring_interval(60)
+        .monitoring_role_arn("arn:aws:iam::111122223333:role/rds-monitoring")
+        .enable_cloudwatch_logs_exports("postgresql")
+        .db_parameter_group_name("default.postgres16")
+        .send()
+        .await
+        .unwrap();
+    rds.create_db_instance_read_replica()
+        .db_instance_identifier(&replica)
+        .source_db_instance_identifier(&db)
+        .send()
+        .await
+        .unwrap();
+    rds.create_db_snapshot()
+        .db_instance_identifier(&db)
+        .db_snapshot_identifier(&snapshot)
+        .send()
+        .await
+        .unwrap();
+    rds.modify_db_snapshot_attribute()
+        .db_snapshot_identifier(&snapshot)
+        .attribute_name("restore")
+        .values_to_add("all")
+        .send()
+        .await
+        .unwrap();
+    let a = &account.account_id;
+    let arns = [
+        format!("arn:aws:rds:us-east-1:{a}:db:{db}"),
+        format!("arn:aws:rds:us-east-1:{a}:db:{replica}"),
+        format!("arn:aws:rds:us-east-1:{a}:snapshot:{snapshot}"),
+    ];
+
+    // When the inventory runs
+    let configurations = stored(&world, &account, "rds", &arns).await;
+
+    // Then every path is declared with its type, and every declared path is valued except
+    // those the local AWS cannot fill here: a DB subnet group needs EC2 subnets, and cluster
+    // membership an Aurora cluster
+    let mut seen = Seen::default();
+    conform(
+        &DB_INSTANCE.schema(),
+        &configurations[..2].iter().collect::<Vec<_>>(),
+        &mut seen,
+    );
+    let missing = unvalued(
+        &DB_INSTANCE.schema(),
+        &seen,
+        &["DBSubnetGroup", "DBClusterIdentifier"],
+    );
+    assert!(
+        missing.is_empty(),
+        "instance paths never collected: {missing:?}"
+    );
+    let mut seen = Seen::default();
+    conform(&DB_SNAPSHOT.schema(), &[&configurations[2]], &mut seen);
+    assert_eq!(
+        configurations[2]["RestorableBy"],
+        serde_json::json!(["all"])
+    );
+    let missing = unvalued(&DB_SNAPSHOT.schema(), &seen, &[]);
+    assert!(
+        missing.is_empty(),
+        "snapshot paths never collected: {missing:?}"
+    );
 }

@@ -1,16 +1,35 @@
 //! Seeding customer accounts with buckets in known configurations.
 
 use aws_sdk_s3::types::{
-    BucketCannedAcl, BucketLocationConstraint, BucketLoggingStatus, BucketVersioningStatus,
-    CreateBucketConfiguration, LoggingEnabled, ObjectOwnership, OwnershipControls,
-    OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-    VersioningConfiguration,
+    AbortIncompleteMultipartUpload, BucketCannedAcl, BucketLifecycleConfiguration,
+    BucketLocationConstraint, BucketLoggingStatus, BucketVersioningStatus,
+    CreateBucketConfiguration, DeleteMarkerReplication, DeleteMarkerReplicationStatus, Destination,
+    Event, ExpirationStatus, LifecycleRule, LifecycleRuleFilter, LoggingEnabled,
+    NoncurrentVersionExpiration, NotificationConfiguration, ObjectOwnership, OwnershipControls,
+    OwnershipControlsRule, PublicAccessBlockConfiguration, QueueConfiguration,
+    ReplicationConfiguration, ReplicationRule, ReplicationRuleFilter, ReplicationRuleStatus,
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+    ServerSideEncryptionRule, StorageClass, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 
+/// The role replication rules name (the local AWS does not check it).
+pub const REPLICATION_ROLE: &str = "arn:aws:iam::111122223333:role/s3-replication";
+
 pub async fn create_bucket(s3: &Client, name: &str, region: &str) {
+    create(s3, name, region, false).await
+}
+
+/// A bucket created with Object Lock enabled (S3 turns versioning on with it).
+pub async fn create_bucket_with_object_lock(s3: &Client, name: &str, region: &str) {
+    create(s3, name, region, true).await
+}
+
+async fn create(s3: &Client, name: &str, region: &str, object_lock: bool) {
     let mut req = s3.create_bucket().bucket(name);
+    if object_lock {
+        req = req.object_lock_enabled_for_bucket(true);
+    }
     if region != "us-east-1" {
         req = req.create_bucket_configuration(
             CreateBucketConfiguration::builder()
@@ -45,9 +64,17 @@ pub async fn misconfigured_bucket(s3: &Client, name: &str, region: &str) {
         .unwrap();
 }
 
-/// A bucket that passes every S3 bucket policy; logs go to `log_bucket`.
-pub async fn compliant_bucket(s3: &Client, name: &str, region: &str, log_bucket: &str) {
-    create_bucket(s3, name, region).await;
+/// A bucket that passes every S3 bucket policy the local AWS can show (MFA delete needs the root
+/// user's MFA device); logs go to `log_bucket`, objects are replicated to `replica` (a versioned
+/// bucket in another region, see [`replica_bucket`]).
+pub async fn compliant_bucket(
+    s3: &Client,
+    name: &str,
+    region: &str,
+    log_bucket: &str,
+    replica: &str,
+) {
+    create_bucket_with_object_lock(s3, name, region).await;
     s3.put_public_access_block()
         .bucket(name)
         .public_access_block_configuration(
@@ -117,6 +144,107 @@ pub async fn compliant_bucket(s3: &Client, name: &str, region: &str, log_bucket:
     s3.put_bucket_policy()
         .bucket(name)
         .policy(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    expire_noncurrent_versions(s3, name).await;
+    replicate(s3, name, replica).await;
+    notify_queue(s3, name, region).await;
+}
+
+/// A versioned bucket in `region` that another bucket's objects can be replicated to.
+pub async fn replica_bucket(s3: &Client, name: &str, region: &str) {
+    create_bucket(s3, name, region).await;
+    enable_versioning(s3, name).await;
+}
+
+/// One enabled lifecycle rule: noncurrent versions expire after 90 days, incomplete uploads are
+/// aborted after 7.
+pub async fn expire_noncurrent_versions(s3: &Client, name: &str) {
+    s3.put_bucket_lifecycle_configuration()
+        .bucket(name)
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(
+                    LifecycleRule::builder()
+                        .id("expire-noncurrent")
+                        .status(ExpirationStatus::Enabled)
+                        .filter(LifecycleRuleFilter::builder().prefix("").build())
+                        .noncurrent_version_expiration(
+                            NoncurrentVersionExpiration::builder()
+                                .noncurrent_days(90)
+                                .build(),
+                        )
+                        .abort_incomplete_multipart_upload(
+                            AbortIncompleteMultipartUpload::builder()
+                                .days_after_initiation(7)
+                                .build(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Replicates every object of `name` (versioned) to the bucket `replica`.
+pub async fn replicate(s3: &Client, name: &str, replica: &str) {
+    s3.put_bucket_replication()
+        .bucket(name)
+        .replication_configuration(
+            ReplicationConfiguration::builder()
+                .role(REPLICATION_ROLE)
+                .rules(
+                    ReplicationRule::builder()
+                        .id("crr")
+                        .priority(1)
+                        .status(ReplicationRuleStatus::Enabled)
+                        .filter(ReplicationRuleFilter::builder().prefix("").build())
+                        .delete_marker_replication(
+                            DeleteMarkerReplication::builder()
+                                .status(DeleteMarkerReplicationStatus::Disabled)
+                                .build(),
+                        )
+                        .destination(
+                            Destination::builder()
+                                .bucket(format!("arn:aws:s3:::{replica}"))
+                                .account("111122223333")
+                                .storage_class(StorageClass::StandardIa)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Sends the bucket's object-created events to an SQS queue. (The local AWS accepts an
+/// EventBridge configuration but never returns it, so a queue stands in for it here.)
+pub async fn notify_queue(s3: &Client, name: &str, region: &str) {
+    s3.put_bucket_notification_configuration()
+        .bucket(name)
+        .notification_configuration(
+            NotificationConfiguration::builder()
+                .queue_configurations(
+                    QueueConfiguration::builder()
+                        .id("object-events")
+                        .queue_arn(format!("arn:aws:sqs:{region}:111122223333:object-events"))
+                        .events(Event::S3ObjectCreated)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
         .send()
         .await
         .unwrap();

@@ -21,7 +21,11 @@
 //! [`Completeness::failed`], so one failing region neither blocks removal elsewhere nor removes
 //! what it could not list.
 
+pub mod cloudtrail;
 pub mod iam;
+pub mod kms;
+pub mod lambda;
+pub mod rds;
 pub mod regions;
 pub mod s3;
 pub mod session;
@@ -228,6 +232,42 @@ pub(crate) fn call_failure<E: ProvideErrorMetadata + std::error::Error + 'static
     (code, message)
 }
 
+/// A failed SDK call of a regional collector as a [`CollectionError`] of the session's account.
+pub(crate) fn regional_failure<E, R>(
+    session: &AccountSession,
+    service: Service,
+    region: &str,
+    resource: Option<String>,
+    operation: &str,
+    err: &SdkError<E, R>,
+) -> CollectionError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: fmt::Debug,
+{
+    let (code, message) = call_failure(err);
+    CollectionError {
+        account_id: session.account.account_id.clone(),
+        service,
+        region: Some(region.to_owned()),
+        resource,
+        operation: operation.to_owned(),
+        code,
+        message,
+    }
+}
+
+/// The AWS error code of a failed SDK call, if the service sent one.
+pub(crate) fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    err.code()
+}
+
+/// Streams one collected item out. The receiver only goes away when the run is aborted;
+/// nothing is left to deliver to then.
+pub(crate) async fn send(out: &Sender<Collected>, item: Collected) {
+    let _ = out.send(item).await;
+}
+
 /// The services whose collectors exist (see [`crate::registry`]), and the permissions each uses.
 pub fn declared_permissions() -> Vec<(Service, Vec<&'static str>)> {
     crate::registry::SERVICES
@@ -301,6 +341,116 @@ mod tests {
         assert!(!completeness.is_complete("eu-west-1"));
         assert!(!completeness.is_complete("ap-south-1"));
         assert!(!completeness.nothing_failed());
+    }
+
+    /// The ARNs the trail extraction finds in a successful call recorded in `region`.
+    fn trail_arns(
+        region: &str,
+        source: &str,
+        event_name: &str,
+        fields: serde_json::Value,
+    ) -> Vec<String> {
+        use crate::trail::{classify, parse_message, Disposition};
+        let partition = crate::arn::partition_for_region(region);
+        let mut record = serde_json::json!({
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "IAMUser", "arn": format!("arn:{partition}:iam::111122223333:user/alice"), "accountId": "111122223333"},
+            "eventTime": "2024-05-01T10:00:00Z",
+            "eventSource": source,
+            "eventName": event_name,
+            "awsRegion": region,
+            "responseElements": null,
+            "eventID": "00000000-0000-0000-0000-000000000000",
+            "eventType": "AwsApiCall",
+            "recipientAccountId": "111122223333",
+        });
+        if let (Some(r), Some(f)) = (record.as_object_mut(), fields.as_object()) {
+            r.extend(f.clone());
+        }
+        let event = parse_message(&record.to_string()).expect("test record parses");
+        match classify(&event).expect("the record is extractable") {
+            Disposition::Relevant(touched) => touched.into_iter().map(|t| t.arn).collect(),
+            Disposition::Ignored(reason) => panic!("{event_name} in {region} ignored: {reason:?}"),
+        }
+    }
+
+    #[test]
+    fn the_regional_collectors_and_the_trail_give_one_arn_in_every_partition() {
+        let account = "111122223333";
+        for (region, partition) in [
+            ("us-east-1", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+        ] {
+            // given calls naming a key, a trail, a function, a DB instance and a DB snapshot
+            let key = trail_arns(
+                region,
+                "kms.amazonaws.com",
+                "EnableKeyRotation",
+                serde_json::json!({"requestParameters": {"keyId": "k1"}}),
+            );
+            let trail = trail_arns(
+                region,
+                "cloudtrail.amazonaws.com",
+                "StartLogging",
+                serde_json::json!({"requestParameters": {"name": "t1"}}),
+            );
+            let function = trail_arns(
+                region,
+                "lambda.amazonaws.com",
+                "AddPermission20150331v2",
+                serde_json::json!({"requestParameters": {"functionName": "f1"}}),
+            );
+            let db = trail_arns(
+                region,
+                "rds.amazonaws.com",
+                "RebootDBInstance",
+                serde_json::json!({"requestParameters": {"dBInstanceIdentifier": "d1"}}),
+            );
+            let snapshot = trail_arns(
+                region,
+                "rds.amazonaws.com",
+                "ModifyDBSnapshotAttribute",
+                serde_json::json!({"requestParameters": {"dBSnapshotIdentifier": "s1"}}),
+            );
+            // then each is the ARN the collector forms, in the region's partition
+            assert_eq!(key, [kms::key_arn(partition, region, account, "k1")]);
+            assert_eq!(
+                trail,
+                [
+                    cloudtrail::trail_arn(partition, region, account, "t1"),
+                    cloudtrail::coverage_arn(partition, account),
+                ]
+            );
+            assert_eq!(
+                function,
+                [lambda::function_arn(partition, region, account, "f1")]
+            );
+            assert_eq!(db, [rds::instance_arn(partition, region, account, "d1")]);
+            assert_eq!(
+                snapshot,
+                [rds::snapshot_arn(partition, region, account, "s1")]
+            );
+            assert!(key[0].starts_with(&format!("arn:{partition}:kms:{region}:{account}:key/")));
+            // and a version or alias of a function is the function itself, named or by ARN
+            let version = trail_arns(
+                region,
+                "lambda.amazonaws.com",
+                "UpdateFunctionCode20150331v2",
+                serde_json::json!({
+                    "requestParameters": {"functionName": "f1"},
+                    "responseElements": {"functionArn": format!("arn:{partition}:lambda:{region}:{account}:function:f1:7")},
+                }),
+            );
+            let alias = trail_arns(
+                region,
+                "lambda.amazonaws.com",
+                "AddPermission20150331v2",
+                serde_json::json!({"requestParameters": {"functionName": "f1:live"}}),
+            );
+            assert_eq!(version, function);
+            assert_eq!(alias, function);
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The S3 collector: buckets with their access, encryption, versioning and logging settings,
-//! and the account-level S3 Block Public Access configuration as a resource of its own.
+//! The S3 collector: buckets with their access, encryption, versioning, logging, replication,
+//! lifecycle, event notification and Object Lock settings, and the account-level S3 Block Public
+//! Access configuration as a resource of its own.
 //!
 //! Normalised bucket configuration (the shape the S3 policies read):
 //!
@@ -15,7 +16,22 @@
 //! Encryption                   {Rules: [{SSEAlgorithm, KMSMasterKeyID, BucketKeyEnabled}]} | null
 //! Versioning                   {Status: Enabled | Suspended | null, MFADelete}
 //! Logging                      {TargetBucket, TargetPrefix} | null
+//! Replication                  {Role, Rules: [{ID, Priority, Status, Destination: {Bucket, Account,
+//!                              StorageClass, Region}, CrossRegion}]} | null
+//! Lifecycle                    {Rules: [{ID, Status, Expiration: {Days, Date, ExpiredObjectDeleteMarker},
+//!                              Transitions: [{Days, Date, StorageClass}], NoncurrentVersionExpiration:
+//!                              {NoncurrentDays}, AbortIncompleteMultipartUpload: {DaysAfterInitiation}}]} | null
+//! Notifications                {TopicConfigurations: [{Id, TopicArn, Events}], QueueConfigurations:
+//!                              [{Id, QueueArn, Events}], LambdaFunctionConfigurations:
+//!                              [{Id, LambdaFunctionArn, Events}], EventBridgeEnabled}
+//! ObjectLock                   {ObjectLockEnabled, Rule: {DefaultRetention: {Mode, Days, Years}}} | null
 //! ```
+//!
+//! A replication rule's `Destination.Region` is where the destination bucket is (its
+//! GetBucketLocation, `null` when the bucket does not exist), and `CrossRegion` says that region is
+//! known and differs from the bucket's own. When the destination's location cannot be read (another
+//! account's bucket, say), `Replication` is listed as unreadable with that call and its code, so
+//! the replication policy is not evaluated for the bucket rather than guessed.
 //!
 //! The same shape is declared with the kind ([`BUCKET`]'s schema, and
 //! [`ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND`]'s), which policies are checked against at load and the
@@ -72,6 +88,10 @@ pub const BUCKET: ResourceKind = ResourceKind {
         "s3:GetEncryptionConfiguration",
         "s3:GetBucketVersioning",
         "s3:GetBucketLogging",
+        "s3:GetReplicationConfiguration",
+        "s3:GetLifecycleConfiguration",
+        "s3:GetBucketNotification",
+        "s3:GetBucketObjectLockConfiguration",
         // A bucket's effective Block Public Access settings include the account's.
         "s3:GetAccountPublicAccessBlock",
     ],
@@ -193,6 +213,120 @@ const BUCKET_FIELDS: &[Field] = &[
         Type::Object(&[
             Field::new("TargetBucket", Type::String),
             Field::new("TargetPrefix", Type::String),
+        ]),
+    )
+    .nullable(),
+    Field::new(
+        "Replication",
+        Type::Object(&[
+            Field::new("Role", Type::String),
+            Field::new(
+                "Rules",
+                Type::Array(&Type::Object(&[
+                    Field::new("ID", Type::String).nullable(),
+                    Field::new("Priority", Type::Number).nullable(),
+                    Field::new("Status", Type::String),
+                    Field::new(
+                        "Destination",
+                        Type::Object(&[
+                            Field::new("Bucket", Type::String),
+                            Field::new("Account", Type::String).nullable(),
+                            Field::new("StorageClass", Type::String).nullable(),
+                            Field::new("Region", Type::String).nullable(),
+                        ]),
+                    )
+                    .nullable(),
+                    Field::new("CrossRegion", Type::Bool),
+                ])),
+            ),
+        ]),
+    )
+    .nullable(),
+    Field::new(
+        "Lifecycle",
+        Type::Object(&[Field::new(
+            "Rules",
+            Type::Array(&Type::Object(&[
+                Field::new("ID", Type::String).nullable(),
+                Field::new("Status", Type::String),
+                Field::new(
+                    "Expiration",
+                    Type::Object(&[
+                        Field::new("Days", Type::Number).nullable(),
+                        Field::new("Date", Type::String).nullable(),
+                        Field::new("ExpiredObjectDeleteMarker", Type::Bool).nullable(),
+                    ]),
+                )
+                .nullable(),
+                Field::new(
+                    "Transitions",
+                    Type::Array(&Type::Object(&[
+                        Field::new("Days", Type::Number).nullable(),
+                        Field::new("Date", Type::String).nullable(),
+                        Field::new("StorageClass", Type::String).nullable(),
+                    ])),
+                ),
+                Field::new(
+                    "NoncurrentVersionExpiration",
+                    Type::Object(&[Field::new("NoncurrentDays", Type::Number).nullable()]),
+                )
+                .nullable(),
+                Field::new(
+                    "AbortIncompleteMultipartUpload",
+                    Type::Object(&[Field::new("DaysAfterInitiation", Type::Number).nullable()]),
+                )
+                .nullable(),
+            ])),
+        )]),
+    )
+    .nullable(),
+    Field::new(
+        "Notifications",
+        Type::Object(&[
+            Field::new(
+                "TopicConfigurations",
+                Type::Array(&Type::Object(&[
+                    Field::new("Id", Type::String).nullable(),
+                    Field::new("TopicArn", Type::String),
+                    Field::new("Events", Type::Array(&Type::String)),
+                ])),
+            ),
+            Field::new(
+                "QueueConfigurations",
+                Type::Array(&Type::Object(&[
+                    Field::new("Id", Type::String).nullable(),
+                    Field::new("QueueArn", Type::String),
+                    Field::new("Events", Type::Array(&Type::String)),
+                ])),
+            ),
+            Field::new(
+                "LambdaFunctionConfigurations",
+                Type::Array(&Type::Object(&[
+                    Field::new("Id", Type::String).nullable(),
+                    Field::new("LambdaFunctionArn", Type::String),
+                    Field::new("Events", Type::Array(&Type::String)),
+                ])),
+            ),
+            Field::new("EventBridgeEnabled", Type::Bool),
+        ]),
+    ),
+    Field::new(
+        "ObjectLock",
+        Type::Object(&[
+            Field::new("ObjectLockEnabled", Type::String).nullable(),
+            Field::new(
+                "Rule",
+                Type::Object(&[Field::new(
+                    "DefaultRetention",
+                    Type::Object(&[
+                        Field::new("Mode", Type::String).nullable(),
+                        Field::new("Days", Type::Number).nullable(),
+                        Field::new("Years", Type::Number).nullable(),
+                    ]),
+                )
+                .nullable()]),
+            )
+            .nullable(),
         ]),
     )
     .nullable(),
@@ -483,11 +617,7 @@ async fn describe_bucket(
         .send()
         .await;
     let region = match location {
-        Ok(out) => match out.location_constraint().map(|c| c.as_str()) {
-            None | Some("") => HOME_REGION.to_owned(),
-            Some("EU") => "eu-west-1".to_owned(),
-            Some(other) => other.to_owned(),
-        },
+        Ok(out) => bucket_region(out.location_constraint()),
         Err(e) if e.code() == Some("NoSuchBucket") => return Ok(Described::NotFound),
         Err(e) => return Err(fail(None, "GetBucketLocation", call_failure(&e))),
     };
@@ -503,7 +633,19 @@ async fn describe_bucket(
         client.get_bucket_versioning().bucket(name).send(),
         client.get_bucket_logging().bucket(name).send(),
     );
-    let calls: [(&str, &str, Call); 8] = [
+    let (replication, lifecycle, notifications, object_lock) = tokio::join!(
+        client.get_bucket_replication().bucket(name).send(),
+        client
+            .get_bucket_lifecycle_configuration()
+            .bucket(name)
+            .send(),
+        client
+            .get_bucket_notification_configuration()
+            .bucket(name)
+            .send(),
+        client.get_object_lock_configuration().bucket(name).send(),
+    );
+    let calls: [(&str, &str, Call); 12] = [
         (
             "PublicAccessBlock",
             "GetPublicAccessBlock",
@@ -611,6 +753,72 @@ async fn describe_bucket(
                 None => Value::Null,
             }),
         ),
+        (
+            "Replication",
+            "GetBucketReplication",
+            settle(
+                replication,
+                &["ReplicationConfigurationNotFoundError"],
+                |o| match o.replication_configuration() {
+                    Some(c) => replication_json(c),
+                    None => Value::Null,
+                },
+            ),
+        ),
+        (
+            "Lifecycle",
+            "GetBucketLifecycleConfiguration",
+            settle(
+                lifecycle,
+                &["NoSuchLifecycleConfiguration"],
+                |o| json!({"Rules": o.rules().iter().map(lifecycle_rule_json).collect::<Vec<_>>()}),
+            ),
+        ),
+        (
+            "Notifications",
+            "GetBucketNotificationConfiguration",
+            settle(notifications, &[], |o| {
+                let events = |events: &[aws_sdk_s3::types::Event]| -> Vec<String> {
+                    events.iter().map(|e| e.as_str().to_owned()).collect()
+                };
+                json!({
+                    "TopicConfigurations": o.topic_configurations().iter().map(|c| json!({
+                        "Id": c.id(), "TopicArn": c.topic_arn(), "Events": events(c.events()),
+                    })).collect::<Vec<_>>(),
+                    "QueueConfigurations": o.queue_configurations().iter().map(|c| json!({
+                        "Id": c.id(), "QueueArn": c.queue_arn(), "Events": events(c.events()),
+                    })).collect::<Vec<_>>(),
+                    "LambdaFunctionConfigurations": o.lambda_function_configurations().iter().map(|c| json!({
+                        "Id": c.id(), "LambdaFunctionArn": c.lambda_function_arn(), "Events": events(c.events()),
+                    })).collect::<Vec<_>>(),
+                    "EventBridgeEnabled": o.event_bridge_configuration().is_some(),
+                })
+            }),
+        ),
+        (
+            "ObjectLock",
+            "GetObjectLockConfiguration",
+            settle(
+                object_lock,
+                &["ObjectLockConfigurationNotFoundError"],
+                |o| match o.object_lock_configuration() {
+                    Some(c) => {
+                        let retention = c.rule().and_then(|r| r.default_retention()).map(|d| {
+                            json!({
+                                "Mode": d.mode().map(|m| m.as_str()),
+                                "Days": d.days(),
+                                "Years": d.years(),
+                            })
+                        });
+                        json!({
+                            "ObjectLockEnabled": c.object_lock_enabled().map(|e| e.as_str()),
+                            "Rule": c.rule().map(|_| json!({"DefaultRetention": retention})),
+                        })
+                    }
+                    None => Value::Null,
+                },
+            ),
+        ),
     ];
     let mut config = Map::new();
     config.insert("Name".into(), json!(name));
@@ -639,6 +847,18 @@ async fn describe_bucket(
         }
         return Err(error);
     }
+    let mut unreadable = Vec::new();
+    if let Some(replication) = config.get_mut("Replication") {
+        if let Err((operation, code)) =
+            resolve_replication_regions(session, &region, replication).await
+        {
+            unreadable.push(UnreadablePart {
+                path: "Replication".into(),
+                operation,
+                code,
+            });
+        }
+    }
     match account {
         AccountBlock::Known(block) => {
             let account_value = block.clone().unwrap_or(Value::Null);
@@ -657,17 +877,19 @@ async fn describe_bucket(
                 operation: operation.clone(),
                 code: code.clone(),
             };
-            let mut parts = vec![part("AccountPublicAccessBlock".into())];
-            parts.extend(
+            unreadable.push(part("AccountPublicAccessBlock".into()));
+            unreadable.extend(
                 unknown
                     .into_iter()
                     .map(|key| part(format!("EffectivePublicAccessBlock.{key}"))),
             );
-            config.insert(
-                UNREADABLE.into(),
-                serde_json::to_value(parts).unwrap_or_else(|_| json!([{"Path": ""}])),
-            );
         }
+    }
+    if !unreadable.is_empty() {
+        config.insert(
+            UNREADABLE.into(),
+            serde_json::to_value(unreadable).unwrap_or_else(|_| json!([{"Path": ""}])),
+        );
     }
     Ok(Described::Found(Box::new(Resource {
         arn: bucket_arn(session.partition(), name),
@@ -678,6 +900,122 @@ async fn describe_bucket(
         configuration: Value::Object(config),
         last_seen_at: observed,
     })))
+}
+
+/// A replication configuration, each rule's destination region still unknown (see
+/// [`resolve_replication_regions`]).
+fn replication_json(c: &aws_sdk_s3::types::ReplicationConfiguration) -> Value {
+    let rules: Vec<Value> = c
+        .rules()
+        .iter()
+        .map(|r| {
+            let destination = r.destination().map(|d| {
+                json!({
+                    "Bucket": d.bucket(),
+                    "Account": d.account(),
+                    "StorageClass": d.storage_class().map(|s| s.as_str()),
+                    "Region": null,
+                })
+            });
+            json!({
+                "ID": r.id(),
+                "Priority": r.priority(),
+                "Status": r.status().as_str(),
+                "Destination": destination,
+                "CrossRegion": false,
+            })
+        })
+        .collect();
+    json!({"Role": c.role(), "Rules": rules})
+}
+
+fn lifecycle_rule_json(r: &aws_sdk_s3::types::LifecycleRule) -> Value {
+    let date = |d: Option<&aws_sdk_s3::primitives::DateTime>| d.map(|d| d.to_string());
+    json!({
+        "ID": r.id(),
+        "Status": r.status().as_str(),
+        "Expiration": r.expiration().map(|e| json!({
+            "Days": e.days(),
+            "Date": date(e.date()),
+            "ExpiredObjectDeleteMarker": e.expired_object_delete_marker(),
+        })),
+        "Transitions": r.transitions().iter().map(|t| json!({
+            "Days": t.days(),
+            "Date": date(t.date()),
+            "StorageClass": t.storage_class().map(|s| s.as_str()),
+        })).collect::<Vec<_>>(),
+        "NoncurrentVersionExpiration": r.noncurrent_version_expiration().map(|e| json!({
+            "NoncurrentDays": e.noncurrent_days(),
+        })),
+        "AbortIncompleteMultipartUpload": r.abort_incomplete_multipart_upload().map(|a| json!({
+            "DaysAfterInitiation": a.days_after_initiation(),
+        })),
+    })
+}
+
+/// The bucket name in a replication destination (`arn:<partition>:s3:::name`, or a bare name).
+fn destination_bucket_name(destination: &str) -> &str {
+    destination
+        .rsplit_once(":::")
+        .map_or(destination, |(_, name)| name)
+}
+
+/// Fills each replication rule's `Destination.Region` (GetBucketLocation of the destination
+/// bucket, each distinct one once, in turn) and `CrossRegion`. A destination that does not exist
+/// has no region; any other failure is returned (the call and its code) and leaves the regions
+/// unknown.
+async fn resolve_replication_regions(
+    session: &AccountSession,
+    source_region: &str,
+    replication: &mut Value,
+) -> Result<(), (String, String)> {
+    let Some(rules) = replication.get_mut("Rules").and_then(Value::as_array_mut) else {
+        return Ok(());
+    };
+    let mut regions: std::collections::HashMap<String, Option<String>> =
+        std::collections::HashMap::new();
+    for rule in rules.iter_mut() {
+        let Some(bucket) = rule
+            .pointer("/Destination/Bucket")
+            .and_then(Value::as_str)
+            .map(|b| destination_bucket_name(b).to_owned())
+        else {
+            continue;
+        };
+        let region = match regions.get(&bucket) {
+            Some(known) => known.clone(),
+            None => {
+                let location = session
+                    .s3(HOME_REGION)
+                    .get_bucket_location()
+                    .bucket(&bucket)
+                    .send()
+                    .await;
+                let region = match location {
+                    Ok(out) => Some(bucket_region(out.location_constraint())),
+                    Err(e) if e.code() == Some("NoSuchBucket") => None,
+                    Err(e) => {
+                        let (code, _) = call_failure(&e);
+                        return Err(("GetBucketLocation (replication destination)".into(), code));
+                    }
+                };
+                regions.insert(bucket, region.clone());
+                region
+            }
+        };
+        rule["CrossRegion"] = json!(region.as_deref().is_some_and(|r| r != source_region));
+        rule["Destination"]["Region"] = json!(region);
+    }
+    Ok(())
+}
+
+/// The region a GetBucketLocation answer names (none or empty is us-east-1, `EU` is eu-west-1).
+fn bucket_region(constraint: Option<&aws_sdk_s3::types::BucketLocationConstraint>) -> String {
+    match constraint.map(|c| c.as_str()) {
+        None | Some("") => HOME_REGION.to_owned(),
+        Some("EU") => "eu-west-1".to_owned(),
+        Some(other) => other.to_owned(),
+    }
 }
 
 /// The four Block Public Access settings.
@@ -851,6 +1189,13 @@ mod tests {
                 format!("arn:{partition}:s3::{ACCOUNT}:account-public-access-block")
             );
         }
+    }
+
+    #[test]
+    fn a_replication_destination_names_its_bucket() {
+        assert_eq!(destination_bucket_name("arn:aws:s3:::replica"), "replica");
+        assert_eq!(destination_bucket_name("arn:aws-cn:s3:::r.cn"), "r.cn");
+        assert_eq!(destination_bucket_name("replica"), "replica");
     }
 
     #[test]

@@ -629,11 +629,11 @@ examples:
         assert!(err.contains("urgent"), "{err}");
         let err = Policy::parse(
             "v.yaml",
-            &GOOD.replace("AWS::S3::Bucket", "AWS::Lambda::Function"),
+            &GOOD.replace("AWS::S3::Bucket", "AWS::SQS::Queue"),
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("AWS::Lambda::Function"), "{err}");
+        assert!(err.contains("AWS::SQS::Queue"), "{err}");
         let err = Policy::parse("v.yaml", &format!("{GOOD}\nextra: 1"))
             .unwrap_err()
             .to_string();

@@ -84,7 +84,13 @@ impl ArnShape {
                 expected: self.resource_type,
             });
         }
-        let id = if self.singleton { event_account } else { value };
+        let id = if self.singleton {
+            event_account
+        } else if self.qualified {
+            value.split(':').next().unwrap_or(value)
+        } else {
+            value
+        };
         Ok(ResolvedResource {
             id: id.to_owned(),
             arn: self.arn(
@@ -122,6 +128,9 @@ impl ArnShape {
         } else if self.pathed {
             // `user/division/team/alice`: the path is part of the ARN, the name is the last part.
             rest.rsplit('/').next().unwrap_or(rest)
+        } else if self.qualified {
+            // `function:orders:7`: version 7 of the function `orders`.
+            rest.split(':').next().unwrap_or(rest)
         } else {
             rest
         };
@@ -132,8 +141,8 @@ impl ArnShape {
         let region = non_empty_or(parts.region, event_region);
         // A pathed kind is stored under its ARN without the path (what an event that names only
         // the user or role forms too), so that every event about it reaches one stored item.
-        let arn = if self.pathed {
-            self.arn(parts.partition, parts.region, parts.account, id)
+        let arn = if self.pathed || self.qualified {
+            self.arn(parts.partition, region, account_id, id)
         } else {
             arn.to_owned()
         };
@@ -164,6 +173,10 @@ mod tests {
     const S3_BUCKET: ArnShape = crate::collect::s3::BUCKET.shape;
     const S3_ACCOUNT_PUBLIC_ACCESS_BLOCK: ArnShape =
         crate::collect::s3::ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND.shape;
+    const KMS_KEY: ArnShape = crate::collect::kms::KEY.shape;
+    const CLOUDTRAIL_TRAIL: ArnShape = crate::collect::cloudtrail::TRAIL.shape;
+    const RDS_DB_INSTANCE: ArnShape = crate::collect::rds::DB_INSTANCE.shape;
+    const RDS_DB_SNAPSHOT: ArnShape = crate::collect::rds::DB_SNAPSHOT.shape;
 
     #[test]
     fn arn_shapes_match_the_collectors() {

@@ -20,11 +20,11 @@ use std::sync::OnceLock;
 
 use super::arn::ArnShape;
 use super::pending::{
-    CLOUDTRAIL_TRAIL, EC2_EBS_ENCRYPTION_BY_DEFAULT, EC2_FLOW_LOG, EC2_IMAGE, EC2_INSTANCE,
-    EC2_SECURITY_GROUP, EC2_SNAPSHOT, EC2_VOLUME, EC2_VPC, KMS_KEY, RDS_DB_INSTANCE,
-    RDS_DB_SNAPSHOT,
+    EC2_EBS_ENCRYPTION_BY_DEFAULT, EC2_FLOW_LOG, EC2_IMAGE, EC2_INSTANCE, EC2_SECURITY_GROUP,
+    EC2_SNAPSHOT, EC2_VOLUME, EC2_VPC, RDS_DB_CLUSTER, RDS_DB_CLUSTER_SNAPSHOT,
+    RDS_DB_PARAMETER_GROUP, RDS_EVENT_SUBSCRIPTION,
 };
-use crate::collect::{iam, s3};
+use crate::collect::{cloudtrail, iam, kms, lambda, rds, s3};
 
 /// The registered kinds' shapes the rules point at (declared with the kinds).
 const S3_BUCKET: ArnShape = s3::BUCKET.shape;
@@ -36,6 +36,12 @@ const IAM_MANAGED_POLICY: ArnShape = iam::MANAGED_POLICY.shape;
 const IAM_PASSWORD_POLICY: ArnShape = iam::PASSWORD_POLICY.shape;
 const IAM_ROOT_USER: ArnShape = iam::ROOT_USER.shape;
 const IAM_SERVER_CERTIFICATE: ArnShape = iam::SERVER_CERTIFICATE.shape;
+const KMS_KEY: ArnShape = kms::KEY.shape;
+const CLOUDTRAIL_TRAIL: ArnShape = cloudtrail::TRAIL.shape;
+const CLOUDTRAIL_COVERAGE: ArnShape = cloudtrail::ACCOUNT_TRAIL_COVERAGE.shape;
+const LAMBDA_FUNCTION: ArnShape = lambda::FUNCTION.shape;
+const RDS_DB_INSTANCE: ArnShape = rds::DB_INSTANCE.shape;
+const RDS_DB_SNAPSHOT: ArnShape = rds::DB_SNAPSHOT.shape;
 
 /// Where an identifier can be found in a CloudTrail record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +156,7 @@ const IAM: &str = "iam.amazonaws.com";
 const RDS: &str = "rds.amazonaws.com";
 const CLOUDTRAIL: &str = "cloudtrail.amazonaws.com";
 const KMS: &str = "kms.amazonaws.com";
+const LAMBDA: &str = "lambda.amazonaws.com";
 
 const THE_ACCOUNT: &[IdSource] = &[Account];
 
@@ -185,6 +192,15 @@ const DB_SNAPSHOT: &[IdSource] = &[
     Path("requestParameters.dBSnapshotIdentifier"),
 ];
 
+const DB_CLUSTER: &[IdSource] = &[
+    Path("responseElements.dBClusterArn"),
+    Path("requestParameters.dBClusterIdentifier"),
+];
+const DB_CLUSTER_SNAPSHOT: &[IdSource] = &[
+    Path("responseElements.dBClusterSnapshotArn"),
+    Path("requestParameters.dBClusterSnapshotIdentifier"),
+];
+
 /// `requestParameters.name` is a trail name or a trail ARN.
 const TRAIL: &[IdSource] = &[
     Path("responseElements.trailARN"),
@@ -203,6 +219,17 @@ const KEY: &[IdSource] = &[
     Path("responseElements.keyMetadata.arn"),
     Path("responseElements.keyId"),
     Path("requestParameters.keyId"),
+];
+
+/// The key an alias call points at (inferred from the request shape: `targetKeyId` is a key id
+/// or key ARN).
+const KEY_OF_ALIAS: &[IdSource] = &[ResourcesArn, Path("requestParameters.targetKeyId")];
+
+/// A function: the ARN in the response when the call returns the configuration, else
+/// `functionName` (a name or an ARN, possibly qualified with a version or alias).
+const FUNCTION: &[IdSource] = &[
+    Path("responseElements.functionArn"),
+    Path("requestParameters.functionName"),
 ];
 
 /// Every CloudTrail event qrie turns into touched resources.
@@ -232,6 +259,9 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(S3, "DeleteBucketWebsite", &[touch(&S3_BUCKET, BUCKET)]),
     rule(S3, "PutBucketCors", &[touch(&S3_BUCKET, BUCKET)]),
     rule(S3, "DeleteBucketCors", &[touch(&S3_BUCKET, BUCKET)]),
+    // PutBucketNotificationConfiguration is logged as PutBucketNotification.
+    rule(S3, "PutBucketNotification", &[touch(&S3_BUCKET, BUCKET)]),
+    rule(S3, "PutObjectLockConfiguration", &[touch(&S3_BUCKET, BUCKET)]),
     // ---- S3 account-level Block Public Access (S3 Control API, logged by s3.amazonaws.com) ----
     rule(S3, "PutAccountPublicAccessBlock", &[touch(&S3_ACCOUNT_PUBLIC_ACCESS_BLOCK, THE_ACCOUNT)]),
     rule(S3, "DeleteAccountPublicAccessBlock", &[touch(&S3_ACCOUNT_PUBLIC_ACCESS_BLOCK, THE_ACCOUNT)]),
@@ -435,7 +465,12 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
         Path("responseElements.dBInstanceArn"),
         Path("requestParameters.targetDBInstanceIdentifier"),
     ])]),
+    rule(RDS, "RestoreDBInstanceFromS3", &[creates(&RDS_DB_INSTANCE, DB_INSTANCE)]),
     rule(RDS, "ModifyDBInstance", &[touch(&RDS_DB_INSTANCE, DB_INSTANCE)]),
+    rule(RDS, "RebootDBInstance", &[touch(&RDS_DB_INSTANCE, DB_INSTANCE)]),
+    rule(RDS, "AddRoleToDBInstance", &[touch(&RDS_DB_INSTANCE, DB_INSTANCE)]),
+    rule(RDS, "RemoveRoleFromDBInstance", &[touch(&RDS_DB_INSTANCE, DB_INSTANCE)]),
+    rule(RDS, "PromoteReadReplica", &[touch(&RDS_DB_INSTANCE, DB_INSTANCE)]),
     rule(RDS, "StartDBInstance", &[touch(&RDS_DB_INSTANCE, DB_INSTANCE)]),
     rule(RDS, "StopDBInstance", &[touch(&RDS_DB_INSTANCE, DB_INSTANCE)]),
     rule(RDS, "DeleteDBInstance", &[deletes(&RDS_DB_INSTANCE, DB_INSTANCE)]),
@@ -447,13 +482,33 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(RDS, "ModifyDBSnapshot", &[touch(&RDS_DB_SNAPSHOT, DB_SNAPSHOT)]),
     rule(RDS, "ModifyDBSnapshotAttribute", &[touch(&RDS_DB_SNAPSHOT, DB_SNAPSHOT)]),
     rule(RDS, "DeleteDBSnapshot", &[deletes(&RDS_DB_SNAPSHOT, DB_SNAPSHOT)]),
-    // ---- CloudTrail trails ----
-    rule(CLOUDTRAIL, "CreateTrail", &[creates(&CLOUDTRAIL_TRAIL, TRAIL)]),
-    rule(CLOUDTRAIL, "UpdateTrail", &[touch(&CLOUDTRAIL_TRAIL, TRAIL)]),
-    rule(CLOUDTRAIL, "StartLogging", &[touch(&CLOUDTRAIL_TRAIL, TRAIL)]),
-    rule(CLOUDTRAIL, "StopLogging", &[touch(&CLOUDTRAIL_TRAIL, TRAIL)]),
-    rule(CLOUDTRAIL, "DeleteTrail", &[deletes(&CLOUDTRAIL_TRAIL, TRAIL)]),
-    rule(CLOUDTRAIL, "PutEventSelectors", &[touch(&CLOUDTRAIL_TRAIL, TRAIL_BY_TRAIL_NAME)]),
+    // ---- RDS clusters, cluster snapshots, parameter groups and event subscriptions (followed
+    // ahead of their collectors; the paths are inferred from the API's request and response
+    // shapes, the response ARN first as for instances) ----
+    rule(RDS, "CreateDBCluster", &[creates(&RDS_DB_CLUSTER, DB_CLUSTER)]),
+    rule(RDS, "ModifyDBCluster", &[touch(&RDS_DB_CLUSTER, DB_CLUSTER)]),
+    rule(RDS, "StartDBCluster", &[touch(&RDS_DB_CLUSTER, DB_CLUSTER)]),
+    rule(RDS, "StopDBCluster", &[touch(&RDS_DB_CLUSTER, DB_CLUSTER)]),
+    rule(RDS, "DeleteDBCluster", &[deletes(&RDS_DB_CLUSTER, DB_CLUSTER)]),
+    rule(RDS, "CreateDBClusterSnapshot", &[creates(&RDS_DB_CLUSTER_SNAPSHOT, DB_CLUSTER_SNAPSHOT)]),
+    rule(RDS, "DeleteDBClusterSnapshot", &[deletes(&RDS_DB_CLUSTER_SNAPSHOT, DB_CLUSTER_SNAPSHOT)]),
+    rule(RDS, "ModifyDBClusterSnapshotAttribute", &[touch(&RDS_DB_CLUSTER_SNAPSHOT, DB_CLUSTER_SNAPSHOT)]),
+    rule(RDS, "ModifyDBParameterGroup", &[touch(&RDS_DB_PARAMETER_GROUP, &[Path("requestParameters.dBParameterGroupName")])]),
+    rule(RDS, "CreateEventSubscription", &[creates(&RDS_EVENT_SUBSCRIPTION, &[
+        Path("responseElements.eventSubscriptionArn"),
+        Path("requestParameters.subscriptionName"),
+    ])]),
+    rule(RDS, "DeleteEventSubscription", &[deletes(&RDS_EVENT_SUBSCRIPTION, &[
+        Path("responseElements.eventSubscriptionArn"),
+        Path("requestParameters.subscriptionName"),
+    ])]),
+    // ---- CloudTrail trails, and the account's coverage that every trail change can move ----
+    rule(CLOUDTRAIL, "CreateTrail", &[creates(&CLOUDTRAIL_TRAIL, TRAIL), touch(&CLOUDTRAIL_COVERAGE, THE_ACCOUNT)]),
+    rule(CLOUDTRAIL, "UpdateTrail", &[touch(&CLOUDTRAIL_TRAIL, TRAIL), touch(&CLOUDTRAIL_COVERAGE, THE_ACCOUNT)]),
+    rule(CLOUDTRAIL, "StartLogging", &[touch(&CLOUDTRAIL_TRAIL, TRAIL), touch(&CLOUDTRAIL_COVERAGE, THE_ACCOUNT)]),
+    rule(CLOUDTRAIL, "StopLogging", &[touch(&CLOUDTRAIL_TRAIL, TRAIL), touch(&CLOUDTRAIL_COVERAGE, THE_ACCOUNT)]),
+    rule(CLOUDTRAIL, "DeleteTrail", &[deletes(&CLOUDTRAIL_TRAIL, TRAIL), touch(&CLOUDTRAIL_COVERAGE, THE_ACCOUNT)]),
+    rule(CLOUDTRAIL, "PutEventSelectors", &[touch(&CLOUDTRAIL_TRAIL, TRAIL_BY_TRAIL_NAME), touch(&CLOUDTRAIL_COVERAGE, THE_ACCOUNT)]),
     rule(CLOUDTRAIL, "PutInsightSelectors", &[touch(&CLOUDTRAIL_TRAIL, TRAIL_BY_TRAIL_NAME)]),
     // ---- KMS keys (ScheduleKeyDeletion leaves the key in PendingDeletion: not deleted) ----
     rule(KMS, "CreateKey", &[creates(&KMS_KEY, KEY)]),
@@ -464,6 +519,32 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(KMS, "PutKeyPolicy", &[touch(&KMS_KEY, KEY)]),
     rule(KMS, "EnableKey", &[touch(&KMS_KEY, KEY)]),
     rule(KMS, "DisableKey", &[touch(&KMS_KEY, KEY)]),
+    rule(KMS, "ImportKeyMaterial", &[touch(&KMS_KEY, KEY)]),
+    rule(KMS, "DeleteImportedKeyMaterial", &[touch(&KMS_KEY, KEY)]),
+    rule(KMS, "UpdateKeyDescription", &[touch(&KMS_KEY, KEY)]),
+    rule(KMS, "ReplicateKey", &[touch(&KMS_KEY, KEY)]),
+    rule(KMS, "UpdatePrimaryRegion", &[touch(&KMS_KEY, KEY)]),
+    // Aliases are part of their key's configuration: CreateAlias and UpdateAlias name the key
+    // (resources[], else targetKeyId); DeleteAlias names it only in resources[].
+    rule(KMS, "CreateAlias", &[touch(&KMS_KEY, KEY_OF_ALIAS)]),
+    rule(KMS, "UpdateAlias", &[touch(&KMS_KEY, KEY_OF_ALIAS)]),
+    rule(KMS, "DeleteAlias", &[touch(&KMS_KEY, &[ResourcesArn])]),
+    // The end of the waiting period: KMS itself deletes the key (an AwsServiceEvent whose
+    // resources[] names it).
+    rule(KMS, "DeleteKey", &[deletes(&KMS_KEY, &[ResourcesArn, Path("requestParameters.keyId")])]),
+    // ---- Lambda functions (CloudTrail names Lambda's calls with their API version) ----
+    rule(LAMBDA, "CreateFunction20150331", &[creates(&LAMBDA_FUNCTION, FUNCTION)]),
+    rule(LAMBDA, "UpdateFunctionConfiguration20150331v2", &[touch(&LAMBDA_FUNCTION, FUNCTION)]),
+    rule(LAMBDA, "UpdateFunctionCode20150331v2", &[touch(&LAMBDA_FUNCTION, FUNCTION)]),
+    rule(LAMBDA, "AddPermission20150331v2", &[touch(&LAMBDA_FUNCTION, FUNCTION)]),
+    rule(LAMBDA, "RemovePermission20150331v2", &[touch(&LAMBDA_FUNCTION, FUNCTION)]),
+    rule(LAMBDA, "DeleteFunction20150331", &[deletes(&LAMBDA_FUNCTION, FUNCTION)]),
+    rule(LAMBDA, "CreateFunctionUrlConfig20211031", &[touch(&LAMBDA_FUNCTION, FUNCTION)]),
+    rule(LAMBDA, "UpdateFunctionUrlConfig20211031", &[touch(&LAMBDA_FUNCTION, FUNCTION)]),
+    rule(LAMBDA, "DeleteFunctionUrlConfig20211031", &[touch(&LAMBDA_FUNCTION, FUNCTION)]),
+    // Inferred from the API versions of the code signing operations (2020-04-22).
+    rule(LAMBDA, "PutFunctionCodeSigningConfig20200422", &[touch(&LAMBDA_FUNCTION, FUNCTION)]),
+    rule(LAMBDA, "DeleteFunctionCodeSigningConfig20200422", &[touch(&LAMBDA_FUNCTION, FUNCTION)]),
 ];
 
 type RuleIndex = HashMap<(&'static str, &'static str), &'static EventRule>;
@@ -600,6 +681,11 @@ mod tests {
             "DeleteDBInstance",
             "DeleteDBSnapshot",
             "DeleteTrail",
+            "DeleteKey",
+            "DeleteFunction20150331",
+            "DeleteDBCluster",
+            "DeleteDBClusterSnapshot",
+            "DeleteEventSubscription",
         ]
         .into();
         for rule in EVENT_RULES {

@@ -125,7 +125,7 @@ fn every_dataset_record_is_classified_as_written_down() {
     );
     assert_eq!(
         counts.get("supported events checked"),
-        Some(&141),
+        Some(&149),
         "{counts:?}"
     );
     assert_eq!(counts.values().sum::<usize>(), 1984, "{counts:?}");
@@ -229,10 +229,16 @@ fn the_sample_sqs_events_touch_the_resources_their_names_say() {
         ),
         (
             "cloudtrail-stop-logging.json",
-            &[(
-                "arn:aws:cloudtrail:us-east-1:111122223333:trail/org-audit",
-                false,
-            )],
+            &[
+                (
+                    "arn:aws:cloudtrail:us-east-1:111122223333:trail/org-audit",
+                    false,
+                ),
+                (
+                    "arn:aws:cloudtrail::111122223333:account-trail-coverage",
+                    false,
+                ),
+            ],
         ),
         (
             "kms-disable-key-rotation.json",

@@ -50,6 +50,11 @@ const IAM: &str = "iam.amazonaws.com";
 const RDS: &str = "rds.amazonaws.com";
 const CLOUDTRAIL: &str = "cloudtrail.amazonaws.com";
 const KMS: &str = "kms.amazonaws.com";
+const LAMBDA: &str = "lambda.amazonaws.com";
+const COVERAGE_ARN: &str = "arn:aws:cloudtrail::111122223333:account-trail-coverage";
+const TRAIL_ARN: &str = "arn:aws:cloudtrail:us-east-1:111122223333:trail/org-audit";
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:111122223333:function:billing-export";
+const DB_ARN: &str = "arn:aws:rds:us-east-1:111122223333:db:orders-db";
 
 const BUCKET_ARN: &str = "arn:aws:s3:::qrie-demo-logs";
 const KEY_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
@@ -122,6 +127,13 @@ fn cases() -> Vec<Case> {
         })), Value::Null, Value::Null, vec![(BUCKET_ARN, false)]),
         (S3, "PutBucketOwnershipControls", bucket(json!({"ownershipControls": "",
             "OwnershipControls": {"xmlns": s3_xmlns, "Rule": {"ObjectOwnership": "BucketOwnerEnforced"}}
+        })), Value::Null, Value::Null, vec![(BUCKET_ARN, false)]),
+        (S3, "PutBucketNotification", bucket(json!({"notification": "",
+            "NotificationConfiguration": {"xmlns": s3_xmlns, "EventBridgeConfiguration": ""}
+        })), Value::Null, Value::Null, vec![(BUCKET_ARN, false)]),
+        (S3, "PutObjectLockConfiguration", bucket(json!({"object-lock": "",
+            "ObjectLockConfiguration": {"xmlns": s3_xmlns, "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}}}
         })), Value::Null, Value::Null, vec![(BUCKET_ARN, false)]),
         // The account-level block is an S3 Control call; the account is the only identifier.
         (S3, "PutAccountPublicAccessBlock", json!({
@@ -197,7 +209,7 @@ fn cases() -> Vec<Case> {
         (CLOUDTRAIL, "UpdateTrail", json!({"name": "org-audit", "isMultiRegionTrail": true, "enableLogFileValidation": true}),
             json!({"name": "org-audit", "s3BucketName": "qrie-demo-logs", "isMultiRegionTrail": true,
                    "trailARN": "arn:aws:cloudtrail:us-east-1:111122223333:trail/org-audit", "logFileValidationEnabled": true}),
-            Value::Null, vec![("arn:aws:cloudtrail:us-east-1:111122223333:trail/org-audit", false)]),
+            Value::Null, vec![(TRAIL_ARN, false), (COVERAGE_ARN, false)]),
         (CLOUDTRAIL, "PutInsightSelectors", json!({"trailName": "org-audit", "insightSelectors": [{"insightType": "ApiCallRateInsight"}]}),
             json!({"trailARN": "arn:aws:cloudtrail:us-east-1:111122223333:trail/org-audit", "insightSelectors": [{"insightType": "ApiCallRateInsight"}]}),
             Value::Null, vec![("arn:aws:cloudtrail:us-east-1:111122223333:trail/org-audit", false)]),
@@ -210,6 +222,111 @@ fn cases() -> Vec<Case> {
         (KMS, "EnableKey", json!({"keyId": KEY_ARN}), Value::Null, Value::Null, vec![(KEY_ARN, false)]),
         (KMS, "CancelKeyDeletion", json!({"keyId": KEY_ID}), json!({"keyId": KEY_ARN}), Value::Null,
             vec![(KEY_ARN, false)]),
+        (KMS, "ImportKeyMaterial", json!({"keyId": KEY_ID, "expirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"}),
+            Value::Null, key_resources(), vec![(KEY_ARN, false)]),
+        (KMS, "DeleteImportedKeyMaterial", json!({"keyId": KEY_ID}), Value::Null, key_resources(),
+            vec![(KEY_ARN, false)]),
+        (KMS, "UpdateKeyDescription", json!({"keyId": KEY_ID, "description": "orders"}), Value::Null,
+            key_resources(), vec![(KEY_ARN, false)]),
+        // inferred shape (the replica's ARN is in the response; resources[] names the primary)
+        (KMS, "ReplicateKey", json!({"keyId": KEY_ID, "replicaRegion": "eu-west-1"}), Value::Null,
+            key_resources(), vec![(KEY_ARN, false)]),
+        // inferred shape
+        (KMS, "UpdatePrimaryRegion", json!({"keyId": KEY_ARN, "primaryRegion": "us-east-1"}), Value::Null,
+            key_resources(), vec![(KEY_ARN, false)]),
+        (KMS, "CreateAlias", json!({"aliasName": "alias/orders", "targetKeyId": KEY_ID}), Value::Null,
+            json!([{"accountId": ACCOUNT, "type": "AWS::KMS::Alias", "ARN": "arn:aws:kms:us-east-1:111122223333:alias/orders"},
+                   {"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": KEY_ARN}]),
+            vec![(KEY_ARN, false)]),
+        // inferred shape: without resources[], the target key
+        (KMS, "UpdateAlias", json!({"aliasName": "alias/orders", "targetKeyId": KEY_ID}), Value::Null,
+            Value::Null, vec![(KEY_ARN, false)]),
+        (KMS, "DeleteAlias", json!({"aliasName": "alias/orders"}), Value::Null,
+            json!([{"accountId": ACCOUNT, "type": "AWS::KMS::Alias", "ARN": "arn:aws:kms:us-east-1:111122223333:alias/orders"},
+                   {"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": KEY_ARN}]),
+            vec![(KEY_ARN, false)]),
+        // KMS's own record at the end of the waiting period (an AwsServiceEvent in AWS's docs)
+        (KMS, "DeleteKey", Value::Null, Value::Null, key_resources(), vec![(KEY_ARN, true)]),
+        (LAMBDA, "CreateFunction20150331", json!({"functionName": "billing-export", "runtime": "python3.12",
+                "role": "arn:aws:iam::111122223333:role/billing", "handler": "index.handler"}),
+            json!({"functionName": "billing-export", "functionArn": FUNCTION_ARN, "runtime": "python3.12"}),
+            Value::Null, vec![(FUNCTION_ARN, false)]),
+        (LAMBDA, "UpdateFunctionConfiguration20150331v2", json!({"functionName": "billing-export", "timeout": 30}),
+            json!({"functionName": "billing-export", "functionArn": FUNCTION_ARN}), Value::Null,
+            vec![(FUNCTION_ARN, false)]),
+        (LAMBDA, "UpdateFunctionCode20150331v2", json!({"functionName": FUNCTION_ARN, "publish": false}),
+            json!({"functionName": "billing-export", "functionArn": FUNCTION_ARN}), Value::Null,
+            vec![(FUNCTION_ARN, false)]),
+        (LAMBDA, "AddPermission20150331v2", json!({"functionName": "billing-export", "statementId": "s3",
+                "action": "lambda:InvokeFunction", "principal": "s3.amazonaws.com"}),
+            json!({"statement": "{\"Sid\":\"s3\"}"}), Value::Null, vec![(FUNCTION_ARN, false)]),
+        (LAMBDA, "RemovePermission20150331v2", json!({"functionName": "billing-export", "statementId": "s3"}),
+            Value::Null, Value::Null, vec![(FUNCTION_ARN, false)]),
+        (LAMBDA, "DeleteFunction20150331", json!({"functionName": "billing-export"}), Value::Null, Value::Null,
+            vec![(FUNCTION_ARN, true)]),
+        (LAMBDA, "CreateFunctionUrlConfig20211031", json!({"functionName": "billing-export", "authType": "NONE"}),
+            json!({"functionArn": FUNCTION_ARN, "authType": "NONE",
+                   "functionUrl": "https://abc.lambda-url.us-east-1.on.aws/"}),
+            Value::Null, vec![(FUNCTION_ARN, false)]),
+        (LAMBDA, "UpdateFunctionUrlConfig20211031", json!({"functionName": "billing-export", "authType": "AWS_IAM"}),
+            json!({"functionArn": FUNCTION_ARN, "authType": "AWS_IAM"}), Value::Null, vec![(FUNCTION_ARN, false)]),
+        (LAMBDA, "DeleteFunctionUrlConfig20211031", json!({"functionName": "billing-export"}), Value::Null,
+            Value::Null, vec![(FUNCTION_ARN, false)]),
+        // inferred shape
+        (LAMBDA, "PutFunctionCodeSigningConfig20200422", json!({"functionName": "billing-export",
+                "codeSigningConfigArn": "arn:aws:lambda:us-east-1:111122223333:code-signing-config:csc-1"}),
+            json!({"functionName": "billing-export"}), Value::Null, vec![(FUNCTION_ARN, false)]),
+        // inferred shape
+        (LAMBDA, "DeleteFunctionCodeSigningConfig20200422", json!({"functionName": "billing-export"}),
+            Value::Null, Value::Null, vec![(FUNCTION_ARN, false)]),
+        (RDS, "RebootDBInstance", json!({"dBInstanceIdentifier": "orders-db"}),
+            json!({"dBInstanceIdentifier": "orders-db", "dBInstanceArn": DB_ARN}), Value::Null, vec![(DB_ARN, false)]),
+        // inferred shape
+        (RDS, "RestoreDBInstanceFromS3", json!({"dBInstanceIdentifier": "orders-db", "engine": "mysql"}),
+            json!({"dBInstanceIdentifier": "orders-db", "dBInstanceArn": DB_ARN}), Value::Null, vec![(DB_ARN, false)]),
+        (RDS, "AddRoleToDBInstance", json!({"dBInstanceIdentifier": "orders-db",
+                "roleArn": "arn:aws:iam::111122223333:role/s3-import", "featureName": "s3Import"}),
+            Value::Null, Value::Null, vec![(DB_ARN, false)]),
+        (RDS, "RemoveRoleFromDBInstance", json!({"dBInstanceIdentifier": "orders-db",
+                "roleArn": "arn:aws:iam::111122223333:role/s3-import", "featureName": "s3Import"}),
+            Value::Null, Value::Null, vec![(DB_ARN, false)]),
+        (RDS, "PromoteReadReplica", json!({"dBInstanceIdentifier": "orders-db"}),
+            json!({"dBInstanceIdentifier": "orders-db", "dBInstanceArn": DB_ARN}), Value::Null, vec![(DB_ARN, false)]),
+        (RDS, "CreateDBCluster", json!({"dBClusterIdentifier": "orders", "engine": "aurora-postgresql"}),
+            json!({"dBClusterIdentifier": "orders", "dBClusterArn": "arn:aws:rds:us-east-1:111122223333:cluster:orders"}),
+            Value::Null, vec![("arn:aws:rds:us-east-1:111122223333:cluster:orders", false)]),
+        (RDS, "ModifyDBCluster", json!({"dBClusterIdentifier": "orders", "deletionProtection": true}),
+            json!({"dBClusterIdentifier": "orders", "dBClusterArn": "arn:aws:rds:us-east-1:111122223333:cluster:orders"}),
+            Value::Null, vec![("arn:aws:rds:us-east-1:111122223333:cluster:orders", false)]),
+        (RDS, "StartDBCluster", json!({"dBClusterIdentifier": "orders"}),
+            json!({"dBClusterIdentifier": "orders", "dBClusterArn": "arn:aws:rds:us-east-1:111122223333:cluster:orders"}),
+            Value::Null, vec![("arn:aws:rds:us-east-1:111122223333:cluster:orders", false)]),
+        (RDS, "StopDBCluster", json!({"dBClusterIdentifier": "orders"}),
+            json!({"dBClusterIdentifier": "orders", "dBClusterArn": "arn:aws:rds:us-east-1:111122223333:cluster:orders"}),
+            Value::Null, vec![("arn:aws:rds:us-east-1:111122223333:cluster:orders", false)]),
+        (RDS, "DeleteDBCluster", json!({"dBClusterIdentifier": "orders", "skipFinalSnapshot": true}),
+            json!({"dBClusterIdentifier": "orders", "dBClusterArn": "arn:aws:rds:us-east-1:111122223333:cluster:orders"}),
+            Value::Null, vec![("arn:aws:rds:us-east-1:111122223333:cluster:orders", true)]),
+        (RDS, "CreateDBClusterSnapshot", json!({"dBClusterSnapshotIdentifier": "orders-1", "dBClusterIdentifier": "orders"}),
+            json!({"dBClusterSnapshotArn": "arn:aws:rds:us-east-1:111122223333:cluster-snapshot:orders-1"}),
+            Value::Null, vec![("arn:aws:rds:us-east-1:111122223333:cluster-snapshot:orders-1", false)]),
+        (RDS, "DeleteDBClusterSnapshot", json!({"dBClusterSnapshotIdentifier": "orders-1"}),
+            json!({"dBClusterSnapshotArn": "arn:aws:rds:us-east-1:111122223333:cluster-snapshot:orders-1"}),
+            Value::Null, vec![("arn:aws:rds:us-east-1:111122223333:cluster-snapshot:orders-1", true)]),
+        // inferred shape
+        (RDS, "ModifyDBClusterSnapshotAttribute", json!({"dBClusterSnapshotIdentifier": "orders-1",
+                "attributeName": "restore", "valuesToAdd": ["all"]}),
+            Value::Null, Value::Null, vec![("arn:aws:rds:us-east-1:111122223333:cluster-snapshot:orders-1", false)]),
+        (RDS, "ModifyDBParameterGroup", json!({"dBParameterGroupName": "orders-pg",
+                "parameters": [{"parameterName": "rds.force_ssl", "parameterValue": "1", "applyMethod": "immediate"}]}),
+            json!({"dBParameterGroupName": "orders-pg"}), Value::Null,
+            vec![("arn:aws:rds:us-east-1:111122223333:pg:orders-pg", false)]),
+        (RDS, "CreateEventSubscription", json!({"subscriptionName": "critical", "snsTopicArn": "arn:aws:sns:us-east-1:111122223333:ops"}),
+            json!({"custSubscriptionId": "critical", "eventSubscriptionArn": "arn:aws:rds:us-east-1:111122223333:es:critical"}),
+            Value::Null, vec![("arn:aws:rds:us-east-1:111122223333:es:critical", false)]),
+        (RDS, "DeleteEventSubscription", json!({"subscriptionName": "critical"}),
+            json!({"custSubscriptionId": "critical", "eventSubscriptionArn": "arn:aws:rds:us-east-1:111122223333:es:critical"}),
+            Value::Null, vec![("arn:aws:rds:us-east-1:111122223333:es:critical", true)]),
     ]
 }
 

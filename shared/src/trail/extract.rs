@@ -361,7 +361,7 @@ mod tests {
         };
         let named_read_only = base("ec2.amazonaws.com", "DescribeInstances");
         let head = base("s3.amazonaws.com", "HeadBucket");
-        let unknown = base("lambda.amazonaws.com", "CreateFunction20150331");
+        let unknown = base("lambda.amazonaws.com", "PublishVersion20150331");
         let same_name_other_service = base("lightsail.amazonaws.com", "CreateBucket");
         let table = [
             (failed, IgnoreReason::ErrorCode("BucketNotEmpty".into())),
@@ -373,7 +373,7 @@ mod tests {
                 unknown,
                 IgnoreReason::UnsupportedEvent {
                     event_source: "lambda.amazonaws.com".into(),
-                    event_name: "CreateFunction20150331".into(),
+                    event_name: "PublishVersion20150331".into(),
                 },
             ),
             (

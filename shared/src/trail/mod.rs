@@ -81,6 +81,7 @@ mod tests {
                 "ec2.amazonaws.com",
                 "iam.amazonaws.com",
                 "kms.amazonaws.com",
+                "lambda.amazonaws.com",
                 "rds.amazonaws.com",
                 "s3.amazonaws.com"
             ]

@@ -8,7 +8,7 @@
 
 use crate::arn::ArnScope::Regional;
 use crate::arn::ArnShape;
-use crate::model::Service::{CloudTrail, Ec2, Kms, Rds};
+use crate::model::Service::{Ec2, Rds};
 
 pub(crate) const EC2_INSTANCE: ArnShape =
     ArnShape::new(Ec2, "ec2", "AWS::EC2::Instance", Regional, "instance/");
@@ -36,18 +36,19 @@ pub(crate) const EC2_EBS_ENCRYPTION_BY_DEFAULT: ArnShape = ArnShape::new(
     "ebs-encryption-by-default",
 )
 .singleton();
-pub(crate) const RDS_DB_INSTANCE: ArnShape =
-    ArnShape::new(Rds, "rds", "AWS::RDS::DBInstance", Regional, "db:");
-pub(crate) const RDS_DB_SNAPSHOT: ArnShape =
-    ArnShape::new(Rds, "rds", "AWS::RDS::DBSnapshot", Regional, "snapshot:");
-pub(crate) const CLOUDTRAIL_TRAIL: ArnShape = ArnShape::new(
-    CloudTrail,
-    "cloudtrail",
-    "AWS::CloudTrail::Trail",
+pub(crate) const RDS_DB_CLUSTER: ArnShape =
+    ArnShape::new(Rds, "rds", "AWS::RDS::DBCluster", Regional, "cluster:");
+pub(crate) const RDS_DB_CLUSTER_SNAPSHOT: ArnShape = ArnShape::new(
+    Rds,
+    "rds",
+    "AWS::RDS::DBClusterSnapshot",
     Regional,
-    "trail/",
+    "cluster-snapshot:",
 );
-pub(crate) const KMS_KEY: ArnShape = ArnShape::new(Kms, "kms", "AWS::KMS::Key", Regional, "key/");
+pub(crate) const RDS_EVENT_SUBSCRIPTION: ArnShape =
+    ArnShape::new(Rds, "rds", "AWS::RDS::EventSubscription", Regional, "es:");
+pub(crate) const RDS_DB_PARAMETER_GROUP: ArnShape =
+    ArnShape::new(Rds, "rds", "AWS::RDS::DBParameterGroup", Regional, "pg:");
 
 /// Every shape declared here.
 #[cfg(test)]
@@ -60,8 +61,8 @@ pub(crate) const ALL: &[&ArnShape] = &[
     &EC2_VPC,
     &EC2_FLOW_LOG,
     &EC2_EBS_ENCRYPTION_BY_DEFAULT,
-    &RDS_DB_INSTANCE,
-    &RDS_DB_SNAPSHOT,
-    &CLOUDTRAIL_TRAIL,
-    &KMS_KEY,
+    &RDS_DB_CLUSTER,
+    &RDS_DB_CLUSTER_SNAPSHOT,
+    &RDS_EVENT_SUBSCRIPTION,
+    &RDS_DB_PARAMETER_GROUP,
 ];

@@ -1,0 +1,461 @@
+//! The RDS collector: DB instances and the account's manual DB snapshots (with who may restore
+//! them), in every region of the account. Automated snapshots (`rds:<db>-<time>`, which RDS
+//! takes and deletes itself) are not the account's manual snapshots and are not collected.
+//!
+//! Normalised DB instance configuration:
+//!
+//! ```text
+//! DBInstanceIdentifier, Arn, Region, Engine, EngineVersion, DBInstanceClass, DBInstanceStatus
+//! PubliclyAccessible, StorageEncrypted, MultiAZ, DeletionProtection, AutoMinorVersionUpgrade,
+//! IAMDatabaseAuthenticationEnabled, CopyTagsToSnapshot                       bool
+//! KmsKeyId, MasterUsername, DBClusterIdentifier, CACertificateIdentifier,
+//! ReadReplicaSourceDBInstanceIdentifier                                      | null
+//! BackupRetentionPeriod, MonitoringInterval                                  number
+//! EnabledCloudwatchLogsExports                                               [log type]
+//! Endpoint                   {Address, Port} | null (while creating)
+//! DBSubnetGroup              {DBSubnetGroupName, VpcId} | null
+//! VpcSecurityGroups          [{VpcSecurityGroupId, Status}]
+//! DBParameterGroups          [{DBParameterGroupName, ParameterApplyStatus}]
+//! ```
+//!
+//! Normalised manual DB snapshot configuration:
+//!
+//! ```text
+//! DBSnapshotIdentifier, Arn, Region, DBInstanceIdentifier, SnapshotType, Engine, Status
+//! Encrypted                  bool
+//! KmsKeyId                   | null
+//! RestorableBy               the `restore` attribute: account ids, or "all" when public
+//! ```
+//!
+//! A snapshot whose DescribeDBSnapshotAttributes fails is a [`Collected::Failed`] entry: who
+//! may restore it is never guessed.
+
+use aws_sdk_rds::types::{DbInstance, DbSnapshot};
+use aws_sdk_rds::Client;
+use chrono::Utc;
+use futures::StreamExt;
+use serde_json::json;
+use tokio::sync::mpsc::Sender;
+use tracing::{debug, warn};
+
+use super::{
+    error_code, regional_failure, send, AccountSession, Collected, CollectionError, Described,
+};
+use crate::arn::{ArnScope, ArnShape};
+use crate::model::{Resource, Service};
+use crate::policy::schema::{Field, Type};
+use crate::registry::{Residence, ResourceKind, ServiceEntry};
+
+/// RDS in the registry: instances and manual snapshots, listed region by region.
+pub const SERVICE: ServiceEntry = ServiceEntry {
+    service: Service::Rds,
+    kinds: &[&DB_INSTANCE, &DB_SNAPSHOT],
+    collect: |session, out| {
+        Box::pin(super::regions::collect_regions(
+            session,
+            Service::Rds,
+            move |region| async move { collect_region(session, &region, out).await },
+        ))
+    },
+};
+
+/// A DB instance: `arn:aws:rds:<region>:<account>:db:<identifier>`.
+pub const DB_INSTANCE: ResourceKind = ResourceKind {
+    shape: ArnShape::new(
+        Service::Rds,
+        "rds",
+        "AWS::RDS::DBInstance",
+        ArnScope::Regional,
+        "db:",
+    ),
+    residence: Residence::Regional,
+    permissions: &["rds:DescribeDBInstances"],
+    fields: INSTANCE_FIELDS,
+    describe: |session, id| Box::pin(describe_instance(session, id)),
+    dependents: None,
+};
+
+/// A manual DB snapshot: `arn:aws:rds:<region>:<account>:snapshot:<identifier>`.
+pub const DB_SNAPSHOT: ResourceKind = ResourceKind {
+    shape: ArnShape::new(
+        Service::Rds,
+        "rds",
+        "AWS::RDS::DBSnapshot",
+        ArnScope::Regional,
+        "snapshot:",
+    ),
+    residence: Residence::Regional,
+    permissions: &[
+        "rds:DescribeDBSnapshots",
+        "rds:DescribeDBSnapshotAttributes",
+    ],
+    fields: SNAPSHOT_FIELDS,
+    describe: |session, id| Box::pin(describe_snapshot(session, id)),
+    dependents: None,
+};
+
+pub const DB_INSTANCE_TYPE: &str = DB_INSTANCE.resource_type();
+pub const DB_SNAPSHOT_TYPE: &str = DB_SNAPSHOT.resource_type();
+
+const INSTANCE_FIELDS: &[Field] = &[
+    Field::new("DBInstanceIdentifier", Type::String),
+    Field::new("Arn", Type::String),
+    Field::new("Region", Type::String),
+    Field::new("Engine", Type::String).nullable(),
+    Field::new("EngineVersion", Type::String).nullable(),
+    Field::new("DBInstanceClass", Type::String).nullable(),
+    Field::new("DBInstanceStatus", Type::String).nullable(),
+    Field::new("PubliclyAccessible", Type::Bool),
+    Field::new("StorageEncrypted", Type::Bool),
+    Field::new("MultiAZ", Type::Bool),
+    Field::new("DeletionProtection", Type::Bool),
+    Field::new("AutoMinorVersionUpgrade", Type::Bool),
+    Field::new("IAMDatabaseAuthenticationEnabled", Type::Bool),
+    Field::new("CopyTagsToSnapshot", Type::Bool),
+    Field::new("KmsKeyId", Type::String).nullable(),
+    Field::new("MasterUsername", Type::String).nullable(),
+    Field::new("DBClusterIdentifier", Type::String).nullable(),
+    Field::new("CACertificateIdentifier", Type::String).nullable(),
+    Field::new("ReadReplicaSourceDBInstanceIdentifier", Type::String).nullable(),
+    Field::new("BackupRetentionPeriod", Type::Number),
+    Field::new("MonitoringInterval", Type::Number),
+    Field::new("EnabledCloudwatchLogsExports", Type::Array(&Type::String)),
+    Field::new(
+        "Endpoint",
+        Type::Object(&[
+            Field::new("Address", Type::String).nullable(),
+            Field::new("Port", Type::Number).nullable(),
+        ]),
+    )
+    .nullable(),
+    Field::new(
+        "DBSubnetGroup",
+        Type::Object(&[
+            Field::new("DBSubnetGroupName", Type::String).nullable(),
+            Field::new("VpcId", Type::String).nullable(),
+        ]),
+    )
+    .nullable(),
+    Field::new(
+        "VpcSecurityGroups",
+        Type::Array(&Type::Object(&[
+            Field::new("VpcSecurityGroupId", Type::String).nullable(),
+            Field::new("Status", Type::String).nullable(),
+        ])),
+    ),
+    Field::new(
+        "DBParameterGroups",
+        Type::Array(&Type::Object(&[
+            Field::new("DBParameterGroupName", Type::String).nullable(),
+            Field::new("ParameterApplyStatus", Type::String).nullable(),
+        ])),
+    ),
+];
+
+const SNAPSHOT_FIELDS: &[Field] = &[
+    Field::new("DBSnapshotIdentifier", Type::String),
+    Field::new("Arn", Type::String),
+    Field::new("Region", Type::String),
+    Field::new("DBInstanceIdentifier", Type::String).nullable(),
+    Field::new("SnapshotType", Type::String).nullable(),
+    Field::new("Engine", Type::String).nullable(),
+    Field::new("Status", Type::String).nullable(),
+    Field::new("Encrypted", Type::Bool),
+    Field::new("KmsKeyId", Type::String).nullable(),
+    Field::new("RestorableBy", Type::Array(&Type::String)),
+];
+
+/// Snapshots whose attributes are read at once within one region.
+const SNAPSHOT_CONCURRENCY: usize = 8;
+
+/// The prefix of automated snapshots' identifiers.
+const AUTOMATED_PREFIX: &str = "rds:";
+
+fn client(session: &AccountSession, region: &str) -> Client {
+    Client::new(&session.config_in(region))
+}
+
+/// The ARN of DB instance `id` in `region`.
+pub fn instance_arn(partition: &str, region: &str, account_id: &str, id: &str) -> String {
+    DB_INSTANCE.arn(partition, region, account_id, id)
+}
+
+/// The ARN of DB snapshot `id` in `region`.
+pub fn snapshot_arn(partition: &str, region: &str, account_id: &str, id: &str) -> String {
+    DB_SNAPSHOT.arn(partition, region, account_id, id)
+}
+
+/// True for a snapshot the account took (not an automated, shared or public one of others).
+fn is_manual(snapshot: &DbSnapshot) -> bool {
+    snapshot.snapshot_type() == Some("manual")
+        && !snapshot
+            .db_snapshot_identifier()
+            .unwrap_or_default()
+            .starts_with(AUTOMATED_PREFIX)
+}
+
+/// Lists the instances and the manual snapshots of `region` into `out`.
+async fn collect_region(
+    session: &AccountSession,
+    region: &str,
+    out: &Sender<Collected>,
+) -> Result<(), CollectionError> {
+    let client = client(session, region);
+    let mut pages = client.describe_db_instances().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            regional_failure(
+                session,
+                Service::Rds,
+                region,
+                None,
+                "DescribeDBInstances",
+                &e,
+            )
+        })?;
+        for instance in page.db_instances() {
+            let resource = instance_resource(session, region, instance);
+            send(out, Collected::Resource(Box::new(resource))).await;
+        }
+    }
+    let mut pages = client
+        .describe_db_snapshots()
+        .snapshot_type("manual")
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| {
+            regional_failure(
+                session,
+                Service::Rds,
+                region,
+                None,
+                "DescribeDBSnapshots",
+                &e,
+            )
+        })?;
+        let snapshots: Vec<DbSnapshot> = page
+            .db_snapshots()
+            .iter()
+            .filter(|s| is_manual(s))
+            .cloned()
+            .collect();
+        debug!(account = %session.account.account_id, region, snapshots = snapshots.len(), "snapshot page listed");
+        let mut described = futures::stream::iter(snapshots)
+            .map(|snapshot| {
+                let client = &client;
+                async move { snapshot_resource(session, client, region, &snapshot).await }
+            })
+            .buffer_unordered(SNAPSHOT_CONCURRENCY);
+        while let Some(result) = described.next().await {
+            match result {
+                Ok(Described::Found(resource)) => send(out, Collected::Resource(resource)).await,
+                Ok(Described::NotFound) => debug!("snapshot vanished during collection"),
+                Err((arn, error)) => {
+                    warn!(%error, "snapshot collection failed");
+                    send(out, Collected::Failed { arn, error }).await
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn instance_resource(session: &AccountSession, region: &str, db: &DbInstance) -> Resource {
+    let account_id = &session.account.account_id;
+    let id = db.db_instance_identifier().unwrap_or_default();
+    let arn = db
+        .db_instance_arn()
+        .map(str::to_owned)
+        .unwrap_or_else(|| instance_arn(session.partition(), region, account_id, id));
+    let configuration = json!({
+        "DBInstanceIdentifier": id,
+        "Arn": arn,
+        "Region": region,
+        "Engine": db.engine(),
+        "EngineVersion": db.engine_version(),
+        "DBInstanceClass": db.db_instance_class(),
+        "DBInstanceStatus": db.db_instance_status(),
+        "PubliclyAccessible": db.publicly_accessible().unwrap_or(false),
+        "StorageEncrypted": db.storage_encrypted().unwrap_or(false),
+        "MultiAZ": db.multi_az().unwrap_or(false),
+        "DeletionProtection": db.deletion_protection().unwrap_or(false),
+        "AutoMinorVersionUpgrade": db.auto_minor_version_upgrade().unwrap_or(false),
+        "IAMDatabaseAuthenticationEnabled": db.iam_database_authentication_enabled().unwrap_or(false),
+        "CopyTagsToSnapshot": db.copy_tags_to_snapshot().unwrap_or(false),
+        "KmsKeyId": db.kms_key_id(),
+        "MasterUsername": db.master_username(),
+        "DBClusterIdentifier": db.db_cluster_identifier(),
+        "CACertificateIdentifier": db.ca_certificate_identifier(),
+        "ReadReplicaSourceDBInstanceIdentifier": db.read_replica_source_db_instance_identifier(),
+        "BackupRetentionPeriod": db.backup_retention_period().unwrap_or(0),
+        "MonitoringInterval": db.monitoring_interval().unwrap_or(0),
+        "EnabledCloudwatchLogsExports": db.enabled_cloudwatch_logs_exports(),
+        "Endpoint": db.endpoint().map(|e| json!({"Address": e.address(), "Port": e.port()})),
+        "DBSubnetGroup": db.db_subnet_group().map(|g| json!({
+            "DBSubnetGroupName": g.db_subnet_group_name(),
+            "VpcId": g.vpc_id().filter(|v| !v.is_empty()),
+        })),
+        "VpcSecurityGroups": db.vpc_security_groups().iter().map(|g| json!({
+            "VpcSecurityGroupId": g.vpc_security_group_id(),
+            "Status": g.status(),
+        })).collect::<Vec<_>>(),
+        "DBParameterGroups": db.db_parameter_groups().iter().map(|g| json!({
+            "DBParameterGroupName": g.db_parameter_group_name(),
+            "ParameterApplyStatus": g.parameter_apply_status(),
+        })).collect::<Vec<_>>(),
+    });
+    Resource {
+        arn,
+        account_id: account_id.clone(),
+        service: Service::Rds,
+        resource_type: DB_INSTANCE_TYPE.into(),
+        region: region.to_owned(),
+        configuration,
+        last_seen_at: Utc::now(),
+    }
+}
+
+/// Reads who may restore the snapshot and builds its resource (the ARN with the error).
+async fn snapshot_resource(
+    session: &AccountSession,
+    client: &Client,
+    region: &str,
+    snapshot: &DbSnapshot,
+) -> Result<Described, (String, CollectionError)> {
+    let account_id = &session.account.account_id;
+    let id = snapshot.db_snapshot_identifier().unwrap_or_default();
+    let arn = snapshot
+        .db_snapshot_arn()
+        .map(str::to_owned)
+        .unwrap_or_else(|| snapshot_arn(session.partition(), region, account_id, id));
+    let observed = Utc::now();
+    let attributes = match client
+        .describe_db_snapshot_attributes()
+        .db_snapshot_identifier(id)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if error_code(&e) == Some("DBSnapshotNotFound") => return Ok(Described::NotFound),
+        Err(e) => {
+            let error = regional_failure(
+                session,
+                Service::Rds,
+                region,
+                Some(arn.clone()),
+                "DescribeDBSnapshotAttributes",
+                &e,
+            );
+            return Err((arn, error));
+        }
+    };
+    let mut restorable: Vec<String> = attributes
+        .db_snapshot_attributes_result()
+        .map(|r| r.db_snapshot_attributes())
+        .unwrap_or_default()
+        .iter()
+        .filter(|a| a.attribute_name() == Some("restore"))
+        .flat_map(|a| a.attribute_values().iter().cloned())
+        .collect();
+    restorable.sort();
+    let configuration = json!({
+        "DBSnapshotIdentifier": id,
+        "Arn": arn,
+        "Region": region,
+        "DBInstanceIdentifier": snapshot.db_instance_identifier(),
+        "SnapshotType": snapshot.snapshot_type(),
+        "Engine": snapshot.engine(),
+        "Status": snapshot.status(),
+        "Encrypted": snapshot.encrypted().unwrap_or(false),
+        "KmsKeyId": snapshot.kms_key_id(),
+        "RestorableBy": restorable,
+    });
+    Ok(Described::Found(Box::new(Resource {
+        arn,
+        account_id: account_id.clone(),
+        service: Service::Rds,
+        resource_type: DB_SNAPSHOT_TYPE.into(),
+        region: region.to_owned(),
+        configuration,
+        last_seen_at: observed,
+    })))
+}
+
+/// Re-describes one DB instance (event processor) in the session's home region.
+pub async fn describe_instance(
+    session: &AccountSession,
+    id: &str,
+) -> Result<Described, CollectionError> {
+    let region = session.home_region().to_owned();
+    let arn = instance_arn(
+        session.partition(),
+        &region,
+        &session.account.account_id,
+        id,
+    );
+    match client(session, &region)
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(match out.db_instances().first() {
+            Some(db) => Described::Found(Box::new(instance_resource(session, &region, db))),
+            None => Described::NotFound,
+        }),
+        Err(e) if error_code(&e) == Some("DBInstanceNotFound") => Ok(Described::NotFound),
+        Err(e) => Err(regional_failure(
+            session,
+            Service::Rds,
+            &region,
+            Some(arn),
+            "DescribeDBInstances",
+            &e,
+        )),
+    }
+}
+
+/// Re-describes one manual DB snapshot (event processor). An automated snapshot is not
+/// collected: not found as far as qrie is concerned.
+pub async fn describe_snapshot(
+    session: &AccountSession,
+    id: &str,
+) -> Result<Described, CollectionError> {
+    if id.starts_with(AUTOMATED_PREFIX) {
+        return Ok(Described::NotFound);
+    }
+    let region = session.home_region().to_owned();
+    let client = client(session, &region);
+    let arn = snapshot_arn(
+        session.partition(),
+        &region,
+        &session.account.account_id,
+        id,
+    );
+    let snapshot = match client
+        .describe_db_snapshots()
+        .db_snapshot_identifier(id)
+        .send()
+        .await
+    {
+        Ok(out) => out.db_snapshots().iter().find(|s| is_manual(s)).cloned(),
+        Err(e) if error_code(&e) == Some("DBSnapshotNotFound") => None,
+        Err(e) => {
+            return Err(regional_failure(
+                session,
+                Service::Rds,
+                &region,
+                Some(arn),
+                "DescribeDBSnapshots",
+                &e,
+            ))
+        }
+    };
+    match snapshot {
+        None => Ok(Described::NotFound),
+        Some(s) => snapshot_resource(session, &client, &region, &s)
+            .await
+            .map_err(|(_, e)| e),
+    }
+}
