@@ -78,6 +78,32 @@ def customer_creds(endpoint):
             "aws_session_token": c["SessionToken"]}
 
 
+def seed_iam(endpoint, creds):
+    """IAM next to S3: a weak password policy, an admin customer policy on a group whose member
+    signs in without MFA, a user with an inline admin policy and two active keys, and a compliant
+    read-only twin."""
+    iam = client("iam", endpoint, "us-east-1", creds)
+    iam.update_account_password_policy(MinimumPasswordLength=8, RequireNumbers=True)
+    admin = iam.create_policy(PolicyName="demo-admin-all", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))["Policy"]["Arn"]
+    read = iam.create_policy(PolicyName="demo-read-only", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": "*"}]}))["Policy"]["Arn"]
+    iam.create_group(GroupName="demo-admins")
+    iam.attach_group_policy(GroupName="demo-admins", PolicyArn=admin)
+    iam.create_group(GroupName="demo-readers")
+    iam.attach_group_policy(GroupName="demo-readers", PolicyArn=read)
+    iam.create_user(UserName="demo-operator")
+    iam.create_login_profile(UserName="demo-operator", Password="Demo-Password-123")
+    iam.add_user_to_group(GroupName="demo-admins", UserName="demo-operator")
+    iam.create_user(UserName="demo-ci")
+    iam.put_user_policy(UserName="demo-ci", PolicyName="everything", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    iam.create_access_key(UserName="demo-ci")
+    iam.create_access_key(UserName="demo-ci")
+    iam.create_user(UserName="demo-reader")
+    iam.add_user_to_group(GroupName="demo-readers", UserName="demo-reader")
+
+
 def seed_customer(endpoint):
     creds = customer_creds(endpoint)
     us = client("s3", endpoint, "us-east-1", creds)
@@ -120,6 +146,7 @@ def seed_customer(endpoint):
         "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
         "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}))
+    seed_iam(endpoint, creds)
     seed_data_services(endpoint, creds)
     ddb = client("dynamodb", endpoint)
     ddb.put_item(TableName="qrie_accounts", Item={

@@ -612,7 +612,13 @@ impl<'a> EventProcessor<'a> {
                     refresh.unsupported = 1;
                     return Ok(refresh);
                 }
-                Lookup::Found(resource) => return self.store(&resource, refresh).await,
+                Lookup::Found(resource) => {
+                    let mut refresh = self.store(&resource, refresh).await?;
+                    for dependent in dependents_of(touched, &resource) {
+                        refresh.add(&self.refresh_dependent(&account, &dependent).await?);
+                    }
+                    return Ok(refresh);
+                }
                 Lookup::NotFound if may_not_be_visible_yet(event, touched, Utc::now()) => {
                     if attempt == self.retry.retries {
                         return Err(EventError::NotYetVisible {
@@ -628,6 +634,24 @@ impl<'a> EventProcessor<'a> {
                 }
                 Lookup::NotFound => return self.remove(touched, described_at, refresh).await,
             }
+        }
+    }
+
+    /// Re-describes a resource that embeds part of one just refreshed (a user whose group's
+    /// policy changed), and stores or removes it; its own dependents are not followed.
+    async fn refresh_dependent(
+        &self,
+        account: &Account,
+        dependent: &TouchedResource,
+    ) -> Result<Refresh, EventError> {
+        let described_at = Utc::now();
+        match self.source.describe(account, dependent).await? {
+            Lookup::Found(resource) => self.store(&resource, Refresh::default()).await,
+            Lookup::NotFound => {
+                self.remove(dependent, described_at, Refresh::default())
+                    .await
+            }
+            Lookup::Unsupported(_) => Ok(Refresh::default()),
         }
     }
 
@@ -743,6 +767,40 @@ impl<'a> EventProcessor<'a> {
 
 /// An event name as it may appear in logs: CloudTrail's are letters and digits; anything else
 /// is free text from the message and is not echoed.
+/// At most this many dependents are re-described after one resource (a policy attached to more
+/// waits for the weekly inventory for the rest; the count is logged).
+const MAX_DEPENDENTS: usize = 200;
+
+/// The resources that embed part of `resource` (its kind's dependents), as touched resources of
+/// the same account and region.
+fn dependents_of(touched: &TouchedResource, resource: &Resource) -> Vec<TouchedResource> {
+    let Some(find) = crate::registry::kind(touched.resource_type).and_then(|k| k.dependents) else {
+        return Vec::new();
+    };
+    let partition = crate::arn::partition_for_region(&touched.region);
+    let all = find(&resource.configuration);
+    if all.len() > MAX_DEPENDENTS {
+        warn!(arn = %touched.arn, dependents = all.len(), limit = MAX_DEPENDENTS,
+              "more dependents than refreshed in real time; the inventory refreshes the rest");
+    }
+    all.into_iter()
+        .take(MAX_DEPENDENTS)
+        .filter_map(|(resource_type, id)| {
+            let kind = crate::registry::kind(resource_type)?;
+            Some(TouchedResource {
+                service: kind.shape.service,
+                resource_type: kind.resource_type(),
+                account_id: touched.account_id.clone(),
+                region: touched.region.clone(),
+                arn: kind.arn(partition, &touched.region, &touched.account_id, &id),
+                id,
+                deleted: false,
+                created: false,
+            })
+        })
+        .collect()
+}
+
 fn loggable_name(name: &str) -> &str {
     if !name.is_empty() && name.len() <= 128 && name.bytes().all(|b| b.is_ascii_alphanumeric()) {
         name

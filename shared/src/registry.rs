@@ -29,6 +29,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use serde_json::Value;
 use tokio::sync::mpsc::Sender;
 
 use crate::arn::ArnShape;
@@ -48,6 +49,11 @@ pub type CollectFn =
 /// a singleton), through a session whose home region is the resource's own.
 pub type DescribeFn =
     for<'a> fn(&'a AccountSession, &'a str) -> BoxFuture<'a, Result<Described, CollectionError>>;
+
+/// The resources whose stored configuration embeds part of this one, read from its fresh
+/// configuration: `(resource type, native id)` of each (an IAM managed policy's users, groups
+/// and roles; a group's members). The event processor re-describes them after the resource.
+pub type DependentsFn = fn(&Value) -> Vec<(&'static str, String)>;
 
 /// Where a kind's resources live, whatever their ARN says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +84,8 @@ pub struct ResourceKind {
     /// The top-level fields of the normalised configuration (see [`ResourceKind::schema`]).
     pub fields: &'static [Field],
     pub describe: DescribeFn,
+    /// The resources that embed this one's configuration, if any (see [`DependentsFn`]).
+    pub dependents: Option<DependentsFn>,
 }
 
 impl ResourceKind {
@@ -137,6 +145,7 @@ pub static SERVICES: &[&ServiceEntry] = &[
     &crate::collect::cloudtrail::SERVICE,
     &crate::collect::lambda::SERVICE,
     &crate::collect::rds::SERVICE,
+    &crate::collect::iam::SERVICE,
 ];
 
 /// The entry of `service`, if qrie collects it.

@@ -7,6 +7,7 @@ mod ec2_posture;
 mod event_processor;
 mod findings_store;
 mod handlers;
+mod iam_posture;
 mod object_scanner;
 mod s3_posture;
 mod schema_conformance;

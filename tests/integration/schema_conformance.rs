@@ -17,6 +17,7 @@ use aws_sdk_s3::types::{
 };
 use lambda_runtime::{Context, LambdaEvent};
 use qrie::collect::cloudtrail::{ACCOUNT_TRAIL_COVERAGE, TRAIL};
+use qrie::collect::iam;
 use qrie::collect::kms::KEY;
 use qrie::collect::lambda::FUNCTION;
 use qrie::collect::rds::{DB_INSTANCE, DB_SNAPSHOT};
@@ -420,6 +421,13 @@ async fn age_and_notify(s3: &aws_sdk_s3::Client, bucket: &str) {
 const CHECKED_AGAINST_COLLECTOR_OUTPUT: &[&str] = &[
     BUCKET.resource_type(),
     ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND.resource_type(),
+    iam::USER.resource_type(),
+    iam::GROUP.resource_type(),
+    iam::ROLE.resource_type(),
+    iam::MANAGED_POLICY.resource_type(),
+    iam::PASSWORD_POLICY.resource_type(),
+    iam::ROOT_USER.resource_type(),
+    iam::SERVER_CERTIFICATE.resource_type(),
     KEY.resource_type(),
     TRAIL.resource_type(),
     ACCOUNT_TRAIL_COVERAGE.resource_type(),
@@ -775,6 +783,55 @@ async fn the_ec2_collector_writes_exactly_the_declared_schema() {
         }
     }
     assert!(mismatches.is_empty(), "{mismatches:#?}");
+}
+
+#[tokio::test]
+async fn the_iam_collector_writes_the_declared_schema() {
+    // Given the seeded IAM account (misconfigurations and twins), inventoried
+    let world = World::new().await;
+    let account = world.onboard().await;
+    crate::iam_posture::seed_account(&world, &account).await;
+    let summary = crate::iam_posture::inventory(&world, &account).await;
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    // When its stored configurations are read
+    let stored = crate::iam_posture::seeded_configurations(&world, &account).await;
+    // Then every path in every output is declared with the right type
+    for kind in [
+        &iam::USER,
+        &iam::GROUP,
+        &iam::ROLE,
+        &iam::MANAGED_POLICY,
+        &iam::PASSWORD_POLICY,
+        &iam::ROOT_USER,
+    ] {
+        let of_kind: Vec<&Value> = stored
+            .iter()
+            .filter(|(t, _)| t == kind.resource_type())
+            .map(|(_, c)| c)
+            .collect();
+        assert!(!of_kind.is_empty(), "{}", kind.resource_type());
+        let mut seen = Seen::default();
+        conform(&kind.schema(), &of_kind, &mut seen);
+        // and the documents are stored decoded
+        for config in &of_kind {
+            if let Some(doc) = config.get("Document") {
+                assert!(doc["Statement"].is_array(), "{doc}");
+            }
+        }
+    }
+    // And the server certificate schema conforms on a configuration shaped as the collector
+    // writes it (moto's UploadServerCertificate needs a real certificate; see the README)
+    let cert = serde_json::json!({
+        "ServerCertificateName": "www", "ServerCertificateId": "ASCA", "Path": "/",
+        "Arn": format!("arn:aws:iam::{}:server-certificate/www", account.account_id),
+        "AccountId": account.account_id, "UploadDate": "2026-01-01T00:00:00Z",
+        "Expiration": "2027-01-01T00:00:00Z",
+    });
+    conform(
+        &iam::SERVER_CERTIFICATE.schema(),
+        &[&cert],
+        &mut Seen::default(),
+    );
 }
 
 #[test]

@@ -75,6 +75,7 @@ pub const TRAIL: ResourceKind = ResourceKind {
     permissions: PERMISSIONS,
     fields: TRAIL_FIELDS,
     describe: |session, name| Box::pin(describe_trail(session, name)),
+    dependents: None,
 };
 
 /// The account's trail coverage: `arn:aws:cloudtrail::<account>:account-trail-coverage`.
@@ -91,6 +92,7 @@ pub const ACCOUNT_TRAIL_COVERAGE: ResourceKind = ResourceKind {
     permissions: PERMISSIONS,
     fields: COVERAGE_FIELDS,
     describe: |session, _account_id| Box::pin(describe_coverage(session)),
+    dependents: None,
 };
 
 pub const TRAIL_TYPE: &str = TRAIL.resource_type();

@@ -72,6 +72,7 @@ pub const DB_INSTANCE: ResourceKind = ResourceKind {
     permissions: &["rds:DescribeDBInstances"],
     fields: INSTANCE_FIELDS,
     describe: |session, id| Box::pin(describe_instance(session, id)),
+    dependents: None,
 };
 
 /// A manual DB snapshot: `arn:aws:rds:<region>:<account>:snapshot:<identifier>`.
@@ -90,6 +91,7 @@ pub const DB_SNAPSHOT: ResourceKind = ResourceKind {
     ],
     fields: SNAPSHOT_FIELDS,
     describe: |session, id| Box::pin(describe_snapshot(session, id)),
+    dependents: None,
 };
 
 pub const DB_INSTANCE_TYPE: &str = DB_INSTANCE.resource_type();

@@ -97,6 +97,7 @@ pub const BUCKET: ResourceKind = ResourceKind {
     ],
     fields: BUCKET_FIELDS,
     describe: |session, name| Box::pin(describe_bucket_by_name(session, name)),
+    dependents: None,
 };
 
 /// The account-level S3 Block Public Access settings: one per account.
@@ -113,6 +114,7 @@ pub const ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND: ResourceKind = ResourceKind {
     permissions: &["s3:GetAccountPublicAccessBlock"],
     fields: ACCOUNT_PUBLIC_ACCESS_BLOCK_FIELDS,
     describe: |session, _account_id| Box::pin(describe_account_block(session)),
+    dependents: None,
 };
 
 /// The bucket type, `AWS::S3::Bucket`.

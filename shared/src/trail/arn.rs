@@ -139,7 +139,9 @@ impl ArnShape {
         }
         let account_id = non_empty_or(parts.account, event_account);
         let region = non_empty_or(parts.region, event_region);
-        let arn = if self.qualified {
+        // A pathed kind is stored under its ARN without the path (what an event that names only
+        // the user or role forms too), so that every event about it reaches one stored item.
+        let arn = if self.pathed || self.qualified {
             self.arn(parts.partition, region, account_id, id)
         } else {
             arn.to_owned()
@@ -172,6 +174,8 @@ mod tests {
     use crate::collect::ec2::instances::INSTANCE_SHAPE as EC2_INSTANCE;
     use crate::collect::ec2::security_groups::SECURITY_GROUP_SHAPE as EC2_SECURITY_GROUP;
 
+    const IAM_USER: ArnShape = crate::collect::iam::USER.shape;
+    const IAM_PASSWORD_POLICY: ArnShape = crate::collect::iam::PASSWORD_POLICY.shape;
     const S3_BUCKET: ArnShape = crate::collect::s3::BUCKET.shape;
     const S3_ACCOUNT_PUBLIC_ACCESS_BLOCK: ArnShape =
         crate::collect::s3::ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND.shape;
@@ -267,8 +271,13 @@ mod tests {
         let resolved = IAM_USER.resolve(arn, "111122223333", "us-east-1");
         // then
         assert_eq!(
-            resolved.map(|r| (r.id, r.region)),
-            Ok(("alice".into(), "us-east-1".into()))
+            resolved.map(|r| (r.id, r.region, r.arn)),
+            Ok((
+                "alice".into(),
+                "us-east-1".into(),
+                // and the ARN stored is the one the name alone gives
+                "arn:aws:iam::111122223333:user/alice".into()
+            ))
         );
     }
 

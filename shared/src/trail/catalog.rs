@@ -20,14 +20,21 @@ use std::sync::OnceLock;
 
 use super::arn::ArnShape;
 use super::pending::{
-    EC2_FLOW_LOG, IAM_PASSWORD_POLICY, IAM_USER, RDS_DB_CLUSTER, RDS_DB_CLUSTER_SNAPSHOT,
-    RDS_DB_PARAMETER_GROUP, RDS_EVENT_SUBSCRIPTION,
+    EC2_FLOW_LOG, RDS_DB_CLUSTER, RDS_DB_CLUSTER_SNAPSHOT, RDS_DB_PARAMETER_GROUP,
+    RDS_EVENT_SUBSCRIPTION,
 };
-use crate::collect::{cloudtrail, ec2, kms, lambda, rds, s3};
+use crate::collect::{cloudtrail, ec2, iam, kms, lambda, rds, s3};
 
 /// The registered kinds' shapes the rules point at (declared with the kinds).
 const S3_BUCKET: ArnShape = s3::BUCKET.shape;
 const S3_ACCOUNT_PUBLIC_ACCESS_BLOCK: ArnShape = s3::ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND.shape;
+const IAM_USER: ArnShape = iam::USER.shape;
+const IAM_GROUP: ArnShape = iam::GROUP.shape;
+const IAM_ROLE: ArnShape = iam::ROLE.shape;
+const IAM_MANAGED_POLICY: ArnShape = iam::MANAGED_POLICY.shape;
+const IAM_PASSWORD_POLICY: ArnShape = iam::PASSWORD_POLICY.shape;
+const IAM_ROOT_USER: ArnShape = iam::ROOT_USER.shape;
+const IAM_SERVER_CERTIFICATE: ArnShape = iam::SERVER_CERTIFICATE.shape;
 const KMS_KEY: ArnShape = kms::KEY.shape;
 const CLOUDTRAIL_TRAIL: ArnShape = cloudtrail::TRAIL.shape;
 const CLOUDTRAIL_COVERAGE: ArnShape = cloudtrail::ACCOUNT_TRAIL_COVERAGE.shape;
@@ -69,6 +76,11 @@ pub(crate) enum RecordCondition {
     Present(&'static str),
     /// The path holds no non-empty string.
     Absent(&'static str),
+    /// The root user calls about its own credentials (`userIdentity.type` `Root`, no
+    /// `requestParameters.userName`): the event is about the root user, not an IAM user.
+    RootOnItself,
+    /// Any other caller, or the root user naming a user.
+    NotRootOnItself,
 }
 
 /// One resource (or set of resources of one kind) an event touches.
@@ -146,7 +158,7 @@ impl Touch {
 }
 
 use IdSource::{Account, CallerIamUser, Path, ResourcesArn};
-use RecordCondition::{Absent, Equals, Present};
+use RecordCondition::{Absent, Equals, NotRootOnItself, Present, RootOnItself};
 
 const S3: &str = "s3.amazonaws.com";
 const EC2: &str = "ec2.amazonaws.com";
@@ -178,6 +190,9 @@ const NETWORK_ACL_IN_REQUEST: &[IdSource] = &[Path("requestParameters.networkAcl
 
 const USER_IN_REQUEST: &[IdSource] = &[Path("requestParameters.userName")];
 const USER_OR_CALLER: &[IdSource] = &[Path("requestParameters.userName"), CallerIamUser];
+const GROUP_NAME: &[IdSource] = &[Path("requestParameters.groupName")];
+const ROLE_NAME: &[IdSource] = &[Path("requestParameters.roleName")];
+const POLICY_ARN: &[IdSource] = &[Path("requestParameters.policyArn")];
 
 const DB_INSTANCE: &[IdSource] = &[
     Path("responseElements.dBInstanceArn"),
@@ -409,21 +424,32 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     ]),
     rule(IAM, "TagUser", &[touch(&IAM_USER, USER_IN_REQUEST)]),
     rule(IAM, "UntagUser", &[touch(&IAM_USER, USER_IN_REQUEST)]),
-    rule(IAM, "AddUserToGroup", &[touch(&IAM_USER, USER_IN_REQUEST)]),
-    rule(IAM, "RemoveUserFromGroup", &[touch(&IAM_USER, USER_IN_REQUEST)]),
+    rule(IAM, "AddUserToGroup", &[touch(&IAM_USER, USER_IN_REQUEST), touch(&IAM_GROUP, GROUP_NAME)]),
+    rule(IAM, "RemoveUserFromGroup", &[touch(&IAM_USER, USER_IN_REQUEST), touch(&IAM_GROUP, GROUP_NAME)]),
     rule(IAM, "PutUserPermissionsBoundary", &[touch(&IAM_USER, USER_IN_REQUEST)]),
     rule(IAM, "DeleteUserPermissionsBoundary", &[touch(&IAM_USER, USER_IN_REQUEST)]),
     rule(IAM, "AttachUserPolicy", &[touch(&IAM_USER, USER_IN_REQUEST)]),
     rule(IAM, "DetachUserPolicy", &[touch(&IAM_USER, USER_IN_REQUEST)]),
     rule(IAM, "PutUserPolicy", &[touch(&IAM_USER, USER_IN_REQUEST)]),
     rule(IAM, "DeleteUserPolicy", &[touch(&IAM_USER, USER_IN_REQUEST)]),
-    rule(IAM, "CreateAccessKey", &[touch(&IAM_USER, &[
-        Path("responseElements.accessKey.userName"),
-        Path("requestParameters.userName"),
-        CallerIamUser,
-    ])]),
-    rule(IAM, "UpdateAccessKey", &[touch(&IAM_USER, USER_OR_CALLER)]),
-    rule(IAM, "DeleteAccessKey", &[touch(&IAM_USER, USER_OR_CALLER)]),
+    // Self-service credential calls: the caller's own user, or the root user's own credentials.
+    rule(IAM, "CreateAccessKey", &[
+        touch(&IAM_USER, &[
+            Path("requestParameters.userName"),
+            Path("responseElements.accessKey.userName"),
+            CallerIamUser,
+        ])
+        .only_if(NotRootOnItself),
+        touch(&IAM_ROOT_USER, THE_ACCOUNT).only_if(RootOnItself),
+    ]),
+    rule(IAM, "UpdateAccessKey", &[
+        touch(&IAM_USER, USER_OR_CALLER).only_if(NotRootOnItself),
+        touch(&IAM_ROOT_USER, THE_ACCOUNT).only_if(RootOnItself),
+    ]),
+    rule(IAM, "DeleteAccessKey", &[
+        touch(&IAM_USER, USER_OR_CALLER).only_if(NotRootOnItself),
+        touch(&IAM_ROOT_USER, THE_ACCOUNT).only_if(RootOnItself),
+    ]),
     rule(IAM, "CreateLoginProfile", &[touch(&IAM_USER, &[
         Path("requestParameters.userName"),
         Path("responseElements.loginProfile.userName"),
@@ -432,8 +458,72 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(IAM, "UpdateLoginProfile", &[touch(&IAM_USER, USER_OR_CALLER)]),
     rule(IAM, "DeleteLoginProfile", &[touch(&IAM_USER, USER_OR_CALLER)]),
     rule(IAM, "ChangePassword", &[touch(&IAM_USER, &[CallerIamUser])]),
-    rule(IAM, "EnableMFADevice", &[touch(&IAM_USER, USER_OR_CALLER)]),
-    rule(IAM, "DeactivateMFADevice", &[touch(&IAM_USER, USER_OR_CALLER)]),
+    rule(IAM, "EnableMFADevice", &[
+        touch(&IAM_USER, USER_OR_CALLER).only_if(NotRootOnItself),
+        touch(&IAM_ROOT_USER, THE_ACCOUNT).only_if(RootOnItself),
+    ]),
+    rule(IAM, "DeactivateMFADevice", &[
+        touch(&IAM_USER, USER_OR_CALLER).only_if(NotRootOnItself),
+        touch(&IAM_ROOT_USER, THE_ACCOUNT).only_if(RootOnItself),
+    ]),
+    rule(IAM, "ResyncMFADevice", &[
+        touch(&IAM_USER, USER_OR_CALLER).only_if(NotRootOnItself),
+        touch(&IAM_ROOT_USER, THE_ACCOUNT).only_if(RootOnItself),
+    ]),
+    // Virtual devices decide whether the root user's MFA is virtual.
+    rule(IAM, "CreateVirtualMFADevice", &[touch(&IAM_ROOT_USER, THE_ACCOUNT)]),
+    rule(IAM, "DeleteVirtualMFADevice", &[touch(&IAM_ROOT_USER, THE_ACCOUNT)]),
+    // ---- IAM groups (membership also touches the user) ----
+    rule(IAM, "CreateGroup", &[creates(&IAM_GROUP, &[
+        Path("responseElements.group.arn"),
+        Path("requestParameters.groupName"),
+    ])]),
+    rule(IAM, "DeleteGroup", &[deletes(&IAM_GROUP, GROUP_NAME)]),
+    rule(IAM, "UpdateGroup", &[
+        touch(&IAM_GROUP, GROUP_NAME).only_if(Absent("requestParameters.newGroupName")),
+        deletes(&IAM_GROUP, GROUP_NAME).only_if(Present("requestParameters.newGroupName")),
+        creates(&IAM_GROUP, &[Path("requestParameters.newGroupName")])
+            .only_if(Present("requestParameters.newGroupName")),
+    ]),
+    rule(IAM, "AttachGroupPolicy", &[touch(&IAM_GROUP, GROUP_NAME)]),
+    rule(IAM, "DetachGroupPolicy", &[touch(&IAM_GROUP, GROUP_NAME)]),
+    rule(IAM, "PutGroupPolicy", &[touch(&IAM_GROUP, GROUP_NAME)]),
+    rule(IAM, "DeleteGroupPolicy", &[touch(&IAM_GROUP, GROUP_NAME)]),
+    // ---- IAM roles ----
+    rule(IAM, "CreateRole", &[creates(&IAM_ROLE, &[
+        Path("responseElements.role.arn"),
+        Path("requestParameters.roleName"),
+    ])]),
+    rule(IAM, "DeleteRole", &[deletes(&IAM_ROLE, ROLE_NAME)]),
+    rule(IAM, "UpdateRole", &[touch(&IAM_ROLE, ROLE_NAME)]),
+    rule(IAM, "UpdateRoleDescription", &[touch(&IAM_ROLE, ROLE_NAME)]),
+    rule(IAM, "UpdateAssumeRolePolicy", &[touch(&IAM_ROLE, ROLE_NAME)]),
+    rule(IAM, "AttachRolePolicy", &[touch(&IAM_ROLE, ROLE_NAME)]),
+    rule(IAM, "DetachRolePolicy", &[touch(&IAM_ROLE, ROLE_NAME)]),
+    rule(IAM, "PutRolePolicy", &[touch(&IAM_ROLE, ROLE_NAME)]),
+    rule(IAM, "DeleteRolePolicy", &[touch(&IAM_ROLE, ROLE_NAME)]),
+    rule(IAM, "PutRolePermissionsBoundary", &[touch(&IAM_ROLE, ROLE_NAME)]),
+    rule(IAM, "DeleteRolePermissionsBoundary", &[touch(&IAM_ROLE, ROLE_NAME)]),
+    rule(IAM, "TagRole", &[touch(&IAM_ROLE, ROLE_NAME)]),
+    rule(IAM, "UntagRole", &[touch(&IAM_ROLE, ROLE_NAME)]),
+    // ---- customer managed policies (the users, groups and roles they are attached to are
+    // refreshed with them: see the kind's dependents) ----
+    rule(IAM, "CreatePolicy", &[creates(&IAM_MANAGED_POLICY, &[
+        Path("responseElements.policy.arn"),
+        Path("requestParameters.policyName"),
+    ])]),
+    rule(IAM, "DeletePolicy", &[deletes(&IAM_MANAGED_POLICY, POLICY_ARN)]),
+    rule(IAM, "CreatePolicyVersion", &[touch(&IAM_MANAGED_POLICY, POLICY_ARN)]),
+    rule(IAM, "DeletePolicyVersion", &[touch(&IAM_MANAGED_POLICY, POLICY_ARN)]),
+    rule(IAM, "SetDefaultPolicyVersion", &[touch(&IAM_MANAGED_POLICY, POLICY_ARN)]),
+    // ---- server certificates ----
+    rule(IAM, "UploadServerCertificate", &[creates(&IAM_SERVER_CERTIFICATE, &[
+        Path("responseElements.serverCertificateMetadata.arn"),
+        Path("requestParameters.serverCertificateName"),
+    ])]),
+    rule(IAM, "DeleteServerCertificate", &[deletes(&IAM_SERVER_CERTIFICATE, &[
+        Path("requestParameters.serverCertificateName"),
+    ])]),
     rule(IAM, "UpdateAccountPasswordPolicy", &[touch(&IAM_PASSWORD_POLICY, THE_ACCOUNT)]),
     rule(IAM, "DeleteAccountPasswordPolicy", &[touch(&IAM_PASSWORD_POLICY, THE_ACCOUNT)]),
     // ---- RDS instances and snapshots (the response ARN when the call returns one) ----
@@ -656,6 +746,11 @@ mod tests {
             "DeleteLaunchTemplate",
             "DeleteUser",
             "UpdateUser",
+            "DeleteGroup",
+            "UpdateGroup",
+            "DeleteRole",
+            "DeletePolicy",
+            "DeleteServerCertificate",
             "DeleteDBInstance",
             "DeleteDBSnapshot",
             "DeleteTrail",

@@ -268,9 +268,18 @@ fn caller_iam_user(record: &Value) -> Option<&str> {
         .or_else(|| identity.get("userName").and_then(Value::as_str))
 }
 
+/// The root user calling an IAM API about its own credentials: `userIdentity.type` is `Root`
+/// and the request names no user (CreateAccessKey without `userName` creates a root key).
+fn root_on_itself(record: &Value) -> bool {
+    first_string_at(record, "userIdentity.type") == Some("Root")
+        && first_string_at(record, "requestParameters.userName").is_none()
+}
+
 fn condition_holds(condition: RecordCondition, record: &Value) -> bool {
     match condition {
         RecordCondition::Equals(path, expected) => first_string_at(record, path) == Some(expected),
+        RecordCondition::RootOnItself => root_on_itself(record),
+        RecordCondition::NotRootOnItself => !root_on_itself(record),
         RecordCondition::Present(path) => first_string_at(record, path).is_some(),
         RecordCondition::Absent(path) => first_string_at(record, path).is_none(),
     }
@@ -525,12 +534,87 @@ mod tests {
             json!({"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "status": "Inactive"});
         // when
         let disposition = classify(&event(record)).expect("extracts");
-        // then the caller's ARN, with its path, is the touched user
+        // then the caller is the touched user, stored under its ARN without the path (the
+        // ARN an event naming only `alice` gives, and the collector stores)
         let Disposition::Relevant(touched) = disposition else {
             panic!("ignored")
         };
-        assert_eq!(touched[0].arn, "arn:aws:iam::111122223333:user/ops/alice");
+        assert_eq!(touched[0].arn, "arn:aws:iam::111122223333:user/alice");
         assert_eq!(touched[0].id, "alice");
+    }
+
+    #[test]
+    fn root_credential_calls_touch_the_root_user_not_a_user() {
+        // given a CreateAccessKey by the root user with no userName (a root access key)
+        let root = json!({"type": "Root", "arn": "arn:aws:iam::111122223333:root",
+                          "accountId": "111122223333"});
+        let mut record = base("iam.amazonaws.com", "CreateAccessKey");
+        record["userIdentity"] = root.clone();
+        record["responseElements"] = json!({"accessKey": {"accessKeyId": "AKIAIOSFODNN7EXAMPLE",
+                                            "status": "Active"}});
+        // then it is about the root user
+        assert_eq!(
+            arns(classify(&event(record)).expect("extracts")),
+            ["arn:aws:iam::111122223333:root"]
+        );
+        // and the root user enabling its own MFA too
+        let mut mfa = base("iam.amazonaws.com", "EnableMFADevice");
+        mfa["userIdentity"] = root.clone();
+        mfa["requestParameters"] = json!({"serialNumber": "arn:aws:iam::111122223333:mfa/root"});
+        assert_eq!(
+            arns(classify(&event(mfa)).expect("extracts")),
+            ["arn:aws:iam::111122223333:root"]
+        );
+        // but the root user creating a key for alice touches alice
+        let mut for_alice = base("iam.amazonaws.com", "CreateAccessKey");
+        for_alice["userIdentity"] = root;
+        for_alice["requestParameters"] = json!({"userName": "alice"});
+        assert_eq!(
+            arns(classify(&event(for_alice)).expect("extracts")),
+            ["arn:aws:iam::111122223333:user/alice"]
+        );
+    }
+
+    #[test]
+    fn group_role_and_policy_events_touch_their_resources() {
+        let touched = |name: &str, request: Value| {
+            let mut record = base("iam.amazonaws.com", name);
+            record["requestParameters"] = request;
+            arns(classify(&event(record)).expect("extracts"))
+        };
+        // membership touches the user and the group
+        assert_eq!(
+            touched(
+                "AddUserToGroup",
+                json!({"userName": "alice", "groupName": "admins"})
+            ),
+            [
+                "arn:aws:iam::111122223333:user/alice",
+                "arn:aws:iam::111122223333:group/admins"
+            ]
+        );
+        assert_eq!(
+            touched(
+                "UpdateAssumeRolePolicy",
+                json!({"roleName": "deploy", "policyDocument": "{}"})
+            ),
+            ["arn:aws:iam::111122223333:role/deploy"]
+        );
+        // a policy named by an ARN with a path is stored without it
+        assert_eq!(
+            touched(
+                "CreatePolicyVersion",
+                json!({"policyArn": "arn:aws:iam::111122223333:policy/team/admin", "setAsDefault": true})
+            ),
+            ["arn:aws:iam::111122223333:policy/admin"]
+        );
+        assert_eq!(
+            touched(
+                "DeleteServerCertificate",
+                json!({"serverCertificateName": "old"})
+            ),
+            ["arn:aws:iam::111122223333:server-certificate/old"]
+        );
     }
 
     #[test]

@@ -6,20 +6,10 @@
 //! its [`crate::registry::ResourceKind`] in `collect/<service>.rs` and the catalogue's rules
 //! point there; a test fails while a registered type is still declared here.
 
-use crate::arn::ArnScope::{Account, Regional};
+use crate::arn::ArnScope::Regional;
 use crate::arn::ArnShape;
-use crate::model::Service::{Ec2, Iam, Rds};
+use crate::model::Service::{Ec2, Rds};
 
-pub(crate) const IAM_USER: ArnShape =
-    ArnShape::new(Iam, "iam", "AWS::IAM::User", Account, "user/").pathed();
-pub(crate) const IAM_PASSWORD_POLICY: ArnShape = ArnShape::new(
-    Iam,
-    "iam",
-    "AWS::IAM::PasswordPolicy",
-    Account,
-    "account-password-policy",
-)
-.singleton();
 pub(crate) const EC2_FLOW_LOG: ArnShape =
     ArnShape::new(Ec2, "ec2", "AWS::EC2::FlowLog", Regional, "vpc-flow-log/");
 pub(crate) const RDS_DB_CLUSTER: ArnShape =
@@ -39,8 +29,6 @@ pub(crate) const RDS_DB_PARAMETER_GROUP: ArnShape =
 /// Every shape declared here.
 #[cfg(test)]
 pub(crate) const ALL: &[&ArnShape] = &[
-    &IAM_USER,
-    &IAM_PASSWORD_POLICY,
     &EC2_FLOW_LOG,
     &RDS_DB_CLUSTER,
     &RDS_DB_CLUSTER_SNAPSHOT,

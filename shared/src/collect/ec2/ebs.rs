@@ -52,6 +52,7 @@ pub const VOLUME: ResourceKind = ResourceKind {
     permissions: &["ec2:DescribeRegions", "ec2:DescribeVolumes"],
     fields: VOLUME_FIELDS,
     describe: |session, id| Box::pin(describe_volume(session, id)),
+    dependents: None,
 };
 
 /// The ARN shape of [`SNAPSHOT`] (what the collector's own code forms ARNs with).
@@ -73,6 +74,7 @@ pub const SNAPSHOT: ResourceKind = ResourceKind {
     ],
     fields: SNAPSHOT_FIELDS,
     describe: |session, id| Box::pin(describe_snapshot(session, id)),
+    dependents: None,
 };
 
 /// The ARN shape of [`IMAGE`] (what the collector's own code forms ARNs with).
@@ -94,6 +96,7 @@ pub const IMAGE: ResourceKind = ResourceKind {
     ],
     fields: IMAGE_FIELDS,
     describe: |session, id| Box::pin(describe_image(session, id)),
+    dependents: None,
 };
 
 /// The ARN shape of [`EBS_ENCRYPTION_BY_DEFAULT`] (what the collector's own code forms ARNs with).
@@ -116,6 +119,7 @@ pub const EBS_ENCRYPTION_BY_DEFAULT: ResourceKind = ResourceKind {
     ],
     fields: DEFAULT_FIELDS,
     describe: |session, _account| Box::pin(describe_encryption_default(session)),
+    dependents: None,
 };
 
 const VOLUME_FIELDS: &[Field] = &[

@@ -57,6 +57,7 @@ pub const INSTANCE: ResourceKind = ResourceKind {
     ],
     fields: FIELDS,
     describe: |session, id| Box::pin(describe(session, id)),
+    dependents: None,
 };
 
 const FIELDS: &[Field] = &[

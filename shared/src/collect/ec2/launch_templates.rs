@@ -51,6 +51,7 @@ pub const LAUNCH_TEMPLATE: ResourceKind = ResourceKind {
     ],
     fields: FIELDS,
     describe: |session, id| Box::pin(describe(session, id)),
+    dependents: None,
 };
 
 const FIELDS: &[Field] = &[

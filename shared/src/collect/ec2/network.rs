@@ -44,6 +44,7 @@ pub const SUBNET: ResourceKind = ResourceKind {
     permissions: &["ec2:DescribeRegions", "ec2:DescribeSubnets"],
     fields: SUBNET_FIELDS,
     describe: |session, id| Box::pin(describe_subnet(session, id)),
+    dependents: None,
 };
 
 /// The ARN shape of [`NETWORK_ACL`] (what the collector's own code forms ARNs with).
@@ -61,6 +62,7 @@ pub const NETWORK_ACL: ResourceKind = ResourceKind {
     permissions: &["ec2:DescribeRegions", "ec2:DescribeNetworkAcls"],
     fields: ACL_FIELDS,
     describe: |session, id| Box::pin(describe_network_acl(session, id)),
+    dependents: None,
 };
 
 /// The ARN shape of [`ELASTIC_IP`] (what the collector's own code forms ARNs with).
@@ -78,6 +80,7 @@ pub const ELASTIC_IP: ResourceKind = ResourceKind {
     permissions: &["ec2:DescribeRegions", "ec2:DescribeAddresses"],
     fields: EIP_FIELDS,
     describe: |session, id| Box::pin(describe_address(session, id)),
+    dependents: None,
 };
 
 const SUBNET_FIELDS: &[Field] = &[

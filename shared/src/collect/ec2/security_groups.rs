@@ -56,6 +56,7 @@ pub const SECURITY_GROUP: ResourceKind = ResourceKind {
     ],
     fields: FIELDS,
     describe: |session, id| Box::pin(describe(session, id)),
+    dependents: None,
 };
 
 const RULE_FIELDS: &[Field] = &[

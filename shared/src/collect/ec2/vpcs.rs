@@ -42,6 +42,7 @@ pub const VPC: ResourceKind = ResourceKind {
     ],
     fields: FIELDS,
     describe: |session, id| Box::pin(describe(session, id)),
+    dependents: None,
 };
 
 const FIELDS: &[Field] = &[

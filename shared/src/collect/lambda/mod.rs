@@ -81,6 +81,7 @@ pub const FUNCTION: ResourceKind = ResourceKind {
     ],
     fields: FUNCTION_FIELDS,
     describe: |session, name| Box::pin(describe_function(session, name)),
+    dependents: None,
 };
 
 pub const FUNCTION_TYPE: &str = FUNCTION.resource_type();
