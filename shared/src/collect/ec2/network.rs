@@ -16,6 +16,7 @@
 //!             NetworkInterfaceId | null
 //! ```
 
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Address, NetworkAcl, Subnet};
 use chrono::Utc;
 use serde_json::{json, Value};
@@ -333,32 +334,25 @@ pub async fn describe_subnet(
     id: &str,
 ) -> Result<Described, CollectionError> {
     let region = session.home_region().to_owned();
-    match client(session, &region)
+    let answer = client(session, &region)
         .describe_subnets()
         .subnet_ids(id)
         .send()
         .await
-    {
-        Ok(out) => Ok(out
-            .subnets()
-            .iter()
-            .find(|s| s.subnet_id() == Some(id))
-            .map(|s| {
-                let c = subnet_configuration(&region, s);
-                Described::Found(Box::new(resource(session, &SUBNET_SHAPE, &region, id, c)))
-            })
-            .unwrap_or(Described::NotFound)),
-        Err(e) if is_not_found(&e) => Ok(Described::NotFound),
-        Err(e) => {
-            let arn = SUBNET_SHAPE.arn(
-                session.partition(),
-                &region,
-                &session.account.account_id,
-                id,
-            );
-            Err(failure(session, &region, Some(arn), "DescribeSubnets", &e))
-        }
-    }
+        .map(|out| {
+            out.subnets()
+                .iter()
+                .find(|s| s.subnet_id() == Some(id))
+                .map(|s| subnet_configuration(&region, s))
+        });
+    described(
+        session,
+        &SUBNET_SHAPE,
+        &region,
+        id,
+        "DescribeSubnets",
+        answer,
+    )
 }
 
 pub async fn describe_network_acl(
@@ -370,40 +364,21 @@ pub async fn describe_network_acl(
         .describe_network_acls()
         .network_acl_ids(id)
         .send()
-        .await;
-    match answer {
-        Ok(out) => Ok(out
-            .network_acls()
-            .iter()
-            .find(|a| a.network_acl_id() == Some(id))
-            .map(|a| {
-                let c = acl_configuration(&region, a);
-                Described::Found(Box::new(resource(
-                    session,
-                    &NETWORK_ACL_SHAPE,
-                    &region,
-                    id,
-                    c,
-                )))
-            })
-            .unwrap_or(Described::NotFound)),
-        Err(e) if is_not_found(&e) => Ok(Described::NotFound),
-        Err(e) => {
-            let arn = NETWORK_ACL_SHAPE.arn(
-                session.partition(),
-                &region,
-                &session.account.account_id,
-                id,
-            );
-            Err(failure(
-                session,
-                &region,
-                Some(arn),
-                "DescribeNetworkAcls",
-                &e,
-            ))
-        }
-    }
+        .await
+        .map(|out| {
+            out.network_acls()
+                .iter()
+                .find(|a| a.network_acl_id() == Some(id))
+                .map(|a| acl_configuration(&region, a))
+        });
+    described(
+        session,
+        &NETWORK_ACL_SHAPE,
+        &region,
+        id,
+        "DescribeNetworkAcls",
+        answer,
+    )
 }
 
 pub async fn describe_address(
@@ -415,38 +390,53 @@ pub async fn describe_address(
         .describe_addresses()
         .allocation_ids(id)
         .send()
-        .await;
+        .await
+        .map(|out| {
+            out.addresses()
+                .iter()
+                .find(|a| a.allocation_id() == Some(id))
+                .map(|a| address_configuration(&region, a))
+        });
+    described(
+        session,
+        &ELASTIC_IP_SHAPE,
+        &region,
+        id,
+        "DescribeAddresses",
+        answer,
+    )
+}
+
+/// The outcome of describing the resource `id` of `shape`: its configuration when the answer
+/// lists it, not found when EC2 says so or lists nothing, else the call's failure about it.
+/// (Clippy weighs the error of a synchronous function only; the describes that return this
+/// value carry the same `CollectionError`.)
+#[allow(clippy::result_large_err)]
+fn described<E, R>(
+    session: &AccountSession,
+    shape: &ArnShape,
+    region: &str,
+    id: &str,
+    operation: &str,
+    answer: Result<Option<Value>, SdkError<E, R>>,
+) -> Result<Described, CollectionError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
     match answer {
-        Ok(out) => Ok(out
-            .addresses()
-            .iter()
-            .find(|a| a.allocation_id() == Some(id))
-            .map(|a| {
-                let c = address_configuration(&region, a);
-                Described::Found(Box::new(resource(
-                    session,
-                    &ELASTIC_IP_SHAPE,
-                    &region,
-                    id,
-                    c,
-                )))
-            })
-            .unwrap_or(Described::NotFound)),
+        Ok(Some(configuration)) => Ok(Described::Found(Box::new(resource(
+            session,
+            shape,
+            region,
+            id,
+            configuration,
+        )))),
+        Ok(None) => Ok(Described::NotFound),
         Err(e) if is_not_found(&e) => Ok(Described::NotFound),
         Err(e) => {
-            let arn = ELASTIC_IP_SHAPE.arn(
-                session.partition(),
-                &region,
-                &session.account.account_id,
-                id,
-            );
-            Err(failure(
-                session,
-                &region,
-                Some(arn),
-                "DescribeAddresses",
-                &e,
-            ))
+            let arn = shape.arn(session.partition(), region, &session.account.account_id, id);
+            Err(failure(session, region, Some(arn), operation, &e))
         }
     }
 }
