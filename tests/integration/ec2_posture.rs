@@ -689,8 +689,9 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
 }
 
 /// A fault rule answering one EC2 action in one region with AccessDenied (EC2's error shape).
-pub async fn deny_in_region(region: &str, action: &str, times: u32) {
+pub async fn deny_in_region(account_id: &str, region: &str, action: &str, times: u32) {
     inject_fault(json!({
+        "account": account_id,
         "access_key": format!("/{region}/ec2/"),
         "body_contains": format!("Action={action}"),
         "protocol": "ec2",
@@ -742,8 +743,8 @@ async fn an_account_limited_to_one_region_is_collected_there_only() {
 
 #[tokio::test]
 async fn a_refused_region_keeps_what_it_had_and_reports_the_error() {
-    // Given an account in us-east-1 and ap-southeast-2 (a region no other test uses), with a
-    // group in each, inventoried once
+    // Given an account in us-east-1 and ap-southeast-2, with a group in each, inventoried once
+    // (the fault below is scoped to this account: the all-regions test lists ap-southeast-2 too)
     let world = World::new().await;
     let mut account = world.onboard().await;
     account.regions = vec!["us-east-1".into(), "ap-southeast-2".into()];
@@ -776,7 +777,7 @@ async fn a_refused_region_keeps_what_it_had_and_reports_the_error() {
         .send()
         .await
         .unwrap();
-    deny_in_region("ap-southeast-2", "DescribeSecurityGroups", 1).await;
+    deny_in_region(&account.account_id, "ap-southeast-2", "DescribeSecurityGroups", 1).await;
     let second = inventory(&world, &account).await;
     scan(&world).await;
     // Then the refused region is incomplete with its error, and keeps its group and finding

@@ -308,6 +308,7 @@ async fn inventory_and_scan_find_exactly_the_iam_misconfigurations() {
     inject_fault(json!({
         "method": "POST",
         "body_contains": "Action=GetAccountPasswordPolicy",
+        "account": account.account_id,
         "status": 403,
         "code": "AccessDenied",
         "protocol": "xml_wrapped",

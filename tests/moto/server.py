@@ -12,6 +12,9 @@ A rule matches a request on any of these (all optional):
   query_key     a query-string key that must be present, e.g. "policy" (GetBucketPolicy)
   target        the X-Amz-Target header, e.g. "DynamoDB_20120810.PutItem"
   access_key    a substring of the Authorization header (e.g. an access key id)
+  account       the account id the request's access key belongs to (an assumed role's key
+                belongs to the role's account), so that a fault reaches one simulated customer
+                account and no other test's
   body_contains a substring of the request body (e.g. an account id in an STS AssumeRole form)
   headers       {name: value} request headers that must have exactly these values, e.g.
                 {"x-amz-account-id": "123456789012"} (S3 Control calls of one account)
@@ -50,6 +53,19 @@ from werkzeug.wrappers import Request, Response
 from moto.server import DomainDispatcherApplication, create_backend_app
 
 
+_CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
+
+
+def _account_of(environ):
+    """The account whose access key signed the request, as moto resolves it (None if unsigned)."""
+    found = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if found is None:
+        return None
+    from moto.iam.models import get_account_id_from
+
+    return get_account_id_from(found.group(1))
+
+
 class FaultInjector:
     def __init__(self, app):
         self.app = app
@@ -83,6 +99,8 @@ class FaultInjector:
         if "access_key" in rule and rule["access_key"] not in environ.get("HTTP_AUTHORIZATION", ""):
             return False
         if "body_contains" in rule and rule["body_contains"] not in environ.get("qrie.body", ""):
+            return False
+        if "account" in rule and _account_of(environ) != rule["account"]:
             return False
         for name, value in rule.get("headers", {}).items():
             if environ.get("HTTP_" + name.upper().replace("-", "_")) != value:
