@@ -777,7 +777,13 @@ async fn a_refused_region_keeps_what_it_had_and_reports_the_error() {
         .send()
         .await
         .unwrap();
-    deny_in_region(&account.account_id, "ap-southeast-2", "DescribeSecurityGroups", 1).await;
+    deny_in_region(
+        &account.account_id,
+        "ap-southeast-2",
+        "DescribeSecurityGroups",
+        1,
+    )
+    .await;
     let second = inventory(&world, &account).await;
     scan(&world).await;
     // Then the refused region is incomplete with its error, and keeps its group and finding

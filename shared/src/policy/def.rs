@@ -16,6 +16,11 @@
 //! A policy may also name the checks of other tools it is equivalent to (`references`, e.g.
 //! `{prowler: [s3_bucket_default_encryption]}`), so a user of that tool can map one onto the other.
 //! Only the sources in [`REFERENCE_SOURCES`] are accepted, each with its own id syntax.
+//!
+//! A policy maps to at least one compliance control, except a check that no framework has (a role
+//! trusting any principal, a privilege-escalation path): it says `controls: {}` and must then name
+//! the checks it is equivalent to in `references`. It is evaluated and reported like any other,
+//! and counts in no framework's score.
 
 use std::collections::BTreeMap;
 
@@ -227,12 +232,14 @@ impl Policy {
                 })
             })
             .collect();
-        if controls.is_empty() {
+        let references = parse_references(raw.references.as_ref()).map_err(invalid)?;
+        if controls.is_empty() && references.is_empty() {
             return Err(invalid(
-                "`controls` must map to at least one control".into(),
+                "`controls` must map to at least one control (or, for a check no framework \
+                 has, `controls: {}` with the `references` it is equivalent to)"
+                    .into(),
             ));
         }
-        let references = parse_references(raw.references.as_ref()).map_err(invalid)?;
         let condition =
             PolicyCondition::compile(&raw.fails_when, "fails_when").map_err(|source| {
                 PolicyError::Condition {
@@ -558,6 +565,27 @@ examples:
         );
         // And a policy without the field has none
         assert!(Policy::parse("v.yaml", GOOD).unwrap().references.is_empty());
+    }
+
+    #[test]
+    fn a_check_no_framework_has_loads_with_references_alone() {
+        // Given the versioning policy with no control but a Prowler reference
+        let text = GOOD.replace(
+            "controls: {fsbp: [S3.14]}",
+            "controls: {}\nreferences: {prowler: [s3_bucket_object_versioning]}",
+        );
+        // When it loads, Then it has no control and its reference
+        let p = Policy::parse("v.yaml", &text).unwrap();
+        assert!(p.controls.is_empty());
+        assert_eq!(p.references[0].id, "s3_bucket_object_versioning");
+        // And without the reference it is refused, saying what it lacks
+        let bare = GOOD.replace("controls: {fsbp: [S3.14]}", "controls: {}");
+        let err = Policy::parse("v.yaml", &bare).unwrap_err().to_string();
+        assert!(
+            err.contains("`controls` must map to at least one control")
+                && err.contains("`references`"),
+            "{err}"
+        );
     }
 
     #[test]
