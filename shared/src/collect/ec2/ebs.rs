@@ -28,8 +28,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc::Sender;
 
 use super::{
-    client, failure, is_not_found, send, send_described, timestamp, AccountSession, Collected,
-    CollectionError, ATTRIBUTE_CONCURRENCY,
+    client, described, failure, is_not_found, lookup, resource, send, send_described, timestamp,
+    AccountSession, Collected, CollectionError, ATTRIBUTE_CONCURRENCY,
 };
 use crate::arn::{ArnScope, ArnShape};
 use crate::collect::Described;
@@ -185,24 +185,6 @@ const DEFAULT_FIELDS: &[Field] = &[
     UNREADABLE_FIELD,
 ];
 
-fn resource(
-    session: &AccountSession,
-    kind: &ArnShape,
-    region: &str,
-    id: &str,
-    configuration: Value,
-) -> Resource {
-    Resource {
-        arn: kind.arn(session.partition(), region, &session.account.account_id, id),
-        account_id: session.account.account_id.clone(),
-        service: Service::Ec2,
-        resource_type: kind.resource_type.into(),
-        region: region.to_owned(),
-        configuration,
-        last_seen_at: Utc::now(),
-    }
-}
-
 // ---- volumes ----
 
 fn volume_configuration(region: &str, v: &Volume) -> Value {
@@ -263,33 +245,21 @@ pub async fn describe_volume(
         .describe_volumes()
         .volume_ids(id)
         .send()
-        .await;
-    match answer {
-        Ok(out) => Ok(out
-            .volumes()
-            .iter()
-            .find(|v| v.volume_id() == Some(id))
-            .map(|v| {
-                Described::Found(Box::new(resource(
-                    session,
-                    &VOLUME_SHAPE,
-                    &region,
-                    id,
-                    volume_configuration(&region, v),
-                )))
-            })
-            .unwrap_or(Described::NotFound)),
-        Err(e) if is_not_found(&e) => Ok(Described::NotFound),
-        Err(e) => {
-            let arn = VOLUME_SHAPE.arn(
-                session.partition(),
-                &region,
-                &session.account.account_id,
-                id,
-            );
-            Err(failure(session, &region, Some(arn), "DescribeVolumes", &e))
-        }
-    }
+        .await
+        .map(|out| {
+            out.volumes()
+                .iter()
+                .find(|v| v.volume_id() == Some(id))
+                .map(|v| volume_configuration(&region, v))
+        });
+    described(
+        session,
+        &VOLUME_SHAPE,
+        &region,
+        id,
+        "DescribeVolumes",
+        answer,
+    )
 }
 
 // ---- snapshots ----
@@ -402,32 +372,28 @@ pub async fn describe_snapshot(
 ) -> Result<Described, CollectionError> {
     let region = session.home_region().to_owned();
     let ec2 = client(session, &region);
-    let answer = ec2.describe_snapshots().snapshot_ids(id).send().await;
-    match answer {
-        Ok(out) => match out
-            .snapshots()
-            .iter()
-            .find(|s| s.snapshot_id() == Some(id) && owned_by(session, s.owner_id()))
-        {
-            Some(s) => build_snapshot(session, &ec2, &region, s).await,
-            None => Ok(Described::NotFound),
-        },
-        Err(e) if is_not_found(&e) => Ok(Described::NotFound),
-        Err(e) => {
-            let arn = SNAPSHOT_SHAPE.arn(
-                session.partition(),
-                &region,
-                &session.account.account_id,
-                id,
-            );
-            Err(failure(
-                session,
-                &region,
-                Some(arn),
-                "DescribeSnapshots",
-                &e,
-            ))
-        }
+    let answer = ec2
+        .describe_snapshots()
+        .snapshot_ids(id)
+        .send()
+        .await
+        .map(|out| {
+            out.snapshots
+                .unwrap_or_default()
+                .into_iter()
+                .find(|s| s.snapshot_id() == Some(id) && owned_by(session, s.owner_id()))
+        });
+    let found = lookup(
+        session,
+        &SNAPSHOT_SHAPE,
+        &region,
+        id,
+        "DescribeSnapshots",
+        answer,
+    )?;
+    match found {
+        Some(s) => build_snapshot(session, &ec2, &region, &s).await,
+        None => Ok(Described::NotFound),
     }
 }
 
@@ -524,26 +490,16 @@ pub async fn describe_image(
 ) -> Result<Described, CollectionError> {
     let region = session.home_region().to_owned();
     let ec2 = client(session, &region);
-    let answer = ec2.describe_images().image_ids(id).send().await;
-    match answer {
-        Ok(out) => match out
-            .images()
-            .iter()
+    let answer = ec2.describe_images().image_ids(id).send().await.map(|out| {
+        out.images
+            .unwrap_or_default()
+            .into_iter()
             .find(|i| i.image_id() == Some(id) && owned_by(session, i.owner_id()))
-        {
-            Some(i) => build_image(session, &ec2, &region, i).await,
-            None => Ok(Described::NotFound),
-        },
-        Err(e) if is_not_found(&e) => Ok(Described::NotFound),
-        Err(e) => {
-            let arn = IMAGE_SHAPE.arn(
-                session.partition(),
-                &region,
-                &session.account.account_id,
-                id,
-            );
-            Err(failure(session, &region, Some(arn), "DescribeImages", &e))
-        }
+    });
+    let found = lookup(session, &IMAGE_SHAPE, &region, id, "DescribeImages", answer)?;
+    match found {
+        Some(i) => build_image(session, &ec2, &region, &i).await,
+        None => Ok(Described::NotFound),
     }
 }
 
