@@ -1157,6 +1157,7 @@ async fn an_interface_set_to_forward_is_flagged_in_real_time_and_checking_again_
     let check = |on: bool| {
         let ec2 = ec2.clone();
         let id = id.clone();
+        let account_id = account.account_id.clone();
         async move {
             ec2.modify_network_interface_attribute()
                 .network_interface_id(&id)
@@ -1169,7 +1170,7 @@ async fn an_interface_set_to_forward_is_flagged_in_real_time_and_checking_again_
                 .await
                 .unwrap();
             ec2_call(
-                &account.account_id,
+                &account_id,
                 "eu-west-1",
                 "ModifyNetworkInterfaceAttribute",
                 json!({"networkInterfaceId": id, "sourceDestCheck": {"value": on}}),

@@ -22,7 +22,6 @@
 use aws_sdk_ec2::types::{
     Filter, Image, ImageAttributeName, Snapshot, SnapshotAttributeName, Volume,
 };
-use chrono::Utc;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::Sender;
