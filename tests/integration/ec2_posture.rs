@@ -524,6 +524,8 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
     // And an unencrypted volume with a public snapshot, and an encrypted one with a private one
     let plain = volume(&us, "us-east-1a", false).await;
     let sealed = volume(&us, "us-east-1a", true).await;
+    // (and an encrypted volume that no snapshot copies)
+    let uncopied = volume(&us, "us-east-1a", true).await;
     let public_snap = snapshot(&us, &plain, true).await;
     let private_snap = snapshot(&us, &sealed, false).await;
     // And a public AMI, and a private one shared with one account
@@ -690,6 +692,10 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
         set(&["EC2VolumeEncrypted"]),
     );
     expected.insert(us_arn(&format!("volume/{sealed}")), set(&[]));
+    expected.insert(
+        us_arn(&format!("volume/{uncopied}")),
+        set(&["EC2VolumeHasSnapshot"]),
+    );
     expected.insert(
         us_arn(&format!("snapshot/{public_snap}")),
         set(&["EC2SnapshotNotPublic", "EC2SnapshotEncrypted"]),

@@ -343,7 +343,12 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(EC2, "AttachVolume", &[touch(&EC2_VOLUME, VOLUME_IN_REQUEST)]),
     rule(EC2, "DetachVolume", &[touch(&EC2_VOLUME, VOLUME_IN_REQUEST)]),
     // ---- EC2 snapshots ----
-    rule(EC2, "CreateSnapshot", &[creates(&EC2_SNAPSHOT, SNAPSHOT_IN_RESPONSE)]),
+    // The volume's snapshot count changes too (a deleted snapshot names no volume: the next
+    // inventory counts it).
+    rule(EC2, "CreateSnapshot", &[
+        creates(&EC2_SNAPSHOT, SNAPSHOT_IN_RESPONSE),
+        touch(&EC2_VOLUME, VOLUME_IN_REQUEST),
+    ]),
     // Inferred from the CopySnapshot response shape (`snapshotId`), as CreateSnapshot.
     rule(EC2, "CopySnapshot", &[creates(&EC2_SNAPSHOT, SNAPSHOT_IN_RESPONSE)]),
     rule(EC2, "DeleteSnapshot", &[deletes(&EC2_SNAPSHOT, SNAPSHOT_IN_REQUEST)]),

@@ -166,7 +166,10 @@ fn cases() -> Vec<Case> {
             Value::Null, Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:volume/vol-1", false)]),
         (EC2, "CreateSnapshot", json!({"volumeId": "vol-1", "description": "nightly"}),
             json!({"snapshotId": "snap-1", "volumeId": "vol-1", "status": "pending", "encrypted": false}),
-            Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:snapshot/snap-1", false)]),
+            Value::Null, vec![
+                ("arn:aws:ec2:us-east-1:111122223333:snapshot/snap-1", false),
+                ("arn:aws:ec2:us-east-1:111122223333:volume/vol-1", false),
+            ]),
         (EC2, "CreateImage", json!({"instanceId": "i-1", "name": "golden"}),
             json!({"imageId": "ami-1"}), Value::Null,
             vec![("arn:aws:ec2:us-east-1:111122223333:image/ami-1", false)]),
