@@ -125,6 +125,7 @@ impl World {
             accounts: format!("{id}_accounts"),
             scan_jobs: format!("{id}_scan_jobs"),
             object_findings: format!("{id}_object_findings"),
+            compliance: format!("{id}_compliance"),
         };
         let config = Config {
             tables,
