@@ -213,12 +213,20 @@ fn rule_match(item: &Item) -> Result<Option<crate::model::RuleMatch>, BadAttribu
     }))
 }
 
-/// The (by, at, reason, until) of an operator's note map, or the attribute at fault.
+/// The fields of an operator's note map (`Until` only for a suppression).
+struct Note {
+    by: String,
+    at: DateTime<Utc>,
+    reason: String,
+    until: Option<DateTime<Utc>>,
+}
+
+/// The operator's note in map attribute `name`, or the attribute at fault.
 fn note_fields(
     item: &Item,
     name: &'static str,
     with_until: bool,
-) -> Result<Option<(String, DateTime<Utc>, String, Option<DateTime<Utc>>)>, BadAttribute> {
+) -> Result<Option<Note>, BadAttribute> {
     let Some(attr) = item.get(name) else {
         return Ok(None);
     };
@@ -241,25 +249,33 @@ fn note_fields(
     } else {
         None
     };
-    Ok(Some((text("By")?, when("At")?, text("Reason")?, until)))
+    Ok(Some(Note {
+        by: text("By")?,
+        at: when("At")?,
+        reason: text("Reason")?,
+        until,
+    }))
 }
 
 fn acknowledgement(item: &Item) -> Result<Option<crate::model::Acknowledgement>, BadAttribute> {
-    Ok(note_fields(item, f::ACKNOWLEDGED, false)?
-        .map(|(by, at, reason, _)| crate::model::Acknowledgement { by, at, reason }))
+    Ok(
+        note_fields(item, f::ACKNOWLEDGED, false)?.map(|n| crate::model::Acknowledgement {
+            by: n.by,
+            at: n.at,
+            reason: n.reason,
+        }),
+    )
 }
 
 fn suppression(item: &Item) -> Result<Option<crate::model::Suppression>, BadAttribute> {
-    Ok(
-        note_fields(item, f::SUPPRESSED, true)?.and_then(|(by, at, reason, until)| {
-            until.map(|until| crate::model::Suppression {
-                by,
-                at,
-                reason,
-                until,
-            })
-        }),
-    )
+    Ok(note_fields(item, f::SUPPRESSED, true)?.and_then(|n| {
+        n.until.map(|until| crate::model::Suppression {
+            by: n.by,
+            at: n.at,
+            reason: n.reason,
+            until,
+        })
+    }))
 }
 
 pub fn account_to_item(acc: &Account) -> Item {
