@@ -329,7 +329,10 @@ pub(crate) async fn collect(
     let mut pages = ec2.describe_vpc_endpoints().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| failure(session, region, None, "DescribeVpcEndpoints", &e))?;
-        for e in page.vpc_endpoints().iter().filter(|e| !is_deleted(e)) {
+        for e in page.vpc_endpoints() {
+            if is_deleted(e) {
+                continue;
+            }
             let Some(id) = e.vpc_endpoint_id() else {
                 continue;
             };
@@ -352,25 +355,29 @@ pub(crate) async fn collect(
                 &e,
             )
         })?;
-        let services = page
+        // Owned, so that the futures below borrow nothing from the page.
+        let services: Vec<ServiceConfiguration> = page
             .service_configurations()
             .iter()
-            .filter_map(|s| s.service_id().map(|id| (s, id)));
+            .filter(|s| s.service_id().is_some())
+            .cloned()
+            .collect();
         let mut built = futures::stream::iter(services)
-            .map(|(s, id)| async move {
-                let allowed = allowed_principals(session, ec2, region, id).await;
+            .map(|s: ServiceConfiguration| async move {
+                let id = s.service_id().unwrap_or_default().to_owned();
+                let allowed = allowed_principals(session, ec2, region, &id).await;
                 (s, id, allowed)
             })
             .buffer_unordered(ATTRIBUTE_CONCURRENCY);
         while let Some((s, id, allowed)) = built.next().await {
             match allowed {
                 Ok(allowed) => {
-                    let configuration = service_configuration(region, account, s, &allowed);
+                    let configuration = service_configuration(region, account, &s, &allowed);
                     let r = super::resource(
                         session,
                         &VPC_ENDPOINT_SERVICE_SHAPE,
                         region,
-                        id,
+                        &id,
                         configuration,
                     );
                     send_resource(out, r).await;

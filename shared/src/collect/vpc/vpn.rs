@@ -122,7 +122,10 @@ pub(crate) async fn collect(
         .send()
         .await
         .map_err(|e| failure(session, region, None, "DescribeVpnConnections", &e))?;
-    for vpn in answer.vpn_connections().iter().filter(|v| !is_gone(v)) {
+    for vpn in answer.vpn_connections() {
+        if is_gone(vpn) {
+            continue;
+        }
         let Some(id) = vpn.vpn_connection_id() else {
             continue;
         };
