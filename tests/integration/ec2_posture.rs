@@ -837,7 +837,12 @@ fn ec2_event(account_id: &str, region: &str, event_name: &str, group: &str) -> S
 
 /// Sends one body through the queue, runs the processor on what the queue delivers, and
 /// deletes the delivered messages it did not fail (as Lambda's SQS integration does).
-pub(crate) async fn through_the_queue(world: &World, sqs: &aws_sdk_sqs::Client, url: &str, body: &str) {
+pub(crate) async fn through_the_queue(
+    world: &World,
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    body: &str,
+) {
     sqs.send_message()
         .queue_url(url)
         .message_body(body)

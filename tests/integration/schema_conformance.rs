@@ -1273,7 +1273,14 @@ async fn the_vpc_collector_writes_the_declared_schema() {
     let pcx = v::peering(&ec2, &a, &b).await;
     v::route_to_peer(&ec2, &table, "10.191.0.0/16", &pcx).await;
     let policy = serde_json::json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "444455556666"}, "Action": "*", "Resource": "*"}]});
-    v::endpoint(&ec2, &a, "com.amazonaws.us-east-1.ssm", &[&sub], Some(&policy)).await;
+    v::endpoint(
+        &ec2,
+        &a,
+        "com.amazonaws.us-east-1.ssm",
+        &[&sub],
+        Some(&policy),
+    )
+    .await;
     let logs = world.bucket("conform-vpc-logs");
     seed::create_bucket(
         &world.customer_s3(&account, "us-east-1").await,
@@ -1358,10 +1365,9 @@ async fn the_vpc_collector_writes_the_declared_schema() {
     }
     // And the endpoint's policy is stored decoded with its untrusted principal
     let endpoints = &by_type["AWS::EC2::VPCEndpoint"];
-    assert!(endpoints
-        .iter()
-        .any(|e| e["UntrustedPrincipals"] == serde_json::json!(["444455556666"])
-            && e["PolicyDocument"]["Statement"].is_array()));
+    assert!(endpoints.iter().any(|e| e["UntrustedPrincipals"]
+        == serde_json::json!(["444455556666"])
+        && e["PolicyDocument"]["Statement"].is_array()));
     // And the kinds the local AWS cannot produce conform on collector-shaped configurations
     let service = serde_json::json!({
         "ServiceId": "vpce-svc-1", "Region": "us-east-1",

@@ -131,7 +131,12 @@ pub(crate) async fn route_to_igw(ec2: &aws_sdk_ec2::Client, table: &str, igw: &s
         .unwrap();
 }
 
-async fn flow_log(world: &World, account: &Account, ec2: &aws_sdk_ec2::Client, vpc: &str) -> String {
+async fn flow_log(
+    world: &World,
+    account: &Account,
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &str,
+) -> String {
     let logs = world.bucket(&format!("flow-{}", &vpc[4..]));
     crate::seed::create_bucket(
         &world.customer_s3(account, "us-east-1").await,
@@ -366,7 +371,10 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
         us_arn(&format!("vpc-peering-connection/{wide}")),
         set(&["VpcPeeringRoutesLeastAccess"]),
     );
-    expected.insert(us_arn(&format!("vpc-peering-connection/{narrow}")), set(&[]));
+    expected.insert(
+        us_arn(&format!("vpc-peering-connection/{narrow}")),
+        set(&[]),
+    );
     expected.insert(us_arn(&format!("vpn-connection/{vpn}")), set(&[]));
     for table in [&exposed_main, &public_table, &careful_main] {
         expected.insert(us_arn(&format!("route-table/{table}")), set(&[]));
@@ -406,17 +414,25 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
     assert_eq!(careful_config["Subnets"], json!(subnets));
     assert_eq!(careful_config["AvailabilityZoneCount"], 2);
     // And the route tables name their default route's target, the peering its overbroad route
-    let main_config = stored(&world, &account, &us_arn(&format!("route-table/{exposed_main}")))
-        .await
-        .unwrap();
+    let main_config = stored(
+        &world,
+        &account,
+        &us_arn(&format!("route-table/{exposed_main}")),
+    )
+    .await
+    .unwrap();
     assert_eq!(main_config["Main"], true);
     assert_eq!(
         main_config["DefaultRoutes"]["Ipv4"],
         json!({"TargetKind": "InternetGateway", "TargetId": exposed_igw, "State": "active"})
     );
-    let wide_config = stored(&world, &account, &us_arn(&format!("vpc-peering-connection/{wide}")))
-        .await
-        .unwrap();
+    let wide_config = stored(
+        &world,
+        &account,
+        &us_arn(&format!("vpc-peering-connection/{wide}")),
+    )
+    .await
+    .unwrap();
     assert_eq!(wide_config["Routes"][0]["Destination"], "10.120.0.0/16");
     assert_eq!(wide_config["Routes"][0]["CoversPeerVpc"], true);
     // And the VPN connection is stored without its customer gateway configuration (its keys)
@@ -424,7 +440,10 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
         .await
         .unwrap();
     assert!(vpn_config.get("CustomerGatewayConfiguration").is_none());
-    assert!(!vpn_config.to_string().to_lowercase().contains("pre_shared_key"));
+    assert!(!vpn_config
+        .to_string()
+        .to_lowercase()
+        .contains("pre_shared_key"));
     // And Block Public Access, which the local AWS does not implement, is a collection error in
     // each region, never stored as "off"
     for region in ["us-east-1", "eu-west-1"] {
@@ -508,7 +527,13 @@ async fn vpc_items_an_older_version_stored_under_ec2_are_swept_by_the_ec2_invent
         configuration: json!({"VpcId": id, "Region": "us-east-1", "IsDefault": false, "FlowLogs": [], "Endpoints": []}),
         last_seen_at: chrono::Utc::now() - chrono::Duration::days(1),
     };
-    world.deps.stores.resources.put_if_newer(&old).await.unwrap();
+    world
+        .deps
+        .stores
+        .resources
+        .put_if_newer(&old)
+        .await
+        .unwrap();
     let ec2_partition = format!("{}_ec2", account.account_id);
     // When the EC2 inventory runs (its complete region no longer lists VPCs) and then the VPC one
     let ec2_summary = crate::ec2_posture::inventory(&world, &account).await;
@@ -657,7 +682,10 @@ async fn subnet_flow_log_and_route_changes_open_and_resolve_findings_in_real_tim
     )
     .await
     .expect("the route table is stored");
-    assert_eq!(table["DefaultRoutes"]["Ipv4"]["TargetKind"], "InternetGateway");
+    assert_eq!(
+        table["DefaultRoutes"]["Ipv4"]["TargetKind"],
+        "InternetGateway"
+    );
     let refreshed = stored(&world, &account, &vpc_arn).await.unwrap();
     assert_eq!(refreshed["PublicSubnetCount"], 1);
     assert_eq!(refreshed["PrivateSubnetCount"], 0);

@@ -102,7 +102,8 @@ pub(crate) async fn collect(
             send_resource(out, r).await;
         }
         Err(error) => {
-            let arn = BLOCK_PUBLIC_ACCESS_SHAPE.arn(session.partition(), region, &account, &account);
+            let arn =
+                BLOCK_PUBLIC_ACCESS_SHAPE.arn(session.partition(), region, &account, &account);
             send_failed(out, arn, error).await;
         }
     }

@@ -218,7 +218,8 @@ fn endpoint_configuration(region: &str, account: &str, e: &VpcEndpoint) -> Value
     if let Some(text) = e.policy_document() {
         match serde_json::from_str::<Value>(text) {
             Ok(policy) => {
-                configuration["UntrustedPrincipals"] = json!(untrusted_principals(&policy, account));
+                configuration["UntrustedPrincipals"] =
+                    json!(untrusted_principals(&policy, account));
                 configuration["PolicyDocument"] = policy;
             }
             Err(_) => {
@@ -539,7 +540,9 @@ mod tests {
                 .build(),
             AllowedPrincipal::builder().principal("*").build(),
         ];
-        let s = ServiceConfiguration::builder().service_id("vpce-svc-1").build();
+        let s = ServiceConfiguration::builder()
+            .service_id("vpce-svc-1")
+            .build();
         // then the other account and `*` are untrusted
         let c = service_configuration("us-east-1", OWN, &s, &allowed);
         assert_eq!(

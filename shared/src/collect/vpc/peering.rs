@@ -121,13 +121,17 @@ fn configuration(region: &str, pcx: &VpcPeeringConnection, tables: &[RouteTable]
         // The peer of a table's VPC is the other side; a table of neither side is judged
         // against both.
         let table_vpc = table.vpc_id();
-        let peer_blocks: Vec<String> = if table_vpc.is_some() && table_vpc == requester.and_then(|r| r.vpc_id()) {
-            blocks(accepter)
-        } else if table_vpc.is_some() && table_vpc == accepter.and_then(|a| a.vpc_id()) {
-            blocks(requester)
-        } else {
-            blocks(requester).into_iter().chain(blocks(accepter)).collect()
-        };
+        let peer_blocks: Vec<String> =
+            if table_vpc.is_some() && table_vpc == requester.and_then(|r| r.vpc_id()) {
+                blocks(accepter)
+            } else if table_vpc.is_some() && table_vpc == accepter.and_then(|a| a.vpc_id()) {
+                blocks(requester)
+            } else {
+                blocks(requester)
+                    .into_iter()
+                    .chain(blocks(accepter))
+                    .collect()
+            };
         for route in table.routes() {
             if target(route) != ("VpcPeeringConnection", Some(id)) {
                 continue;
@@ -178,10 +182,13 @@ pub(crate) async fn collect(
     tables: &[RouteTable],
     out: &Sender<Collected>,
 ) -> Result<(), CollectionError> {
-    let mut pages = ec2.describe_vpc_peering_connections().into_paginator().send();
+    let mut pages = ec2
+        .describe_vpc_peering_connections()
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(|e| failure(session, region, None, "DescribeVpcPeeringConnections", &e))?;
+        let page =
+            page.map_err(|e| failure(session, region, None, "DescribeVpcPeeringConnections", &e))?;
         for pcx in page.vpc_peering_connections() {
             let Some(id) = pcx.vpc_peering_connection_id() else {
                 continue;

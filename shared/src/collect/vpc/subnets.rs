@@ -126,7 +126,10 @@ mod tests {
         // given a subnet's configuration, and one without a VPC
         let c = subnet_configuration(
             "us-east-1",
-            &Subnet::builder().subnet_id("subnet-1").vpc_id("vpc-1").build(),
+            &Subnet::builder()
+                .subnet_id("subnet-1")
+                .vpc_id("vpc-1")
+                .build(),
         );
         // then its VPC is its dependent, and a subnet without one has none
         assert_eq!(

@@ -180,12 +180,32 @@ mod tests {
         let vpn = VpnConnection::builder()
             .vpn_connection_id("vpn-1")
             .customer_gateway_configuration("<psk>s3cr3t-psk</psk>")
-            .vgw_telemetry(VgwTelemetry::builder().outside_ip_address("1.1.1.1").status(TelemetryStatus::Up).build())
-            .vgw_telemetry(VgwTelemetry::builder().outside_ip_address("2.2.2.2").status(TelemetryStatus::Down).build())
+            .vgw_telemetry(
+                VgwTelemetry::builder()
+                    .outside_ip_address("1.1.1.1")
+                    .status(TelemetryStatus::Up)
+                    .build(),
+            )
+            .vgw_telemetry(
+                VgwTelemetry::builder()
+                    .outside_ip_address("2.2.2.2")
+                    .status(TelemetryStatus::Down)
+                    .build(),
+            )
             .options(
                 VpnConnectionOptions::builder()
-                    .tunnel_options(TunnelOption::builder().outside_ip_address("1.1.1.1").pre_shared_key("s3cr3t-psk").log_options(logged).build())
-                    .tunnel_options(TunnelOption::builder().outside_ip_address("2.2.2.2").build())
+                    .tunnel_options(
+                        TunnelOption::builder()
+                            .outside_ip_address("1.1.1.1")
+                            .pre_shared_key("s3cr3t-psk")
+                            .log_options(logged)
+                            .build(),
+                    )
+                    .tunnel_options(
+                        TunnelOption::builder()
+                            .outside_ip_address("2.2.2.2")
+                            .build(),
+                    )
                     .build(),
             )
             .build();
