@@ -452,6 +452,7 @@ const CHECKED_AGAINST_COLLECTOR_OUTPUT: &[&str] = &[
     "AWS::EC2::VPCPeeringConnection",
     "AWS::EC2::VPNConnection",
     "AWS::EC2::VPCBlockPublicAccessOptions",
+    "AWS::EC2::VPCRegionSpread",
 ];
 
 /// EC2 paths the local AWS never fills: no instance profile can be attached without IAM (the

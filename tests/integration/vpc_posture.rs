@@ -390,6 +390,9 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
         arn(&account, "eu-west-1", &format!("subnet/{eu_subnet}")),
         set(&[]),
     );
+    // And the account's own VPCs are in both regions
+    let spread = format!("arn:aws:ec2::{own}:vpc-region-spread");
+    expected.insert(spread.clone(), set(&[]));
     let mut actual = BTreeMap::new();
     for arn in expected.keys() {
         assert!(
@@ -402,6 +405,11 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
 
     // And the VPC ARNs keep EC2's ARN service while living in the vpc partition
     assert!(expected.keys().all(|a| a.starts_with("arn:aws:ec2:")));
+    let spread_config = stored(&world, &account, &spread).await.unwrap();
+    assert_eq!(
+        spread_config["RegionsWithNonDefaultVpcs"],
+        json!(["eu-west-1", "us-east-1"])
+    );
     // And the careful VPC's subnets are judged public and private from their route tables
     let careful_config = stored(&world, &account, &us_arn(&format!("vpc/{careful}")))
         .await
@@ -502,6 +510,14 @@ async fn a_refused_region_keeps_what_it_had_and_the_other_is_swept() {
     );
     assert!(stored(&world, &account, &ap_arn).await.is_some());
     assert!(active(&world, &ap_arn).await.contains(FLOW_LOGS));
+    // And the account-wide region spread, undecidable without ap-southeast-2, is failed and
+    // keeps what the first run stored (both regions with a VPC of their own)
+    let spread = format!("arn:aws:ec2::{}:vpc-region-spread", account.account_id);
+    assert!(second.errors.iter().any(|e| e.contains("vpc-region-spread")), "{:?}", second.errors);
+    assert_eq!(
+        stored(&world, &account, &spread).await.unwrap()["NonDefaultVpcRegionCount"],
+        2
+    );
     // And the other region was swept, its VPC's findings resolved as gone
     assert!(vpc_summary.regions["us-east-1"].complete);
     assert!(stored(&world, &account, &us_arn).await.is_none());

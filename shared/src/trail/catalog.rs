@@ -59,6 +59,7 @@ const EC2_VPC_ENDPOINT_SERVICE: ArnShape = vpc::endpoints::VPC_ENDPOINT_SERVICE_
 const EC2_VPC_PEERING: ArnShape = vpc::peering::PEERING_CONNECTION_SHAPE;
 const EC2_VPN_CONNECTION: ArnShape = vpc::vpn::VPN_CONNECTION_SHAPE;
 const EC2_VPC_BLOCK_PUBLIC_ACCESS: ArnShape = vpc::block_public_access::BLOCK_PUBLIC_ACCESS_SHAPE;
+const EC2_VPC_REGION_SPREAD: ArnShape = vpc::spread::VPC_REGION_SPREAD_SHAPE;
 
 /// Where an identifier can be found in a CloudTrail record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,8 +365,15 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(EC2, "ModifyImageAttribute", &[touch(&EC2_IMAGE, IMAGE_IN_REQUEST)]),
     rule(EC2, "ResetImageAttribute", &[touch(&EC2_IMAGE, IMAGE_IN_REQUEST)]),
     // ---- EC2 VPCs and flow logs ----
-    rule(EC2, "CreateVpc", &[creates(&EC2_VPC, &[Path("responseElements.vpc.vpcId")])]),
-    rule(EC2, "DeleteVpc", &[deletes(&EC2_VPC, VPC_IN_REQUEST)]),
+    // A new or deleted VPC can change the regions holding one (a default VPC never counts).
+    rule(EC2, "CreateVpc", &[
+        creates(&EC2_VPC, &[Path("responseElements.vpc.vpcId")]),
+        touch(&EC2_VPC_REGION_SPREAD, THE_ACCOUNT),
+    ]),
+    rule(EC2, "DeleteVpc", &[
+        deletes(&EC2_VPC, VPC_IN_REQUEST),
+        touch(&EC2_VPC_REGION_SPREAD, THE_ACCOUNT),
+    ]),
     rule(EC2, "ModifyVpcAttribute", &[touch(&EC2_VPC, VPC_IN_REQUEST)]),
     // Inferred from the CreateDefaultVpc response shape, as CreateVpc.
     rule(EC2, "CreateDefaultVpc", &[creates(&EC2_VPC, &[

@@ -20,7 +20,9 @@
 //!   `AWS::EC2::VPCEndpointService` (acceptance, allowed principals);
 //! - [`peering`] has `AWS::EC2::VPCPeeringConnection` with the routes that send traffic through it;
 //! - [`vpn`] has `AWS::EC2::VPNConnection` (tunnel states and logging options);
-//! - [`block_public_access`] has `AWS::EC2::VPCBlockPublicAccessOptions`, one per region.
+//! - [`block_public_access`] has `AWS::EC2::VPCBlockPublicAccessOptions`, one per region;
+//! - [`spread`] has `AWS::EC2::VPCRegionSpread`, one per account: the regions holding a VPC of
+//!   the account's own, known only once every region is listed.
 //!
 //! Each region is listed on its own ([`super::regions::collect_regions`]): a listing call that
 //! fails in a region fails that region only, and its stored resources are kept. A call that fails
@@ -32,6 +34,7 @@ pub mod block_public_access;
 pub mod endpoints;
 pub mod peering;
 pub mod routes;
+pub mod spread;
 pub mod subnets;
 pub mod vpcs;
 pub mod vpn;
@@ -41,7 +44,7 @@ use chrono::Utc;
 use serde_json::Value;
 use tokio::sync::mpsc::Sender;
 
-use super::{call_failure, AccountSession, Collected, CollectionError, Described};
+use super::{call_failure, AccountSession, Collected, CollectionError, Completeness, Described};
 use crate::arn::ArnShape;
 use crate::model::{Resource, Service};
 use crate::registry::ServiceEntry;
@@ -59,15 +62,33 @@ pub const SERVICE: ServiceEntry = ServiceEntry {
         &peering::PEERING_CONNECTION,
         &vpn::VPN_CONNECTION,
         &block_public_access::BLOCK_PUBLIC_ACCESS,
+        &spread::VPC_REGION_SPREAD,
     ],
-    collect: |session, out| {
-        Box::pin(super::regions::collect_regions(
-            session,
-            Service::Vpc,
-            move |region| async move { collect_region(session, &region, out).await },
-        ))
-    },
+    collect: |session, out| Box::pin(collect_all(session, out)),
 };
+
+/// Lists every region ([`super::regions::collect_regions`]), then concludes the account-wide
+/// region spread from what the regions saw.
+async fn collect_all(session: &AccountSession, out: &Sender<Collected>) -> Completeness {
+    let seen = std::sync::Mutex::new(spread::Spread::default());
+    let record = &seen;
+    let completeness = super::regions::collect_regions(session, Service::Vpc, move |region| {
+        async move {
+            let own = collect_region(session, &region, out).await?;
+            // A poisoned lock only means another region's task panicked: its set is still whole.
+            let mut spread = record.lock().unwrap_or_else(|p| p.into_inner());
+            if own {
+                spread.with_own_vpcs.insert(region.clone());
+            }
+            spread.listed.insert(region);
+            Ok::<(), CollectionError>(())
+        }
+    })
+    .await;
+    let spread = seen.into_inner().unwrap_or_else(|p| p.into_inner());
+    spread::conclude(session, &completeness, &spread, out).await;
+    completeness
+}
 
 /// Per-resource calls (an endpoint service's permissions) made at once in one region.
 pub(crate) const ATTRIBUTE_CONCURRENCY: usize = 8;
@@ -77,22 +98,23 @@ pub(crate) fn client(session: &AccountSession, region: &str) -> aws_sdk_ec2::Cli
     aws_sdk_ec2::Client::new(&session.config_in(region))
 }
 
-/// Lists every kind in one region. The first listing that fails fails the region.
+/// Lists every kind in one region, and says whether it holds a VPC that is not its default one.
+/// The first listing that fails fails the region.
 async fn collect_region(
     session: &AccountSession,
     region: &str,
     out: &Sender<Collected>,
-) -> Result<(), CollectionError> {
+) -> Result<bool, CollectionError> {
     let ec2 = client(session, region);
     let tables = routes::list_route_tables(session, &ec2, region).await?;
-    vpcs::collect(session, &ec2, region, &tables, out).await?;
+    let own = vpcs::collect(session, &ec2, region, &tables, out).await?;
     subnets::collect(session, &ec2, region, out).await?;
     routes::collect(session, &ec2, region, &tables, out).await?;
     endpoints::collect(session, &ec2, region, out).await?;
     peering::collect(session, &ec2, region, &tables, out).await?;
     vpn::collect(session, &ec2, region, out).await?;
     block_public_access::collect(session, &ec2, region, out).await;
-    Ok(())
+    Ok(own)
 }
 
 /// A failed VPC (EC2 API) call in `region`, about `resource` (an ARN) if it concerns one.

@@ -116,7 +116,10 @@ async fn attached(
         let page = page.map_err(|e| failure(session, region, None, "DescribeSubnets", &e))?;
         for s in page.subnets() {
             if let Some(vpc) = s.vpc_id() {
-                out.subnets.entry(vpc.to_owned()).or_default().push(s.clone());
+                out.subnets
+                    .entry(vpc.to_owned())
+                    .or_default()
+                    .push(s.clone());
             }
         }
     }
@@ -231,25 +234,28 @@ fn resource(
     ))
 }
 
-/// Lists the region's VPCs; `tables` are the region's route tables.
+/// Lists the region's VPCs (`tables` are the region's route tables), and says whether one of
+/// them is not the region's default VPC.
 pub(crate) async fn collect(
     session: &AccountSession,
     ec2: &aws_sdk_ec2::Client,
     region: &str,
     tables: &[RouteTable],
     out: &Sender<Collected>,
-) -> Result<(), CollectionError> {
+) -> Result<bool, CollectionError> {
     let attached = attached(session, ec2, region, None).await?;
     let mut pages = ec2.describe_vpcs().into_paginator().send();
+    let mut own = false;
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| failure(session, region, None, "DescribeVpcs", &e))?;
         for vpc in page.vpcs() {
+            own |= vpc.is_default() != Some(true);
             if let Some(r) = resource(session, region, vpc, &attached, tables) {
                 send_resource(out, r).await;
             }
         }
     }
-    Ok(())
+    Ok(own)
 }
 
 pub async fn describe(session: &AccountSession, id: &str) -> Result<Described, CollectionError> {
