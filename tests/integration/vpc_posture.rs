@@ -513,7 +513,14 @@ async fn a_refused_region_keeps_what_it_had_and_the_other_is_swept() {
     // And the account-wide region spread, undecidable without ap-southeast-2, is failed and
     // keeps what the first run stored (both regions with a VPC of their own)
     let spread = format!("arn:aws:ec2::{}:vpc-region-spread", account.account_id);
-    assert!(second.errors.iter().any(|e| e.contains("vpc-region-spread")), "{:?}", second.errors);
+    assert!(
+        second
+            .errors
+            .iter()
+            .any(|e| e.contains("vpc-region-spread")),
+        "{:?}",
+        second.errors
+    );
     assert_eq!(
         stored(&world, &account, &spread).await.unwrap()["NonDefaultVpcRegionCount"],
         2

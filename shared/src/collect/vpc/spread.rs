@@ -82,7 +82,12 @@ fn resource_of(session: &AccountSession, spread: &Spread) -> crate::model::Resou
     let region = if spread.listed.contains(home) || spread.listed.is_empty() {
         home
     } else {
-        spread.listed.iter().next().map(String::as_str).unwrap_or(home)
+        spread
+            .listed
+            .iter()
+            .next()
+            .map(String::as_str)
+            .unwrap_or(home)
     };
     super::resource(
         session,
