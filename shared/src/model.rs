@@ -26,10 +26,13 @@ pub enum Service {
     CloudTrail,
     Kms,
     Lambda,
+    /// VPC networking (VPCs, subnets, route tables, gateways, endpoints, peering, VPN): EC2 API
+    /// calls and `arn:<partition>:ec2:` ARNs, kept in a partition of their own.
+    Vpc,
 }
 
 impl Service {
-    pub const ALL: [Service; 7] = [
+    pub const ALL: [Service; 8] = [
         Service::S3,
         Service::Iam,
         Service::Ec2,
@@ -37,6 +40,7 @@ impl Service {
         Service::CloudTrail,
         Service::Kms,
         Service::Lambda,
+        Service::Vpc,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +52,7 @@ impl Service {
             Service::CloudTrail => "cloudtrail",
             Service::Kms => "kms",
             Service::Lambda => "lambda",
+            Service::Vpc => "vpc",
         }
     }
 
@@ -69,7 +74,7 @@ impl fmt::Display for Service {
 
 /// A service name that qrie does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown service {0:?} (known: s3, iam, ec2, rds, cloudtrail, kms, lambda)")]
+#[error("unknown service {0:?} (known: s3, iam, ec2, rds, cloudtrail, kms, lambda, vpc)")]
 pub struct UnknownService(pub String);
 
 impl FromStr for Service {

@@ -146,6 +146,7 @@ pub static SERVICES: &[&ServiceEntry] = &[
     &crate::collect::lambda::SERVICE,
     &crate::collect::rds::SERVICE,
     &crate::collect::iam::SERVICE,
+    &crate::collect::vpc::SERVICE,
 ];
 
 /// The entry of `service`, if qrie collects it.
@@ -191,9 +192,11 @@ mod tests {
                     "{}",
                     kind.resource_type()
                 );
+                // named for the service whose API and ARNs it has (VPC kinds are `AWS::EC2::*`,
+                // `arn:aws:ec2:` and `ec2:` calls, kept in a qrie service of their own)
                 assert_eq!(
-                    Service::of_resource_type(kind.resource_type()),
-                    Some(entry.service),
+                    Service::of_resource_type(kind.resource_type()).map(Service::as_str),
+                    Some(kind.shape.arn_service),
                     "{} is named for another service",
                     kind.resource_type()
                 );
@@ -206,10 +209,10 @@ mod tests {
         for kind in kinds() {
             // given a registered kind
             let name = kind.resource_type();
-            // then it needs permissions, all of its own service
+            // then it needs permissions, all of the API its ARNs name (`ec2:` for VPC kinds)
             assert!(!kind.permissions.is_empty(), "{name}");
             for p in kind.permissions {
-                let prefix = format!("{}:", kind.shape.service);
+                let prefix = format!("{}:", kind.shape.arn_service);
                 assert!(p.starts_with(&prefix), "{name}: {p}");
             }
             // and its schema names it and has fields

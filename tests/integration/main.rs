@@ -14,3 +14,4 @@ mod object_scanner;
 mod s3_posture;
 mod schema_conformance;
 mod seed;
+mod vpc_posture;

@@ -30,6 +30,7 @@ pub mod rds;
 pub mod regions;
 pub mod s3;
 pub mod session;
+pub mod vpc;
 
 // Each service's module declares its kinds and its lister; `crate::registry::SERVICES` lists
 // the services.

@@ -23,7 +23,7 @@ use super::pending::{
     EC2_FLOW_LOG, RDS_DB_CLUSTER, RDS_DB_CLUSTER_SNAPSHOT, RDS_DB_PARAMETER_GROUP,
     RDS_EVENT_SUBSCRIPTION,
 };
-use crate::collect::{cloudtrail, ec2, iam, kms, lambda, rds, s3};
+use crate::collect::{cloudtrail, ec2, iam, kms, lambda, rds, s3, vpc};
 
 /// The registered kinds' shapes the rules point at (declared with the kinds).
 const S3_BUCKET: ArnShape = s3::BUCKET.shape;
@@ -47,11 +47,19 @@ const EC2_VOLUME: ArnShape = ec2::ebs::VOLUME_SHAPE;
 const EC2_SNAPSHOT: ArnShape = ec2::ebs::SNAPSHOT_SHAPE;
 const EC2_IMAGE: ArnShape = ec2::ebs::IMAGE_SHAPE;
 const EC2_EBS_ENCRYPTION_BY_DEFAULT: ArnShape = ec2::ebs::EBS_ENCRYPTION_BY_DEFAULT_SHAPE;
-const EC2_VPC: ArnShape = ec2::vpcs::VPC_SHAPE;
-const EC2_SUBNET: ArnShape = ec2::network::SUBNET_SHAPE;
 const EC2_NETWORK_ACL: ArnShape = ec2::network::NETWORK_ACL_SHAPE;
 const EC2_EIP: ArnShape = ec2::network::ELASTIC_IP_SHAPE;
 const EC2_LAUNCH_TEMPLATE: ArnShape = ec2::launch_templates::LAUNCH_TEMPLATE_SHAPE;
+const EC2_VPC: ArnShape = vpc::vpcs::VPC_SHAPE;
+const EC2_SUBNET: ArnShape = vpc::subnets::SUBNET_SHAPE;
+const EC2_ROUTE_TABLE: ArnShape = vpc::routes::ROUTE_TABLE_SHAPE;
+const EC2_INTERNET_GATEWAY: ArnShape = vpc::routes::INTERNET_GATEWAY_SHAPE;
+const EC2_VPC_ENDPOINT: ArnShape = vpc::endpoints::VPC_ENDPOINT_SHAPE;
+const EC2_VPC_ENDPOINT_SERVICE: ArnShape = vpc::endpoints::VPC_ENDPOINT_SERVICE_SHAPE;
+const EC2_VPC_PEERING: ArnShape = vpc::peering::PEERING_CONNECTION_SHAPE;
+const EC2_VPN_CONNECTION: ArnShape = vpc::vpn::VPN_CONNECTION_SHAPE;
+const EC2_VPC_BLOCK_PUBLIC_ACCESS: ArnShape = vpc::block_public_access::BLOCK_PUBLIC_ACCESS_SHAPE;
+const EC2_VPC_REGION_SPREAD: ArnShape = vpc::spread::VPC_REGION_SPREAD_SHAPE;
 const EC2_NETWORK_INTERFACE: ArnShape = ec2::interfaces::NETWORK_INTERFACE_SHAPE;
 const EC2_TRANSIT_GATEWAY: ArnShape = ec2::interfaces::TRANSIT_GATEWAY_SHAPE;
 const EC2_REGION_SETTINGS: ArnShape = ec2::settings::REGION_SETTINGS_SHAPE;
@@ -190,6 +198,20 @@ const IMAGE_IN_REQUEST: &[IdSource] = &[Path("requestParameters.imageId")];
 const IMAGE_IN_RESPONSE: &[IdSource] = &[Path("responseElements.imageId")];
 const VPC_IN_REQUEST: &[IdSource] = &[Path("requestParameters.vpcId")];
 const NETWORK_ACL_IN_REQUEST: &[IdSource] = &[Path("requestParameters.networkAclId")];
+const ROUTE_TABLE_IN_REQUEST: &[IdSource] = &[Path("requestParameters.routeTableId")];
+const IGW_IN_REQUEST: &[IdSource] = &[Path("requestParameters.internetGatewayId")];
+const PEERING_IN_REQUEST: &[IdSource] = &[Path("requestParameters.vpcPeeringConnectionId")];
+const VPN_IN_REQUEST: &[IdSource] = &[
+    Path("requestParameters.vpnConnectionId"),
+    Path("requestParameters.ModifyVpnTunnelOptionsRequest.VpnConnectionId"),
+];
+/// The newer endpoint-service APIs log `<Action>Request` with PascalCase fields (inferred, as
+/// CreateFlowLogs); the classic camelCase field second.
+const ENDPOINT_SERVICE_IN_REQUEST: &[IdSource] = &[
+    Path("requestParameters.ModifyVpcEndpointServiceConfigurationRequest.ServiceId"),
+    Path("requestParameters.ModifyVpcEndpointServicePermissionsRequest.ServiceId"),
+    Path("requestParameters.serviceId"),
+];
 const INTERFACE_IN_REQUEST: &[IdSource] = &[Path("requestParameters.networkInterfaceId")];
 /// Transit gateway APIs are of the newer `<Action>Request`/`<Action>Response` form (inferred:
 /// the response's gateway first, the request's id second).
@@ -362,19 +384,53 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(EC2, "ModifyImageAttribute", &[touch(&EC2_IMAGE, IMAGE_IN_REQUEST)]),
     rule(EC2, "ResetImageAttribute", &[touch(&EC2_IMAGE, IMAGE_IN_REQUEST)]),
     // ---- EC2 VPCs and flow logs ----
-    rule(EC2, "CreateVpc", &[creates(&EC2_VPC, &[Path("responseElements.vpc.vpcId")])]),
-    rule(EC2, "DeleteVpc", &[deletes(&EC2_VPC, VPC_IN_REQUEST)]),
+    // A new or deleted VPC can change the regions holding one (a default VPC never counts).
+    rule(EC2, "CreateVpc", &[
+        creates(&EC2_VPC, &[Path("responseElements.vpc.vpcId")]),
+        touch(&EC2_VPC_REGION_SPREAD, THE_ACCOUNT),
+    ]),
+    rule(EC2, "DeleteVpc", &[
+        deletes(&EC2_VPC, VPC_IN_REQUEST),
+        touch(&EC2_VPC_REGION_SPREAD, THE_ACCOUNT),
+    ]),
     rule(EC2, "ModifyVpcAttribute", &[touch(&EC2_VPC, VPC_IN_REQUEST)]),
     // Inferred from the CreateDefaultVpc response shape, as CreateVpc.
     rule(EC2, "CreateDefaultVpc", &[creates(&EC2_VPC, &[
         Path("responseElements.vpc.vpcId"),
         Path("responseElements.CreateDefaultVpcResponse.vpc.vpcId"),
     ])]),
-    // A new endpoint changes the VPC's endpoints. Inferred: the PascalCase request form of newer
-    // APIs first, the classic camelCase field second.
-    rule(EC2, "CreateVpcEndpoint", &[touch(&EC2_VPC, &[
-        Path("requestParameters.CreateVpcEndpointRequest.VpcId"),
-        Path("requestParameters.vpcId"),
+    // A new endpoint, and the VPC whose endpoints it changes. Inferred: the PascalCase
+    // `<Action>Request`/`<Action>Response` form of newer APIs first, the classic camelCase second.
+    rule(EC2, "CreateVpcEndpoint", &[
+        creates(&EC2_VPC_ENDPOINT, &[
+            Path("responseElements.CreateVpcEndpointResponse.vpcEndpoint.vpcEndpointId"),
+            Path("responseElements.vpcEndpoint.vpcEndpointId"),
+        ]),
+        touch(&EC2_VPC, &[
+            Path("requestParameters.CreateVpcEndpointRequest.VpcId"),
+            Path("requestParameters.vpcId"),
+        ]),
+    ]),
+    // Inferred as CreateVpcEndpoint; the endpoint's VPC follows as its dependent.
+    rule(EC2, "ModifyVpcEndpoint", &[touch(&EC2_VPC_ENDPOINT, &[
+        Path("requestParameters.ModifyVpcEndpointRequest.VpcEndpointId"),
+        Path("requestParameters.vpcEndpointId"),
+    ])]),
+    // Inferred: several ids, one `VpcEndpointId` item each (a list, or one object).
+    rule(EC2, "DeleteVpcEndpoints", &[deletes(&EC2_VPC_ENDPOINT, &[
+        Path("requestParameters.DeleteVpcEndpointsRequest.VpcEndpointId[].content"),
+        Path("requestParameters.DeleteVpcEndpointsRequest.VpcEndpointId"),
+    ])]),
+    // ---- endpoint services (inferred: the `<Action>Request`/`<Action>Response` form) ----
+    rule(EC2, "CreateVpcEndpointServiceConfiguration", &[creates(&EC2_VPC_ENDPOINT_SERVICE, &[
+        Path("responseElements.CreateVpcEndpointServiceConfigurationResponse.serviceConfiguration.serviceId"),
+        Path("responseElements.serviceConfiguration.serviceId"),
+    ])]),
+    rule(EC2, "ModifyVpcEndpointServiceConfiguration", &[touch(&EC2_VPC_ENDPOINT_SERVICE, ENDPOINT_SERVICE_IN_REQUEST)]),
+    rule(EC2, "ModifyVpcEndpointServicePermissions", &[touch(&EC2_VPC_ENDPOINT_SERVICE, ENDPOINT_SERVICE_IN_REQUEST)]),
+    rule(EC2, "DeleteVpcEndpointServiceConfigurations", &[deletes(&EC2_VPC_ENDPOINT_SERVICE, &[
+        Path("requestParameters.DeleteVpcEndpointServiceConfigurationsRequest.ServiceId[].content"),
+        Path("requestParameters.DeleteVpcEndpointServiceConfigurationsRequest.ServiceId"),
     ])]),
     // CreateFlowLogs names the flow logs it made and the resources they watch; only VPCs are
     // tracked (ResourceType can also be Subnet or NetworkInterface).
@@ -392,10 +448,54 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
         Path("requestParameters.DeleteFlowLogsRequest.FlowLogId.content"),
         Path("requestParameters.DeleteFlowLogsRequest.FlowLogId"),
     ])]),
-    // ---- subnets, network ACLs and Elastic IPs (classic camelCase request fields) ----
+    // ---- route tables and internet gateways (classic camelCase request fields); a route
+    // table's VPC and the peerings it routes through follow as its dependents ----
+    rule(EC2, "CreateRouteTable", &[creates(&EC2_ROUTE_TABLE, &[Path("responseElements.routeTable.routeTableId")])]),
+    rule(EC2, "DeleteRouteTable", &[deletes(&EC2_ROUTE_TABLE, ROUTE_TABLE_IN_REQUEST)]),
+    rule(EC2, "CreateRoute", &[
+        touch(&EC2_ROUTE_TABLE, ROUTE_TABLE_IN_REQUEST),
+        touch(&EC2_VPC_PEERING, PEERING_IN_REQUEST).only_if(Present("requestParameters.vpcPeeringConnectionId")),
+    ]),
+    rule(EC2, "ReplaceRoute", &[
+        touch(&EC2_ROUTE_TABLE, ROUTE_TABLE_IN_REQUEST),
+        touch(&EC2_VPC_PEERING, PEERING_IN_REQUEST).only_if(Present("requestParameters.vpcPeeringConnectionId")),
+    ]),
+    // The peering a deleted route went through is not in the record; the next inventory sees it.
+    rule(EC2, "DeleteRoute", &[touch(&EC2_ROUTE_TABLE, ROUTE_TABLE_IN_REQUEST)]),
+    rule(EC2, "AssociateRouteTable", &[touch(&EC2_ROUTE_TABLE, ROUTE_TABLE_IN_REQUEST)]),
+    // The table the subnet moves to; the one it leaves is seen by the next inventory.
+    rule(EC2, "ReplaceRouteTableAssociation", &[touch(&EC2_ROUTE_TABLE, ROUTE_TABLE_IN_REQUEST)]),
+    rule(EC2, "CreateInternetGateway", &[creates(&EC2_INTERNET_GATEWAY, &[Path("responseElements.internetGateway.internetGatewayId")])]),
+    rule(EC2, "DeleteInternetGateway", &[deletes(&EC2_INTERNET_GATEWAY, IGW_IN_REQUEST)]),
+    rule(EC2, "AttachInternetGateway", &[
+        touch(&EC2_INTERNET_GATEWAY, IGW_IN_REQUEST),
+        touch(&EC2_VPC, VPC_IN_REQUEST),
+    ]),
+    rule(EC2, "DetachInternetGateway", &[
+        touch(&EC2_INTERNET_GATEWAY, IGW_IN_REQUEST),
+        touch(&EC2_VPC, VPC_IN_REQUEST),
+    ]),
+    // ---- peering connections ----
+    rule(EC2, "CreateVpcPeeringConnection", &[creates(&EC2_VPC_PEERING, &[Path("responseElements.vpcPeeringConnection.vpcPeeringConnectionId")])]),
+    rule(EC2, "AcceptVpcPeeringConnection", &[touch(&EC2_VPC_PEERING, PEERING_IN_REQUEST)]),
+    // A rejected connection is gone: the describe no longer finds it, and it is removed.
+    rule(EC2, "RejectVpcPeeringConnection", &[touch(&EC2_VPC_PEERING, PEERING_IN_REQUEST)]),
+    rule(EC2, "DeleteVpcPeeringConnection", &[deletes(&EC2_VPC_PEERING, PEERING_IN_REQUEST)]),
+    rule(EC2, "ModifyVpcPeeringConnectionOptions", &[touch(&EC2_VPC_PEERING, PEERING_IN_REQUEST)]),
+    // ---- Site-to-Site VPN connections ----
+    rule(EC2, "CreateVpnConnection", &[creates(&EC2_VPN_CONNECTION, &[Path("responseElements.vpnConnection.vpnConnectionId")])]),
+    rule(EC2, "DeleteVpnConnection", &[deletes(&EC2_VPN_CONNECTION, VPN_IN_REQUEST)]),
+    rule(EC2, "ModifyVpnConnection", &[touch(&EC2_VPN_CONNECTION, VPN_IN_REQUEST)]),
+    rule(EC2, "ModifyVpnConnectionOptions", &[touch(&EC2_VPN_CONNECTION, VPN_IN_REQUEST)]),
+    // Inferred: the classic camelCase field, else the `<Action>Request` form.
+    rule(EC2, "ModifyVpnTunnelOptions", &[touch(&EC2_VPN_CONNECTION, VPN_IN_REQUEST)]),
+    // ---- VPC Block Public Access (one setting per account and region; inferred) ----
+    rule(EC2, "ModifyVpcBlockPublicAccessOptions", &[touch(&EC2_VPC_BLOCK_PUBLIC_ACCESS, THE_ACCOUNT)]),
+    // ---- subnets; a subnet's VPC follows as its dependent ----
     rule(EC2, "CreateSubnet", &[creates(&EC2_SUBNET, &[Path("responseElements.subnet.subnetId")])]),
     rule(EC2, "DeleteSubnet", &[deletes(&EC2_SUBNET, &[Path("requestParameters.subnetId")])]),
     rule(EC2, "ModifySubnetAttribute", &[touch(&EC2_SUBNET, &[Path("requestParameters.subnetId")])]),
+    // ---- network ACLs and Elastic IPs (classic camelCase request fields) ----
     rule(EC2, "CreateNetworkAcl", &[creates(&EC2_NETWORK_ACL, &[Path("responseElements.networkAcl.networkAclId")])]),
     rule(EC2, "DeleteNetworkAcl", &[deletes(&EC2_NETWORK_ACL, NETWORK_ACL_IN_REQUEST)]),
     rule(EC2, "CreateNetworkAclEntry", &[touch(&EC2_NETWORK_ACL, NETWORK_ACL_IN_REQUEST)]),
@@ -780,6 +880,12 @@ mod tests {
             "DeleteVpc",
             "DeleteFlowLogs",
             "DeleteSubnet",
+            "DeleteRouteTable",
+            "DeleteInternetGateway",
+            "DeleteVpcPeeringConnection",
+            "DeleteVpcEndpoints",
+            "DeleteVpcEndpointServiceConfigurations",
+            "DeleteVpnConnection",
             "DeleteNetworkAcl",
             "ReleaseAddress",
             "DeleteLaunchTemplate",

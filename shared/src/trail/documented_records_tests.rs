@@ -204,7 +204,69 @@ fn cases() -> Vec<Case> {
         // inferred
         (EC2, "CreateVpcEndpoint", json!({"CreateVpcEndpointRequest": {
             "VpcId": "vpc-1", "ServiceName": "com.amazonaws.us-east-1.ec2"}}),
-            Value::Null, Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:vpc/vpc-1", false)]),
+            json!({"CreateVpcEndpointResponse": {"vpcEndpoint": {"vpcEndpointId": "vpce-1", "vpcId": "vpc-1"}}}), Value::Null,
+            vec![("arn:aws:ec2:us-east-1:111122223333:vpc-endpoint/vpce-1", false), ("arn:aws:ec2:us-east-1:111122223333:vpc/vpc-1", false)]),
+        // inferred
+        (EC2, "ModifyVpcEndpoint", json!({"ModifyVpcEndpointRequest": {"VpcEndpointId": "vpce-1", "ResetPolicy": true}}),
+            Value::Null, Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:vpc-endpoint/vpce-1", false)]),
+        // inferred: two ids, and one
+        (EC2, "DeleteVpcEndpoints", json!({"DeleteVpcEndpointsRequest": {"VpcEndpointId": [
+            {"tag": 1, "content": "vpce-1"}, {"tag": 2, "content": "vpce-2"}]}}),
+            Value::Null, Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:vpc-endpoint/vpce-1", true), ("arn:aws:ec2:us-east-1:111122223333:vpc-endpoint/vpce-2", true)]),
+        // inferred
+        (EC2, "CreateVpcEndpointServiceConfiguration", json!({"CreateVpcEndpointServiceConfigurationRequest": {
+            "AcceptanceRequired": true}}),
+            json!({"CreateVpcEndpointServiceConfigurationResponse": {"serviceConfiguration": {"serviceId": "vpce-svc-1"}}}),
+            Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:vpc-endpoint-service/vpce-svc-1", false)]),
+        // inferred
+        (EC2, "ModifyVpcEndpointServiceConfiguration", json!({"ModifyVpcEndpointServiceConfigurationRequest": {
+            "ServiceId": "vpce-svc-1", "AcceptanceRequired": false}}),
+            Value::Null, Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:vpc-endpoint-service/vpce-svc-1", false)]),
+        // inferred
+        (EC2, "ModifyVpcEndpointServicePermissions", json!({"ModifyVpcEndpointServicePermissionsRequest": {
+            "ServiceId": "vpce-svc-1", "AddAllowedPrincipals": {"tag": 1, "content": "*"}}}),
+            Value::Null, Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:vpc-endpoint-service/vpce-svc-1", false)]),
+        // inferred
+        (EC2, "DeleteVpcEndpointServiceConfigurations", json!({"DeleteVpcEndpointServiceConfigurationsRequest": {
+            "ServiceId": {"tag": 1, "content": "vpce-svc-1"}}}),
+            Value::Null, Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:vpc-endpoint-service/vpce-svc-1", true)]),
+        (EC2, "ReplaceRoute", json!({"routeTableId": "rtb-1", "destinationCidrBlock": "10.1.0.0/16",
+            "vpcPeeringConnectionId": "pcx-1"}),
+            json!({"_return": true}), Value::Null,
+            vec![("arn:aws:ec2:us-east-1:111122223333:route-table/rtb-1", false), ("arn:aws:ec2:us-east-1:111122223333:vpc-peering-connection/pcx-1", false)]),
+        (EC2, "ReplaceRouteTableAssociation", json!({"associationId": "rtbassoc-1", "routeTableId": "rtb-2"}),
+            json!({"newAssociationId": "rtbassoc-2"}), Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:route-table/rtb-2", false)]),
+        (EC2, "CreateVpcPeeringConnection", json!({"vpcId": "vpc-1", "peerVpcId": "vpc-2"}),
+            json!({"vpcPeeringConnection": {"vpcPeeringConnectionId": "pcx-1",
+                "status": {"code": "initiating-request"}}}), Value::Null,
+            vec![("arn:aws:ec2:us-east-1:111122223333:vpc-peering-connection/pcx-1", false)]),
+        (EC2, "AcceptVpcPeeringConnection", json!({"vpcPeeringConnectionId": "pcx-1"}),
+            json!({"vpcPeeringConnection": {"vpcPeeringConnectionId": "pcx-1"}}), Value::Null,
+            vec![("arn:aws:ec2:us-east-1:111122223333:vpc-peering-connection/pcx-1", false)]),
+        (EC2, "RejectVpcPeeringConnection", json!({"vpcPeeringConnectionId": "pcx-1"}),
+            json!({"_return": true}), Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:vpc-peering-connection/pcx-1", false)]),
+        (EC2, "DeleteVpcPeeringConnection", json!({"vpcPeeringConnectionId": "pcx-1"}),
+            json!({"_return": true}), Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:vpc-peering-connection/pcx-1", true)]),
+        (EC2, "ModifyVpcPeeringConnectionOptions", json!({"vpcPeeringConnectionId": "pcx-1",
+            "requesterPeeringConnectionOptions": {"allowDnsResolutionFromRemoteVpc": true}}),
+            Value::Null, Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:vpc-peering-connection/pcx-1", false)]),
+        (EC2, "CreateVpnConnection", json!({"type": "ipsec.1", "customerGatewayId": "cgw-1", "vpnGatewayId": "vgw-1"}),
+            json!({"vpnConnection": {"vpnConnectionId": "vpn-1", "state": "pending"}}), Value::Null,
+            vec![("arn:aws:ec2:us-east-1:111122223333:vpn-connection/vpn-1", false)]),
+        (EC2, "DeleteVpnConnection", json!({"vpnConnectionId": "vpn-1"}),
+            json!({"_return": true}), Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:vpn-connection/vpn-1", true)]),
+        (EC2, "ModifyVpnConnection", json!({"vpnConnectionId": "vpn-1", "transitGatewayId": "tgw-1"}),
+            Value::Null, Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:vpn-connection/vpn-1", false)]),
+        (EC2, "ModifyVpnConnectionOptions", json!({"vpnConnectionId": "vpn-1", "localIpv4NetworkCidr": "10.0.0.0/16"}),
+            Value::Null, Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:vpn-connection/vpn-1", false)]),
+        // inferred: the `<Action>Request` form
+        (EC2, "ModifyVpnTunnelOptions", json!({"ModifyVpnTunnelOptionsRequest": {"VpnConnectionId": "vpn-1",
+            "VpnTunnelOutsideIpAddress": "203.0.113.1"}}),
+            Value::Null, Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:vpn-connection/vpn-1", false)]),
+        // inferred
+        (EC2, "ModifyVpcBlockPublicAccessOptions", json!({"ModifyVpcBlockPublicAccessOptionsRequest": {
+            "InternetGatewayBlockMode": "block-ingress"}}),
+            Value::Null, Value::Null, vec![("arn:aws:ec2:us-east-1:111122223333:vpc-block-public-access-options", false)]),
         (EC2, "CreateSubnet", json!({"vpcId": "vpc-1", "cidrBlock": "10.0.1.0/24"}),
             json!({"subnet": {"subnetId": "subnet-1", "vpcId": "vpc-1"}}), Value::Null,
             vec![("arn:aws:ec2:us-east-1:111122223333:subnet/subnet-1", false)]),
@@ -460,9 +522,10 @@ fn documented_shapes_yield_the_expected_resources() {
         for resource in &touched {
             assert_eq!(resource.account_id, ACCOUNT, "{name}");
             assert_eq!(resource.region, "us-east-1", "{name}");
+            // (the ARN's service: VPC kinds are qrie's `vpc` service with `ec2` ARNs)
             assert_eq!(
-                resource.service.as_str(),
-                source.split('.').next().unwrap_or(""),
+                resource.arn.split(':').nth(2),
+                source.split('.').next(),
                 "{name}"
             );
         }

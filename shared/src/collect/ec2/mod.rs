@@ -1,8 +1,8 @@
 //! The EC2 collector: security groups, instances, EBS volumes, snapshots and AMIs owned by the
-//! account, the per-region EBS encryption default, VPCs with their flow logs and endpoints,
-//! subnets, network ACLs, Elastic IPs, launch templates, network interfaces, transit gateways and
-//! the region's Block Public Access and instance metadata defaults,
-//! in every region the account is collected in (see [`super::regions`]).
+//! account, the per-region EBS encryption default, network ACLs, Elastic IPs, launch templates,
+//! network interfaces, transit gateways and the region's Block Public Access and instance
+//! metadata defaults, in every region the account is collected in (see [`super::regions`]).
+//! VPCs, subnets and the rest of VPC networking are the VPC service's ([`super::vpc`]).
 //!
 //! One file per area, each declaring its kinds (ARN shape, permissions, schema, describe) next to
 //! the code that builds their configuration:
@@ -14,9 +14,7 @@
 //!   (only masked matches are kept);
 //! - [`ebs`] has `AWS::EC2::Volume`, `AWS::EC2::Snapshot`, `AWS::EC2::Image` and
 //!   `AWS::EC2::EbsEncryptionByDefault`;
-//! - [`vpcs`] has `AWS::EC2::VPC`;
-//! - [`network`] has `AWS::EC2::Subnet`, `AWS::EC2::NetworkAcl` (entries judged in rule order) and
-//!   `AWS::EC2::EIP`;
+//! - [`network`] has `AWS::EC2::NetworkAcl` (entries judged in rule order) and `AWS::EC2::EIP`;
 //! - [`launch_templates`] has `AWS::EC2::LaunchTemplate`, every version with its user data scanned
 //!   like an instance's;
 //! - [`interfaces`] has `AWS::EC2::NetworkInterface` and `AWS::EC2::TransitGateway`;
@@ -36,7 +34,6 @@ pub mod launch_templates;
 pub mod network;
 pub mod security_groups;
 pub mod settings;
-pub mod vpcs;
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use tokio::sync::mpsc::Sender;
@@ -59,8 +56,6 @@ pub const SERVICE: ServiceEntry = ServiceEntry {
         &ebs::SNAPSHOT,
         &ebs::IMAGE,
         &ebs::EBS_ENCRYPTION_BY_DEFAULT,
-        &vpcs::VPC,
-        &network::SUBNET,
         &network::NETWORK_ACL,
         &network::ELASTIC_IP,
         &launch_templates::LAUNCH_TEMPLATE,
@@ -99,7 +94,6 @@ async fn collect_region(
     ebs::collect_volumes(session, &ec2, region, out).await?;
     ebs::collect_snapshots(session, &ec2, region, out).await?;
     ebs::collect_images(session, &ec2, region, out).await?;
-    vpcs::collect(session, &ec2, region, out).await?;
     network::collect(session, &ec2, region, out).await?;
     launch_templates::collect(session, &ec2, region, out).await?;
     interfaces::collect(session, &ec2, region, out).await?;

@@ -1,10 +1,8 @@
-//! Subnets, network ACLs and Elastic IPs.
+//! Network ACLs and Elastic IPs (subnets are the VPC service's: `collect::vpc::subnets`).
 //!
 //! Normalised configurations:
 //!
 //! ```text
-//! Subnet      SubnetId, Region, VpcId, CidrBlock, AvailabilityZone, DefaultForAz,
-//!             MapPublicIpOnLaunch, AssignIpv6AddressOnCreation
 //! NetworkAcl  NetworkAclId, Region, VpcId, IsDefault, OwnerId, SubnetIds [subnet id]
 //!             Entries [{RuleNumber, Egress, Protocol, RuleAction, Source, IsWorld, FromPort,
 //!                       ToPort}] in rule-number order (Protocol named as for security groups;
@@ -16,7 +14,7 @@
 //!             NetworkInterfaceId | null
 //! ```
 
-use aws_sdk_ec2::types::{Address, NetworkAcl, Subnet};
+use aws_sdk_ec2::types::{Address, NetworkAcl};
 use serde_json::{json, Value};
 use tokio::sync::mpsc::Sender;
 
@@ -29,24 +27,6 @@ use crate::collect::Described;
 use crate::model::Service;
 use crate::policy::schema::{Field, Type};
 use crate::registry::{Residence, ResourceKind};
-
-/// The ARN shape of [`SUBNET`] (what the collector's own code forms ARNs with).
-pub const SUBNET_SHAPE: ArnShape = ArnShape::new(
-    Service::Ec2,
-    "ec2",
-    "AWS::EC2::Subnet",
-    ArnScope::Regional,
-    "subnet/",
-);
-
-pub const SUBNET: ResourceKind = ResourceKind {
-    shape: SUBNET_SHAPE,
-    residence: Residence::Regional,
-    permissions: &["ec2:DescribeRegions", "ec2:DescribeSubnets"],
-    fields: SUBNET_FIELDS,
-    describe: |session, id| Box::pin(describe_subnet(session, id)),
-    dependents: None,
-};
 
 /// The ARN shape of [`NETWORK_ACL`] (what the collector's own code forms ARNs with).
 pub const NETWORK_ACL_SHAPE: ArnShape = ArnShape::new(
@@ -83,17 +63,6 @@ pub const ELASTIC_IP: ResourceKind = ResourceKind {
     describe: |session, id| Box::pin(describe_address(session, id)),
     dependents: None,
 };
-
-const SUBNET_FIELDS: &[Field] = &[
-    Field::new("SubnetId", Type::String),
-    Field::new("Region", Type::String),
-    Field::new("VpcId", Type::String).nullable(),
-    Field::new("CidrBlock", Type::String).nullable(),
-    Field::new("AvailabilityZone", Type::String).nullable(),
-    Field::new("DefaultForAz", Type::Bool),
-    Field::new("MapPublicIpOnLaunch", Type::Bool),
-    Field::new("AssignIpv6AddressOnCreation", Type::Bool),
-];
 
 const ACL_FIELDS: &[Field] = &[
     Field::new("NetworkAclId", Type::String),
@@ -134,19 +103,6 @@ const EIP_FIELDS: &[Field] = &[
     Field::new("InstanceId", Type::String).nullable(),
     Field::new("NetworkInterfaceId", Type::String).nullable(),
 ];
-
-fn subnet_configuration(region: &str, s: &Subnet) -> Value {
-    json!({
-        "SubnetId": s.subnet_id(),
-        "Region": region,
-        "VpcId": s.vpc_id(),
-        "CidrBlock": s.cidr_block(),
-        "AvailabilityZone": s.availability_zone(),
-        "DefaultForAz": s.default_for_az().unwrap_or(false),
-        "MapPublicIpOnLaunch": s.map_public_ip_on_launch().unwrap_or(false),
-        "AssignIpv6AddressOnCreation": s.assign_ipv6_address_on_creation().unwrap_or(false),
-    })
-}
 
 /// One normalised ACL entry.
 struct Entry {
@@ -250,28 +206,13 @@ fn address_configuration(region: &str, a: &Address) -> Value {
     })
 }
 
-/// Lists the region's subnets, network ACLs and Elastic IPs.
+/// Lists the region's network ACLs and Elastic IPs.
 pub(crate) async fn collect(
     session: &AccountSession,
     ec2: &aws_sdk_ec2::Client,
     region: &str,
     out: &Sender<Collected>,
 ) -> Result<(), CollectionError> {
-    let mut pages = ec2.describe_subnets().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| failure(session, region, None, "DescribeSubnets", &e))?;
-        for s in page.subnets() {
-            let Some(id) = s.subnet_id() else { continue };
-            let r = resource(
-                session,
-                &SUBNET_SHAPE,
-                region,
-                id,
-                subnet_configuration(region, s),
-            );
-            send(out, Collected::Resource(Box::new(r))).await;
-        }
-    }
     let mut pages = ec2.describe_network_acls().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| failure(session, region, None, "DescribeNetworkAcls", &e))?;
@@ -309,32 +250,6 @@ pub(crate) async fn collect(
         send(out, Collected::Resource(Box::new(r))).await;
     }
     Ok(())
-}
-
-pub async fn describe_subnet(
-    session: &AccountSession,
-    id: &str,
-) -> Result<Described, CollectionError> {
-    let region = session.home_region().to_owned();
-    let answer = client(session, &region)
-        .describe_subnets()
-        .subnet_ids(id)
-        .send()
-        .await
-        .map(|out| {
-            out.subnets()
-                .iter()
-                .find(|s| s.subnet_id() == Some(id))
-                .map(|s| subnet_configuration(&region, s))
-        });
-    described(
-        session,
-        &SUBNET_SHAPE,
-        &region,
-        id,
-        "DescribeSubnets",
-        answer,
-    )
 }
 
 pub async fn describe_network_acl(
