@@ -210,16 +210,16 @@ pub async fn seed_account(world: &World, account: &Account) {
             .await
             .unwrap();
     }
-    // Server certificates: an expired one and its valid twin.
-    for (name, file) in [("old-www", "expired"), ("www", "valid")] {
-        iam.upload_server_certificate()
-            .server_certificate_name(name)
-            .certificate_body(iam_data(&format!("{file}-cert.pem")))
-            .private_key(iam_data(&format!("{file}-key.pem")))
-            .send()
-            .await
-            .unwrap();
-    }
+    // An expired server certificate (moto lists every certificate with the same fixed, past
+    // expiration whatever was uploaded, so a valid twin cannot be shown here: the policy's
+    // examples have it).
+    iam.upload_server_certificate()
+        .server_certificate_name("old-www")
+        .certificate_body(iam_data("expired-cert.pem"))
+        .private_key(iam_data("expired-key.pem"))
+        .send()
+        .await
+        .unwrap();
     // Identity providers: a SAML one (the account federates) and an OIDC one.
     iam.create_saml_provider()
         .name("corp")
@@ -305,9 +305,9 @@ async fn inventory_and_scan_find_exactly_the_iam_misconfigurations() {
     // When it is inventoried and scanned
     let summary = inventory(&world, &account).await;
     assert!(summary.errors.is_empty(), "{:?}", summary.errors);
-    // 5 users, 2 groups, 4 roles, 2 customer policies, the password policy, the root user, two
-    // server certificates, a SAML and an OIDC provider and the account access aggregate
-    assert_eq!(summary.resources, 20, "{summary:?}");
+    // 5 users, 2 groups, 4 roles, 2 customer policies, the password policy, the root user, a
+    // server certificate, a SAML and an OIDC provider and the account access aggregate
+    assert_eq!(summary.resources, 19, "{summary:?}");
     let first = scan(&world, &account).await;
     assert!(first.errors.is_empty(), "{:?}", first.errors);
 
@@ -472,7 +472,7 @@ pub async fn seeded_configurations(world: &World, account: &Account) -> Vec<(Str
         ),
         (
             "AWS::IAM::ServerCertificate",
-            format!("arn:aws:iam::{id}:server-certificate/www"),
+            format!("arn:aws:iam::{id}:server-certificate/old-www"),
         ),
         (
             "AWS::IAM::SAMLProvider",
@@ -805,60 +805,39 @@ async fn certificate_and_identity_provider_events_reach_findings_in_real_time() 
     );
     let queues = Queues::new(&world, 30).await;
 
-    // When an expired and a valid certificate are uploaded and their events arrive
-    for (name, file) in [("old-www", "expired"), ("www", "valid")] {
-        iam.upload_server_certificate()
-            .server_certificate_name(name)
-            .certificate_body(iam_data(&format!("{file}-cert.pem")))
-            .private_key(iam_data(&format!("{file}-key.pem")))
-            .send()
-            .await
-            .unwrap();
-    }
+    // When an expired certificate is uploaded and its event arrives
+    iam.upload_server_certificate()
+        .server_certificate_name("old-www")
+        .certificate_body(iam_data("expired-cert.pem"))
+        .private_key(iam_data("expired-key.pem"))
+        .send()
+        .await
+        .unwrap();
     let (_, response, summary) = deliver(
         &world,
         &queues,
-        &[
-            iam_event(
-                &id,
-                "UploadServerCertificate",
-                json!({"serverCertificateName": "old-www"}),
-            ),
-            iam_event(
-                &id,
-                "UploadServerCertificate",
-                json!({"serverCertificateName": "www"}),
-            ),
-        ],
+        &[iam_event(
+            &id,
+            "UploadServerCertificate",
+            json!({"serverCertificateName": "old-www"}),
+        )],
     )
     .await;
     assert!(response.batch_item_failures.is_empty(), "{summary:?}");
-    // Then the expired one opens a finding and the valid one is stored without one
+    // Then it is stored and its finding opens
     let old = format!("arn:aws:iam::{id}:server-certificate/old-www");
-    let www = format!("arn:aws:iam::{id}:server-certificate/www");
-    assert_eq!(
-        state_of(&world, &old, "IamNoExpiredServerCertificates").await,
-        Some(FindingState::Active)
-    );
     let partition = format!("{id}_iam");
-    let stored = world
+    assert!(world
         .deps
         .stores
         .resources
-        .get(&partition, &www)
+        .get(&partition, &old)
         .await
         .unwrap()
-        .expect("the valid certificate is stored");
-    assert!(
-        stored.configuration["Expiration"]
-            .as_str()
-            .is_some_and(|e| e.starts_with("2126-01-01")),
-        "{}",
-        stored.configuration
-    );
+        .is_some());
     assert_eq!(
-        state_of(&world, &www, "IamNoExpiredServerCertificates").await,
-        None
+        state_of(&world, &old, "IamNoExpiredServerCertificates").await,
+        Some(FindingState::Active)
     );
 
     // When the expired one is deleted and that event arrives, Then its finding resolves and it

@@ -782,6 +782,8 @@ mod tests {
             "DeleteRole",
             "DeletePolicy",
             "DeleteServerCertificate",
+            "DeleteSAMLProvider",
+            "DeleteOpenIDConnectProvider",
             "DeleteDBInstance",
             "DeleteDBSnapshot",
             "DeleteTrail",
