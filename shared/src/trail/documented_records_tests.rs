@@ -58,7 +58,8 @@ const DB_ARN: &str = "arn:aws:rds:us-east-1:111122223333:db:orders-db";
 
 const BUCKET_ARN: &str = "arn:aws:s3:::qrie-demo-logs";
 const SAML_ARN: &str = "arn:aws:iam::111122223333:saml-provider/corp";
-const OIDC_ARN: &str = "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com";
+const OIDC_ARN: &str =
+    "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com";
 const ACCESS_ARN: &str = "arn:aws:iam::111122223333:account-access";
 const KEY_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
 const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
