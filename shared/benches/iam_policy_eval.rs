@@ -37,17 +37,57 @@ fn team_document() -> Value {
 }
 
 fn read_only_document() -> Value {
+    let actions: Vec<&str> = [
+        "acm:Describe*",
+        "acm:Get*",
+        "acm:List*",
+        "apigateway:GET",
+        "autoscaling:Describe*",
+        "cloudformation:Describe*",
+        "cloudformation:Get*",
+        "cloudformation:List*",
+        "cloudtrail:Describe*",
+        "cloudtrail:Get*",
+        "cloudtrail:LookupEvents",
+        "cloudwatch:Describe*",
+        "cloudwatch:Get*",
+        "cloudwatch:List*",
+        "dynamodb:Describe*",
+        "dynamodb:List*",
+        "ec2:Describe*",
+        "ec2:Get*",
+        "ecr:Describe*",
+        "ecr:List*",
+        "ecs:Describe*",
+        "ecs:List*",
+        "eks:Describe*",
+        "eks:List*",
+        "elasticloadbalancing:Describe*",
+        "iam:Get*",
+        "iam:List*",
+        "kms:Describe*",
+        "kms:List*",
+        "lambda:Get*",
+        "lambda:List*",
+        "logs:Describe*",
+        "logs:Get*",
+        "rds:Describe*",
+        "rds:List*",
+        "route53:Get*",
+        "route53:List*",
+        "s3:GetBucket*",
+        "s3:List*",
+        "sns:Get*",
+        "sns:List*",
+        "sqs:Get*",
+        "sqs:List*",
+        "ssm:Describe*",
+        "ssm:List*",
+        "tag:Get*",
+    ]
+    .to_vec();
     json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Resource": "*", "Action": [
-            "acm:Describe*", "acm:Get*", "acm:List*", "apigateway:GET", "autoscaling:Describe*",
-            "cloudformation:Describe*", "cloudformation:Get*", "cloudformation:List*",
-            "cloudtrail:Describe*", "cloudtrail:Get*", "cloudtrail:LookupEvents", "cloudwatch:Describe*",
-            "cloudwatch:Get*", "cloudwatch:List*", "dynamodb:Describe*", "dynamodb:List*", "ec2:Describe*",
-            "ec2:Get*", "ecr:Describe*", "ecr:List*", "ecs:Describe*", "ecs:List*", "eks:Describe*",
-            "eks:List*", "elasticloadbalancing:Describe*", "iam:Get*", "iam:List*", "kms:Describe*",
-            "kms:List*", "lambda:Get*", "lambda:List*", "logs:Describe*", "logs:Get*", "rds:Describe*",
-            "rds:List*", "route53:Get*", "route53:List*", "s3:GetBucket*", "s3:List*", "sns:Get*",
-            "sns:List*", "sqs:Get*", "sqs:List*", "ssm:Describe*", "ssm:List*", "tag:Get*"]}
+        {"Effect": "Allow", "Resource": "*", "Action": actions}
     ]})
 }
 
