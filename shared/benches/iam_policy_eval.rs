@@ -162,7 +162,7 @@ fn managed_policy() -> Value {
 
 fn bench(c: &mut Criterion) {
     let catalog = Catalog::embedded();
-    let mut group = c.benchmark_group("iam_policies");
+    let mut bench_group = c.benchmark_group("iam_policies");
     for (kind, config) in [
         ("AWS::IAM::User", user()),
         ("AWS::IAM::Group", group()),
@@ -176,8 +176,8 @@ fn bench(c: &mut Criterion) {
             .collect();
         assert!(!policies.is_empty(), "{kind}");
         let name = kind.rsplit(':').next().unwrap_or(kind);
-        group.throughput(Throughput::Elements(policies.len() as u64));
-        group.bench_function(format!("fails/{name}"), |b| {
+        bench_group.throughput(Throughput::Elements(policies.len() as u64));
+        bench_group.bench_function(format!("fails/{name}"), |b| {
             b.iter(|| {
                 let mut failed = 0usize;
                 for p in &policies {
@@ -186,7 +186,7 @@ fn bench(c: &mut Criterion) {
                 failed
             })
         });
-        group.bench_function(format!("evaluate_with_evidence/{name}"), |b| {
+        bench_group.bench_function(format!("evaluate_with_evidence/{name}"), |b| {
             b.iter(|| {
                 policies
                     .iter()
@@ -196,7 +196,7 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
-    group.finish();
+    bench_group.finish();
 }
 
 criterion_group!(benches, bench);
