@@ -284,6 +284,28 @@ pub async fn inject_fault(rule: serde_json::Value) {
         .expect("fault request task");
 }
 
+/// Starts counting the local AWS requests signed by `account_id`'s keys (a measurement aid).
+pub async fn count_calls(account_id: &str) {
+    let url = format!("{}/_qrie/calls", endpoint());
+    let body = serde_json::json!({"account": account_id}).to_string();
+    tokio::task::spawn_blocking(move || http("POST", &url, &body))
+        .await
+        .expect("count request task");
+}
+
+/// The requests signed by `account_id`'s keys since [`count_calls`], by action.
+pub async fn counted_calls(account_id: &str) -> std::collections::BTreeMap<String, u64> {
+    let url = format!("{}/_qrie/calls?account={account_id}", endpoint());
+    let response = tokio::task::spawn_blocking(move || http("GET", &url, ""))
+        .await
+        .expect("count request task");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    serde_json::from_str(body).expect("the counts are JSON")
+}
+
 /// The fault rules the local AWS holds, with how often each fired (a `pass` rule counts the
 /// requests it matched and lets them through: see `tests/moto/server.py`).
 pub async fn fault_rules() -> serde_json::Value {

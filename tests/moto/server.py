@@ -6,6 +6,11 @@ parent process (the test binary or the Makefile's shell) exits.
 
 Fault injection, for tests of AccessDenied, throttling and other failures through the real AWS
 SDK: POST /_qrie/faults with a JSON rule, DELETE /_qrie/faults to clear them all.
+
+Call counting, for measurements: POST /_qrie/calls with {"account": "<id>"} starts counting the
+requests signed by that account's keys, by action (the query protocols' `Action=` or the
+X-Amz-Target header); GET /_qrie/calls?account=<id> answers the counts as JSON
+({"ListUsers": 1, ...}).
 A rule matches a request on any of these (all optional):
   method        HTTP method, e.g. "GET"
   path_regex    regular expression searched in the path, e.g. "^/my-bucket/?$"
@@ -74,6 +79,7 @@ class FaultInjector:
         self.rules = []
         self.lock = threading.Lock()
         self.dynamodb = threading.Lock()
+        self.counted = {}
 
     def _control(self, environ, start_response):
         request = Request(environ)
@@ -86,6 +92,29 @@ class FaultInjector:
                 self.rules.clear()
             body = json.dumps(self.rules)
         return Response(body, content_type="application/json")(environ, start_response)
+
+    def _calls(self, environ, start_response):
+        request = Request(environ)
+        with self.lock:
+            if request.method == "POST":
+                account = json.loads(request.get_data() or b"{}")["account"]
+                self.counted[account] = {}
+                body = "{}"
+            else:
+                body = json.dumps(self.counted.get(request.args.get("account"), {}))
+        return Response(body, content_type="application/json")(environ, start_response)
+
+    def _count(self, environ):
+        account = _account_of(environ)
+        if account not in self.counted:
+            return
+        action = environ.get("HTTP_X_AMZ_TARGET") or ""
+        if not action:
+            found = re.search(r"(?:^|&)Action=([A-Za-z0-9]+)", environ.get("qrie.body", ""))
+            action = found.group(1) if found else environ.get("REQUEST_METHOD", "?")
+        with self.lock:
+            counts = self.counted[account]
+            counts[action] = counts.get(action, 0) + 1
 
     def _matches(self, rule, environ):
         if "method" in rule and environ.get("REQUEST_METHOD") != rule["method"]:
@@ -139,12 +168,16 @@ class FaultInjector:
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO") == "/_qrie/faults":
             return self._control(environ, start_response)
-        if any("body_contains" in r for r in self.rules):
+        if environ.get("PATH_INFO") == "/_qrie/calls":
+            return self._calls(environ, start_response)
+        if self.counted or any("body_contains" in r for r in self.rules):
             # Read the body once and hand moto an identical stream.
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(body)
             environ["qrie.body"] = body.decode("utf-8", "replace")
+        if self.counted:
+            self._count(environ)
         with self.lock:
             rule = None
             for candidate in self.rules:

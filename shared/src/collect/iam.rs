@@ -1,5 +1,6 @@
-//! The IAM collector: users, groups, roles, customer managed policies, the password policy and
-//! the root user, each normalised so that a policy judges one resource on its own.
+//! The IAM collector: users, groups, roles, customer managed policies, the password policy, the
+//! root user, server certificates, SAML and OIDC providers and the account's access aggregate, each
+//! normalised so that a policy judges one resource on its own.
 //!
 //! IAM is global: every resource is stored in the partition `<account>_iam` with the region
 //! `us-east-1` (IAM's home in the `aws` partition; `cn-north-1` and `us-gov-west-1` in the
@@ -38,7 +39,18 @@
 //! RootUser       AccountId, Arn, MfaEnabled, AccessKeysPresent, VirtualMfa,
 //!                CredentialReport {PasswordLastUsed, AccessKey1Active, AccessKey1LastUsed,
 //!                AccessKey2Active, AccessKey2LastUsed} (the report's `<root_account>` row)
+//! SAMLProvider   Name, Arn, AccountId, CreateDate, ValidUntil
+//! OIDCProvider   Url, Arn, AccountId, CreateDate, ClientIDList, ThumbprintList, Tags
+//! AccountAccess  AccountId, SupportRoles, SecurityAuditRoles (the roles the AWS-managed
+//!                AWSSupportAccess / SecurityAudit policies are attached to), SamlProviders,
+//!                OidcProviders (ARNs)
 //! ```
+//!
+//! The account access aggregate is built only from a complete read of its inputs (the
+//! authorization details and both provider listings; a provider listing that fails fails the
+//! service's listing, as the other listings do); it is stale after a role's managed policies
+//! change (AttachRolePolicy, DetachRolePolicy, DeleteRole) and after a provider is created or
+//! deleted.
 //!
 //! A failed call never reads as an absent setting: a user whose own calls fail is a
 //! [`Collected::Failed`] entry (left as stored); a failed `GetAccountPasswordPolicy` makes the
@@ -83,6 +95,9 @@ pub const SERVICE: ServiceEntry = ServiceEntry {
         &PASSWORD_POLICY,
         &ROOT_USER,
         &SERVER_CERTIFICATE,
+        &SAML_PROVIDER,
+        &OIDC_PROVIDER,
+        &ACCOUNT_ACCESS,
     ],
     collect: |session, out| {
         Box::pin(async move { Completeness::of_global(collect(session, out).await) })
@@ -221,6 +236,91 @@ pub const SERVER_CERTIFICATE: ResourceKind = ResourceKind {
     describe: |session, name| Box::pin(describe_certificate(session, name)),
     dependents: None,
 };
+
+/// A SAML identity provider: `arn:aws:iam::<account>:saml-provider/<name>`.
+pub const SAML_PROVIDER: ResourceKind = ResourceKind {
+    shape: ArnShape::new(
+        Service::Iam,
+        "iam",
+        "AWS::IAM::SAMLProvider",
+        ArnScope::Account,
+        "saml-provider/",
+    ),
+    residence: Residence::Global,
+    permissions: &["iam:ListSAMLProviders"],
+    fields: SAML_PROVIDER_FIELDS,
+    describe: |session, name| Box::pin(describe_saml_provider(session, name)),
+    dependents: None,
+};
+
+/// An OpenID Connect identity provider: `arn:aws:iam::<account>:oidc-provider/<host and path>`
+/// (the id is the provider's URL without `https://`).
+pub const OIDC_PROVIDER: ResourceKind = ResourceKind {
+    shape: ArnShape::new(
+        Service::Iam,
+        "iam",
+        "AWS::IAM::OIDCProvider",
+        ArnScope::Account,
+        "oidc-provider/",
+    ),
+    residence: Residence::Global,
+    permissions: &[
+        "iam:ListOpenIDConnectProviders",
+        "iam:GetOpenIDConnectProvider",
+    ],
+    fields: OIDC_PROVIDER_FIELDS,
+    describe: |session, name| Box::pin(describe_oidc_provider(session, name)),
+    dependents: None,
+};
+
+/// The account's IAM access aggregate (`arn:aws:iam::<account>:account-access`): the roles
+/// holding the AWS-managed AWSSupportAccess and SecurityAudit policies and the account's
+/// identity providers, built only from a complete read of all of them.
+pub const ACCOUNT_ACCESS: ResourceKind = ResourceKind {
+    shape: ArnShape::new(
+        Service::Iam,
+        "iam",
+        "AWS::IAM::AccountAccess",
+        ArnScope::Account,
+        "account-access",
+    )
+    .singleton(),
+    residence: Residence::Global,
+    permissions: &[
+        "iam:GetAccountAuthorizationDetails",
+        "iam:ListSAMLProviders",
+        "iam:ListOpenIDConnectProviders",
+    ],
+    fields: ACCOUNT_ACCESS_FIELDS,
+    describe: |session, _| Box::pin(describe_account_access(session)),
+    dependents: None,
+};
+
+const SAML_PROVIDER_FIELDS: &[Field] = &[
+    Field::new("Name", Type::String),
+    Field::new("Arn", Type::String),
+    Field::new("AccountId", Type::String),
+    Field::new("CreateDate", Type::String).nullable(),
+    Field::new("ValidUntil", Type::String).nullable(),
+];
+
+const OIDC_PROVIDER_FIELDS: &[Field] = &[
+    Field::new("Url", Type::String).nullable(),
+    Field::new("Arn", Type::String),
+    Field::new("AccountId", Type::String),
+    Field::new("CreateDate", Type::String).nullable(),
+    Field::new("ClientIDList", Type::Array(&Type::String)),
+    Field::new("ThumbprintList", Type::Array(&Type::String)),
+    TAGS,
+];
+
+const ACCOUNT_ACCESS_FIELDS: &[Field] = &[
+    Field::new("AccountId", Type::String),
+    Field::new("SupportRoles", Type::Array(&Type::String)),
+    Field::new("SecurityAuditRoles", Type::Array(&Type::String)),
+    Field::new("SamlProviders", Type::Array(&Type::String)),
+    Field::new("OidcProviders", Type::Array(&Type::String)),
+];
 
 const SERVER_CERTIFICATE_FIELDS: &[Field] = &[
     Field::new("ServerCertificateName", Type::String),
@@ -446,6 +546,9 @@ enum Kind {
     PasswordPolicy,
     Root,
     Certificate,
+    Saml,
+    Oidc,
+    Access,
 }
 
 /// The registered kind (async code names the kinds through this function: a kind's describe
@@ -459,6 +562,9 @@ fn kind(k: Kind) -> &'static ResourceKind {
         Kind::PasswordPolicy => &PASSWORD_POLICY,
         Kind::Root => &ROOT_USER,
         Kind::Certificate => &SERVER_CERTIFICATE,
+        Kind::Saml => &SAML_PROVIDER,
+        Kind::Oidc => &OIDC_PROVIDER,
+        Kind::Access => &ACCOUNT_ACCESS,
     }
 }
 
@@ -1004,7 +1110,17 @@ pub async fn collect(
     for cert in certificates(session).await? {
         send(out, Collected::Resource(Box::new(cert))).await;
     }
+    let saml = saml_providers(session).await?;
+    let oidc = oidc_providers(session).await?;
     let d = details(session, true).await?;
+    let access = account_access(session, &d, &saml, &oidc);
+    for provider in saml {
+        send(out, Collected::Resource(Box::new(provider))).await;
+    }
+    for provider in oidc {
+        send(out, provider).await;
+    }
+    send(out, Collected::Resource(Box::new(access))).await;
     let (virtual_serials, _) = virtual_mfa_serials(session).await?;
     let iam = client(session);
     let names: Vec<String> = d
@@ -1200,7 +1316,12 @@ async fn describe_one(
             };
             policy_config(session, p, &d)
         }
-        Kind::PasswordPolicy | Kind::Root | Kind::Certificate => return Ok(Described::NotFound),
+        Kind::PasswordPolicy
+        | Kind::Root
+        | Kind::Certificate
+        | Kind::Saml
+        | Kind::Oidc
+        | Kind::Access => return Ok(Described::NotFound),
     };
     Ok(Described::Found(Box::new(resource(
         session,
@@ -1246,6 +1367,182 @@ async fn describe_certificate(
         .find(|r| r.configuration["ServerCertificateName"] == name)
         .map(|r| Described::Found(Box::new(r)))
         .unwrap_or(Described::NotFound))
+}
+
+/// Every SAML identity provider of the account.
+async fn saml_providers(session: &AccountSession) -> Result<Vec<Resource>, CollectionError> {
+    // ListSAMLProviders is not paginated: one call returns every provider.
+    let out = client(session)
+        .list_saml_providers()
+        .send()
+        .await
+        .map_err(|e| failure(session, None, "ListSAMLProviders", &e))?;
+    Ok(out
+        .saml_provider_list()
+        .iter()
+        .filter_map(|p| {
+            let arn = p.arn()?;
+            let name = arn.rsplit_once("saml-provider/").map(|(_, n)| n)?;
+            let config = json!({
+                "Name": name,
+                "Arn": arn,
+                "AccountId": session.account.account_id,
+                "CreateDate": date(p.create_date()),
+                "ValidUntil": date(p.valid_until()),
+            });
+            Some(resource(session, kind(Kind::Saml), name, config))
+        })
+        .collect())
+}
+
+async fn describe_saml_provider(
+    session: &AccountSession,
+    name: &str,
+) -> Result<Described, CollectionError> {
+    Ok(saml_providers(session)
+        .await?
+        .into_iter()
+        .find(|r| r.configuration["Name"] == name)
+        .map(|r| Described::Found(Box::new(r)))
+        .unwrap_or(Described::NotFound))
+}
+
+/// The id of an OIDC provider in its ARN (`token.actions.githubusercontent.com`).
+fn oidc_id(arn: &str) -> Option<&str> {
+    arn.split_once(":oidc-provider/").map(|(_, id)| id)
+}
+
+/// Every OpenID Connect provider of the account, each read with GetOpenIDConnectProvider (a
+/// provider whose read fails is a failed entry of its own).
+async fn oidc_providers(session: &AccountSession) -> Result<Vec<Collected>, CollectionError> {
+    let iam = client(session);
+    // ListOpenIDConnectProviders is not paginated: one call returns every provider.
+    let listed = iam
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .map_err(|e| failure(session, None, "ListOpenIDConnectProviders", &e))?;
+    let arns: Vec<String> = listed
+        .open_id_connect_provider_list()
+        .iter()
+        .filter_map(|p| p.arn().map(str::to_owned))
+        .collect();
+    Ok(futures::stream::iter(arns)
+        .map(|arn| {
+            let iam = &iam;
+            async move {
+                let id = oidc_id(&arn).unwrap_or_default().to_owned();
+                let stored = arn_of(session, kind(Kind::Oidc), &id);
+                match oidc_provider(session, iam, &arn, &id).await {
+                    Ok(Some(r)) => Some(Collected::Resource(Box::new(r))),
+                    // deleted between the listing and the read
+                    Ok(None) => None,
+                    Err(error) => Some(Collected::Failed { arn: stored, error }),
+                }
+            }
+        })
+        .buffer_unordered(USER_CONCURRENCY)
+        .filter_map(|c| async move { c })
+        .collect()
+        .await)
+}
+
+async fn oidc_provider(
+    session: &AccountSession,
+    iam: &aws_sdk_iam::Client,
+    arn: &str,
+    id: &str,
+) -> Result<Option<Resource>, CollectionError> {
+    let stored = arn_of(session, kind(Kind::Oidc), id);
+    let out = match iam
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(arn)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if e.code() == Some("NoSuchEntity") => return Ok(None),
+        Err(e) => {
+            return Err(failure(
+                session,
+                Some(stored),
+                "GetOpenIDConnectProvider",
+                &e,
+            ))
+        }
+    };
+    let config = json!({
+        "Url": out.url(),
+        "Arn": arn,
+        "AccountId": session.account.account_id,
+        "CreateDate": date(out.create_date()),
+        "ClientIDList": out.client_id_list(),
+        "ThumbprintList": out.thumbprint_list(),
+        "Tags": tags(out.tags()),
+    });
+    Ok(Some(resource(session, kind(Kind::Oidc), id, config)))
+}
+
+async fn describe_oidc_provider(
+    session: &AccountSession,
+    id: &str,
+) -> Result<Described, CollectionError> {
+    let arn = arn_of(session, kind(Kind::Oidc), id);
+    Ok(
+        match oidc_provider(session, &client(session), &arn, id).await? {
+            Some(r) => Described::Found(Box::new(r)),
+            None => Described::NotFound,
+        },
+    )
+}
+
+/// The names of the roles the AWS-managed policy `name` is attached to.
+fn roles_with_aws_policy(d: &Details, name: &str) -> Vec<String> {
+    let suffix = format!(":iam::aws:policy/{name}");
+    d.roles
+        .iter()
+        .filter(|r| {
+            r.attached_managed_policies()
+                .iter()
+                .any(|a| a.policy_arn().is_some_and(|arn| arn.ends_with(&suffix)))
+        })
+        .filter_map(|r| r.role_name().map(str::to_owned))
+        .collect()
+}
+
+/// The account's access aggregate, from a complete read of its roles and identity providers.
+fn account_access(
+    session: &AccountSession,
+    d: &Details,
+    saml: &[Resource],
+    oidc: &[Collected],
+) -> Resource {
+    let account = &session.account.account_id;
+    let oidc_arns: Vec<String> = oidc
+        .iter()
+        .map(|c| match c {
+            Collected::Resource(r) => r.arn.clone(),
+            Collected::Failed { arn, .. } => arn.clone(),
+        })
+        .collect();
+    let config = json!({
+        "AccountId": account,
+        "SupportRoles": roles_with_aws_policy(d, "AWSSupportAccess"),
+        "SecurityAuditRoles": roles_with_aws_policy(d, "SecurityAudit"),
+        "SamlProviders": saml.iter().map(|r| r.arn.clone()).collect::<Vec<_>>(),
+        "OidcProviders": oidc_arns,
+    });
+    resource(session, kind(Kind::Access), account, config)
+}
+
+/// Re-reads the account's access aggregate (event processor): every input again.
+async fn describe_account_access(session: &AccountSession) -> Result<Described, CollectionError> {
+    let saml = saml_providers(session).await?;
+    let oidc = oidc_providers(session).await?;
+    let d = details(session, false).await?;
+    Ok(Described::Found(Box::new(account_access(
+        session, &d, &saml, &oidc,
+    ))))
 }
 
 /// The password policy: `PasswordPolicy: null` when the account has none (`NoSuchEntity`).

@@ -45,7 +45,10 @@
 //! `escalates_privilege` (no value) when they grant every action of a published
 //! privilege-escalation combination; `trusts_accounts_outside` (a list of account ids, possibly
 //! empty) when a trust policy lets `*`, or an account neither listed nor the configuration's own
-//! `AccountId`, assume the role without an `sts:ExternalId` or `aws:PrincipalOrgID` condition.
+//! `AccountId`, assume the role without an `sts:ExternalId` or `aws:PrincipalOrgID` condition;
+//! `trusts_services_unscoped` (no value) when a trust policy lets a service principal assume the
+//! role without a positive condition on `aws:SourceAccount`, `aws:SourceArn`, `aws:SourceOrgID`
+//! or `aws:SourceOrgPaths` (the cross-service confused deputy).
 //!
 //! A missing path is never equal to anything: `eq`, `in`, comparisons and string operators are
 //! false on it, while `neq` and `not_in` are true. So `{path: PublicAccessBlock.BlockPublicAcls,
@@ -184,6 +187,9 @@ pub enum Op {
     /// A trust policy that lets principals outside these accounts (and the configuration's own
     /// `AccountId`) assume the role without `sts:ExternalId` or `aws:PrincipalOrgID`.
     TrustsAccountsOutside(Vec<String>),
+    /// A trust policy that lets a service assume the role without a source account, ARN or
+    /// organisation condition.
+    TrustsServicesUnscoped,
 }
 
 /// How a quantifier treats the elements of an array.
@@ -213,7 +219,7 @@ pub enum PolicyCondition {
 
 const OPERATORS: &str = "eq, neq, exists, not_exists, in, not_in, gt, gte, lt, lte, contains, \
                          starts_with, ends_with, matches, covers, cidr_contains, older_than_days, allows, \
-                         escalates_privilege, trusts_accounts_outside";
+                         escalates_privilege, trusts_accounts_outside, trusts_services_unscoped";
 
 impl PolicyCondition {
     /// Validates and compiles a raw condition; `location` names it in errors.
@@ -542,6 +548,12 @@ fn compile_op(name: &str, value: Option<&Value>) -> Result<Op, String> {
             }
             Op::EscalatesPrivilege
         }
+        "trusts_services_unscoped" => {
+            if value.is_some() {
+                return Err("operator `trusts_services_unscoped` takes no value".into());
+            }
+            Op::TrustsServicesUnscoped
+        }
         "trusts_accounts_outside" => match value {
             Some(Value::Array(items)) => Op::TrustsAccountsOutside(
                 items
@@ -610,6 +622,7 @@ impl Op {
             Op::Allows(_) => "allows",
             Op::EscalatesPrivilege => "escalates_privilege",
             Op::TrustsAccountsOutside(_) => "trusts_accounts_outside",
+            Op::TrustsServicesUnscoped => "trusts_services_unscoped",
         }
     }
 
@@ -646,6 +659,9 @@ impl Op {
             }),
             Op::Allows(target) => actual.is_some_and(|v| iam_doc::allows(v, target)),
             Op::EscalatesPrivilege => actual.is_some_and(|v| iam_doc::escalation(v).is_some()),
+            Op::TrustsServicesUnscoped => {
+                actual.is_some_and(|v| iam_doc::unscoped_service_trust(v).is_some())
+            }
             Op::TrustsAccountsOutside(known) => actual.is_some_and(|v| {
                 let own = ctx.root.get("AccountId").and_then(Value::as_str);
                 let known: Vec<&str> = known.iter().map(String::as_str).chain(own).collect();
@@ -761,7 +777,7 @@ mod tests {
                 "gt" | "gte" | "lt" | "lte" => Some(serde_json::json!(1)),
                 "cidr_contains" => Some(serde_json::json!("10.0.0.0/8")),
                 "older_than_days" => Some(serde_json::json!(90)),
-                "escalates_privilege" => None,
+                "escalates_privilege" | "trusts_services_unscoped" => None,
                 "trusts_accounts_outside" => Some(serde_json::json!([])),
                 _ => Some(serde_json::json!("a")),
             };

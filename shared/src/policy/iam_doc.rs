@@ -28,6 +28,12 @@
 //!   account id or ARN of another account), and has no condition on `sts:ExternalId` or
 //!   `aws:PrincipalOrgID`. With no known accounts given, any AWS principal of another account
 //!   counts; `*` always does.
+//! - [`unscoped_service_trust`]: some `Allow` statement of a trust policy for an
+//!   `sts:AssumeRole*` action names a `Service` principal and has no positive condition
+//!   (`StringEquals`, `StringLike`, `ArnEquals`, `ArnLike`, with or without `ForAnyValue:` /
+//!   `ForAllValues:`, not `...IfExists`) on `aws:SourceAccount`, `aws:SourceArn`,
+//!   `aws:SourceOrgID` or `aws:SourceOrgPaths`: the service may assume the role on behalf of any
+//!   account (the cross-service confused deputy).
 
 use serde_json::Value;
 
@@ -152,6 +158,40 @@ fn is_everything(pattern: &str) -> bool {
 /// ASCII case-insensitive). `*` in `inner` is covered only by a `*` in `outer`; `?` in `inner` by
 /// `?` or `*`.
 pub fn pattern_covers(outer: &str, inner: &str) -> bool {
+    match quick(outer, inner) {
+        Some(answer) => answer,
+        None => covers_dp(outer, inner),
+    }
+}
+
+fn has_wildcard(s: &str) -> bool {
+    s.bytes().any(|b| b == b'*' || b == b'?')
+}
+
+/// The common shapes answered without the general search (which is what they reduce to):
+/// `outer` all stars covers everything; two literals cover each other when equal; a literal is
+/// covered by `prefix*` when it starts with the prefix. `None` for everything else.
+fn quick(outer: &str, inner: &str) -> Option<bool> {
+    if !outer.is_empty() && outer.bytes().all(|b| b == b'*') {
+        return Some(true);
+    }
+    if has_wildcard(inner) {
+        return None;
+    }
+    if !has_wildcard(outer) {
+        return Some(outer.eq_ignore_ascii_case(inner));
+    }
+    let prefix = outer.strip_suffix('*')?;
+    if has_wildcard(prefix) {
+        return None;
+    }
+    Some(
+        inner.len() >= prefix.len()
+            && inner.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes()),
+    )
+}
+
+fn covers_dp(outer: &str, inner: &str) -> bool {
     let o = outer.as_bytes();
     let i = inner.as_bytes();
     // dp over positions: reach[a][b] = outer[..a] can consume inner[..b]. Small inputs.
@@ -187,6 +227,20 @@ pub fn pattern_covers(outer: &str, inner: &str) -> bool {
 
 /// Whether some string matches both patterns (ASCII case-insensitive).
 pub fn patterns_overlap(p: &str, q: &str) -> bool {
+    // A literal overlaps a pattern exactly when the pattern covers it.
+    if !has_wildcard(q) {
+        if let Some(answer) = quick(p, q) {
+            return answer;
+        }
+    } else if !has_wildcard(p) {
+        if let Some(answer) = quick(q, p) {
+            return answer;
+        }
+    }
+    overlap_dp(p, q)
+}
+
+fn overlap_dp(p: &str, q: &str) -> bool {
     let p = p.as_bytes();
     let q = q.as_bytes();
     let mut reach = vec![vec![false; q.len() + 1]; p.len() + 1];
@@ -376,6 +430,73 @@ pub fn trusts_outside<'v>(value: &'v Value, known: &[&str]) -> Option<&'v str> {
     found
 }
 
+/// The condition keys that tie a service's use of a role to the calling account or organisation.
+const SOURCE_KEYS: [&str; 4] = [
+    "aws:SourceAccount",
+    "aws:SourceArn",
+    "aws:SourceOrgID",
+    "aws:SourceOrgPaths",
+];
+
+/// Whether a condition operator, as a trust policy writes it, requires the key to match (the
+/// negated, `Null` and `...IfExists` forms let a request without the key through).
+fn positive_operator(operator: &str) -> bool {
+    let base = operator
+        .strip_prefix("ForAnyValue:")
+        .or_else(|| operator.strip_prefix("ForAllValues:"))
+        .unwrap_or(operator);
+    [
+        "StringEquals",
+        "StringLike",
+        "ArnEquals",
+        "ArnLike",
+        "StringEqualsIgnoreCase",
+    ]
+    .iter()
+    .any(|o| base.eq_ignore_ascii_case(o))
+}
+
+fn source_scoped(statement: &Value) -> bool {
+    let Some(Value::Object(operators)) = statement.get("Condition") else {
+        return false;
+    };
+    operators.iter().any(|(operator, keys)| {
+        positive_operator(operator)
+            && keys.as_object().is_some_and(|keys| {
+                keys.keys()
+                    .any(|k| SOURCE_KEYS.iter().any(|s| k.eq_ignore_ascii_case(s)))
+            })
+    })
+}
+
+/// The service principals of a statement.
+fn service_principals(statement: &Value) -> Vec<&str> {
+    match statement.get("Principal").and_then(|p| p.get("Service")) {
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        Some(Value::String(s)) => vec![s.as_str()],
+        _ => Vec::new(),
+    }
+}
+
+/// Some `Allow` statement of the trust policy under `value` lets a service assume the role
+/// without a condition tying it to a source account, ARN or organisation. Returns the first
+/// such service.
+pub fn unscoped_service_trust(value: &Value) -> Option<&str> {
+    let mut found = None;
+    for_each_statement(value, 0, &mut |s| {
+        if found.is_some() || !effect_is(s, "Allow") || source_scoped(s) {
+            return;
+        }
+        if !strings(s, "Action")
+            .is_some_and(|mut a| a.any(|a| patterns_overlap(a, "sts:AssumeRole*")))
+        {
+            return;
+        }
+        found = service_principals(s).into_iter().next();
+    });
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -543,5 +664,76 @@ mod tests {
             &own
         )
         .is_some());
+    }
+
+    #[test]
+    fn a_service_trust_without_a_source_condition_is_a_confused_deputy() {
+        let lambda = json!({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole"});
+        // given a service trust with no condition
+        assert_eq!(
+            unscoped_service_trust(&doc(json!([lambda.clone()]))),
+            Some("lambda.amazonaws.com")
+        );
+        // then a source account or ARN condition scopes it, whatever the case or list shape
+        let mut scoped = lambda.clone();
+        scoped["Condition"] = json!({"StringEquals": {"aws:sourceaccount": "111122223333"}});
+        assert_eq!(unscoped_service_trust(&doc(json!(scoped))), None);
+        let mut by_arn = lambda.clone();
+        by_arn["Condition"] =
+            json!({"ArnLike": {"aws:SourceArn": "arn:aws:lambda:*:111122223333:function:*"}});
+        assert_eq!(unscoped_service_trust(&doc(json!([by_arn]))), None);
+        // but a negated or IfExists condition does not
+        for operator in ["StringNotEquals", "StringEqualsIfExists", "Null"] {
+            let mut weak = lambda.clone();
+            weak["Condition"] = json!({operator: {"aws:SourceAccount": "111122223333"}});
+            assert!(
+                unscoped_service_trust(&doc(json!([weak]))).is_some(),
+                "{operator}"
+            );
+        }
+        // and an AWS principal or a Deny is not a service trust
+        let account = json!({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+                             "Action": "sts:AssumeRole"});
+        assert_eq!(unscoped_service_trust(&doc(json!([account]))), None);
+        let deny = json!({"Effect": "Deny", "Principal": {"Service": ["ec2.amazonaws.com"]},
+                          "Action": "sts:AssumeRole"});
+        assert_eq!(unscoped_service_trust(&doc(json!([deny]))), None);
+    }
+
+    #[test]
+    fn the_quick_answers_agree_with_the_general_search() {
+        let patterns = [
+            "*",
+            "**",
+            "*:*",
+            "s3:*",
+            "s3:Get*",
+            "S3:GETOBJECT",
+            "s3:GetObject",
+            "s3:Get?bject",
+            "s3:*Object",
+            "iam:PassRole",
+            "iam:Pass*",
+            "iam:*Role*",
+            "",
+            "s3:",
+            "kms:*",
+            "?",
+        ];
+        for outer in patterns {
+            for inner in patterns {
+                assert_eq!(
+                    pattern_covers(outer, inner),
+                    covers_dp(outer, inner),
+                    "covers {outer:?} {inner:?}"
+                );
+                assert_eq!(
+                    patterns_overlap(outer, inner),
+                    overlap_dp(outer, inner),
+                    "overlap {outer:?} {inner:?}"
+                );
+            }
+        }
     }
 }

@@ -239,10 +239,19 @@ fn operator_applies(op: &Op, ty: Type) -> Result<(), String> {
     match (op, ty) {
         (_, Type::Any) | (Op::Exists | Op::NotExists, _) => Ok(()),
         (
-            Op::Allows(_) | Op::EscalatesPrivilege | Op::TrustsAccountsOutside(_),
+            Op::Allows(_)
+            | Op::EscalatesPrivilege
+            | Op::TrustsAccountsOutside(_)
+            | Op::TrustsServicesUnscoped,
             Type::Object(_) | Type::Array(_),
         ) => Ok(()),
-        (Op::Allows(_) | Op::EscalatesPrivilege | Op::TrustsAccountsOutside(_), _) => Err(format!(
+        (
+            Op::Allows(_)
+            | Op::EscalatesPrivilege
+            | Op::TrustsAccountsOutside(_)
+            | Op::TrustsServicesUnscoped,
+            _,
+        ) => Err(format!(
             "operator `{name}` reads IAM policy documents, but the path is a {}",
             ty.name()
         )),

@@ -35,6 +35,9 @@ const IAM_MANAGED_POLICY: ArnShape = iam::MANAGED_POLICY.shape;
 const IAM_PASSWORD_POLICY: ArnShape = iam::PASSWORD_POLICY.shape;
 const IAM_ROOT_USER: ArnShape = iam::ROOT_USER.shape;
 const IAM_SERVER_CERTIFICATE: ArnShape = iam::SERVER_CERTIFICATE.shape;
+const IAM_SAML_PROVIDER: ArnShape = iam::SAML_PROVIDER.shape;
+const IAM_OIDC_PROVIDER: ArnShape = iam::OIDC_PROVIDER.shape;
+const IAM_ACCOUNT_ACCESS: ArnShape = iam::ACCOUNT_ACCESS.shape;
 const KMS_KEY: ArnShape = kms::KEY.shape;
 const CLOUDTRAIL_TRAIL: ArnShape = cloudtrail::TRAIL.shape;
 const CLOUDTRAIL_COVERAGE: ArnShape = cloudtrail::ACCOUNT_TRAIL_COVERAGE.shape;
@@ -229,6 +232,8 @@ const USER_OR_CALLER: &[IdSource] = &[Path("requestParameters.userName"), Caller
 const GROUP_NAME: &[IdSource] = &[Path("requestParameters.groupName")];
 const ROLE_NAME: &[IdSource] = &[Path("requestParameters.roleName")];
 const POLICY_ARN: &[IdSource] = &[Path("requestParameters.policyArn")];
+const SAML_PROVIDER_ARN: &[IdSource] = &[Path("requestParameters.sAMLProviderArn")];
+const OIDC_PROVIDER_ARN: &[IdSource] = &[Path("requestParameters.openIDConnectProviderArn")];
 
 const DB_INSTANCE: &[IdSource] = &[
     Path("responseElements.dBInstanceArn"),
@@ -633,12 +638,12 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
         Path("responseElements.role.arn"),
         Path("requestParameters.roleName"),
     ])]),
-    rule(IAM, "DeleteRole", &[deletes(&IAM_ROLE, ROLE_NAME)]),
+    rule(IAM, "DeleteRole", &[deletes(&IAM_ROLE, ROLE_NAME), touch(&IAM_ACCOUNT_ACCESS, THE_ACCOUNT)]),
     rule(IAM, "UpdateRole", &[touch(&IAM_ROLE, ROLE_NAME)]),
     rule(IAM, "UpdateRoleDescription", &[touch(&IAM_ROLE, ROLE_NAME)]),
     rule(IAM, "UpdateAssumeRolePolicy", &[touch(&IAM_ROLE, ROLE_NAME)]),
-    rule(IAM, "AttachRolePolicy", &[touch(&IAM_ROLE, ROLE_NAME)]),
-    rule(IAM, "DetachRolePolicy", &[touch(&IAM_ROLE, ROLE_NAME)]),
+    rule(IAM, "AttachRolePolicy", &[touch(&IAM_ROLE, ROLE_NAME), touch(&IAM_ACCOUNT_ACCESS, THE_ACCOUNT)]),
+    rule(IAM, "DetachRolePolicy", &[touch(&IAM_ROLE, ROLE_NAME), touch(&IAM_ACCOUNT_ACCESS, THE_ACCOUNT)]),
     rule(IAM, "PutRolePolicy", &[touch(&IAM_ROLE, ROLE_NAME)]),
     rule(IAM, "DeleteRolePolicy", &[touch(&IAM_ROLE, ROLE_NAME)]),
     rule(IAM, "PutRolePermissionsBoundary", &[touch(&IAM_ROLE, ROLE_NAME)]),
@@ -663,6 +668,32 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(IAM, "DeleteServerCertificate", &[deletes(&IAM_SERVER_CERTIFICATE, &[
         Path("requestParameters.serverCertificateName"),
     ])]),
+    // ---- identity providers (and the account access aggregate that lists them) ----
+    rule(IAM, "CreateSAMLProvider", &[
+        creates(&IAM_SAML_PROVIDER, &[
+            Path("responseElements.sAMLProviderArn"),
+            Path("requestParameters.name"),
+        ]),
+        touch(&IAM_ACCOUNT_ACCESS, THE_ACCOUNT),
+    ]),
+    rule(IAM, "UpdateSAMLProvider", &[touch(&IAM_SAML_PROVIDER, SAML_PROVIDER_ARN)]),
+    rule(IAM, "DeleteSAMLProvider", &[
+        deletes(&IAM_SAML_PROVIDER, SAML_PROVIDER_ARN),
+        touch(&IAM_ACCOUNT_ACCESS, THE_ACCOUNT),
+    ]),
+    rule(IAM, "CreateOpenIDConnectProvider", &[
+        creates(&IAM_OIDC_PROVIDER, &[Path("responseElements.openIDConnectProviderArn")]),
+        touch(&IAM_ACCOUNT_ACCESS, THE_ACCOUNT),
+    ]),
+    rule(IAM, "DeleteOpenIDConnectProvider", &[
+        deletes(&IAM_OIDC_PROVIDER, OIDC_PROVIDER_ARN),
+        touch(&IAM_ACCOUNT_ACCESS, THE_ACCOUNT),
+    ]),
+    rule(IAM, "UpdateOpenIDConnectProviderThumbprint", &[touch(&IAM_OIDC_PROVIDER, OIDC_PROVIDER_ARN)]),
+    rule(IAM, "AddClientIDToOpenIDConnectProvider", &[touch(&IAM_OIDC_PROVIDER, OIDC_PROVIDER_ARN)]),
+    rule(IAM, "RemoveClientIDFromOpenIDConnectProvider", &[touch(&IAM_OIDC_PROVIDER, OIDC_PROVIDER_ARN)]),
+    rule(IAM, "TagOpenIDConnectProvider", &[touch(&IAM_OIDC_PROVIDER, OIDC_PROVIDER_ARN)]),
+    rule(IAM, "UntagOpenIDConnectProvider", &[touch(&IAM_OIDC_PROVIDER, OIDC_PROVIDER_ARN)]),
     rule(IAM, "UpdateAccountPasswordPolicy", &[touch(&IAM_PASSWORD_POLICY, THE_ACCOUNT)]),
     rule(IAM, "DeleteAccountPasswordPolicy", &[touch(&IAM_PASSWORD_POLICY, THE_ACCOUNT)]),
     // ---- RDS instances and snapshots (the response ARN when the call returns one) ----
@@ -898,6 +929,8 @@ mod tests {
             "DeleteRole",
             "DeletePolicy",
             "DeleteServerCertificate",
+            "DeleteSAMLProvider",
+            "DeleteOpenIDConnectProvider",
             "DeleteDBInstance",
             "DeleteDBSnapshot",
             "DeleteTrail",

@@ -57,6 +57,10 @@ const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:111122223333:function:billi
 const DB_ARN: &str = "arn:aws:rds:us-east-1:111122223333:db:orders-db";
 
 const BUCKET_ARN: &str = "arn:aws:s3:::qrie-demo-logs";
+const SAML_ARN: &str = "arn:aws:iam::111122223333:saml-provider/corp";
+const OIDC_ARN: &str =
+    "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com";
+const ACCESS_ARN: &str = "arn:aws:iam::111122223333:account-access";
 const KEY_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
 const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
@@ -370,6 +374,38 @@ fn cases() -> Vec<Case> {
         }), Value::Null, Value::Null, vec![("arn:aws:iam::111122223333:account-password-policy", false)]),
         (IAM, "DeleteAccountPasswordPolicy", Value::Null, Value::Null, Value::Null,
             vec![("arn:aws:iam::111122223333:account-password-policy", false)]),
+        // identity providers: request and response shapes from the IAM API reference
+        // (CloudTrail lower-cases the first letter: SAMLProviderArn is sAMLProviderArn); inferred
+        (IAM, "CreateSAMLProvider", json!({"name": "corp", "sAMLMetadataDocument": "<md:EntityDescriptor/>"}),
+            json!({"sAMLProviderArn": SAML_ARN}), Value::Null, vec![(SAML_ARN, false), (ACCESS_ARN, false)]),
+        // inferred
+        (IAM, "UpdateSAMLProvider", json!({"sAMLProviderArn": SAML_ARN, "sAMLMetadataDocument": "<md:EntityDescriptor/>"}),
+            json!({"sAMLProviderArn": SAML_ARN}), Value::Null, vec![(SAML_ARN, false)]),
+        // inferred
+        (IAM, "DeleteSAMLProvider", json!({"sAMLProviderArn": SAML_ARN}), Value::Null, Value::Null,
+            vec![(SAML_ARN, true), (ACCESS_ARN, false)]),
+        // inferred
+        (IAM, "CreateOpenIDConnectProvider", json!({"url": "https://token.actions.githubusercontent.com",
+            "clientIDList": ["sts.amazonaws.com"], "thumbprintList": ["6938fd4d98bab03faadb97b34396831e3780aea1"]}),
+            json!({"openIDConnectProviderArn": OIDC_ARN}), Value::Null, vec![(OIDC_ARN, false), (ACCESS_ARN, false)]),
+        // inferred
+        (IAM, "DeleteOpenIDConnectProvider", json!({"openIDConnectProviderArn": OIDC_ARN}), Value::Null, Value::Null,
+            vec![(OIDC_ARN, true), (ACCESS_ARN, false)]),
+        // inferred
+        (IAM, "UpdateOpenIDConnectProviderThumbprint", json!({"openIDConnectProviderArn": OIDC_ARN,
+            "thumbprintList": ["6938fd4d98bab03faadb97b34396831e3780aea1"]}), Value::Null, Value::Null, vec![(OIDC_ARN, false)]),
+        // inferred
+        (IAM, "AddClientIDToOpenIDConnectProvider", json!({"openIDConnectProviderArn": OIDC_ARN, "clientID": "app"}),
+            Value::Null, Value::Null, vec![(OIDC_ARN, false)]),
+        // inferred
+        (IAM, "RemoveClientIDFromOpenIDConnectProvider", json!({"openIDConnectProviderArn": OIDC_ARN, "clientID": "app"}),
+            Value::Null, Value::Null, vec![(OIDC_ARN, false)]),
+        // inferred
+        (IAM, "TagOpenIDConnectProvider", json!({"openIDConnectProviderArn": OIDC_ARN, "tags": [{"key": "team", "value": "ci"}]}),
+            Value::Null, Value::Null, vec![(OIDC_ARN, false)]),
+        // inferred
+        (IAM, "UntagOpenIDConnectProvider", json!({"openIDConnectProviderArn": OIDC_ARN, "tagKeys": ["team"]}),
+            Value::Null, Value::Null, vec![(OIDC_ARN, false)]),
         (RDS, "ModifyDBInstance", json!({"dBInstanceIdentifier": "orders-db", "publiclyAccessible": true, "applyImmediately": true}),
             json!({"dBInstanceIdentifier": "orders-db", "publiclyAccessible": true,
                    "dBInstanceArn": "arn:aws:rds:us-east-1:111122223333:db:orders-db"}),

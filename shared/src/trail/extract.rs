@@ -618,6 +618,52 @@ mod tests {
     }
 
     #[test]
+    fn identity_provider_events_touch_the_provider_and_the_account_access() {
+        let touched = |name: &str, request: Value, response: Value| {
+            let mut record = base("iam.amazonaws.com", name);
+            record["requestParameters"] = request;
+            record["responseElements"] = response;
+            arns(classify(&event(record)).expect("extracts"))
+        };
+        let access = "arn:aws:iam::111122223333:account-access";
+        // a SAML provider by its name or its ARN
+        assert_eq!(
+            touched(
+                "CreateSAMLProvider",
+                json!({"name": "corp", "sAMLMetadataDocument": "<md/>"}),
+                json!({"sAMLProviderArn": "arn:aws:iam::111122223333:saml-provider/corp"})
+            ),
+            ["arn:aws:iam::111122223333:saml-provider/corp", access]
+        );
+        assert_eq!(
+            touched(
+                "DeleteSAMLProvider",
+                json!({"sAMLProviderArn": "arn:aws:iam::111122223333:saml-provider/corp"}),
+                Value::Null
+            ),
+            ["arn:aws:iam::111122223333:saml-provider/corp", access]
+        );
+        // an OIDC provider by its ARN, whose id may hold a path
+        assert_eq!(
+            touched(
+                "AddClientIDToOpenIDConnectProvider",
+                json!({"openIDConnectProviderArn": "arn:aws:iam::111122223333:oidc-provider/idp.example.com/tenant", "clientID": "app"}),
+                Value::Null
+            ),
+            ["arn:aws:iam::111122223333:oidc-provider/idp.example.com/tenant"]
+        );
+        // and attaching a role's policy also refreshes the account access
+        assert_eq!(
+            touched(
+                "AttachRolePolicy",
+                json!({"roleName": "support", "policyArn": "arn:aws:iam::aws:policy/AWSSupportAccess"}),
+                Value::Null
+            ),
+            ["arn:aws:iam::111122223333:role/support", access]
+        );
+    }
+
+    #[test]
     fn an_access_key_call_by_a_role_without_a_user_name_is_an_error() {
         // given a DeleteAccessKey by an assumed role with no userName
         let mut record = base("iam.amazonaws.com", "DeleteAccessKey");
