@@ -772,3 +772,227 @@ async fn rds_inventory_and_scan_find_exactly_the_misconfigured_databases_and_sna
     assert_eq!(state("RdsSnapshotNotPublic"), Some(FindingState::Resolved));
     assert_eq!(state("RdsSnapshotEncrypted"), Some(FindingState::Active));
 }
+
+const WEAK_CLUSTER_FAILS: &[&str] = &[
+    "RdsClusterBacktrackEnabled",
+    "RdsClusterCopyTagsToSnapshots",
+    "RdsClusterCustomAdminUsername",
+    "RdsClusterDeletionProtection",
+    "RdsClusterIamAuthentication",
+    "RdsClusterLogsExported",
+    "RdsClusterMultiAz",
+    "RdsClusterNonDefaultPort",
+    "RdsClusterStorageEncrypted",
+];
+
+#[tokio::test]
+async fn rds_cluster_inventory_and_scan_find_exactly_the_misconfigured_clusters_snapshots_and_subscriptions(
+) {
+    // Given, in us-east-1, an Aurora MySQL cluster with every weakness (unencrypted, no
+    // deletion protection, backtracking, IAM authentication, log export or tag copy, the
+    // default user on the default port, one Availability Zone) and a public unencrypted manual
+    // snapshot of it; in eu-west-1 a compliant twin with instances in two Availability Zones and
+    // a private encrypted snapshot of it. (The twin's instances are judged by the instance
+    // policies, not here; the minor-version check applies to Multi-AZ DB clusters, which the
+    // local AWS gives no second zone, and is judged on examples.)
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let sdk = world.as_customer(&account).await;
+    let us = aws_sdk_rds::Client::new(&qrie::aws::in_region(&sdk, "us-east-1"));
+    let eu = aws_sdk_rds::Client::new(&qrie::aws::in_region(&sdk, "eu-west-1"));
+    let id = &world.id;
+    let (weak, strong) = (format!("weak-{id}"), format!("strong-{id}"));
+    us.create_db_cluster()
+        .db_cluster_identifier(&weak)
+        .engine("aurora-mysql")
+        .master_username("admin")
+        .master_user_password("not-a-secret-4")
+        .port(3306)
+        .storage_encrypted(false)
+        .send()
+        .await
+        .unwrap();
+    eu.create_db_cluster()
+        .db_cluster_identifier(&strong)
+        .engine("aurora-mysql")
+        .master_username("dbowner")
+        .master_user_password("not-a-secret-5")
+        .port(3307)
+        .storage_encrypted(true)
+        .kms_key_id(format!(
+            "arn:aws:kms:eu-west-1:{}:key/{KEY_ID}",
+            account.account_id
+        ))
+        .deletion_protection(true)
+        .copy_tags_to_snapshot(true)
+        .backtrack_window(86400)
+        .enable_iam_database_authentication(true)
+        .enable_cloudwatch_logs_exports("audit")
+        .send()
+        .await
+        .unwrap();
+    for (n, zone) in [(1, "eu-west-1a"), (2, "eu-west-1b")] {
+        eu.create_db_instance()
+            .db_instance_identifier(format!("strong-{n}-{id}"))
+            .db_cluster_identifier(&strong)
+            .engine("aurora-mysql")
+            .db_instance_class("db.r5.large")
+            .availability_zone(zone)
+            .send()
+            .await
+            .unwrap();
+    }
+    let (shared, private) = (format!("cshared-{id}"), format!("cprivate-{id}"));
+    us.create_db_cluster_snapshot()
+        .db_cluster_identifier(&weak)
+        .db_cluster_snapshot_identifier(&shared)
+        .send()
+        .await
+        .unwrap();
+    us.modify_db_cluster_snapshot_attribute()
+        .db_cluster_snapshot_identifier(&shared)
+        .attribute_name("restore")
+        .values_to_add("all")
+        .send()
+        .await
+        .unwrap();
+    eu.create_db_cluster_snapshot()
+        .db_cluster_identifier(&strong)
+        .db_cluster_snapshot_identifier(&private)
+        .send()
+        .await
+        .unwrap();
+
+    // And event subscriptions: in us-east-1 a cluster subscription without maintenance events
+    // and a disabled instance subscription; in eu-west-1 a complete cluster subscription
+    let topic = |region: &str| format!("arn:aws:sns:{region}:{}:ops", account.account_id);
+    let (partial, disabled, complete) = (
+        format!("partial-{id}"),
+        format!("disabled-{id}"),
+        format!("complete-{id}"),
+    );
+    us.create_event_subscription()
+        .subscription_name(&partial)
+        .sns_topic_arn(topic("us-east-1"))
+        .source_type("db-cluster")
+        .event_categories("failure")
+        .enabled(true)
+        .send()
+        .await
+        .unwrap();
+    us.create_event_subscription()
+        .subscription_name(&disabled)
+        .sns_topic_arn(topic("us-east-1"))
+        .source_type("db-instance")
+        .enabled(false)
+        .send()
+        .await
+        .unwrap();
+    eu.create_event_subscription()
+        .subscription_name(&complete)
+        .sns_topic_arn(topic("eu-west-1"))
+        .source_type("db-cluster")
+        .event_categories("failure")
+        .event_categories("maintenance")
+        .enabled(true)
+        .send()
+        .await
+        .unwrap();
+
+    // When the inventory and the scan run
+    let summary = inventory(&world, &account, "rds").await;
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    let first = scan(&world, "rds").await;
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+
+    // Then the weak cluster, its public snapshot and the two incomplete subscriptions fail
+    // exactly their checks, the twins none
+    let a = &account.account_id;
+    let weak_arn = format!("arn:aws:rds:us-east-1:{a}:cluster:{weak}");
+    let strong_arn = format!("arn:aws:rds:eu-west-1:{a}:cluster:{strong}");
+    let shared_arn = format!("arn:aws:rds:us-east-1:{a}:cluster-snapshot:{shared}");
+    let private_arn = format!("arn:aws:rds:eu-west-1:{a}:cluster-snapshot:{private}");
+    let partial_arn = format!("arn:aws:rds:us-east-1:{a}:es:{partial}");
+    let disabled_arn = format!("arn:aws:rds:us-east-1:{a}:es:{disabled}");
+    let complete_arn = format!("arn:aws:rds:eu-west-1:{a}:es:{complete}");
+    let arns = [
+        weak_arn.as_str(),
+        strong_arn.as_str(),
+        shared_arn.as_str(),
+        private_arn.as_str(),
+        partial_arn.as_str(),
+        disabled_arn.as_str(),
+        complete_arn.as_str(),
+    ];
+    let expected: BTreeMap<String, BTreeSet<String>> = [
+        (weak_arn.clone(), set(WEAK_CLUSTER_FAILS)),
+        (
+            shared_arn.clone(),
+            set(&["RdsClusterSnapshotNotPublic", "RdsClusterSnapshotEncrypted"]),
+        ),
+        (partial_arn, set(&["RdsClusterEventSubscriptionCritical"])),
+        (disabled_arn, set(&["RdsInstanceEventSubscriptionCritical"])),
+    ]
+    .into();
+    assert_eq!(active_by_resource(&world, &arns).await, expected);
+
+    // When the snapshot is made private and deletion protection turned on, and their events go
+    // through the queue
+    us.modify_db_cluster_snapshot_attribute()
+        .db_cluster_snapshot_identifier(&shared)
+        .attribute_name("restore")
+        .values_to_remove("all")
+        .send()
+        .await
+        .unwrap();
+    us.modify_db_cluster()
+        .db_cluster_identifier(&weak)
+        .deletion_protection(true)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    let queues = Queues::new(&world, 30).await;
+    let bodies = [
+        api_call(
+            &account,
+            "rds",
+            "ModifyDBClusterSnapshotAttribute",
+            "us-east-1",
+            json!({"requestParameters": {"dBClusterSnapshotIdentifier": shared,
+                                         "attributeName": "restore", "valuesToRemove": ["all"]},
+                   "responseElements": null}),
+        ),
+        api_call(
+            &account,
+            "rds",
+            "ModifyDBCluster",
+            "us-east-1",
+            json!({"requestParameters": {"dBClusterIdentifier": weak, "deletionProtection": true,
+                                         "applyImmediately": true},
+                   "responseElements": {"dBClusterIdentifier": weak, "dBClusterArn": weak_arn}}),
+        ),
+    ];
+    let (_, response, report) = deliver(&world, &queues, &bodies).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(report.processed, 2, "{report:?}");
+    // Then the public-snapshot and deletion-protection findings are resolved, the rest stay
+    let after = findings_of(&world, &shared_arn).await;
+    let state = |p: &str| after.iter().find(|f| f.policy_id == p).map(|f| f.state);
+    assert_eq!(
+        state("RdsClusterSnapshotNotPublic"),
+        Some(FindingState::Resolved)
+    );
+    assert_eq!(
+        state("RdsClusterSnapshotEncrypted"),
+        Some(FindingState::Active)
+    );
+    let remaining: Vec<&str> = WEAK_CLUSTER_FAILS
+        .iter()
+        .copied()
+        .filter(|p| *p != "RdsClusterDeletionProtection")
+        .collect();
+    let expected: BTreeMap<String, BTreeSet<String>> =
+        [(weak_arn.clone(), set(&remaining))].into();
+    assert_eq!(active_by_resource(&world, &[&weak_arn]).await, expected);
+}
