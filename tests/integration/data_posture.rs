@@ -80,7 +80,7 @@ fn key_arn(account: &Account, region: &str, id: &str) -> String {
 #[tokio::test]
 async fn kms_inventory_and_scan_find_exactly_the_misconfigured_keys() {
     // Given keys in two regions: one without rotation, one whose policy lets anyone use it, one
-    // scheduled for deletion, and compliant twins (a rotating key in each region, an
+    // scheduled for deletion, one disabled and left behind, and compliant twins (a rotating key in each region, an
     // asymmetric key, which cannot rotate)
     let world = World::new().await;
     let account = world.onboard().await;
@@ -92,6 +92,9 @@ async fn kms_inventory_and_scan_find_exactly_the_misconfigured_keys() {
     seed::make_key_public(&us, &public_key, &account.account_id).await;
     let rotating_us = seed::key(&us, "compliant").await;
     seed::enable_rotation(&us, &rotating_us).await;
+    let idle = seed::key(&us, "disabled, left behind").await;
+    seed::enable_rotation(&us, &idle).await;
+    us.disable_key().key_id(&idle).send().await.unwrap();
     us.create_alias()
         .alias_name(format!("alias/orders-{}", world.id))
         .target_key_id(&rotating_us)
@@ -114,7 +117,7 @@ async fn kms_inventory_and_scan_find_exactly_the_misconfigured_keys() {
     let summary = inventory(&world, &account, "kms").await;
     assert!(summary.errors.is_empty(), "{:?}", summary.errors);
     let kms = &summary.accounts[0].services["kms"];
-    assert_eq!(kms.by_region.get("us-east-1"), Some(&3), "{kms:?}");
+    assert_eq!(kms.by_region.get("us-east-1"), Some(&4), "{kms:?}");
     assert_eq!(kms.by_region.get("eu-west-1"), Some(&3), "{kms:?}");
     let first = scan(&world, "kms").await;
     assert!(first.errors.is_empty(), "{:?}", first.errors);
@@ -127,6 +130,7 @@ async fn kms_inventory_and_scan_find_exactly_the_misconfigured_keys() {
         ("eu-west-1", &doomed),
         ("eu-west-1", &rotating_eu),
         ("eu-west-1", &signing),
+        ("us-east-1", &idle),
     ]
     .iter()
     .map(|(region, id)| key_arn(&account, region, id))
@@ -136,6 +140,7 @@ async fn kms_inventory_and_scan_find_exactly_the_misconfigured_keys() {
         (arns[0].clone(), set(&["KmsKeyRotationEnabled"])),
         (arns[1].clone(), set(&["KmsKeyNotPubliclyAccessible"])),
         (arns[3].clone(), set(&["KmsKeyNotScheduledForDeletion"])),
+        (arns[6].clone(), set(&["KmsKeyNotDisabled"])),
     ]
     .into();
     assert_eq!(active_by_resource(&world, &refs).await, expected);
@@ -407,11 +412,14 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
     let _guard = tracing::subscriber::set_default(subscriber);
 
     // And functions in two regions: one on a deprecated runtime (python3.9) with an AWS secret
-    // key and key id in its environment,
+    // key and key id in its environment (encrypted with the AWS managed key only),
     // one that anyone may invoke (a policy statement for "*" without a condition), and their
-    // compliant twins in a VPC with clean environments (one invoked by S3 with a source
-    // condition)
+    // compliant twins in a VPC with clean environments (one encrypted with a customer managed
+    // key, one invoked by S3 with a source condition)
+    // (the local AWS never returns a dead-letter target, so the dead-letter policy would fail
+    // every function here: it is turned off and judged on its examples)
     let world = World::new().await;
+    disable_policy(&world, "LambdaFunctionDeadLetterQueue").await;
     let account = world.onboard().await;
     let role = seed::execution_role(&world, &account).await;
     let us = seed::lambda(&world, &account, "us-east-1").await;
@@ -444,11 +452,16 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
         &role,
         Runtime::Python313,
         |f| {
-            f.vpc_config(seed::vpc()).environment(
-                aws_sdk_lambda::types::Environment::builder()
-                    .variables("TABLE", "orders")
-                    .build(),
-            )
+            f.vpc_config(seed::vpc())
+                .environment(
+                    aws_sdk_lambda::types::Environment::builder()
+                        .variables("TABLE", "orders")
+                        .build(),
+                )
+                .kms_key_arn(format!(
+                    "arn:aws:kms:us-east-1:{}:key/{KEY_ID}",
+                    account.account_id
+                ))
         },
     )
     .await;
@@ -509,6 +522,7 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
             set(&[
                 "LambdaFunctionNoSecretsInEnvironment",
                 "LambdaFunctionSupportedRuntime",
+                "LambdaFunctionEnvironmentEncryptedWithCmk",
             ]),
         ),
         (public.clone(), set(&["LambdaFunctionNotPublic"])),
