@@ -944,8 +944,8 @@ async fn rds_cluster_inventory_and_scan_find_exactly_the_misconfigured_clusters_
             shared_arn.clone(),
             set(&["RdsClusterSnapshotNotPublic", "RdsClusterSnapshotEncrypted"]),
         ),
-        (partial_arn, set(&["RdsClusterEventSubscriptionCritical"])),
-        (disabled_arn, set(&["RdsInstanceEventSubscriptionCritical"])),
+        (partial_arn.clone(), set(&["RdsClusterEventSubscriptionCritical"])),
+        (disabled_arn.clone(), set(&["RdsInstanceEventSubscriptionCritical"])),
     ]
     .into();
     assert_eq!(active_by_resource(&world, &arns).await, expected);
@@ -1006,7 +1006,6 @@ async fn rds_cluster_inventory_and_scan_find_exactly_the_misconfigured_clusters_
         .copied()
         .filter(|p| *p != "RdsClusterDeletionProtection")
         .collect();
-    let expected: BTreeMap<String, BTreeSet<String>> =
-        [(weak_arn.clone(), set(&remaining))].into();
+    let expected: BTreeMap<String, BTreeSet<String>> = [(weak_arn.clone(), set(&remaining))].into();
     assert_eq!(active_by_resource(&world, &[&weak_arn]).await, expected);
 }

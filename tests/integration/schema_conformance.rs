@@ -1340,7 +1340,10 @@ async fn the_rds_cluster_and_subscription_collector_writes_exactly_the_declared_
         &configurations[..2].iter().collect::<Vec<_>>(),
         &mut seen,
     );
-    assert_eq!(configurations[0]["DBClusterMembers"][0]["DBInstanceIdentifier"], member.as_str());
+    assert_eq!(
+        configurations[0]["DBClusterMembers"][0]["DBInstanceIdentifier"],
+        member.as_str()
+    );
     assert_eq!(configurations[1]["AutoMinorVersionUpgrade"], false);
     let missing = unvalued(&DB_CLUSTER.schema(), &seen, &["DBSubnetGroup"]);
     assert!(
@@ -1348,7 +1351,11 @@ async fn the_rds_cluster_and_subscription_collector_writes_exactly_the_declared_
         "cluster paths never collected: {missing:?}"
     );
     let mut seen = Seen::default();
-    conform(&DB_CLUSTER_SNAPSHOT.schema(), &[&configurations[2]], &mut seen);
+    conform(
+        &DB_CLUSTER_SNAPSHOT.schema(),
+        &[&configurations[2]],
+        &mut seen,
+    );
     assert_eq!(
         configurations[2]["RestorableBy"],
         serde_json::json!(["all"])
@@ -1359,8 +1366,15 @@ async fn the_rds_cluster_and_subscription_collector_writes_exactly_the_declared_
         "cluster snapshot paths never collected: {missing:?}"
     );
     let mut seen = Seen::default();
-    conform(&EVENT_SUBSCRIPTION.schema(), &[&configurations[3]], &mut seen);
-    assert_eq!(configurations[3]["SourceIdsList"], serde_json::json!([aurora]));
+    conform(
+        &EVENT_SUBSCRIPTION.schema(),
+        &[&configurations[3]],
+        &mut seen,
+    );
+    assert_eq!(
+        configurations[3]["SourceIdsList"],
+        serde_json::json!([aurora])
+    );
     let missing = unvalued(&EVENT_SUBSCRIPTION.schema(), &seen, &[]);
     assert!(
         missing.is_empty(),

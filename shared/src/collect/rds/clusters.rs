@@ -177,7 +177,14 @@ pub(super) async fn collect_region(
     let mut pages = client.describe_db_clusters().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
-            regional_failure(session, Service::Rds, region, None, "DescribeDBClusters", &e)
+            regional_failure(
+                session,
+                Service::Rds,
+                region,
+                None,
+                "DescribeDBClusters",
+                &e,
+            )
         })?;
         for cluster in page.db_clusters().iter().filter(|c| is_rds_cluster(c)) {
             let resource = cluster_resource(session, region, cluster);
@@ -283,7 +290,9 @@ async fn cluster_snapshot_resource(
     snapshot: &DbClusterSnapshot,
 ) -> Result<Described, (String, CollectionError)> {
     let account_id = &session.account.account_id;
-    let id = snapshot.db_cluster_snapshot_identifier().unwrap_or_default();
+    let id = snapshot
+        .db_cluster_snapshot_identifier()
+        .unwrap_or_default();
     let arn = snapshot
         .db_cluster_snapshot_arn()
         .map(str::to_owned)
@@ -362,12 +371,10 @@ pub async fn describe_cluster(
         .send()
         .await
     {
-        Ok(out) => Ok(
-            match out.db_clusters().iter().find(|c| is_rds_cluster(c)) {
-                Some(c) => Described::Found(Box::new(cluster_resource(session, &region, c))),
-                None => Described::NotFound,
-            },
-        ),
+        Ok(out) => Ok(match out.db_clusters().iter().find(|c| is_rds_cluster(c)) {
+            Some(c) => Described::Found(Box::new(cluster_resource(session, &region, c))),
+            None => Described::NotFound,
+        }),
         Err(e) if error_code(&e) == Some("DBClusterNotFoundFault") => Ok(Described::NotFound),
         Err(e) => Err(regional_failure(
             session,

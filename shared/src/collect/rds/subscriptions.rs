@@ -67,7 +67,10 @@ pub(super) async fn collect_region(
     region: &str,
     out: &Sender<Collected>,
 ) -> Result<(), CollectionError> {
-    let mut pages = client.describe_event_subscriptions().into_paginator().send();
+    let mut pages = client
+        .describe_event_subscriptions()
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
             regional_failure(
