@@ -459,7 +459,7 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
                         .build(),
                 )
                 .kms_key_arn(format!(
-                    "arn:aws:kms:us-east-1:{}:key/{KEY_ID}",
+                    "arn:aws:kms:us-east-1:{}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
                     account.account_id
                 ))
         },
@@ -834,7 +834,7 @@ async fn rds_cluster_inventory_and_scan_find_exactly_the_misconfigured_clusters_
         .port(3307)
         .storage_encrypted(true)
         .kms_key_id(format!(
-            "arn:aws:kms:eu-west-1:{}:key/{KEY_ID}",
+            "arn:aws:kms:eu-west-1:{}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
             account.account_id
         ))
         .deletion_protection(true)
