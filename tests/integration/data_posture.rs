@@ -944,8 +944,14 @@ async fn rds_cluster_inventory_and_scan_find_exactly_the_misconfigured_clusters_
             shared_arn.clone(),
             set(&["RdsClusterSnapshotNotPublic", "RdsClusterSnapshotEncrypted"]),
         ),
-        (partial_arn.clone(), set(&["RdsClusterEventSubscriptionCritical"])),
-        (disabled_arn.clone(), set(&["RdsInstanceEventSubscriptionCritical"])),
+        (
+            partial_arn.clone(),
+            set(&["RdsClusterEventSubscriptionCritical"]),
+        ),
+        (
+            disabled_arn.clone(),
+            set(&["RdsInstanceEventSubscriptionCritical"]),
+        ),
     ]
     .into();
     assert_eq!(active_by_resource(&world, &arns).await, expected);

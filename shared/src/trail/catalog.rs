@@ -19,9 +19,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::arn::ArnShape;
-use super::pending::{
-    EC2_FLOW_LOG, RDS_DB_PARAMETER_GROUP,
-};
+use super::pending::{EC2_FLOW_LOG, RDS_DB_PARAMETER_GROUP};
 use crate::collect::{cloudtrail, ec2, iam, kms, lambda, rds, s3};
 
 /// The registered kinds' shapes the rules point at (declared with the kinds).

@@ -254,6 +254,10 @@ fn the_sample_sqs_events_touch_the_resources_their_names_say() {
                 false,
             )],
         ),
+        (
+            "rds-modify-db-parameter-group.json",
+            &[("arn:aws:rds:us-east-1:111122223333:pg:orders-pg", false)],
+        ),
     ];
     for (file, expected) in table {
         let path = repo_path("events/event-processor").join(file);

@@ -17,7 +17,4 @@ pub(crate) const RDS_DB_PARAMETER_GROUP: ArnShape =
 
 /// Every shape declared here.
 #[cfg(test)]
-pub(crate) const ALL: &[&ArnShape] = &[
-    &EC2_FLOW_LOG,
-    &RDS_DB_PARAMETER_GROUP,
-];
+pub(crate) const ALL: &[&ArnShape] = &[&EC2_FLOW_LOG, &RDS_DB_PARAMETER_GROUP];
