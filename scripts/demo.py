@@ -422,6 +422,30 @@ def dynamo_plain(attr):
     return value
 
 
+def qrie(env, *args):
+    """Runs the `qrie` command (built by `make build-dev`) on the demo's tables; its output."""
+    out = subprocess.run([os.path.join(TARGET, "debug", "qrie"), *args], env=env,
+                         capture_output=True, text=True)
+    if out.returncode not in (0, 3):
+        raise SystemExit(f"qrie {' '.join(args)} failed ({out.returncode}): {out.stderr}")
+    return out.stdout
+
+
+def operator_view(env):
+    """The operator's side on the demo account: compliance, then the findings that matter."""
+    print("\nThe operator's view (the `qrie` command on the live tables)")
+    for framework in ("cis-aws-v5.0", "fsbp"):
+        print(f"$ qrie compliance --framework {framework}")
+        report = qrie(env, "compliance", "--framework", framework)
+        # The summary and severity lines; the per-control lines follow (see --format json).
+        for line in report.splitlines():
+            if not line.startswith("  ") or line.split()[0] in ("CRITICAL", "HIGH", "MEDIUM", "LOW"):
+                print(f"  {line.strip()}")
+    print("$ qrie findings --severity critical")
+    for line in qrie(env, "findings", "--severity", "critical").splitlines():
+        print(f"  {line}")
+
+
 def main():
     moto, endpoint = start_moto()
     try:
@@ -455,6 +479,7 @@ def main():
               f"(handlers: {inventory['duration_ms'] + scan['duration_ms']} ms)")
         realtime(endpoint, env, policies)
         object_scan(endpoint, env)
+        operator_view(env)
     finally:
         moto.terminate()
         moto.wait()

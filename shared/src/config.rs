@@ -21,6 +21,7 @@ pub mod env {
     pub const POLICY_DIR: &str = "QRIE_POLICY_DIR";
     pub const SCAN_JOBS_TABLE: &str = "QRIE_SCAN_JOBS_TABLE";
     pub const OBJECT_FINDINGS_TABLE: &str = "QRIE_OBJECT_FINDINGS_TABLE";
+    pub const COMPLIANCE_TABLE: &str = "QRIE_COMPLIANCE_TABLE";
     /// The object-scan work queue (object, range and continuation messages).
     pub const OBJECT_SCAN_QUEUE_URL: &str = "QRIE_OBJECT_SCAN_QUEUE_URL";
     /// Objects (decompressed, for gzip) larger than this are skipped with a recorded reason.
@@ -89,6 +90,8 @@ pub struct TableNames {
     pub scan_jobs: String,
     /// Sensitive-data findings of object scans.
     pub object_findings: String,
+    /// Daily compliance summaries, one item per account, framework and day.
+    pub compliance: String,
 }
 
 /// A gzip object inflating to more than this many times its compressed size is a
@@ -202,6 +205,7 @@ impl Config {
                 accounts: get(env::ACCOUNTS_TABLE, "qrie_accounts"),
                 scan_jobs: get(env::SCAN_JOBS_TABLE, "qrie_scan_jobs"),
                 object_findings: get(env::OBJECT_FINDINGS_TABLE, "qrie_object_findings"),
+                compliance: get(env::COMPLIANCE_TABLE, "qrie_compliance"),
             },
             aws,
             scanner_role_name: get(env::SCANNER_ROLE_NAME, DEFAULT_SCANNER_ROLE_NAME),

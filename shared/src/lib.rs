@@ -7,6 +7,7 @@
 pub mod arn;
 pub mod aws;
 pub mod collect;
+pub mod compliance;
 pub mod config;
 pub mod handler;
 pub mod inventory;

@@ -224,6 +224,66 @@ pub struct Finding {
     /// The `last_seen_at` of the resource configuration this finding was evaluated from; writes
     /// from an older configuration never overwrite a newer one.
     pub observed_at: DateTime<Utc>,
+    /// What happened to it before: how often a resolved finding failed again, when it last was.
+    #[serde(default)]
+    pub history: History,
+    /// Someone has seen it (cleared when a resolved finding fails again: a new occurrence).
+    #[serde(default)]
+    pub acknowledged: Option<Acknowledgement>,
+    /// An accepted risk until a date (kept across a re-open: the risk was accepted for the
+    /// resource and policy, not for one occurrence).
+    #[serde(default)]
+    pub suppressed: Option<Suppression>,
+    /// The suppression rule (`policies/suppressions.yaml`) that matched its last failing
+    /// evaluation.
+    #[serde(default)]
+    pub muted: Option<RuleMatch>,
+}
+
+impl Finding {
+    /// True when an operator's suppression of this finding, or the rule that matched it, holds
+    /// at `now` (has not expired): it is left out of the compliance scores.
+    pub fn is_suppressed_at(&self, now: DateTime<Utc>) -> bool {
+        self.suppressed.as_ref().is_some_and(|s| s.until > now)
+            || self.muted.as_ref().is_some_and(|m| m.until > now)
+    }
+}
+
+/// A suppression rule that matched a failing evaluation: its id, reason and end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleMatch {
+    pub rule: String,
+    pub reason: String,
+    pub until: DateTime<Utc>,
+}
+
+/// A finding's earlier life: it was resolved and then failed again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    /// How many times it was re-opened after a resolution.
+    pub reopened: u32,
+    /// The last re-opening.
+    pub reopened_at: Option<DateTime<Utc>>,
+    /// The resolution the last re-opening ended.
+    pub last_resolved_at: Option<DateTime<Utc>>,
+}
+
+/// "I have seen this": who, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// An accepted risk: who accepted it, when, why, and until when. After `until` the finding is
+/// active again in scores, counts, notifications and exports, without anyone lifting it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub reason: String,
+    pub until: DateTime<Utc>,
 }
 
 /// The key of a normalised configuration under which a collector lists the parts of it that

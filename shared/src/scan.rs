@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::model::{partition_key, Resource, Service, Severity};
+use crate::policy::suppressions::SuppressionRule;
 use crate::policy::{Catalog, Outcome, Policy};
 use crate::store::{
     BadPolicyRow, BadRowEffect, FailedEvaluation, FindingStore, OpenOutcome, PolicySetting,
@@ -112,8 +113,25 @@ pub struct ScanSummary {
     pub unevaluated: Vec<String>,
     /// Rows of the policies table that could not be read completely, and what was done instead.
     pub bad_policy_rows: Vec<BadPolicyRow>,
+    /// The compliance summaries stored after a full scan (`{}`), one per account and framework;
+    /// empty for a scan of one policy or service, which does not judge every control.
+    pub compliance: Vec<ScoreLine>,
     pub duration_ms: u128,
 }
+
+/// One stored compliance summary, as the scan reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoreLine {
+    pub account_id: String,
+    pub framework: String,
+    /// passed / (passed + failed) controls; none when no control was decided.
+    pub score: Option<f64>,
+    pub passed: usize,
+    pub failed: usize,
+}
+
+// A score is a ratio of counts, never NaN.
+impl Eq for ScoreLine {}
 
 /// A policy as this deployment runs it: its severity after overrides, and its account scope.
 #[derive(Debug, Clone)]
@@ -121,6 +139,8 @@ pub struct ActivePolicy<'c> {
     pub policy: &'c Policy,
     pub severity: Severity,
     pub accounts: Option<Vec<String>>,
+    /// The suppression rules that cover this policy (matched per resource at evaluation).
+    pub suppressions: Vec<&'c SuppressionRule>,
 }
 
 impl ActivePolicy<'_> {
@@ -167,6 +187,13 @@ pub fn active_policies<'c>(
     catalog: &'c Catalog,
     settings: &HashMap<String, PolicySetting>,
 ) -> Vec<ActivePolicy<'c>> {
+    let rules = |policy: &Policy| -> Vec<&'c SuppressionRule> {
+        catalog
+            .suppressions()
+            .iter()
+            .filter(|r| r.covers(&policy.id))
+            .collect()
+    };
     catalog
         .policies()
         .iter()
@@ -176,11 +203,13 @@ pub fn active_policies<'c>(
                 policy,
                 severity: s.severity_override.unwrap_or(policy.severity),
                 accounts: s.accounts.clone(),
+                suppressions: rules(policy),
             }),
             None => Some(ActivePolicy {
                 policy,
                 severity: policy.severity,
                 accounts: None,
+                suppressions: rules(policy),
             }),
         })
         .collect()
@@ -234,6 +263,15 @@ pub async fn reconcile_resource(
                     evidence,
                     evaluated_at: now,
                     observed_at: resource.last_seen_at,
+                    muted: p
+                        .suppressions
+                        .iter()
+                        .find(|r| r.matches(&p.policy.id, resource, now))
+                        .map(|r| crate::model::RuleMatch {
+                            rule: r.id.clone(),
+                            reason: r.reason.clone(),
+                            until: r.until,
+                        }),
                 };
                 match findings.open(&failed).await? {
                     OpenOutcome::Opened => tally.new += 1,
@@ -416,7 +454,10 @@ impl Scanner<'_> {
             ..ScanSummary::default()
         };
         let mut unevaluated_resources = 0;
+        let full = request.policy_id.is_none() && request.service.is_none();
         for account in accounts.iter().filter(|a| a.enabled) {
+            let mut types: HashMap<String, usize> = HashMap::new();
+            let mut partition_errors = 0;
             for &service in &services {
                 let partition = partition_key(&account.account_id, service);
                 let span = info_span!("partition", %partition);
@@ -427,13 +468,31 @@ impl Scanner<'_> {
                 summary.partitions += 1;
                 summary.resources += result.resources;
                 summary.tally.add(&result.tally);
+                partition_errors += result.errors.len();
                 summary.errors.extend(result.errors);
+                for (kind, n) in result.by_type {
+                    *types.entry(kind).or_default() += n;
+                }
                 unevaluated_resources += result.unevaluated.len();
                 let room = MAX_REPORTED_UNEVALUATED.saturating_sub(summary.unevaluated.len());
                 summary
                     .unevaluated
                     .extend(result.unevaluated.into_iter().take(room));
                 summary.by_partition.insert(partition, result.tally);
+            }
+            if full && partition_errors > 0 {
+                summary.errors.push(format!(
+                    "{}: compliance not recorded: the scan of its partitions had errors",
+                    account.account_id
+                ));
+            } else if full {
+                match self
+                    .record_compliance(&account.account_id, &services, &policies, &types, now)
+                    .await
+                {
+                    Ok(lines) => summary.compliance.extend(lines),
+                    Err(e) => summary.errors.push(e),
+                }
             }
         }
         if unevaluated_resources > summary.unevaluated.len() {
@@ -455,6 +514,59 @@ impl Scanner<'_> {
             "scan finished"
         );
         Ok(summary)
+    }
+
+    /// Judges every framework for the account on its current findings and stores the day's
+    /// summaries (see [`crate::compliance`]).
+    async fn record_compliance(
+        &self,
+        account_id: &str,
+        services: &[Service],
+        policies: &[ActivePolicy<'_>],
+        types: &HashMap<String, usize>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ScoreLine>, String> {
+        let mut findings = Vec::new();
+        for &service in services {
+            let partition = partition_key(account_id, service);
+            let active = self
+                .stores
+                .findings
+                .active_in_partition(&partition)
+                .await
+                .map_err(|e| {
+                    format!("{account_id}: compliance not recorded: reading {partition}: {e}")
+                })?;
+            // A suppressed finding is still evaluated and kept, but it does not count.
+            findings.extend(active.into_iter().filter(|f| !f.is_suppressed_at(now)));
+        }
+        let mut lines = Vec::new();
+        for (framework, _) in crate::compliance::FRAMEWORKS {
+            let assessment = match crate::compliance::assess(
+                self.catalog,
+                framework,
+                account_id,
+                policies,
+                types,
+                &findings,
+            ) {
+                Ok(a) => a,
+                // A catalogue loaded from a folder may lack a framework: nothing to judge.
+                Err(_) => continue,
+            };
+            let stored = assessment.summary(now);
+            self.stores.compliance.put(&stored).await.map_err(|e| {
+                format!("{account_id}: compliance summary of {framework} not stored: {e}")
+            })?;
+            lines.push(ScoreLine {
+                account_id: account_id.to_owned(),
+                framework: (*framework).to_owned(),
+                score: stored.score,
+                passed: stored.passed,
+                failed: stored.failed,
+            });
+        }
+        Ok(lines)
     }
 
     async fn partition(
@@ -501,6 +613,12 @@ impl Scanner<'_> {
                 }
             };
             result.resources += page.items.len();
+            for resource in &page.items {
+                *result
+                    .by_type
+                    .entry(resource.resource_type.clone())
+                    .or_default() += 1;
+            }
             let outcomes: Vec<_> = futures::stream::iter(page.items.iter())
                 .map(|resource| {
                     let active = active.get(&resource.arn).unwrap_or(&empty);
@@ -557,6 +675,8 @@ impl Scanner<'_> {
 #[derive(Default)]
 struct PartitionResult {
     resources: usize,
+    /// Resources read, by CloudFormation type (what compliance counts as evaluated).
+    by_type: HashMap<String, usize>,
     tally: Tally,
     errors: Vec<String>,
     unevaluated: Vec<String>,
@@ -596,6 +716,139 @@ mod tests {
             .unwrap();
         stores.resources.put_batch(resources).await.unwrap();
         stores
+    }
+
+    #[tokio::test]
+    async fn a_full_scan_stores_the_days_compliance_of_each_framework_and_a_narrow_one_none() {
+        // Given an unversioned bucket (fails FSBP S3.14 and more) in an onboarded account
+        let catalog = Catalog::embedded();
+        let stores = stores_with(&[bucket("b", json!({"Versioning": {"Status": null}}))]).await;
+        let scanner = Scanner {
+            catalog: &catalog,
+            stores: &stores,
+        };
+        // When one policy is scanned, Then no summary is stored (not every control was judged)
+        let narrow = ScanRequest {
+            policy_id: Some("S3BucketVersioningEnabled".into()),
+            ..Default::default()
+        };
+        assert!(scanner.run(&narrow).await.unwrap().compliance.is_empty());
+        let day = Utc::now().date_naive();
+        let fsbp = |stores: &Stores| {
+            let stores = stores.clone();
+            async move {
+                stores
+                    .compliance
+                    .history("111122223333", "fsbp", day)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(fsbp(&stores).await.is_empty());
+        // When the whole account is scanned
+        let full = scanner.run(&ScanRequest::default()).await.unwrap();
+        // Then one summary per framework is reported and stored for today
+        let frameworks: Vec<&str> = full
+            .compliance
+            .iter()
+            .map(|l| l.framework.as_str())
+            .collect();
+        assert_eq!(
+            frameworks,
+            ["cis-aws-v5.0", "fsbp", "nist-800-53-r5", "pci-dss-4.0"]
+        );
+        let stored = fsbp(&stores).await;
+        assert_eq!(stored.len(), 1);
+        let summary = &stored[0];
+        assert_eq!(summary.day, day);
+        assert!(
+            summary
+                .failed_controls
+                .get("S3.14")
+                .is_some_and(|&n| n == 1),
+            "{summary:?}"
+        );
+        assert!(summary.failed > 0 && summary.passed > 0, "{summary:?}");
+        assert!(
+            summary.not_evaluated > 0,
+            "FSBP controls of services without a policy"
+        );
+        let line = full
+            .compliance
+            .iter()
+            .find(|l| l.framework == "fsbp")
+            .unwrap();
+        assert_eq!((line.passed, line.failed), (summary.passed, summary.failed));
+        // And once the bucket is versioned, the day's summary is replaced without S3.14
+        stores
+            .resources
+            .put_batch(&[bucket("b", json!({"Versioning": {"Status": "Enabled"}}))])
+            .await
+            .unwrap();
+        scanner.run(&ScanRequest::default()).await.unwrap();
+        let again = fsbp(&stores).await;
+        assert_eq!(again.len(), 1);
+        assert!(!again[0].failed_controls.contains_key("S3.14"), "{again:?}");
+    }
+
+    #[tokio::test]
+    async fn a_finding_a_rule_suppresses_is_recorded_marked_and_left_out_of_compliance() {
+        // Given a rule suppressing the versioning policy on buckets named `legacy-*` until next
+        // year, and two unversioned buckets, one of them legacy
+        let until = (Utc::now() + chrono::Duration::days(365)).date_naive();
+        let rules = format!(
+            "rules:\n  - {{id: legacy, reason: archived data, by: alice, until: {until}, \
+             policies: [S3BucketVersioningEnabled], resources: ['arn:aws:s3:::legacy-*']}}\n"
+        );
+        let catalog = Catalog::embedded_of_with_rules(&["s3"], &rules);
+        assert!(catalog.rejected.is_empty(), "{:#?}", catalog.rejected);
+        let unversioned = json!({"Versioning": {"Status": null}});
+        let stores = stores_with(&[
+            bucket("legacy-a", unversioned.clone()),
+            bucket("live-b", unversioned),
+        ])
+        .await;
+        let scanner = Scanner {
+            catalog: &catalog,
+            stores: &stores,
+        };
+        // When the account is scanned
+        scanner.run(&ScanRequest::default()).await.unwrap();
+        // Then both findings are open, the legacy one marked with the rule and suppressed
+        let finding = |arn: &'static str| {
+            let stores = stores.clone();
+            async move {
+                stores
+                    .findings
+                    .for_resource(arn)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|f| f.policy_id == "S3BucketVersioningEnabled")
+                    .unwrap()
+            }
+        };
+        let legacy = finding("arn:aws:s3:::legacy-a").await;
+        let live = finding("arn:aws:s3:::live-b").await;
+        assert_eq!(legacy.state, FindingState::Active);
+        assert_eq!(
+            legacy.muted.as_ref().map(|m| m.rule.as_str()),
+            Some("legacy")
+        );
+        assert!(legacy.is_suppressed_at(Utc::now()));
+        assert!(live.muted.is_none() && !live.is_suppressed_at(Utc::now()));
+        // And FSBP S3.14 fails through the live bucket alone
+        let fsbp = stores
+            .compliance
+            .history("111122223333", "fsbp", Utc::now().date_naive())
+            .await
+            .unwrap();
+        assert_eq!(
+            fsbp[0].failed_controls.get("S3.14"),
+            Some(&1),
+            "{:?}",
+            fsbp[0]
+        );
     }
 
     #[tokio::test]

@@ -125,6 +125,7 @@ impl World {
             accounts: format!("{id}_accounts"),
             scan_jobs: format!("{id}_scan_jobs"),
             object_findings: format!("{id}_object_findings"),
+            compliance: format!("{id}_compliance"),
         };
         let config = Config {
             tables,
@@ -281,6 +282,17 @@ pub async fn inject_fault(rule: serde_json::Value) {
     tokio::task::spawn_blocking(move || http("POST", &url, &body))
         .await
         .expect("fault request task");
+}
+
+/// The fault rules the local AWS holds, with how often each fired (a `pass` rule counts the
+/// requests it matched and lets them through: see `tests/moto/server.py`).
+pub async fn fault_rules() -> serde_json::Value {
+    let url = format!("{}/_qrie/faults", endpoint());
+    let response = tokio::task::spawn_blocking(move || http("GET", &url, ""))
+        .await
+        .expect("fault request task");
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).expect("the rules are JSON")
 }
 
 /// A minimal HTTP/1.1 client for the harness's own control endpoint.

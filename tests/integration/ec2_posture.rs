@@ -9,6 +9,7 @@ use aws_sdk_ec2::types::{
     HttpTokensState, InstanceMetadataOptionsRequest, IpPermission, IpRange, Ipv6Range,
     LaunchPermission, LaunchPermissionModifications, PermissionGroup, UserIdGroupPair,
 };
+use futures::StreamExt;
 use lambda_runtime::{Context, LambdaEvent};
 use qrie::handler::{inventory_handler, scan_handler};
 use qrie::inventory::{InventoryRequest, InventorySummary};
@@ -155,6 +156,93 @@ pub async fn launch_template(
         .launch_template
         .and_then(|t| t.launch_template_id)
         .expect("template id")
+}
+
+/// A launch template requiring IMDSv2 whose one version maps an EBS volume, encrypted or
+/// explicitly not.
+pub async fn launch_template_with_volume(
+    ec2: &aws_sdk_ec2::Client,
+    name: &str,
+    encrypted: bool,
+) -> String {
+    use aws_sdk_ec2::types::{
+        LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
+        LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataOptionsRequest,
+        RequestLaunchTemplateData,
+    };
+    let data = RequestLaunchTemplateData::builder()
+        .metadata_options(
+            LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                .http_tokens(LaunchTemplateHttpTokensState::Required)
+                .build(),
+        )
+        .block_device_mappings(
+            LaunchTemplateBlockDeviceMappingRequest::builder()
+                .device_name("/dev/xvdb")
+                .ebs(
+                    LaunchTemplateEbsBlockDeviceRequest::builder()
+                        .volume_size(8)
+                        .encrypted(encrypted)
+                        .build(),
+                )
+                .build(),
+        )
+        .build();
+    ec2.create_launch_template()
+        .launch_template_name(name)
+        .launch_template_data(data)
+        .send()
+        .await
+        .expect("launch template created")
+        .launch_template
+        .and_then(|t| t.launch_template_id)
+        .expect("template id")
+}
+
+/// A transit gateway that auto-accepts shared attachments, or not.
+pub async fn transit_gateway(ec2: &aws_sdk_ec2::Client, auto_accept: bool) -> String {
+    use aws_sdk_ec2::types::{AutoAcceptSharedAttachmentsValue, TransitGatewayRequestOptions};
+    let value = if auto_accept {
+        AutoAcceptSharedAttachmentsValue::Enable
+    } else {
+        AutoAcceptSharedAttachmentsValue::Disable
+    };
+    ec2.create_transit_gateway()
+        .options(
+            TransitGatewayRequestOptions::builder()
+                .auto_accept_shared_attachments(value)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("transit gateway created")
+        .transit_gateway
+        .and_then(|t| t.transit_gateway_id)
+        .expect("gateway id")
+}
+
+/// A detached network interface in `subnet`, with source/destination checking as given.
+pub async fn interface(ec2: &aws_sdk_ec2::Client, subnet: &str, checked: bool) -> String {
+    let id = ec2
+        .create_network_interface()
+        .subnet_id(subnet)
+        .send()
+        .await
+        .expect("interface created")
+        .network_interface
+        .and_then(|n| n.network_interface_id)
+        .expect("interface id");
+    ec2.modify_network_interface_attribute()
+        .network_interface_id(&id)
+        .source_dest_check(
+            aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                .value(checked)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("source/destination check set");
+    id
 }
 
 pub fn tcp(from: i32, to: i32, cidr: &str) -> IpPermission {
@@ -308,9 +396,14 @@ const HIGH_RISK: &str = "EC2SecurityGroupHighRiskPortsOpenToInternet";
 const AUTHORIZED: &str = "EC2SecurityGroupOnlyAuthorizedPortsOpenToInternet";
 const DEFAULT_SG: &str = "EC2DefaultSecurityGroupRestrictsAllTraffic";
 const UNUSED: &str = "EC2SecurityGroupUnused";
+const WORLD_INGRESS: &str = "EC2SecurityGroupNoIngressFromInternet";
+const PUBLIC_RANGE: &str = "EC2SecurityGroupNoIngressFromPublicIpRange";
+const WIDE_PUBLIC: &str = "EC2SecurityGroupNoWideOpenPublicIpv4";
+const WIZARD: &str = "EC2SecurityGroupNotFromLaunchWizard";
 
 /// Every world-open port check that an all-traffic rule from the world meets.
 const EVERY_PORT_CHECK: &[&str] = &[
+    WORLD_INGRESS,
     SSH,
     RDP,
     ALL_PORTS,
@@ -431,6 +524,8 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
     // And an unencrypted volume with a public snapshot, and an encrypted one with a private one
     let plain = volume(&us, "us-east-1a", false).await;
     let sealed = volume(&us, "us-east-1a", true).await;
+    // (and an encrypted volume that no snapshot copies)
+    let uncopied = volume(&us, "us-east-1a", true).await;
     let public_snap = snapshot(&us, &plain, true).await;
     let private_snap = snapshot(&us, &sealed, false).await;
     // And a public AMI, and a private one shared with one account
@@ -484,6 +579,26 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
     eu.enable_ebs_encryption_by_default().send().await.unwrap();
     let eu_vpc = vpc(&eu, "10.30.0.0/16").await;
     let eu_ssh = group(&eu, &eu_vpc, "ssh6", vec![tcp(22, 22, "::/0")]).await;
+    // And in us-east-1: HTTPS from a wide public range (a /16), and its twin from a /24 (still a
+    // specific public range); a group the launch wizard named; a template mapping an
+    // unencrypted volume and its encrypted twin; a transit gateway auto-accepting shared
+    // attachments and its twin; an interface forwarding traffic (source/destination check
+    // off) and its twin
+    let wide = group(
+        &us,
+        &bare,
+        "partner-wide",
+        vec![tcp(443, 443, "52.94.0.0/16")],
+    )
+    .await;
+    let narrow = group(&us, &bare, "partner", vec![tcp(443, 443, "203.0.113.0/24")]).await;
+    let wizard = group(&us, &bare, "launch-wizard-1", vec![]).await;
+    let plain_template = launch_template_with_volume(&us, "qrie-plain-volume", false).await;
+    let sealed_template = launch_template_with_volume(&us, "qrie-sealed-volume", true).await;
+    let accepting = transit_gateway(&us, true).await;
+    let reviewing = transit_gateway(&us, false).await;
+    let forwarding = interface(&us, &private, false).await;
+    let checking = interface(&us, &private, true).await;
 
     // When the inventory and the scan run
     let summary = inventory(&world, &account).await;
@@ -501,11 +616,11 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
     let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     expected.insert(
         us_arn(&format!("security-group/{ssh}")),
-        set(&[SSH, HIGH_RISK, AUTHORIZED]),
+        set(&[SSH, HIGH_RISK, AUTHORIZED, WORLD_INGRESS]),
     );
     expected.insert(
         us_arn(&format!("security-group/{rdp6}")),
-        set(&[RDP, HIGH_RISK, AUTHORIZED]),
+        set(&[RDP, HIGH_RISK, AUTHORIZED, WORLD_INGRESS]),
     );
     expected.insert(
         us_arn(&format!("security-group/{everything}")),
@@ -517,6 +632,7 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
             "EC2SecurityGroupPostgreSqlOpenToInternet",
             HIGH_RISK,
             AUTHORIZED,
+            WORLD_INGRESS,
         ]),
     );
     expected.insert(
@@ -527,9 +643,25 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
             "EC2SecurityGroupTelnetOpenToInternet",
             HIGH_RISK,
             AUTHORIZED,
+            WORLD_INGRESS,
         ]),
     );
-    for twin in [&private_ssh, &https, &from_group, &watched_default] {
+    // The HTTPS group passes the authorized-ports check, but still admits the world on a port,
+    // on the careful instance's interface (no exempt AWS-managed one)
+    expected.insert(
+        us_arn(&format!("security-group/{https}")),
+        set(&[WORLD_INGRESS]),
+    );
+    expected.insert(
+        us_arn(&format!("security-group/{wide}")),
+        set(&[WIDE_PUBLIC, PUBLIC_RANGE]),
+    );
+    expected.insert(
+        us_arn(&format!("security-group/{narrow}")),
+        set(&[PUBLIC_RANGE]),
+    );
+    expected.insert(us_arn(&format!("security-group/{wizard}")), set(&[WIZARD]));
+    for twin in [&private_ssh, &from_group, &watched_default] {
         expected.insert(us_arn(&format!("security-group/{twin}")), set(&[]));
     }
     expected.insert(
@@ -538,7 +670,7 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
     );
     expected.insert(
         arn(&account, "eu-west-1", &format!("security-group/{eu_ssh}")),
-        set(&[SSH, HIGH_RISK, AUTHORIZED]),
+        set(&[SSH, HIGH_RISK, AUTHORIZED, WORLD_INGRESS]),
     );
     // And the instances, volumes, snapshots, VPCs and the EBS defaults
     expected.insert(
@@ -548,6 +680,7 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
             "EC2InstanceNoPublicIp",
             "EC2InstanceProfileAttached",
             "EC2InstanceDetailedMonitoring",
+            "EC2InstanceNoSecretsInUserData",
         ]),
     );
     expected.insert(
@@ -560,6 +693,10 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
     );
     expected.insert(us_arn(&format!("volume/{sealed}")), set(&[]));
     expected.insert(
+        us_arn(&format!("volume/{uncopied}")),
+        set(&["EC2VolumeHasSnapshot"]),
+    );
+    expected.insert(
         us_arn(&format!("snapshot/{public_snap}")),
         set(&["EC2SnapshotNotPublic", "EC2SnapshotEncrypted"]),
     );
@@ -571,12 +708,43 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
     expected.insert(us_arn(&format!("vpc/{watched}")), set(&[]));
     expected.insert(
         us_arn(&format!("launch-template/{public_template}")),
-        set(&["EC2LaunchTemplateNoPublicIp"]),
+        set(&[
+            "EC2LaunchTemplateNoPublicIp",
+            "EC2LaunchTemplateNoSecretsInUserData",
+            "EC2LaunchTemplateImdsv2Required",
+        ]),
     );
     expected.insert(
         us_arn(&format!("launch-template/{private_template}")),
         set(&[]),
     );
+    expected.insert(
+        us_arn(&format!("launch-template/{plain_template}")),
+        set(&["EC2LaunchTemplateEbsEncrypted"]),
+    );
+    expected.insert(
+        us_arn(&format!("launch-template/{sealed_template}")),
+        set(&[]),
+    );
+    expected.insert(
+        us_arn(&format!("transit-gateway/{accepting}")),
+        set(&["EC2TransitGatewayNoAutoAcceptSharedAttachments"]),
+    );
+    expected.insert(us_arn(&format!("transit-gateway/{reviewing}")), set(&[]));
+    expected.insert(
+        us_arn(&format!("network-interface/{forwarding}")),
+        set(&["EC2NetworkInterfaceSourceDestCheckEnabled"]),
+    );
+    expected.insert(us_arn(&format!("network-interface/{checking}")), set(&[]));
+    expected.insert(
+        us_arn(&format!("image/{public_ami}")),
+        set(&["EC2AmiNotPublic"]),
+    );
+    expected.insert(us_arn(&format!("image/{shared_ami}")), set(&[]));
+    // And the region settings, which the local AWS cannot answer: no finding either way
+    for region in ["us-east-1", "eu-west-1"] {
+        expected.insert(arn(&account, region, "region-settings"), set(&[]));
+    }
     expected.insert(
         us_arn("ebs-encryption-by-default"),
         set(&["EC2EbsDefaultEncryptionEnabled"]),
@@ -595,6 +763,9 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
         &range,
         &private_ssh,
         &from_group,
+        &wide,
+        &narrow,
+        &wizard,
     ] {
         let group = us_arn(&format!("security-group/{unused}"));
         expected
@@ -616,6 +787,27 @@ async fn two_regions_seeded_with_twins_give_exactly_the_expected_findings() {
         actual.insert(arn.clone(), active(&world, arn).await);
     }
     assert_eq!(actual, expected);
+
+    // And the region settings the local AWS lacks are listed as unreadable, never guessed
+    let settings = stored(&world, &account, &us_arn("region-settings"))
+        .await
+        .expect("region settings stored");
+    let unreadable: BTreeSet<&str> = settings["Unreadable"]
+        .as_array()
+        .expect("unreadable parts listed")
+        .iter()
+        .filter_map(|p| p["Path"].as_str())
+        .collect();
+    assert_eq!(
+        unreadable,
+        BTreeSet::from([
+            "ImageBlockPublicAccess",
+            "InstanceMetadataDefaults",
+            "SnapshotBlockPublicAccess"
+        ]),
+        "{settings}"
+    );
+    assert!(settings.get("SnapshotBlockPublicAccess").is_none());
 
     // And the AMIs are collected with their launch permissions, the key in the user data only
     // masked, and no foreign snapshot stored
@@ -805,6 +997,21 @@ async fn a_refused_region_keeps_what_it_had_and_reports_the_error() {
 
 /// An EventBridge "AWS API Call via CloudTrail" event for an EC2 call on security group `group`.
 fn ec2_event(account_id: &str, region: &str, event_name: &str, group: &str) -> String {
+    ec2_call(
+        account_id,
+        region,
+        event_name,
+        json!({
+            "groupId": group,
+            "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
+                "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]},
+        }),
+    )
+}
+
+/// An EventBridge "AWS API Call via CloudTrail" event for an EC2 call with `request` as its
+/// requestParameters.
+fn ec2_call(account_id: &str, region: &str, event_name: &str, request: Value) -> String {
     json!({
         "version": "0",
         "id": uuid::Uuid::new_v4().to_string(),
@@ -822,11 +1029,7 @@ fn ec2_event(account_id: &str, region: &str, event_name: &str, group: &str) -> S
             "eventName": event_name,
             "awsRegion": region,
             "sourceIPAddress": "198.51.100.10",
-            "requestParameters": {
-                "groupId": group,
-                "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 22, "toPort": 22,
-                    "ipRanges": {"items": [{"cidrIp": "0.0.0.0/0"}]}}]},
-            },
+            "requestParameters": request,
             "responseElements": {"_return": true},
             "eventID": uuid::Uuid::new_v4().to_string(),
             "readOnly": false,
@@ -945,6 +1148,72 @@ async fn ssh_opened_to_the_world_is_flagged_in_real_time_and_its_revocation_reso
 }
 
 #[tokio::test]
+async fn an_interface_set_to_forward_is_flagged_in_real_time_and_checking_again_resolves() {
+    // Given an onboarded account with an interface that checks source and destination, and
+    // the events queue
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let ec2 = customer_ec2(&world, &account, "eu-west-1").await;
+    let net = vpc(&ec2, "10.91.0.0/16").await;
+    let sub = subnet(&ec2, &net, "10.91.1.0/24").await;
+    let id = interface(&ec2, &sub, true).await;
+    let sqs = aws_sdk_sqs::Client::new(&world.deps.sdk);
+    let queue = qrie_tests::queue_with_dlq(&sqs, &format!("{}-eni-events", world.id), 30).await;
+    let eni_arn = arn(&account, "eu-west-1", &format!("network-interface/{id}"));
+    let check = |on: bool| {
+        let ec2 = ec2.clone();
+        let id = id.clone();
+        let account_id = account.account_id.clone();
+        async move {
+            ec2.modify_network_interface_attribute()
+                .network_interface_id(&id)
+                .source_dest_check(
+                    aws_sdk_ec2::types::AttributeBooleanValue::builder()
+                        .value(on)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            ec2_call(
+                &account_id,
+                "eu-west-1",
+                "ModifyNetworkInterfaceAttribute",
+                json!({"networkInterfaceId": id, "sourceDestCheck": {"value": on}}),
+            )
+        }
+    };
+    // When checking is turned off and the event goes through the queue
+    let off = check(false).await;
+    through_the_queue(&world, &sqs, &queue.url, &off).await;
+    // Then the interface is stored with the check off and the EC2.180 finding is ACTIVE
+    let config = stored(&world, &account, &eni_arn)
+        .await
+        .expect("the interface is stored");
+    assert_eq!(config["SourceDestCheck"], false);
+    let policy = "EC2NetworkInterfaceSourceDestCheckEnabled";
+    assert_eq!(active(&world, &eni_arn).await, set(&[policy]));
+    // When it is turned back on and that event goes through the queue
+    let on = check(true).await;
+    through_the_queue(&world, &sqs, &queue.url, &on).await;
+    // Then the finding is resolved and nothing is left active
+    let findings = world
+        .deps
+        .stores
+        .findings
+        .for_resource(&eni_arn)
+        .await
+        .unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.policy_id == policy && f.state == FindingState::Resolved),
+        "{findings:?}"
+    );
+    assert_eq!(active(&world, &eni_arn).await, set(&[]));
+}
+
+#[tokio::test]
 async fn an_account_listing_all_regions_is_collected_in_every_region_describe_regions_reports() {
     // Given an account whose Regions says `all`, with a group in ap-northeast-3
     let world = World::new().await;
@@ -975,4 +1244,111 @@ async fn an_account_listing_all_regions_is_collected_in_every_region_describe_re
     // And the group far from the usual regions is stored
     let arn = arn(&account, "ap-northeast-3", &format!("security-group/{far}"));
     assert!(stored(&world, &account, &arn).await.is_some());
+}
+
+/// A measurement, not a check: EC2 collection of one region holding 2,000 instances, 2,000
+/// security groups and 5,000 volumes on the local AWS, with its wall time and the API calls per
+/// operation (counted by pass-through rules of the local AWS, scoped to this account).
+/// Run with `cargo test -p qrie-tests --test integration -- --ignored --nocapture
+/// ec2_collection_of_a_large_region`.
+#[tokio::test]
+#[ignore = "a measurement; run by hand, see BENCHMARKS.md"]
+async fn ec2_collection_of_a_large_region() {
+    const INSTANCES: i32 = 2_000;
+    const GROUPS: usize = 2_000;
+    const VOLUMES: usize = 5_000;
+    // Given an account limited to eu-west-2 with that many resources
+    let world = World::new().await;
+    let mut account = world.onboard().await;
+    account.regions = vec!["eu-west-2".into()];
+    world.deps.stores.accounts.put(&account).await.unwrap();
+    let ec2 = customer_ec2(&world, &account, "eu-west-2").await;
+    let image = an_image_id(&ec2).await;
+    for _ in 0..(INSTANCES / 500) {
+        ec2.run_instances()
+            .image_id(&image)
+            .min_count(500)
+            .max_count(500)
+            .user_data(aws_smithy_types::base64::encode(
+                "#!/bin/sh\n/opt/app/start\n",
+            ))
+            .send()
+            .await
+            .expect("instances run");
+    }
+    let net = vpc(&ec2, "10.70.0.0/16").await;
+    let seeded = futures::stream::iter(0..GROUPS)
+        .map(|i| {
+            let ec2 = ec2.clone();
+            let net = net.clone();
+            async move {
+                let cidr = format!("198.51.{}.0/24", i % 250);
+                group(&ec2, &net, &format!("load-{i}"), vec![tcp(443, 443, &cidr)]).await
+            }
+        })
+        .buffer_unordered(16)
+        .count()
+        .await;
+    assert_eq!(seeded, GROUPS);
+    let seeded = futures::stream::iter(0..VOLUMES)
+        .map(|i| {
+            let ec2 = ec2.clone();
+            async move { volume(&ec2, "eu-west-2a", i % 2 == 0).await }
+        })
+        .buffer_unordered(16)
+        .count()
+        .await;
+    assert_eq!(seeded, VOLUMES);
+    // And a counting rule per EC2 operation the collector calls
+    let operations = [
+        "DescribeInstances",
+        "DescribeInstanceAttribute",
+        "DescribeSecurityGroups",
+        "DescribeNetworkInterfaces",
+        "DescribeVolumes",
+        "DescribeSnapshots",
+        "DescribeImages",
+        "DescribeVpcs",
+        "DescribeSubnets",
+        "DescribeNetworkAcls",
+        "DescribeAddresses",
+        "DescribeLaunchTemplates",
+        "DescribeTransitGateways",
+        "DescribeRegions",
+    ];
+    let tag = uuid::Uuid::new_v4().to_string();
+    for op in operations {
+        inject_fault(json!({
+            "account": account.account_id,
+            "access_key": "/eu-west-2/ec2/",
+            "body_contains": format!("Action={op}&"),
+            "pass": true,
+            "measure": tag,
+            "op": op,
+        }))
+        .await;
+    }
+    // When the inventory runs
+    let started = std::time::Instant::now();
+    let summary = inventory(&world, &account).await;
+    let wall = started.elapsed();
+    // Then the wall time and the calls are printed
+    let ec2_summary = &summary.accounts[0].services["ec2"];
+    assert!(ec2_summary.complete, "{summary:?}");
+    let rules = qrie_tests::fault_rules().await;
+    let mut calls = BTreeMap::new();
+    for rule in rules.as_array().expect("a list of rules") {
+        if rule["measure"] == json!(tag) {
+            calls.insert(
+                rule["op"].as_str().unwrap_or_default().to_owned(),
+                rule["fired"].as_u64().unwrap_or(0),
+            );
+        }
+    }
+    println!(
+        "ec2_collection: {INSTANCES} instances, {GROUPS} groups, {VOLUMES} volumes; {} resources stored in {:.1} s; calls: {calls:?}",
+        ec2_summary.resources,
+        wall.as_secs_f64()
+    );
+    assert!(ec2_summary.resources >= INSTANCES as usize + GROUPS + VOLUMES);
 }

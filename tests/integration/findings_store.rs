@@ -23,6 +23,7 @@ fn failed(arn: &str, account: &str, observed_at: DateTime<Utc>) -> FailedEvaluat
         evidence: json!({"Acl": "public-read"}),
         evaluated_at: Utc::now(),
         observed_at,
+        muted: None,
     }
 }
 
@@ -161,4 +162,110 @@ async fn the_in_memory_findings_store_keeps_the_same_contract() {
     let store = MemoryFindings::default();
     // When / Then
     contract(&store, "arn:aws:s3:::contract").await;
+}
+
+/// The lifecycle scenario: an acknowledged and suppressed finding resolves and fails again; both
+/// adapters must keep the same history.
+async fn lifecycle(store: &dyn FindingStore, arn: &str) {
+    use qrie::model::{Acknowledgement, Suppression};
+    let a = "111111111111";
+    let micros = Utc::now().timestamp_micros();
+    let t0 = DateTime::from_timestamp_micros(micros).expect("a time") - Duration::minutes(10);
+    let at = |minutes: i64| t0 + Duration::minutes(minutes);
+    let evaluated = |minutes: i64| FailedEvaluation {
+        evaluated_at: at(minutes),
+        ..failed(arn, a, at(minutes))
+    };
+    let state = || async {
+        let found = store.for_resource(arn).await.expect("read");
+        assert_eq!(found.len(), 1, "{found:?}");
+        found.into_iter().next().expect("one finding")
+    };
+    // Given no finding, acknowledging or suppressing it changes nothing
+    let ack = Acknowledgement {
+        by: "alice@example.com".into(),
+        at: at(1),
+        reason: "ticket SEC-1".into(),
+    };
+    assert!(!store.acknowledge(arn, POLICY, &ack).await.unwrap());
+    assert!(store.for_resource(arn).await.unwrap().is_empty());
+    // Given a finding opened at t0, acknowledged and suppressed until t0 + 1 day
+    assert_eq!(
+        store.open(&evaluated(0)).await.unwrap(),
+        OpenOutcome::Opened
+    );
+    assert!(store.acknowledge(arn, POLICY, &ack).await.unwrap());
+    let suppression = Suppression {
+        by: "bob@example.com".into(),
+        at: at(2),
+        reason: "accepted: legacy static site".into(),
+        until: at(24 * 60),
+    };
+    assert!(store
+        .suppress(arn, POLICY, Some(&suppression))
+        .await
+        .unwrap());
+    let noted = state().await;
+    assert_eq!(noted.acknowledged.as_ref(), Some(&ack));
+    assert_eq!(noted.suppressed.as_ref(), Some(&suppression));
+    assert!(noted.is_suppressed_at(at(3)) && !noted.is_suppressed_at(at(24 * 60 + 1)));
+    assert_eq!(noted.history.reopened, 0);
+    // And a later evaluation of the open finding keeps both notes
+    assert_eq!(
+        store.open(&evaluated(3)).await.unwrap(),
+        OpenOutcome::StillActive
+    );
+    assert_eq!(state().await.acknowledged.as_ref(), Some(&ack));
+    // When it resolves at t4 and fails again at t5
+    let passes = Resolution::Passes { observed_at: at(4) };
+    assert!(store.resolve(arn, POLICY, a, at(4), passes).await.unwrap());
+    assert_eq!(
+        store.open(&evaluated(5)).await.unwrap(),
+        OpenOutcome::Opened
+    );
+    // Then it is the same finding re-opened: first seen kept, the re-opening and the resolution
+    // it ended recorded, the acknowledgement (of the earlier occurrence) gone, the suppression kept
+    let reopened = state().await;
+    assert_eq!(reopened.state, FindingState::Active);
+    assert_eq!(reopened.first_seen, at(0));
+    assert_eq!(reopened.resolved_at, None);
+    assert_eq!(reopened.history.reopened, 1);
+    assert_eq!(reopened.history.reopened_at, Some(at(5)));
+    assert_eq!(reopened.history.last_resolved_at, Some(at(4)));
+    assert_eq!(reopened.acknowledged, None);
+    assert_eq!(reopened.suppressed.as_ref(), Some(&suppression));
+    // And a second round counts two re-openings
+    let passes = Resolution::Passes { observed_at: at(6) };
+    assert!(store.resolve(arn, POLICY, a, at(6), passes).await.unwrap());
+    assert_eq!(
+        store.open(&evaluated(7)).await.unwrap(),
+        OpenOutcome::Opened
+    );
+    let twice = state().await;
+    assert_eq!(
+        (twice.history.reopened, twice.history.last_resolved_at),
+        (2, Some(at(6)))
+    );
+    // When the suppression is lifted, it is gone and the finding counts again
+    assert!(store.suppress(arn, POLICY, None).await.unwrap());
+    let lifted = state().await;
+    assert_eq!(lifted.suppressed, None);
+    assert!(!lifted.is_suppressed_at(at(8)));
+}
+
+#[tokio::test]
+async fn the_dynamodb_findings_store_keeps_the_lifecycle() {
+    // Given the findings table on the local AWS
+    let world = World::new().await;
+    // When / Then
+    lifecycle(
+        world.deps.stores.findings.as_ref(),
+        &format!("arn:aws:s3:::{}", world.bucket("lifecycle")),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_in_memory_findings_store_keeps_the_same_lifecycle() {
+    lifecycle(&MemoryFindings::default(), "arn:aws:s3:::lifecycle").await;
 }

@@ -1,6 +1,8 @@
 //! Integration tests: qrie's Lambda handlers against the local AWS (moto in server mode),
 //! through the same AWS SDK calls they make in production. One binary, split by topic.
 
+mod cli;
+mod compliance;
 mod data_posture;
 mod data_seed;
 mod ec2_posture;

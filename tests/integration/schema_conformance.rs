@@ -450,15 +450,34 @@ const CHECKED_AGAINST_COLLECTOR_OUTPUT: &[&str] = &[
     "AWS::EC2::NetworkAcl",
     "AWS::EC2::EIP",
     "AWS::EC2::LaunchTemplate",
+    "AWS::EC2::NetworkInterface",
+    "AWS::EC2::TransitGateway",
+    "AWS::EC2::RegionSettings",
 ];
 
 /// EC2 paths the local AWS never fills: no instance profile can be attached without IAM (the
 /// tests have no IAM client), a snapshot of an encrypted volume gets no key id, and
-/// GetEbsDefaultKmsKeyId is not implemented (the key is then listed as unreadable and left out).
+/// GetEbsDefaultKmsKeyId is not implemented (the key is then listed as unreadable and left out),
+/// nor are the three calls behind the region settings (listed as unreadable likewise).
 const EC2_UNVALUED_LOCALLY: &[(&str, &str)] = &[
     ("AWS::EC2::Instance", "IamInstanceProfileArn"),
     ("AWS::EC2::Snapshot", "KmsKeyId"),
     ("AWS::EC2::EbsEncryptionByDefault", "EbsDefaultKmsKeyId"),
+    ("AWS::EC2::RegionSettings", "SnapshotBlockPublicAccess"),
+    ("AWS::EC2::RegionSettings", "ImageBlockPublicAccess"),
+    ("AWS::EC2::RegionSettings", "InstanceMetadataDefaults"),
+    (
+        "AWS::EC2::RegionSettings",
+        "InstanceMetadataDefaults.HttpTokens",
+    ),
+    (
+        "AWS::EC2::RegionSettings",
+        "InstanceMetadataDefaults.HttpEndpoint",
+    ),
+    (
+        "AWS::EC2::RegionSettings",
+        "InstanceMetadataDefaults.HttpPutResponseHopLimit",
+    ),
 ];
 
 #[tokio::test]
@@ -732,6 +751,29 @@ async fn the_ec2_collector_writes_exactly_the_declared_schema() {
     crate::ec2_posture::launch_template(&ec2, "conform-a", true, true, "k=AKIAQWERTYUIOPASDFGH\n")
         .await;
     crate::ec2_posture::launch_template(&ec2, "conform-b", false, false, "#!/bin/sh\n").await;
+    crate::ec2_posture::launch_template_with_volume(&ec2, "conform-c", false).await;
+
+    // And a stopped instance (its stop time is in its state transition reason), a transit
+    // gateway, and a detached interface that forwards traffic
+    let stopped = ec2
+        .run_instances()
+        .image_id(&image)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap()
+        .instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_owned();
+    ec2.stop_instances()
+        .instance_ids(&stopped)
+        .send()
+        .await
+        .unwrap();
+    crate::ec2_posture::transit_gateway(&ec2, true).await;
+    crate::ec2_posture::interface(&ec2, &subnet, false).await;
 
     // When the inventory runs
     let summary = inventory(&world, &account).await;

@@ -18,6 +18,8 @@ A rule matches a request on any of these (all optional):
   body_contains a substring of the request body (e.g. an account id in an STS AssumeRole form)
   headers       {name: value} request headers that must have exactly these values, e.g.
                 {"x-amz-account-id": "123456789012"} (S3 Control calls of one account)
+  pass          true: the rule only counts the requests it matches (its `fired`, read back with
+                GET /_qrie/faults) and lets them through to moto, as measurements need
 and answers with `status`, `code`, `message` in S3's XML shape (protocol "xml", default), the
 wrapped XML shape of S3 Control and of the query protocols (STS) (protocol "xml_wrapped":
 <ErrorResponse><Error>...</Error></ErrorResponse>), EC2's query shape (protocol "ec2":
@@ -144,9 +146,13 @@ class FaultInjector:
             environ["wsgi.input"] = io.BytesIO(body)
             environ["qrie.body"] = body.decode("utf-8", "replace")
         with self.lock:
-            rule = next((r for r in self.rules if self._matches(r, environ)), None)
-            if rule is not None:
-                rule["fired"] += 1
+            rule = None
+            for candidate in self.rules:
+                if self._matches(candidate, environ):
+                    candidate["fired"] += 1
+                    if not candidate.get("pass"):
+                        rule = candidate
+                        break
         if rule is None:
             if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
                 with self.dynamodb:

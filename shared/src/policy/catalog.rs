@@ -25,11 +25,14 @@ pub enum CatalogError {
     },
 }
 
-/// One compliance control: its title and, where known, the framework's own severity or level.
+/// One compliance control: its id and title, and whether the framework assesses it by hand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Control {
     pub id: String,
     pub title: String,
+    /// The framework lists it as a manual assessment (CIS's `Manual` assessment status): no
+    /// configuration can decide it, so it is reported as manual, never as not evaluated.
+    pub manual: bool,
 }
 
 /// The loaded policies, the frameworks, and the files that were rejected.
@@ -38,7 +41,9 @@ pub struct Catalog {
     policies: Vec<Policy>,
     by_id: HashMap<String, usize>,
     frameworks: BTreeMap<String, BTreeMap<String, Control>>,
-    /// Files that failed validation, with the reason; they are not in the catalog.
+    /// The suppression rules of `suppressions.yaml` that validated.
+    suppressions: Vec<super::suppressions::SuppressionRule>,
+    /// Files (and suppression rules) that failed validation, with the reason; they are not in the catalog.
     pub rejected: Vec<PolicyError>,
 }
 
@@ -67,6 +72,21 @@ impl Catalog {
         )
     }
 
+    /// [`Self::embedded_of`] with `rules` as the suppression rules file.
+    #[cfg(test)]
+    pub(crate) fn embedded_of_with_rules(services: &[&str], rules: &str) -> Self {
+        Self::from_files(
+            EMBEDDED_POLICY_FILES
+                .iter()
+                .filter(|(name, _)| {
+                    let folder = name.split('/').next().unwrap_or_default();
+                    folder == "frameworks" || services.contains(&folder)
+                })
+                .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()))
+                .chain([(super::suppressions::FILE.to_owned(), rules.to_owned())]),
+        )
+    }
+
     /// Loads `dir` (same layout as the repository's `policies/`).
     pub fn from_dir(dir: &Path) -> Result<Self, CatalogError> {
         let mut files = Vec::new();
@@ -82,6 +102,7 @@ impl Catalog {
     pub fn from_files(files: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut catalog = Catalog::default();
         let mut policy_files = Vec::new();
+        let mut rules_file = None;
         for (name, text) in files {
             if let Some(framework) = name
                 .strip_prefix("frameworks/")
@@ -90,6 +111,8 @@ impl Catalog {
                 catalog
                     .frameworks
                     .insert(framework.to_owned(), parse_framework(&text));
+            } else if name == super::suppressions::FILE {
+                rules_file = Some(text);
             } else if name.ends_with(".yaml") || name.ends_with(".yml") {
                 policy_files.push((name, text));
             }
@@ -105,7 +128,20 @@ impl Catalog {
                 Err(e) => catalog.rejected.push(e),
             }
         }
+        if let Some(text) = rules_file {
+            let (rules, rejected) =
+                super::suppressions::parse(super::suppressions::FILE, &text, |id| {
+                    catalog.by_id.contains_key(id)
+                });
+            catalog.suppressions = rules;
+            catalog.rejected.extend(rejected);
+        }
         catalog
+    }
+
+    /// The suppression rules that validated (see [`super::suppressions`]).
+    pub fn suppressions(&self) -> &[super::suppressions::SuppressionRule] {
+        &self.suppressions
     }
 
     /// Checks what only the whole catalog can: unique ids, file named after the id, controls
@@ -160,6 +196,16 @@ impl Catalog {
     pub fn control(&self, framework: &str, id: &str) -> Option<&Control> {
         self.frameworks.get(framework)?.get(id)
     }
+
+    /// The controls of one framework (its file's stem, e.g. `cis-aws-v5.0`), in id order.
+    pub fn framework(&self, framework: &str) -> Option<&BTreeMap<String, Control>> {
+        self.frameworks.get(framework)
+    }
+
+    /// The names of the loaded frameworks, in order.
+    pub fn framework_names(&self) -> impl Iterator<Item = &str> {
+        self.frameworks.keys().map(String::as_str)
+    }
 }
 
 fn parse_framework(text: &str) -> BTreeMap<String, Control> {
@@ -169,7 +215,8 @@ fn parse_framework(text: &str) -> BTreeMap<String, Control> {
             let mut cells = l.split('\t');
             let id = cells.next()?.trim().to_owned();
             let title = cells.next().unwrap_or_default().trim().to_owned();
-            Some((id.clone(), Control { id, title }))
+            let manual = cells.any(|cell| cell.trim() == "Manual");
+            Some((id.clone(), Control { id, title, manual }))
         })
         .collect()
 }

@@ -6,6 +6,7 @@ pub mod cond;
 pub mod def;
 pub mod iam_doc;
 pub mod schema;
+pub mod suppressions;
 
 pub use catalog::{Catalog, CatalogError};
 pub use def::{ControlRef, Outcome, Policy, PolicyError, Reference, REFERENCE_SOURCES};

@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use super::item::{self, Item};
 use super::schema::{accounts as a, findings as f, policies as p, resources as r};
 use super::{
-    timestamp, AccountStore, FailedEvaluation, FindingStore, OpenOutcome, Page, PolicySetting,
-    PolicyStore, Resolution, ResourceStore, Seen, StoreError,
+    timestamp, AccountStore, ComplianceStore, FailedEvaluation, FindingStore, OpenOutcome, Page,
+    PolicySetting, PolicyStore, Resolution, ResourceStore, Seen, StoreError,
 };
 use crate::model::{Account, Finding, FindingState, Resource};
 
@@ -376,7 +376,8 @@ impl DynamoFindings {
         failed: &FailedEvaluation,
         first_seen: &str,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        self.client
+        let builder = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key(f::PK, AttributeValue::S(failed.arn.clone()))
@@ -384,8 +385,19 @@ impl DynamoFindings {
             .update_expression(format!(
                 "SET #state = :active, #sev = :sev, #ev = :ev, #last = :now, \
                  #first = {first_seen}, #part = :part, #acct = :acct, \
-                 #type = :type, #obs = :obs REMOVE #resolved"
+                 #type = :type, #obs = :obs{} REMOVE #resolved{}",
+                if failed.muted.is_some() {
+                    ", #muted = :muted"
+                } else {
+                    ""
+                },
+                if failed.muted.is_some() {
+                    ""
+                } else {
+                    ", #muted"
+                },
             ))
+            .expression_attribute_names("#muted", f::MUTED)
             .expression_attribute_names("#state", f::STATE)
             .expression_attribute_names("#sev", f::SEVERITY)
             .expression_attribute_names("#ev", f::EVIDENCE)
@@ -403,7 +415,78 @@ impl DynamoFindings {
             .expression_attribute_values(":part", AttributeValue::S(failed.account_service.clone()))
             .expression_attribute_values(":acct", AttributeValue::S(failed.account_id.clone()))
             .expression_attribute_values(":type", AttributeValue::S(failed.resource_type.clone()))
-            .expression_attribute_values(":obs", AttributeValue::S(timestamp(failed.observed_at)))
+            .expression_attribute_values(":obs", AttributeValue::S(timestamp(failed.observed_at)));
+        match &failed.muted {
+            Some(rule) => {
+                builder.expression_attribute_values(":muted", item::rule_match_to_attr(rule))
+            }
+            None => builder,
+        }
+    }
+
+    /// A resolved finding of this account failed again (the open above re-activated it): count
+    /// the re-opening, keep the resolution it ended, and clear the acknowledgement of the
+    /// earlier occurrence. Only while the finding is still the one this evaluation wrote.
+    async fn record_reopening(
+        &self,
+        failed: &FailedEvaluation,
+        resolved_at: Option<AttributeValue>,
+    ) -> Result<(), StoreError> {
+        let mut set = "#n = if_not_exists(#n, :zero) + :one, #at = :now".to_owned();
+        if resolved_at.is_some() {
+            set.push_str(", #was = :was");
+        }
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(f::PK, AttributeValue::S(failed.arn.clone()))
+            .key(f::SK, AttributeValue::S(failed.policy_id.clone()))
+            .update_expression(format!("SET {set} REMOVE #ack"))
+            .condition_expression("#state = :active AND #last = :now")
+            .expression_attribute_names("#n", f::REOPENED)
+            .expression_attribute_names("#at", f::REOPENED_AT)
+            .expression_attribute_names("#ack", f::ACKNOWLEDGED)
+            .expression_attribute_names("#state", f::STATE)
+            .expression_attribute_names("#last", f::LAST_EVALUATED)
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", AttributeValue::S(timestamp(failed.evaluated_at)))
+            .expression_attribute_values(":active", state_value(FindingState::Active));
+        if let Some(was) = resolved_at {
+            request = request
+                .expression_attribute_names("#was", f::LAST_RESOLVED_AT)
+                .expression_attribute_values(":was", was);
+        }
+        let result = request.send().await;
+        // A condition failure: a later write already moved the finding on; it keeps its own.
+        conditional_write(&self.table, "UpdateItem", result).map(|_| ())
+    }
+
+    /// Sets or removes one operator's note on an existing finding; false when there is none.
+    async fn set_note(
+        &self,
+        arn: &str,
+        policy_id: &str,
+        attribute: &'static str,
+        value: Option<AttributeValue>,
+    ) -> Result<bool, StoreError> {
+        let request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(f::PK, AttributeValue::S(arn.to_owned()))
+            .key(f::SK, AttributeValue::S(policy_id.to_owned()))
+            .condition_expression("attribute_exists(#state)")
+            .expression_attribute_names("#state", f::STATE)
+            .expression_attribute_names("#note", attribute);
+        let request = match value {
+            Some(v) => request
+                .update_expression("SET #note = :note")
+                .expression_attribute_values(":note", v),
+            None => request.update_expression("REMOVE #note"),
+        };
+        conditional_write(&self.table, "UpdateItem", request.send().await)
     }
 
     /// The stored (state, account) of one finding, read consistently.
@@ -485,13 +568,21 @@ impl FindingStore for DynamoFindings {
             .await;
         match result {
             Ok(out) => {
-                let was_active = out
+                let old_state = out
                     .attributes
                     .as_ref()
                     .and_then(|old| old.get(f::STATE))
                     .and_then(|v| v.as_s().ok())
-                    .is_some_and(|s| s.parse() == Ok(FindingState::Active));
-                return Ok(if was_active {
+                    .and_then(|s| s.parse::<FindingState>().ok());
+                if old_state == Some(FindingState::Resolved) {
+                    let resolved_at = out
+                        .attributes
+                        .as_ref()
+                        .and_then(|old| old.get(f::RESOLVED_AT))
+                        .cloned();
+                    self.record_reopening(failed, resolved_at).await?;
+                }
+                return Ok(if old_state == Some(FindingState::Active) {
                     OpenOutcome::StillActive
                 } else {
                     OpenOutcome::Opened
@@ -528,6 +619,27 @@ impl FindingStore for DynamoFindings {
                 false => OpenOutcome::Stale,
             },
         )
+    }
+
+    async fn acknowledge(
+        &self,
+        arn: &str,
+        policy_id: &str,
+        acknowledgement: &crate::model::Acknowledgement,
+    ) -> Result<bool, StoreError> {
+        let note = item::acknowledgement_to_attr(acknowledgement);
+        self.set_note(arn, policy_id, f::ACKNOWLEDGED, Some(note))
+            .await
+    }
+
+    async fn suppress(
+        &self,
+        arn: &str,
+        policy_id: &str,
+        suppression: Option<&crate::model::Suppression>,
+    ) -> Result<bool, StoreError> {
+        let note = suppression.map(item::suppression_to_attr);
+        self.set_note(arn, policy_id, f::SUPPRESSED, note).await
     }
 
     async fn resolve(
@@ -688,6 +800,67 @@ impl AccountStore for DynamoAccounts {
     }
 }
 
+pub struct DynamoCompliance {
+    client: Client,
+    table: String,
+}
+
+impl DynamoCompliance {
+    pub fn new(client: Client, table: &str) -> Self {
+        Self {
+            client,
+            table: table.to_owned(),
+        }
+    }
+}
+
+#[async_trait]
+impl ComplianceStore for DynamoCompliance {
+    async fn put(&self, summary: &crate::compliance::Summary) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item::summary_to_item(summary)))
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "PutItem", &e))?;
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        account_id: &str,
+        framework: &str,
+        since: chrono::NaiveDate,
+    ) -> Result<Vec<crate::compliance::Summary>, StoreError> {
+        use super::schema::compliance as c;
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #day >= :since")
+            .expression_attribute_names("#pk", c::PK)
+            .expression_attribute_names("#day", c::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(c::key(account_id, framework)))
+            .expression_attribute_values(":since", AttributeValue::S(since.to_string()))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(found) = pages.next().await {
+            let found = found.map_err(|e| store_error(&self.table, "Query", &e))?;
+            out.push(
+                item::summary_from_item(&found).map_err(|e| StoreError::Corrupt {
+                    table: self.table.clone(),
+                    key: c::key(account_id, framework),
+                    message: e.to_string(),
+                })?,
+            );
+        }
+        Ok(out)
+    }
+}
+
 /// Creates every qrie table (on-demand) that does not exist yet; used by the demo and tests.
 /// In AWS the CDK app creates them.
 pub async fn create_tables(
@@ -704,6 +877,7 @@ pub async fn create_tables(
         "policies" => names.policies.clone(),
         "scan_jobs" => names.scan_jobs.clone(),
         "object_findings" => names.object_findings.clone(),
+        "compliance" => names.compliance.clone(),
         _ => names.accounts.clone(),
     };
     let key = |name: &str, kind: KeyType| {

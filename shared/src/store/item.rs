@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Number, Value};
 
-use super::schema::{accounts as a, findings as f, policies as p, resources as r};
+use super::schema::{accounts as a, compliance as c, findings as f, policies as p, resources as r};
 use super::{timestamp, BadPolicyRow, BadRowEffect, PolicySetting};
 use crate::model::{Account, Finding, FindingState, Resource, Service, Severity};
 
@@ -145,7 +145,121 @@ pub fn finding_from_item(item: &Item) -> Result<Finding, BadAttribute> {
         last_evaluated: time(item, f::LAST_EVALUATED)?,
         resolved_at: time(item, f::RESOLVED_AT).ok(),
         observed_at: time(item, f::OBSERVED_AT)?,
+        history: crate::model::History {
+            reopened: match item.get(f::REOPENED) {
+                None => 0,
+                Some(n) => n
+                    .as_n()
+                    .ok()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or(BadAttribute(f::REOPENED))?,
+            },
+            reopened_at: time(item, f::REOPENED_AT).ok(),
+            last_resolved_at: time(item, f::LAST_RESOLVED_AT).ok(),
+        },
+        acknowledged: acknowledgement(item)?,
+        suppressed: suppression(item)?,
+        muted: rule_match(item)?,
     })
+}
+
+/// An acknowledgement as its `{By, At, Reason}` map attribute.
+pub fn acknowledgement_to_attr(ack: &crate::model::Acknowledgement) -> AttributeValue {
+    AttributeValue::M(Item::from([
+        ("By".to_owned(), s(&ack.by)),
+        ("At".to_owned(), s(timestamp(ack.at))),
+        ("Reason".to_owned(), s(&ack.reason)),
+    ]))
+}
+
+/// A suppression as its `{By, At, Reason, Until}` map attribute.
+pub fn suppression_to_attr(sup: &crate::model::Suppression) -> AttributeValue {
+    AttributeValue::M(Item::from([
+        ("By".to_owned(), s(&sup.by)),
+        ("At".to_owned(), s(timestamp(sup.at))),
+        ("Reason".to_owned(), s(&sup.reason)),
+        ("Until".to_owned(), s(timestamp(sup.until))),
+    ]))
+}
+
+/// The suppression rule that matched a finding as its `{Rule, Reason, Until}` map attribute.
+pub fn rule_match_to_attr(rule: &crate::model::RuleMatch) -> AttributeValue {
+    AttributeValue::M(Item::from([
+        ("Rule".to_owned(), s(&rule.rule)),
+        ("Reason".to_owned(), s(&rule.reason)),
+        ("Until".to_owned(), s(timestamp(rule.until))),
+    ]))
+}
+
+fn rule_match(item: &Item) -> Result<Option<crate::model::RuleMatch>, BadAttribute> {
+    let Some(attr) = item.get(f::MUTED) else {
+        return Ok(None);
+    };
+    let bad = || BadAttribute(f::MUTED);
+    let map = attr.as_m().map_err(|_| bad())?;
+    let text = |key: &str| {
+        map.get(key)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(bad)
+    };
+    let until = DateTime::parse_from_rfc3339(&text("Until")?)
+        .map_err(|_| bad())?
+        .with_timezone(&Utc);
+    Ok(Some(crate::model::RuleMatch {
+        rule: text("Rule")?,
+        reason: text("Reason")?,
+        until,
+    }))
+}
+
+/// The (by, at, reason, until) of an operator's note map, or the attribute at fault.
+fn note_fields(
+    item: &Item,
+    name: &'static str,
+    with_until: bool,
+) -> Result<Option<(String, DateTime<Utc>, String, Option<DateTime<Utc>>)>, BadAttribute> {
+    let Some(attr) = item.get(name) else {
+        return Ok(None);
+    };
+    let map = attr.as_m().map_err(|_| BadAttribute(name))?;
+    let text = |key: &str| {
+        map.get(key)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or(BadAttribute(name))
+    };
+    let when = |key: &str| {
+        text(key).and_then(|t| {
+            DateTime::parse_from_rfc3339(&t)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| BadAttribute(name))
+        })
+    };
+    let until = if with_until {
+        Some(when("Until")?)
+    } else {
+        None
+    };
+    Ok(Some((text("By")?, when("At")?, text("Reason")?, until)))
+}
+
+fn acknowledgement(item: &Item) -> Result<Option<crate::model::Acknowledgement>, BadAttribute> {
+    Ok(note_fields(item, f::ACKNOWLEDGED, false)?
+        .map(|(by, at, reason, _)| crate::model::Acknowledgement { by, at, reason }))
+}
+
+fn suppression(item: &Item) -> Result<Option<crate::model::Suppression>, BadAttribute> {
+    Ok(
+        note_fields(item, f::SUPPRESSED, true)?.and_then(|(by, at, reason, until)| {
+            until.map(|until| crate::model::Suppression {
+                by,
+                at,
+                reason,
+                until,
+            })
+        }),
+    )
 }
 
 pub fn account_to_item(acc: &Account) -> Item {
@@ -350,6 +464,35 @@ pub fn policy_row(item: &Item) -> PolicyRow {
             accounts,
         },
     }
+}
+
+/// A compliance summary as its item: the partition key `AccountFramework`, and each field of the
+/// summary as a native attribute (counts as numbers, the severity split as a map); its `Day`
+/// field is the sort key.
+pub fn summary_to_item(summary: &crate::compliance::Summary) -> Item {
+    let mut item: Item = match serde_json::to_value(summary) {
+        Ok(Value::Object(fields)) => fields
+            .iter()
+            .map(|(k, v)| (k.clone(), to_attr(v)))
+            .collect(),
+        _ => Item::new(),
+    };
+    item.insert(
+        c::PK.into(),
+        s(c::key(&summary.account_id, &summary.framework)),
+    );
+    item.insert(c::SK.into(), s(summary.day.to_string()));
+    item
+}
+
+/// The summary an item holds (see [`summary_to_item`]).
+pub fn summary_from_item(item: &Item) -> Result<crate::compliance::Summary, BadAttribute> {
+    let fields: Map<String, Value> = item
+        .iter()
+        .filter(|(k, _)| k.as_str() != c::PK)
+        .map(|(k, v)| (k.clone(), from_attr(v)))
+        .collect();
+    serde_json::from_value(Value::Object(fields)).map_err(|_| BadAttribute(c::PK))
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AccountStore, FailedEvaluation, FindingStore, OpenOutcome, Page, PolicySetting, PolicySettings,
-    PolicyStore, Resolution, ResourceStore, Seen, StoreError,
+    AccountStore, ComplianceStore, FailedEvaluation, FindingStore, OpenOutcome, Page,
+    PolicySetting, PolicySettings, PolicyStore, Resolution, ResourceStore, Seen, StoreError,
 };
 use crate::model::{Account, Finding, FindingState, Resource};
 
@@ -150,6 +150,25 @@ impl FindingStore for MemoryFindings {
             Some(o) if same_account => o.first_seen,
             _ => failed.evaluated_at,
         };
+        // A resolved finding of this account failing again keeps its history and suppression;
+        // its acknowledgement was of the earlier occurrence.
+        let (history, acknowledged, suppressed) = match old {
+            Some(o) if same_account && o.state == FindingState::Resolved => (
+                crate::model::History {
+                    reopened: o.history.reopened + 1,
+                    reopened_at: Some(failed.evaluated_at),
+                    last_resolved_at: o.resolved_at,
+                },
+                None,
+                o.suppressed.clone(),
+            ),
+            Some(o) if same_account => (
+                o.history.clone(),
+                o.acknowledged.clone(),
+                o.suppressed.clone(),
+            ),
+            _ => Default::default(),
+        };
         items.insert(
             key,
             Finding {
@@ -165,6 +184,10 @@ impl FindingStore for MemoryFindings {
                 last_evaluated: failed.evaluated_at,
                 resolved_at: None,
                 observed_at: failed.observed_at,
+                history,
+                acknowledged,
+                suppressed,
+                muted: failed.muted.clone(),
             },
         );
         Ok(if active {
@@ -212,6 +235,34 @@ impl FindingStore for MemoryFindings {
             next: (end < items.len()).then(|| end.to_string()),
         })
     }
+
+    async fn acknowledge(
+        &self,
+        arn: &str,
+        policy_id: &str,
+        acknowledgement: &crate::model::Acknowledgement,
+    ) -> Result<bool, StoreError> {
+        let mut items = lock(&self.items);
+        let Some(f) = items.get_mut(&(arn.to_owned(), policy_id.to_owned())) else {
+            return Ok(false);
+        };
+        f.acknowledged = Some(acknowledgement.clone());
+        Ok(true)
+    }
+
+    async fn suppress(
+        &self,
+        arn: &str,
+        policy_id: &str,
+        suppression: Option<&crate::model::Suppression>,
+    ) -> Result<bool, StoreError> {
+        let mut items = lock(&self.items);
+        let Some(f) = items.get_mut(&(arn.to_owned(), policy_id.to_owned())) else {
+            return Ok(false);
+        };
+        f.suppressed = suppression.cloned();
+        Ok(true)
+    }
 }
 
 #[derive(Default)]
@@ -256,5 +307,37 @@ impl AccountStore for MemoryAccounts {
     async fn put(&self, account: &Account) -> Result<(), StoreError> {
         lock(&self.items).insert(account.account_id.clone(), account.clone());
         Ok(())
+    }
+}
+
+/// Summaries keyed by (account, framework, day).
+#[derive(Default)]
+pub struct MemoryCompliance {
+    items: Mutex<BTreeMap<(String, String, chrono::NaiveDate), crate::compliance::Summary>>,
+}
+
+#[async_trait]
+impl ComplianceStore for MemoryCompliance {
+    async fn put(&self, summary: &crate::compliance::Summary) -> Result<(), StoreError> {
+        let key = (
+            summary.account_id.clone(),
+            summary.framework.clone(),
+            summary.day,
+        );
+        lock(&self.items).insert(key, summary.clone());
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        account_id: &str,
+        framework: &str,
+        since: chrono::NaiveDate,
+    ) -> Result<Vec<crate::compliance::Summary>, StoreError> {
+        Ok(lock(&self.items)
+            .iter()
+            .filter(|((a, f, day), _)| a == account_id && f == framework && *day >= since)
+            .map(|(_, s)| s.clone())
+            .collect())
     }
 }

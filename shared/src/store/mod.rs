@@ -97,6 +97,8 @@ pub struct FailedEvaluation {
     pub evaluated_at: DateTime<Utc>,
     /// `last_seen_at` of the configuration that was evaluated.
     pub observed_at: DateTime<Utc>,
+    /// The suppression rule that matched this evaluation, if one did.
+    pub muted: Option<crate::model::RuleMatch>,
 }
 
 /// The effect of recording a failed evaluation.
@@ -162,6 +164,21 @@ pub trait FindingStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Every finding, page by page (for reports and the demo).
     async fn page_all(&self, cursor: Option<String>) -> Result<Page<Finding>, StoreError>;
+    /// Records that someone has seen (arn, policy); false when there is no such finding.
+    async fn acknowledge(
+        &self,
+        arn: &str,
+        policy_id: &str,
+        acknowledgement: &crate::model::Acknowledgement,
+    ) -> Result<bool, StoreError>;
+    /// Accepts (arn, policy) as a risk until `suppression.until` (replacing an earlier
+    /// suppression), or lifts it with `None`; false when there is no such finding.
+    async fn suppress(
+        &self,
+        arn: &str,
+        policy_id: &str,
+        suppression: Option<&crate::model::Suppression>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// How an operator has configured one policy in the policies table.
@@ -259,13 +276,29 @@ pub trait AccountStore: Send + Sync {
     async fn put(&self, account: &Account) -> Result<(), StoreError>;
 }
 
-/// The four stores, as the handlers use them.
+/// The daily compliance summaries (see [`crate::compliance`]).
+#[async_trait]
+pub trait ComplianceStore: Send + Sync {
+    /// Stores one account's summary of one framework for its day, replacing that day's earlier
+    /// one.
+    async fn put(&self, summary: &crate::compliance::Summary) -> Result<(), StoreError>;
+    /// The account's summaries of the framework from `since` on, oldest first.
+    async fn history(
+        &self,
+        account_id: &str,
+        framework: &str,
+        since: chrono::NaiveDate,
+    ) -> Result<Vec<crate::compliance::Summary>, StoreError>;
+}
+
+/// The stores, as the handlers use them.
 #[derive(Clone)]
 pub struct Stores {
     pub resources: std::sync::Arc<dyn ResourceStore>,
     pub findings: std::sync::Arc<dyn FindingStore>,
     pub policies: std::sync::Arc<dyn PolicyStore>,
     pub accounts: std::sync::Arc<dyn AccountStore>,
+    pub compliance: std::sync::Arc<dyn ComplianceStore>,
 }
 
 impl Stores {
@@ -285,7 +318,11 @@ impl Stores {
                 client.clone(),
                 &tables.policies,
             )),
-            accounts: Arc::new(dynamo::DynamoAccounts::new(client, &tables.accounts)),
+            accounts: Arc::new(dynamo::DynamoAccounts::new(
+                client.clone(),
+                &tables.accounts,
+            )),
+            compliance: Arc::new(dynamo::DynamoCompliance::new(client, &tables.compliance)),
         }
     }
 
@@ -297,6 +334,7 @@ impl Stores {
             findings: Arc::new(memory::MemoryFindings::default()),
             policies: Arc::new(memory::MemoryPolicies::default()),
             accounts: Arc::new(memory::MemoryAccounts::default()),
+            compliance: Arc::new(memory::MemoryCompliance::default()),
         }
     }
 }

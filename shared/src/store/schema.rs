@@ -36,8 +36,33 @@ pub mod findings {
     pub const ACCOUNT_SERVICE: &str = "AccountService";
     pub const ACCOUNT_ID: &str = "AccountId";
     pub const RESOURCE_TYPE: &str = "ResourceType";
+    /// How many times a resolved finding failed again (absent: never).
+    pub const REOPENED: &str = "Reopened";
+    pub const REOPENED_AT: &str = "ReopenedAt";
+    /// The resolution the last re-opening ended.
+    pub const LAST_RESOLVED_AT: &str = "LastResolvedAt";
+    /// `{By, At, Reason}`: someone has seen it.
+    pub const ACKNOWLEDGED: &str = "Acknowledged";
+    /// `{By, At, Reason, Until}`: an accepted risk until a date.
+    pub const SUPPRESSED: &str = "Suppressed";
+    /// `{Rule, Reason, Until}`: the suppression rule that matched the last failing evaluation.
+    pub const MUTED: &str = "Muted";
     /// GSI on (AccountService, State): the active findings of one partition.
     pub const BY_PARTITION_STATE: &str = "AccountServiceState";
+}
+
+/// Attribute names of the compliance table: one item per account, framework and day; the other
+/// attributes are the fields of `compliance::Summary` (`Score`, `Passed`, `Failed`, `BySeverity`,
+/// `FailedControls`, ...).
+pub mod compliance {
+    pub const PK: &str = "AccountFramework";
+    /// The summary's day, `YYYY-MM-DD` (string order is time order).
+    pub const SK: &str = "Day";
+
+    /// The partition key of one account's summaries of one framework.
+    pub fn key(account_id: &str, framework: &str) -> String {
+        format!("{account_id}#{framework}")
+    }
 }
 
 /// Attribute names of the policies table.
@@ -211,6 +236,14 @@ pub fn tables() -> Vec<TableSpec> {
             sort_key: Some(s(object_findings::SK)),
             indexes: vec![],
         },
+        TableSpec {
+            logical: "compliance",
+            env: env::COMPLIANCE_TABLE,
+            default_name: "qrie_compliance",
+            partition_key: s(compliance::PK),
+            sort_key: Some(s(compliance::SK)),
+            indexes: vec![],
+        },
     ]
 }
 
@@ -264,12 +297,14 @@ pub fn functions() -> Vec<FunctionSpec> {
                 ("findings", Access::ReadWrite),
                 ("policies", Access::Read),
                 ("accounts", Access::Read),
+                ("compliance", Access::ReadWrite),
             ],
             env: with_settings(vec![
                 env::RESOURCES_TABLE,
                 env::FINDINGS_TABLE,
                 env::POLICIES_TABLE,
                 env::ACCOUNTS_TABLE,
+                env::COMPLIANCE_TABLE,
             ]),
         },
         FunctionSpec {

@@ -52,6 +52,9 @@ const EC2_SUBNET: ArnShape = ec2::network::SUBNET_SHAPE;
 const EC2_NETWORK_ACL: ArnShape = ec2::network::NETWORK_ACL_SHAPE;
 const EC2_EIP: ArnShape = ec2::network::ELASTIC_IP_SHAPE;
 const EC2_LAUNCH_TEMPLATE: ArnShape = ec2::launch_templates::LAUNCH_TEMPLATE_SHAPE;
+const EC2_NETWORK_INTERFACE: ArnShape = ec2::interfaces::NETWORK_INTERFACE_SHAPE;
+const EC2_TRANSIT_GATEWAY: ArnShape = ec2::interfaces::TRANSIT_GATEWAY_SHAPE;
+const EC2_REGION_SETTINGS: ArnShape = ec2::settings::REGION_SETTINGS_SHAPE;
 
 /// Where an identifier can be found in a CloudTrail record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +190,17 @@ const IMAGE_IN_REQUEST: &[IdSource] = &[Path("requestParameters.imageId")];
 const IMAGE_IN_RESPONSE: &[IdSource] = &[Path("responseElements.imageId")];
 const VPC_IN_REQUEST: &[IdSource] = &[Path("requestParameters.vpcId")];
 const NETWORK_ACL_IN_REQUEST: &[IdSource] = &[Path("requestParameters.networkAclId")];
+const INTERFACE_IN_REQUEST: &[IdSource] = &[Path("requestParameters.networkInterfaceId")];
+/// Transit gateway APIs are of the newer `<Action>Request`/`<Action>Response` form (inferred:
+/// the response's gateway first, the request's id second).
+const TGW_MODIFIED: &[IdSource] = &[
+    Path("responseElements.ModifyTransitGatewayResponse.transitGateway.transitGatewayId"),
+    Path("requestParameters.ModifyTransitGatewayRequest.TransitGatewayId"),
+];
+const TGW_DELETED: &[IdSource] = &[
+    Path("responseElements.DeleteTransitGatewayResponse.transitGateway.transitGatewayId"),
+    Path("requestParameters.DeleteTransitGatewayRequest.TransitGatewayId"),
+];
 
 const USER_IN_REQUEST: &[IdSource] = &[Path("requestParameters.userName")];
 const USER_OR_CALLER: &[IdSource] = &[Path("requestParameters.userName"), CallerIamUser];
@@ -329,7 +343,12 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(EC2, "AttachVolume", &[touch(&EC2_VOLUME, VOLUME_IN_REQUEST)]),
     rule(EC2, "DetachVolume", &[touch(&EC2_VOLUME, VOLUME_IN_REQUEST)]),
     // ---- EC2 snapshots ----
-    rule(EC2, "CreateSnapshot", &[creates(&EC2_SNAPSHOT, SNAPSHOT_IN_RESPONSE)]),
+    // The volume's snapshot count changes too (a deleted snapshot names no volume: the next
+    // inventory counts it).
+    rule(EC2, "CreateSnapshot", &[
+        creates(&EC2_SNAPSHOT, SNAPSHOT_IN_RESPONSE),
+        touch(&EC2_VOLUME, VOLUME_IN_REQUEST),
+    ]),
     // Inferred from the CopySnapshot response shape (`snapshotId`), as CreateSnapshot.
     rule(EC2, "CopySnapshot", &[creates(&EC2_SNAPSHOT, SNAPSHOT_IN_RESPONSE)]),
     rule(EC2, "DeleteSnapshot", &[deletes(&EC2_SNAPSHOT, SNAPSHOT_IN_REQUEST)]),
@@ -409,6 +428,26 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(EC2, "DisableEbsEncryptionByDefault", &[touch(&EC2_EBS_ENCRYPTION_BY_DEFAULT, THE_ACCOUNT)]),
     rule(EC2, "ModifyEbsDefaultKmsKeyId", &[touch(&EC2_EBS_ENCRYPTION_BY_DEFAULT, THE_ACCOUNT)]),
     rule(EC2, "ResetEbsDefaultKmsKeyId", &[touch(&EC2_EBS_ENCRYPTION_BY_DEFAULT, THE_ACCOUNT)]),
+    // ---- network interfaces ----
+    rule(EC2, "CreateNetworkInterface", &[creates(&EC2_NETWORK_INTERFACE, &[
+        Path("responseElements.networkInterface.networkInterfaceId"),
+    ])]),
+    rule(EC2, "DeleteNetworkInterface", &[deletes(&EC2_NETWORK_INTERFACE, INTERFACE_IN_REQUEST)]),
+    rule(EC2, "ModifyNetworkInterfaceAttribute", &[touch(&EC2_NETWORK_INTERFACE, INTERFACE_IN_REQUEST)]),
+    rule(EC2, "AttachNetworkInterface", &[touch(&EC2_NETWORK_INTERFACE, INTERFACE_IN_REQUEST)]),
+    // ---- transit gateways (inferred, see TGW_MODIFIED) ----
+    rule(EC2, "CreateTransitGateway", &[creates(&EC2_TRANSIT_GATEWAY, &[
+        Path("responseElements.CreateTransitGatewayResponse.transitGateway.transitGatewayId"),
+        Path("responseElements.transitGateway.transitGatewayId"),
+    ])]),
+    rule(EC2, "ModifyTransitGateway", &[touch(&EC2_TRANSIT_GATEWAY, TGW_MODIFIED)]),
+    rule(EC2, "DeleteTransitGateway", &[deletes(&EC2_TRANSIT_GATEWAY, TGW_DELETED)]),
+    // ---- the region's Block Public Access and instance metadata defaults (one per region) ----
+    rule(EC2, "EnableSnapshotBlockPublicAccess", &[touch(&EC2_REGION_SETTINGS, THE_ACCOUNT)]),
+    rule(EC2, "DisableSnapshotBlockPublicAccess", &[touch(&EC2_REGION_SETTINGS, THE_ACCOUNT)]),
+    rule(EC2, "EnableImageBlockPublicAccess", &[touch(&EC2_REGION_SETTINGS, THE_ACCOUNT)]),
+    rule(EC2, "DisableImageBlockPublicAccess", &[touch(&EC2_REGION_SETTINGS, THE_ACCOUNT)]),
+    rule(EC2, "ModifyInstanceMetadataDefaults", &[touch(&EC2_REGION_SETTINGS, THE_ACCOUNT)]),
     // ---- IAM users: keys, passwords, MFA and policies all touch the user ----
     rule(IAM, "CreateUser", &[creates(&IAM_USER, &[
         Path("responseElements.user.arn"),
@@ -768,6 +807,8 @@ mod tests {
             "DeleteNetworkAcl",
             "ReleaseAddress",
             "DeleteLaunchTemplate",
+            "DeleteNetworkInterface",
+            "DeleteTransitGateway",
             "DeleteUser",
             "UpdateUser",
             "DeleteGroup",

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! Volume    VolumeId, Region, State, Encrypted, KmsKeyId | null, Size, VolumeType,
-//!           AvailabilityZone, Attachments [{InstanceId, State, Device}]
+//!           AvailabilityZone, Attachments [{InstanceId, State, Device}],
+//!           SnapshotCount (the account's own snapshots of it)
 //! Snapshot  SnapshotId, Region, OwnerId, VolumeId, State, Encrypted, KmsKeyId | null, StartTime,
 //!           CreateVolumePermissions [{Group: all | null, UserId | null}]
 //! Image     ImageId, Region, Name, OwnerId, State, Public, CreationDate,
@@ -19,17 +20,18 @@
 //! accounts' public snapshots too. A snapshot's `createVolumePermission` or an image's
 //! `launchPermission` that cannot be read makes that resource a failed one.
 
+use std::collections::HashMap;
+
 use aws_sdk_ec2::types::{
     Filter, Image, ImageAttributeName, Snapshot, SnapshotAttributeName, Volume,
 };
-use chrono::Utc;
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::Sender;
 
 use super::{
-    client, failure, is_not_found, send, send_described, timestamp, AccountSession, Collected,
-    CollectionError, ATTRIBUTE_CONCURRENCY,
+    client, failure, is_not_found, lookup, resource, send, send_described, timestamp,
+    AccountSession, Collected, CollectionError, ATTRIBUTE_CONCURRENCY,
 };
 use crate::arn::{ArnScope, ArnShape};
 use crate::collect::Described;
@@ -49,7 +51,11 @@ pub const VOLUME_SHAPE: ArnShape = ArnShape::new(
 pub const VOLUME: ResourceKind = ResourceKind {
     shape: VOLUME_SHAPE,
     residence: Residence::Regional,
-    permissions: &["ec2:DescribeRegions", "ec2:DescribeVolumes"],
+    permissions: &[
+        "ec2:DescribeRegions",
+        "ec2:DescribeVolumes",
+        "ec2:DescribeSnapshots",
+    ],
     fields: VOLUME_FIELDS,
     describe: |session, id| Box::pin(describe_volume(session, id)),
     dependents: None,
@@ -139,6 +145,7 @@ const VOLUME_FIELDS: &[Field] = &[
             Field::new("Device", Type::String).nullable(),
         ])),
     ),
+    Field::new("SnapshotCount", Type::Number),
 ];
 
 const PERMISSION_FIELDS: &[Field] = &[
@@ -185,27 +192,9 @@ const DEFAULT_FIELDS: &[Field] = &[
     UNREADABLE_FIELD,
 ];
 
-fn resource(
-    session: &AccountSession,
-    kind: &ArnShape,
-    region: &str,
-    id: &str,
-    configuration: Value,
-) -> Resource {
-    Resource {
-        arn: kind.arn(session.partition(), region, &session.account.account_id, id),
-        account_id: session.account.account_id.clone(),
-        service: Service::Ec2,
-        resource_type: kind.resource_type.into(),
-        region: region.to_owned(),
-        configuration,
-        last_seen_at: Utc::now(),
-    }
-}
-
 // ---- volumes ----
 
-fn volume_configuration(region: &str, v: &Volume) -> Value {
+fn volume_configuration(region: &str, v: &Volume, snapshots: usize) -> Value {
     let attachments: Vec<Value> = v
         .attachments()
         .iter()
@@ -227,7 +216,35 @@ fn volume_configuration(region: &str, v: &Volume) -> Value {
         "VolumeType": v.volume_type().map(|t| t.as_str()),
         "AvailabilityZone": v.availability_zone(),
         "Attachments": attachments,
+        "SnapshotCount": snapshots,
     })
+}
+
+/// How many of the account's own snapshots each volume has, over the region (or of one volume).
+async fn snapshot_counts(
+    session: &AccountSession,
+    ec2: &aws_sdk_ec2::Client,
+    region: &str,
+    volume: Option<&str>,
+) -> Result<HashMap<String, usize>, CollectionError> {
+    let mut request = ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(owner_filter(session));
+    if let Some(volume) = volume {
+        request = request.filters(Filter::builder().name("volume-id").values(volume).build());
+    }
+    let mut pages = request.into_paginator().send();
+    let mut counts = HashMap::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| failure(session, region, None, "DescribeSnapshots", &e))?;
+        for s in page.snapshots() {
+            if let (true, Some(v)) = (owned_by(session, s.owner_id()), s.volume_id()) {
+                *counts.entry(v.to_owned()).or_insert(0) += 1;
+            }
+        }
+    }
+    Ok(counts)
 }
 
 pub(crate) async fn collect_volumes(
@@ -236,17 +253,19 @@ pub(crate) async fn collect_volumes(
     region: &str,
     out: &Sender<Collected>,
 ) -> Result<(), CollectionError> {
+    let snapshots = snapshot_counts(session, ec2, region, None).await?;
     let mut pages = ec2.describe_volumes().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| failure(session, region, None, "DescribeVolumes", &e))?;
         for v in page.volumes() {
             let Some(id) = v.volume_id() else { continue };
+            let count = snapshots.get(id).copied().unwrap_or(0);
             let r = resource(
                 session,
                 &VOLUME_SHAPE,
                 region,
                 id,
-                volume_configuration(region, v),
+                volume_configuration(region, v, count),
             );
             send(out, Collected::Resource(Box::new(r))).await;
         }
@@ -259,37 +278,38 @@ pub async fn describe_volume(
     id: &str,
 ) -> Result<Described, CollectionError> {
     let region = session.home_region().to_owned();
-    let answer = client(session, &region)
+    let ec2 = client(session, &region);
+    let answer = ec2
         .describe_volumes()
         .volume_ids(id)
         .send()
-        .await;
-    match answer {
-        Ok(out) => Ok(out
-            .volumes()
-            .iter()
-            .find(|v| v.volume_id() == Some(id))
-            .map(|v| {
-                Described::Found(Box::new(resource(
-                    session,
-                    &VOLUME_SHAPE,
-                    &region,
-                    id,
-                    volume_configuration(&region, v),
-                )))
-            })
-            .unwrap_or(Described::NotFound)),
-        Err(e) if is_not_found(&e) => Ok(Described::NotFound),
-        Err(e) => {
-            let arn = VOLUME_SHAPE.arn(
-                session.partition(),
-                &region,
-                &session.account.account_id,
-                id,
-            );
-            Err(failure(session, &region, Some(arn), "DescribeVolumes", &e))
-        }
-    }
+        .await
+        .map(|out| {
+            out.volumes
+                .unwrap_or_default()
+                .into_iter()
+                .find(|v| v.volume_id() == Some(id))
+        });
+    let Some(volume) = lookup(
+        session,
+        &VOLUME_SHAPE,
+        &region,
+        id,
+        "DescribeVolumes",
+        answer,
+    )?
+    else {
+        return Ok(Described::NotFound);
+    };
+    let counts = snapshot_counts(session, &ec2, &region, Some(id)).await?;
+    let count = counts.get(id).copied().unwrap_or(0);
+    Ok(Described::Found(Box::new(resource(
+        session,
+        &VOLUME_SHAPE,
+        &region,
+        id,
+        volume_configuration(&region, &volume, count),
+    ))))
 }
 
 // ---- snapshots ----
@@ -402,32 +422,28 @@ pub async fn describe_snapshot(
 ) -> Result<Described, CollectionError> {
     let region = session.home_region().to_owned();
     let ec2 = client(session, &region);
-    let answer = ec2.describe_snapshots().snapshot_ids(id).send().await;
-    match answer {
-        Ok(out) => match out
-            .snapshots()
-            .iter()
-            .find(|s| s.snapshot_id() == Some(id) && owned_by(session, s.owner_id()))
-        {
-            Some(s) => build_snapshot(session, &ec2, &region, s).await,
-            None => Ok(Described::NotFound),
-        },
-        Err(e) if is_not_found(&e) => Ok(Described::NotFound),
-        Err(e) => {
-            let arn = SNAPSHOT_SHAPE.arn(
-                session.partition(),
-                &region,
-                &session.account.account_id,
-                id,
-            );
-            Err(failure(
-                session,
-                &region,
-                Some(arn),
-                "DescribeSnapshots",
-                &e,
-            ))
-        }
+    let answer = ec2
+        .describe_snapshots()
+        .snapshot_ids(id)
+        .send()
+        .await
+        .map(|out| {
+            out.snapshots
+                .unwrap_or_default()
+                .into_iter()
+                .find(|s| s.snapshot_id() == Some(id) && owned_by(session, s.owner_id()))
+        });
+    let found = lookup(
+        session,
+        &SNAPSHOT_SHAPE,
+        &region,
+        id,
+        "DescribeSnapshots",
+        answer,
+    )?;
+    match found {
+        Some(s) => build_snapshot(session, &ec2, &region, &s).await,
+        None => Ok(Described::NotFound),
     }
 }
 
@@ -524,26 +540,16 @@ pub async fn describe_image(
 ) -> Result<Described, CollectionError> {
     let region = session.home_region().to_owned();
     let ec2 = client(session, &region);
-    let answer = ec2.describe_images().image_ids(id).send().await;
-    match answer {
-        Ok(out) => match out
-            .images()
-            .iter()
+    let answer = ec2.describe_images().image_ids(id).send().await.map(|out| {
+        out.images
+            .unwrap_or_default()
+            .into_iter()
             .find(|i| i.image_id() == Some(id) && owned_by(session, i.owner_id()))
-        {
-            Some(i) => build_image(session, &ec2, &region, i).await,
-            None => Ok(Described::NotFound),
-        },
-        Err(e) if is_not_found(&e) => Ok(Described::NotFound),
-        Err(e) => {
-            let arn = IMAGE_SHAPE.arn(
-                session.partition(),
-                &region,
-                &session.account.account_id,
-                id,
-            );
-            Err(failure(session, &region, Some(arn), "DescribeImages", &e))
-        }
+    });
+    let found = lookup(session, &IMAGE_SHAPE, &region, id, "DescribeImages", answer)?;
+    match found {
+        Some(i) => build_image(session, &ec2, &region, &i).await,
+        None => Ok(Described::NotFound),
     }
 }
 

@@ -12,6 +12,11 @@
 //! MetadataOptions             {HttpTokens: required | optional, HttpEndpoint: enabled | disabled,
 //!                              HttpPutResponseHopLimit} | null
 //! NetworkInterfaceCount       interfaces attached
+//! EnclaveEnabled              the instance is a Nitro Enclaves parent (EnclaveOptions.Enabled)
+//! StateTransitionTime         when the instance entered its state, RFC 3339, read from the
+//!                             `(YYYY-MM-DD HH:MM:SS GMT)` that AWS writes (the local AWS: UTC) in the
+//!                             StateTransitionReason of a stopped instance | null when the
+//!                             reason carries no time
 //! UserDataSecrets             [{Detector, Masked, Offset}]: what `qrie-detectors` finds in the
 //!                             user data (base64-decoded, gunzipped when compressed)
 //! ```
@@ -29,7 +34,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc::Sender;
 
 use super::{
-    client, failure, is_not_found, send_described, timestamp, AccountSession, Collected,
+    client, failure, is_not_found, lookup, send_described, timestamp, AccountSession, Collected,
     CollectionError, ATTRIBUTE_CONCURRENCY,
 };
 use crate::arn::{ArnScope, ArnShape};
@@ -84,6 +89,8 @@ const FIELDS: &[Field] = &[
     )
     .nullable(),
     Field::new("NetworkInterfaceCount", Type::Number),
+    Field::new("EnclaveEnabled", Type::Bool),
+    Field::new("StateTransitionTime", Type::String).nullable(),
     Field::new("UserDataSecrets", Type::Array(&Type::Object(SECRET_FIELDS))),
 ];
 
@@ -162,8 +169,28 @@ fn configuration(region: &str, i: &Instance, secrets: Vec<Value>) -> Value {
         "Monitoring": i.monitoring().and_then(|m| m.state()).map(|s| s.as_str()),
         "MetadataOptions": metadata,
         "NetworkInterfaceCount": i.network_interfaces().len(),
+        "EnclaveEnabled": i.enclave_options().and_then(|e| e.enabled()).unwrap_or(false),
+        "StateTransitionTime": i.state_transition_reason().and_then(transition_time),
         "UserDataSecrets": secrets,
     })
+}
+
+/// The time in a StateTransitionReason (`User initiated (2026-01-01 12:00:00 GMT)`), as
+/// RFC 3339; `None` when the text holds none (a running instance's reason is empty).
+pub fn transition_time(reason: &str) -> Option<String> {
+    let open = reason.rfind('(')?;
+    let inner = reason[open + 1..].strip_suffix(')')?.trim();
+    // AWS writes GMT; the local AWS writes UTC.
+    let stamp = ["GMT", "UTC"]
+        .iter()
+        .find_map(|zone| inner.strip_suffix(zone))
+        .unwrap_or(inner)
+        .trim();
+    let time = chrono::NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d %H:%M:%S").ok()?;
+    Some(
+        time.and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
 }
 
 fn is_terminated(i: &Instance) -> bool {
@@ -253,28 +280,28 @@ pub(crate) async fn collect(
 pub async fn describe(session: &AccountSession, id: &str) -> Result<Described, CollectionError> {
     let region = session.home_region().to_owned();
     let ec2 = client(session, &region);
-    let answer = ec2.describe_instances().instance_ids(id).send().await;
-    let page = match answer {
-        Ok(page) => page,
-        Err(e) if is_not_found(&e) => return Ok(Described::NotFound),
-        Err(e) => {
-            let arn = arn(session, &region, id);
-            return Err(failure(
-                session,
-                &region,
-                Some(arn),
-                "DescribeInstances",
-                &e,
-            ));
-        }
-    };
-    let found = page
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .find(|i| i.instance_id() == Some(id) && !is_terminated(i));
+    let answer = ec2
+        .describe_instances()
+        .instance_ids(id)
+        .send()
+        .await
+        .map(|page| {
+            page.reservations
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|r| r.instances.unwrap_or_default())
+                .find(|i| i.instance_id() == Some(id) && !is_terminated(i))
+        });
+    let found = lookup(
+        session,
+        &INSTANCE_SHAPE,
+        &region,
+        id,
+        "DescribeInstances",
+        answer,
+    )?;
     match found {
-        Some(instance) => build(session, &ec2, &region, instance).await,
+        Some(instance) => build(session, &ec2, &region, &instance).await,
         None => Ok(Described::NotFound),
     }
 }
@@ -302,6 +329,22 @@ mod tests {
         let text = serde_json::to_string(&secrets).unwrap();
         assert!(!text.contains("AKIAQWERTYUIOPASDFGH"));
         assert!(!text.contains("q8Zr4bT7nVx2LmK9pW3sD6fH1jY5cA0eGuNtRoIz"));
+    }
+
+    #[test]
+    fn the_stop_time_is_read_from_the_transition_reason() {
+        // given the reasons AWS writes
+        // then the time inside the parentheses is kept, and a reason without one gives none
+        assert_eq!(
+            transition_time("User initiated (2026-01-05 17:01:32 GMT)").as_deref(),
+            Some("2026-01-05T17:01:32Z")
+        );
+        assert_eq!(
+            transition_time("User initiated (2026-01-05 17:01:32 UTC)").as_deref(),
+            Some("2026-01-05T17:01:32Z")
+        );
+        assert_eq!(transition_time(""), None);
+        assert_eq!(transition_time("Server.ScheduledStop (not a time)"), None);
     }
 
     #[test]

@@ -9,6 +9,9 @@
 //!            HttpTokens | null, HttpEndpoint | null      (null: the template leaves them to the
 //!                                                         account's and the AMI's defaults)
 //!            AssociatesPublicIp    some network interface of the version asks for a public IP
+//!            EbsVolumes            [{DeviceName | null, Encrypted: true | false | null}]: the
+//!                                  version's EBS block device mappings (null: not set, the
+//!                                  snapshot's and the region's default decide)
 //!            UserDataSecrets       [{Detector, Masked, Offset}], as for instances}]
 //! ```
 //!
@@ -23,8 +26,8 @@ use tokio::sync::mpsc::Sender;
 
 use super::instances::{user_data_secrets, SECRET_FIELDS};
 use super::{
-    client, failure, is_not_found, send_described, AccountSession, Collected, CollectionError,
-    ATTRIBUTE_CONCURRENCY,
+    client, failure, is_not_found, lookup, send_described, AccountSession, Collected,
+    CollectionError, ATTRIBUTE_CONCURRENCY,
 };
 use crate::arn::{ArnScope, ArnShape};
 use crate::collect::Described;
@@ -68,6 +71,13 @@ const FIELDS: &[Field] = &[
             Field::new("HttpTokens", Type::String).nullable(),
             Field::new("HttpEndpoint", Type::String).nullable(),
             Field::new("AssociatesPublicIp", Type::Bool),
+            Field::new(
+                "EbsVolumes",
+                Type::Array(&Type::Object(&[
+                    Field::new("DeviceName", Type::String).nullable(),
+                    Field::new("Encrypted", Type::Bool).nullable(),
+                ])),
+            ),
             Field::new("UserDataSecrets", Type::Array(&Type::Object(SECRET_FIELDS))),
         ])),
     ),
@@ -85,12 +95,22 @@ fn version(v: &LaunchTemplateVersion) -> Value {
             .iter()
             .any(|n| n.associate_public_ip_address() == Some(true))
     });
+    let ebs: Vec<Value> = data
+        .map(|d| d.block_device_mappings())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| {
+            m.ebs()
+                .map(|e| json!({"DeviceName": m.device_name(), "Encrypted": e.encrypted()}))
+        })
+        .collect();
     json!({
         "VersionNumber": v.version_number().unwrap_or(0),
         "IsDefault": v.default_version().unwrap_or(false),
         "HttpTokens": metadata.and_then(|m| m.http_tokens()).map(|t| t.as_str()),
         "HttpEndpoint": metadata.and_then(|m| m.http_endpoint()).map(|e| e.as_str()),
         "AssociatesPublicIp": public,
+        "EbsVolumes": ebs,
         "UserDataSecrets": data.and_then(|d| d.user_data()).map(user_data_secrets).unwrap_or_default(),
     })
 }
@@ -183,26 +203,23 @@ pub async fn describe(session: &AccountSession, id: &str) -> Result<Described, C
         .describe_launch_templates()
         .launch_template_ids(id)
         .send()
-        .await;
-    match answer {
-        Ok(out) => match out
-            .launch_templates()
-            .iter()
-            .find(|t| t.launch_template_id() == Some(id))
-        {
-            Some(t) => build(session, &ec2, &region, t).await,
-            None => Ok(Described::NotFound),
-        },
-        Err(e) if is_not_found(&e) => Ok(Described::NotFound),
-        Err(e) => {
-            let arn = arn(session, &region, id);
-            Err(failure(
-                session,
-                &region,
-                Some(arn),
-                "DescribeLaunchTemplates",
-                &e,
-            ))
-        }
+        .await
+        .map(|out| {
+            out.launch_templates
+                .unwrap_or_default()
+                .into_iter()
+                .find(|t| t.launch_template_id() == Some(id))
+        });
+    let found = lookup(
+        session,
+        &LAUNCH_TEMPLATE_SHAPE,
+        &region,
+        id,
+        "DescribeLaunchTemplates",
+        answer,
+    )?;
+    match found {
+        Some(t) => build(session, &ec2, &region, &t).await,
+        None => Ok(Described::NotFound),
     }
 }

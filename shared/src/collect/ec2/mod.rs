@@ -1,6 +1,7 @@
 //! The EC2 collector: security groups, instances, EBS volumes, snapshots and AMIs owned by the
 //! account, the per-region EBS encryption default, VPCs with their flow logs and endpoints,
-//! subnets, network ACLs, Elastic IPs and launch templates,
+//! subnets, network ACLs, Elastic IPs, launch templates, network interfaces, transit gateways and
+//! the region's Block Public Access and instance metadata defaults,
 //! in every region the account is collected in (see [`super::regions`]).
 //!
 //! One file per area, each declaring its kinds (ARN shape, permissions, schema, describe) next to
@@ -17,7 +18,10 @@
 //! - [`network`] has `AWS::EC2::Subnet`, `AWS::EC2::NetworkAcl` (entries judged in rule order) and
 //!   `AWS::EC2::EIP`;
 //! - [`launch_templates`] has `AWS::EC2::LaunchTemplate`, every version with its user data scanned
-//!   like an instance's.
+//!   like an instance's;
+//! - [`interfaces`] has `AWS::EC2::NetworkInterface` and `AWS::EC2::TransitGateway`;
+//! - [`settings`] has `AWS::EC2::RegionSettings`: snapshot and AMI Block Public Access and the
+//!   instance metadata defaults, each listed as unreadable when its call fails.
 //!
 //! Each region is listed on its own ([`super::regions::collect_regions`]): a listing call that
 //! fails in a region (AccessDenied, an SCP, a region not enabled) fails that region only, and its
@@ -27,16 +31,22 @@
 
 pub mod ebs;
 pub mod instances;
+pub mod interfaces;
 pub mod launch_templates;
 pub mod network;
 pub mod security_groups;
+pub mod settings;
 pub mod vpcs;
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use tokio::sync::mpsc::Sender;
 
+use chrono::Utc;
+use serde_json::Value;
+
 use super::{call_failure, AccountSession, Collected, CollectionError, Described};
-use crate::model::Service;
+use crate::arn::ArnShape;
+use crate::model::{Resource, Service};
 use crate::registry::ServiceEntry;
 
 /// EC2 in the registry: every kind, listed region by region.
@@ -54,6 +64,9 @@ pub const SERVICE: ServiceEntry = ServiceEntry {
         &network::NETWORK_ACL,
         &network::ELASTIC_IP,
         &launch_templates::LAUNCH_TEMPLATE,
+        &interfaces::NETWORK_INTERFACE,
+        &interfaces::TRANSIT_GATEWAY,
+        &settings::REGION_SETTINGS,
     ],
     collect: |session, out| {
         Box::pin(super::regions::collect_regions(
@@ -89,6 +102,8 @@ async fn collect_region(
     vpcs::collect(session, &ec2, region, out).await?;
     network::collect(session, &ec2, region, out).await?;
     launch_templates::collect(session, &ec2, region, out).await?;
+    interfaces::collect(session, &ec2, region, out).await?;
+    settings::collect(session, &ec2, region, out).await?;
     Ok(())
 }
 
@@ -147,6 +162,81 @@ pub(crate) async fn send_described(
             send(out, Collected::Failed { arn, error }).await
         }
     }
+}
+
+/// A resource of `kind` in `region`, observed now.
+pub(crate) fn resource(
+    session: &AccountSession,
+    kind: &ArnShape,
+    region: &str,
+    id: &str,
+    configuration: Value,
+) -> Resource {
+    Resource {
+        arn: kind.arn(session.partition(), region, &session.account.account_id, id),
+        account_id: session.account.account_id.clone(),
+        service: Service::Ec2,
+        resource_type: kind.resource_type.into(),
+        region: region.to_owned(),
+        configuration,
+        last_seen_at: Utc::now(),
+    }
+}
+
+/// What a describe's answer says about the resource `id` of `shape`: the item when the answer
+/// lists it, `None` when EC2 says it does not exist or lists nothing, else the call's failure
+/// about it. (Clippy weighs the error of a synchronous function only; the describes that return
+/// this value carry the same `CollectionError`.)
+#[allow(clippy::result_large_err)]
+pub(crate) fn lookup<T, E, R>(
+    session: &AccountSession,
+    shape: &ArnShape,
+    region: &str,
+    id: &str,
+    operation: &str,
+    answer: Result<Option<T>, SdkError<E, R>>,
+) -> Result<Option<T>, CollectionError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match answer {
+        Ok(found) => Ok(found),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => {
+            let arn = shape.arn(session.partition(), region, &session.account.account_id, id);
+            Err(failure(session, region, Some(arn), operation, &e))
+        }
+    }
+}
+
+/// The outcome of describing the resource `id` of `shape`, whose configuration the answer holds
+/// directly: found, not found, or the call's failure about it ([`lookup`]).
+#[allow(clippy::result_large_err)]
+pub(crate) fn described<E, R>(
+    session: &AccountSession,
+    shape: &ArnShape,
+    region: &str,
+    id: &str,
+    operation: &str,
+    answer: Result<Option<Value>, SdkError<E, R>>,
+) -> Result<Described, CollectionError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    Ok(
+        match lookup(session, shape, region, id, operation, answer)? {
+            Some(configuration) => Described::Found(Box::new(resource(
+                session,
+                shape,
+                region,
+                id,
+                configuration,
+            ))),
+            None => Described::NotFound,
+        },
+    )
 }
 
 /// An SDK timestamp as RFC 3339 text.

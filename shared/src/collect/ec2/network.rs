@@ -16,17 +16,17 @@
 //!             NetworkInterfaceId | null
 //! ```
 
-use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Address, NetworkAcl, Subnet};
-use chrono::Utc;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::Sender;
 
 use super::security_groups::{is_world, protocol};
-use super::{client, failure, is_not_found, send, AccountSession, Collected, CollectionError};
+use super::{
+    client, described, failure, resource, send, AccountSession, Collected, CollectionError,
+};
 use crate::arn::{ArnScope, ArnShape};
 use crate::collect::Described;
-use crate::model::{Resource, Service};
+use crate::model::Service;
 use crate::policy::schema::{Field, Type};
 use crate::registry::{Residence, ResourceKind};
 
@@ -134,24 +134,6 @@ const EIP_FIELDS: &[Field] = &[
     Field::new("InstanceId", Type::String).nullable(),
     Field::new("NetworkInterfaceId", Type::String).nullable(),
 ];
-
-fn resource(
-    session: &AccountSession,
-    kind: &ArnShape,
-    region: &str,
-    id: &str,
-    configuration: Value,
-) -> Resource {
-    Resource {
-        arn: kind.arn(session.partition(), region, &session.account.account_id, id),
-        account_id: session.account.account_id.clone(),
-        service: Service::Ec2,
-        resource_type: kind.resource_type.into(),
-        region: region.to_owned(),
-        configuration,
-        last_seen_at: Utc::now(),
-    }
-}
 
 fn subnet_configuration(region: &str, s: &Subnet) -> Value {
     json!({
@@ -405,40 +387,6 @@ pub async fn describe_address(
         "DescribeAddresses",
         answer,
     )
-}
-
-/// The outcome of describing the resource `id` of `shape`: its configuration when the answer
-/// lists it, not found when EC2 says so or lists nothing, else the call's failure about it.
-/// (Clippy weighs the error of a synchronous function only; the describes that return this
-/// value carry the same `CollectionError`.)
-#[allow(clippy::result_large_err)]
-fn described<E, R>(
-    session: &AccountSession,
-    shape: &ArnShape,
-    region: &str,
-    id: &str,
-    operation: &str,
-    answer: Result<Option<Value>, SdkError<E, R>>,
-) -> Result<Described, CollectionError>
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match answer {
-        Ok(Some(configuration)) => Ok(Described::Found(Box::new(resource(
-            session,
-            shape,
-            region,
-            id,
-            configuration,
-        )))),
-        Ok(None) => Ok(Described::NotFound),
-        Err(e) if is_not_found(&e) => Ok(Described::NotFound),
-        Err(e) => {
-            let arn = shape.arn(session.partition(), region, &session.account.account_id, id);
-            Err(failure(session, region, Some(arn), operation, &e))
-        }
-    }
 }
 
 #[cfg(test)]

@@ -14,8 +14,19 @@
 //!                         another account's group)
 //!   IsWorld               the source is the whole internet: an IPv4 or IPv6 CIDR of prefix
 //!                         length 0 (0.0.0.0/0, ::/0); prefix lists and groups never are
+//!   PrefixLength          the CIDR's prefix length | null (prefix lists, groups)
+//!   IsPublic              the CIDR reaches public addresses: it is not inside a private or
+//!                         reserved block (10/8, 172.16/12, 192.168/16, 100.64/10, 127/8,
+//!                         169.254/16, 0/8, fc00::/7, fe80::/10, ::1/128); false for prefix lists
+//!                         and groups
 //!   Description           the rule's description | null
 //! NetworkInterfaceCount   network interfaces using the group
+//! ExposableInterfaceCount those of them that are not exempt from "open to the internet"
+//!                         checks: not an API Gateway managed or VPC endpoint interface
+//!                         (InterfaceType api_gateway_managed, vpc_endpoint) nor a load
+//!                         balancer's (attachment InstanceOwnerId amazon-elb), as Prowler exempts
+//! IngressRuleCount, EgressRuleCount   the rules as AWS counts them against the per-group quota
+//!                         (one per source: the lengths of IngressRules and EgressRules)
 //! ```
 //!
 //! So "port 22 open to the world" is one quantifier over `IngressRules`: an entry with
@@ -30,7 +41,7 @@ use ipnet::IpNet;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::Sender;
 
-use super::{client, failure, is_not_found, send, AccountSession, Collected, CollectionError};
+use super::{client, failure, lookup, send, AccountSession, Collected, CollectionError};
 use crate::arn::{ArnScope, ArnShape};
 use crate::collect::Described;
 use crate::model::{Resource, Service};
@@ -67,6 +78,8 @@ const RULE_FIELDS: &[Field] = &[
     Field::new("SourceType", Type::String),
     Field::new("Source", Type::String),
     Field::new("IsWorld", Type::Bool),
+    Field::new("PrefixLength", Type::Number).nullable(),
+    Field::new("IsPublic", Type::Bool),
     Field::new("Description", Type::String).nullable(),
 ];
 
@@ -80,7 +93,10 @@ const FIELDS: &[Field] = &[
     Field::new("IsDefault", Type::Bool),
     Field::new("IngressRules", Type::Array(&Type::Object(RULE_FIELDS))),
     Field::new("EgressRules", Type::Array(&Type::Object(RULE_FIELDS))),
+    Field::new("IngressRuleCount", Type::Number),
+    Field::new("EgressRuleCount", Type::Number),
     Field::new("NetworkInterfaceCount", Type::Number),
+    Field::new("ExposableInterfaceCount", Type::Number),
 ];
 
 /// The ARN of security group `id`.
@@ -121,6 +137,33 @@ pub fn is_world(cidr: &str) -> bool {
         .is_ok_and(|net| net.prefix_len() == 0)
 }
 
+/// The blocks that hold no public address (RFC 1918, shared, loopback, link-local, "this
+/// network", IPv6 unique-local, link-local and loopback).
+const NON_PUBLIC: &[&str] = &[
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "0.0.0.0/8",
+    "fc00::/7",
+    "fe80::/10",
+    "::1/128",
+];
+
+/// The prefix length of `cidr` and whether it reaches public addresses (it is not inside a
+/// non-public block); `(None, false)` for text that is not a CIDR.
+pub fn cidr_reach(cidr: &str) -> (Option<u8>, bool) {
+    let Ok(net) = cidr.trim().parse::<IpNet>() else {
+        return (None, false);
+    };
+    let private = NON_PUBLIC
+        .iter()
+        .any(|block| block.parse::<IpNet>().is_ok_and(|b| b.contains(&net)));
+    (Some(net.prefix_len()), !private)
+}
+
 /// One entry per source of each permission.
 pub fn normalise_rules(permissions: &[IpPermission]) -> Vec<Value> {
     let mut rules = Vec::new();
@@ -129,6 +172,10 @@ pub fn normalise_rules(permissions: &[IpPermission]) -> Vec<Value> {
         let (from, to) = ports(&proto, p.from_port(), p.to_port());
         let all_ports = proto == "-1" || (from == 0 && to == 65535);
         let mut push = |kind: &str, source: String, world: bool, description: Option<&str>| {
+            let (prefix, public) = match kind {
+                "ipv4" | "ipv6" => cidr_reach(&source),
+                _ => (None, false),
+            };
             rules.push(json!({
                 "Protocol": proto,
                 "FromPort": from,
@@ -137,6 +184,8 @@ pub fn normalise_rules(permissions: &[IpPermission]) -> Vec<Value> {
                 "SourceType": kind,
                 "Source": source,
                 "IsWorld": world,
+                "PrefixLength": prefix,
+                "IsPublic": public,
                 "Description": description,
             }));
         };
@@ -168,10 +217,12 @@ fn resource(
     session: &AccountSession,
     region: &str,
     group: &SecurityGroup,
-    interfaces: usize,
+    interfaces: Usage,
 ) -> Option<Resource> {
     let id = group.group_id()?;
     let name = group.group_name().unwrap_or_default();
+    let ingress = normalise_rules(group.ip_permissions());
+    let egress = normalise_rules(group.ip_permissions_egress());
     Some(Resource {
         arn: arn(session, region, id),
         account_id: session.account.account_id.clone(),
@@ -186,12 +237,35 @@ fn resource(
             "OwnerId": group.owner_id(),
             "Region": region,
             "IsDefault": name == "default",
-            "IngressRules": normalise_rules(group.ip_permissions()),
-            "EgressRules": normalise_rules(group.ip_permissions_egress()),
-            "NetworkInterfaceCount": interfaces,
+            "IngressRuleCount": ingress.len(),
+            "EgressRuleCount": egress.len(),
+            "IngressRules": ingress,
+            "EgressRules": egress,
+            "NetworkInterfaceCount": interfaces.interfaces,
+            "ExposableInterfaceCount": interfaces.exposable,
         }),
         last_seen_at: Utc::now(),
     })
+}
+
+/// The network interfaces that use one group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
+    /// Every interface using the group.
+    interfaces: usize,
+    /// Those not exempt from the "open to the internet" checks ([`is_exempt`]).
+    exposable: usize,
+}
+
+/// Interfaces that AWS services manage behind their own front door: API Gateway and VPC
+/// endpoint interfaces, and load balancers' (owned by `amazon-elb`).
+fn is_exempt(interface: &aws_sdk_ec2::types::NetworkInterface) -> bool {
+    let kind = interface.interface_type().map(|t| t.as_str());
+    matches!(kind, Some("api_gateway_managed" | "vpc_endpoint"))
+        || interface
+            .attachment()
+            .and_then(|a| a.instance_owner_id())
+            .is_some_and(|o| o == "amazon-elb")
 }
 
 /// How many network interfaces use each group, over the whole region (or one group).
@@ -200,7 +274,7 @@ async fn interface_counts(
     ec2: &aws_sdk_ec2::Client,
     region: &str,
     group: Option<&str>,
-) -> Result<HashMap<String, usize>, CollectionError> {
+) -> Result<HashMap<String, Usage>, CollectionError> {
     let mut request = ec2.describe_network_interfaces();
     if let Some(group) = group {
         request = request.filters(Filter::builder().name("group-id").values(group).build());
@@ -211,9 +285,14 @@ async fn interface_counts(
         let page =
             page.map_err(|e| failure(session, region, None, "DescribeNetworkInterfaces", &e))?;
         for interface in page.network_interfaces() {
+            let exempt = is_exempt(interface);
             for g in interface.groups() {
                 if let Some(id) = g.group_id() {
-                    *counts.entry(id.to_owned()).or_insert(0) += 1;
+                    let usage: &mut Usage = counts.entry(id.to_owned()).or_default();
+                    usage.interfaces += 1;
+                    if !exempt {
+                        usage.exposable += 1;
+                    }
                 }
             }
         }
@@ -237,7 +316,7 @@ pub(crate) async fn collect(
             let used = group
                 .group_id()
                 .and_then(|id| counts.get(id).copied())
-                .unwrap_or(0);
+                .unwrap_or_default();
             if let Some(r) = resource(session, region, group, used) {
                 send(out, Collected::Resource(Box::new(r))).await;
             }
@@ -250,27 +329,31 @@ pub(crate) async fn collect(
 pub async fn describe(session: &AccountSession, id: &str) -> Result<Described, CollectionError> {
     let region = session.home_region().to_owned();
     let ec2 = client(session, &region);
-    let answer = ec2.describe_security_groups().group_ids(id).send().await;
-    let groups = match answer {
-        Ok(out) => out.security_groups.unwrap_or_default(),
-        Err(e) if is_not_found(&e) => return Ok(Described::NotFound),
-        Err(e) => {
-            let arn = arn(session, &region, id);
-            return Err(failure(
-                session,
-                &region,
-                Some(arn),
-                "DescribeSecurityGroups",
-                &e,
-            ));
-        }
-    };
-    let Some(group) = groups.iter().find(|g| g.group_id() == Some(id)) else {
+    let answer = ec2
+        .describe_security_groups()
+        .group_ids(id)
+        .send()
+        .await
+        .map(|out| {
+            out.security_groups
+                .unwrap_or_default()
+                .into_iter()
+                .find(|g| g.group_id() == Some(id))
+        });
+    let found = lookup(
+        session,
+        &SECURITY_GROUP_SHAPE,
+        &region,
+        id,
+        "DescribeSecurityGroups",
+        answer,
+    )?;
+    let Some(group) = found else {
         return Ok(Described::NotFound);
     };
     let counts = interface_counts(session, &ec2, &region, Some(id)).await?;
-    let used = counts.get(id).copied().unwrap_or(0);
-    Ok(resource(session, &region, group, used)
+    let used = counts.get(id).copied().unwrap_or_default();
+    Ok(resource(session, &region, &group, used)
         .map(|r| Described::Found(Box::new(r)))
         .unwrap_or(Described::NotFound))
 }
@@ -366,5 +449,23 @@ mod tests {
         );
         assert_eq!(rules[3]["Source"], "222233334444/sg-1");
         assert!(is_world("0.0.0.0/0") && !is_world("0.0.0.0/1") && !is_world("junk"));
+    }
+
+    #[test]
+    fn public_reach_and_prefix_length_are_read_from_the_cidr() {
+        // given private, public, world and malformed sources
+        // then only ranges outside the private and reserved blocks are public
+        assert_eq!(cidr_reach("10.1.0.0/16"), (Some(16), false));
+        assert_eq!(cidr_reach("192.168.1.7/32"), (Some(32), false));
+        assert_eq!(cidr_reach("203.0.113.0/24"), (Some(24), true));
+        assert_eq!(cidr_reach("52.0.0.0/8"), (Some(8), true));
+        assert_eq!(cidr_reach("0.0.0.0/0"), (Some(0), true));
+        assert_eq!(cidr_reach("2001:db8::/32"), (Some(32), true));
+        assert_eq!(cidr_reach("fd00::/8"), (Some(8), false));
+        assert_eq!(cidr_reach("junk"), (None, false));
+        // and a rule carries them
+        let rules = normalise_rules(&[permission("tcp", Some(22), Some(22))]);
+        assert_eq!(rules[0]["PrefixLength"], 0);
+        assert_eq!(rules[0]["IsPublic"], true);
     }
 }
