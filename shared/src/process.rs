@@ -1470,7 +1470,7 @@ mod tests {
     #[tokio::test]
     async fn a_kind_without_collector_is_acknowledged_as_unsupported() {
         // Given the production source and an event on a kind whose events are followed ahead of
-        // its collector (an Aurora cluster: RDS is collected, clusters not yet)
+        // its collector (a DB parameter group: RDS is collected, parameter groups not yet)
         let catalog = Catalog::embedded();
         let stores = stores_with_account(true).await;
         let config = Config::from_lookup(|_| None).unwrap();
@@ -1485,11 +1485,11 @@ mod tests {
             "region": "us-east-1",
             "detail": {
                 "eventSource": "rds.amazonaws.com",
-                "eventName": "ModifyDBCluster",
+                "eventName": "ModifyDBParameterGroup",
                 "awsRegion": "us-east-1",
                 "recipientAccountId": ACCOUNT,
                 "readOnly": false,
-                "requestParameters": {"dBClusterIdentifier": "orders"},
+                "requestParameters": {"dBParameterGroupName": "orders-pg"},
             },
         })
         .to_string();

@@ -80,7 +80,7 @@ fn key_arn(account: &Account, region: &str, id: &str) -> String {
 #[tokio::test]
 async fn kms_inventory_and_scan_find_exactly_the_misconfigured_keys() {
     // Given keys in two regions: one without rotation, one whose policy lets anyone use it, one
-    // scheduled for deletion, and compliant twins (a rotating key in each region, an
+    // scheduled for deletion, one disabled and left behind, and compliant twins (a rotating key in each region, an
     // asymmetric key, which cannot rotate)
     let world = World::new().await;
     let account = world.onboard().await;
@@ -92,6 +92,9 @@ async fn kms_inventory_and_scan_find_exactly_the_misconfigured_keys() {
     seed::make_key_public(&us, &public_key, &account.account_id).await;
     let rotating_us = seed::key(&us, "compliant").await;
     seed::enable_rotation(&us, &rotating_us).await;
+    let idle = seed::key(&us, "disabled, left behind").await;
+    seed::enable_rotation(&us, &idle).await;
+    us.disable_key().key_id(&idle).send().await.unwrap();
     us.create_alias()
         .alias_name(format!("alias/orders-{}", world.id))
         .target_key_id(&rotating_us)
@@ -114,7 +117,7 @@ async fn kms_inventory_and_scan_find_exactly_the_misconfigured_keys() {
     let summary = inventory(&world, &account, "kms").await;
     assert!(summary.errors.is_empty(), "{:?}", summary.errors);
     let kms = &summary.accounts[0].services["kms"];
-    assert_eq!(kms.by_region.get("us-east-1"), Some(&3), "{kms:?}");
+    assert_eq!(kms.by_region.get("us-east-1"), Some(&4), "{kms:?}");
     assert_eq!(kms.by_region.get("eu-west-1"), Some(&3), "{kms:?}");
     let first = scan(&world, "kms").await;
     assert!(first.errors.is_empty(), "{:?}", first.errors);
@@ -127,6 +130,7 @@ async fn kms_inventory_and_scan_find_exactly_the_misconfigured_keys() {
         ("eu-west-1", &doomed),
         ("eu-west-1", &rotating_eu),
         ("eu-west-1", &signing),
+        ("us-east-1", &idle),
     ]
     .iter()
     .map(|(region, id)| key_arn(&account, region, id))
@@ -136,6 +140,7 @@ async fn kms_inventory_and_scan_find_exactly_the_misconfigured_keys() {
         (arns[0].clone(), set(&["KmsKeyRotationEnabled"])),
         (arns[1].clone(), set(&["KmsKeyNotPubliclyAccessible"])),
         (arns[3].clone(), set(&["KmsKeyNotScheduledForDeletion"])),
+        (arns[6].clone(), set(&["KmsKeyNotDisabled"])),
     ]
     .into();
     assert_eq!(active_by_resource(&world, &refs).await, expected);
@@ -407,11 +412,14 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
     let _guard = tracing::subscriber::set_default(subscriber);
 
     // And functions in two regions: one on a deprecated runtime (python3.9) with an AWS secret
-    // key and key id in its environment,
+    // key and key id in its environment (encrypted with the AWS managed key only),
     // one that anyone may invoke (a policy statement for "*" without a condition), and their
-    // compliant twins in a VPC with clean environments (one invoked by S3 with a source
-    // condition)
+    // compliant twins in a VPC with clean environments (one encrypted with a customer managed
+    // key, one invoked by S3 with a source condition)
+    // (the local AWS never returns a dead-letter target, so the dead-letter policy would fail
+    // every function here: it is turned off and judged on its examples)
     let world = World::new().await;
+    disable_policy(&world, "LambdaFunctionDeadLetterQueue").await;
     let account = world.onboard().await;
     let role = seed::execution_role(&world, &account).await;
     let us = seed::lambda(&world, &account, "us-east-1").await;
@@ -444,11 +452,16 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
         &role,
         Runtime::Python313,
         |f| {
-            f.vpc_config(seed::vpc()).environment(
-                aws_sdk_lambda::types::Environment::builder()
-                    .variables("TABLE", "orders")
-                    .build(),
-            )
+            f.vpc_config(seed::vpc())
+                .environment(
+                    aws_sdk_lambda::types::Environment::builder()
+                        .variables("TABLE", "orders")
+                        .build(),
+                )
+                .kms_key_arn(format!(
+                    "arn:aws:kms:us-east-1:{}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                    account.account_id
+                ))
         },
     )
     .await;
@@ -509,6 +522,7 @@ async fn lambda_inventory_and_scan_find_exactly_the_misconfigured_functions_and_
             set(&[
                 "LambdaFunctionNoSecretsInEnvironment",
                 "LambdaFunctionSupportedRuntime",
+                "LambdaFunctionEnvironmentEncryptedWithCmk",
             ]),
         ),
         (public.clone(), set(&["LambdaFunctionNotPublic"])),
@@ -771,4 +785,233 @@ async fn rds_inventory_and_scan_find_exactly_the_misconfigured_databases_and_sna
     let state = |p: &str| after.iter().find(|f| f.policy_id == p).map(|f| f.state);
     assert_eq!(state("RdsSnapshotNotPublic"), Some(FindingState::Resolved));
     assert_eq!(state("RdsSnapshotEncrypted"), Some(FindingState::Active));
+}
+
+const WEAK_CLUSTER_FAILS: &[&str] = &[
+    "RdsClusterBacktrackEnabled",
+    "RdsClusterCopyTagsToSnapshots",
+    "RdsClusterCustomAdminUsername",
+    "RdsClusterDeletionProtection",
+    "RdsClusterIamAuthentication",
+    "RdsClusterLogsExported",
+    "RdsClusterMultiAz",
+    "RdsClusterNonDefaultPort",
+    "RdsClusterStorageEncrypted",
+];
+
+#[tokio::test]
+async fn rds_cluster_inventory_and_scan_find_exactly_the_misconfigured_clusters_snapshots_and_subscriptions(
+) {
+    // Given, in us-east-1, an Aurora MySQL cluster with every weakness (unencrypted, no
+    // deletion protection, backtracking, IAM authentication, log export or tag copy, the
+    // default user on the default port, one Availability Zone) and a public unencrypted manual
+    // snapshot of it; in eu-west-1 a compliant twin with instances in two Availability Zones and
+    // a private encrypted snapshot of it. (The twin's instances are judged by the instance
+    // policies, not here; the minor-version check applies to Multi-AZ DB clusters, which the
+    // local AWS gives no second zone, and is judged on examples.)
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let sdk = world.as_customer(&account).await;
+    let us = aws_sdk_rds::Client::new(&qrie::aws::in_region(&sdk, "us-east-1"));
+    let eu = aws_sdk_rds::Client::new(&qrie::aws::in_region(&sdk, "eu-west-1"));
+    let id = &world.id;
+    let (weak, strong) = (format!("weak-{id}"), format!("strong-{id}"));
+    us.create_db_cluster()
+        .db_cluster_identifier(&weak)
+        .engine("aurora-mysql")
+        .master_username("admin")
+        .master_user_password("not-a-secret-4")
+        .port(3306)
+        .storage_encrypted(false)
+        .send()
+        .await
+        .unwrap();
+    eu.create_db_cluster()
+        .db_cluster_identifier(&strong)
+        .engine("aurora-mysql")
+        .master_username("dbowner")
+        .master_user_password("not-a-secret-5")
+        .port(3307)
+        .storage_encrypted(true)
+        .kms_key_id(format!(
+            "arn:aws:kms:eu-west-1:{}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            account.account_id
+        ))
+        .deletion_protection(true)
+        .copy_tags_to_snapshot(true)
+        .backtrack_window(86400)
+        .enable_iam_database_authentication(true)
+        .enable_cloudwatch_logs_exports("audit")
+        .send()
+        .await
+        .unwrap();
+    for (n, zone) in [(1, "eu-west-1a"), (2, "eu-west-1b")] {
+        eu.create_db_instance()
+            .db_instance_identifier(format!("strong-{n}-{id}"))
+            .db_cluster_identifier(&strong)
+            .engine("aurora-mysql")
+            .db_instance_class("db.r5.large")
+            .availability_zone(zone)
+            .send()
+            .await
+            .unwrap();
+    }
+    let (shared, private) = (format!("cshared-{id}"), format!("cprivate-{id}"));
+    us.create_db_cluster_snapshot()
+        .db_cluster_identifier(&weak)
+        .db_cluster_snapshot_identifier(&shared)
+        .send()
+        .await
+        .unwrap();
+    us.modify_db_cluster_snapshot_attribute()
+        .db_cluster_snapshot_identifier(&shared)
+        .attribute_name("restore")
+        .values_to_add("all")
+        .send()
+        .await
+        .unwrap();
+    eu.create_db_cluster_snapshot()
+        .db_cluster_identifier(&strong)
+        .db_cluster_snapshot_identifier(&private)
+        .send()
+        .await
+        .unwrap();
+
+    // And event subscriptions: in us-east-1 a cluster subscription without maintenance events
+    // and a disabled instance subscription; in eu-west-1 a complete cluster subscription
+    let topic = |region: &str| format!("arn:aws:sns:{region}:{}:ops", account.account_id);
+    let (partial, disabled, complete) = (
+        format!("partial-{id}"),
+        format!("disabled-{id}"),
+        format!("complete-{id}"),
+    );
+    us.create_event_subscription()
+        .subscription_name(&partial)
+        .sns_topic_arn(topic("us-east-1"))
+        .source_type("db-cluster")
+        .event_categories("failure")
+        .enabled(true)
+        .send()
+        .await
+        .unwrap();
+    us.create_event_subscription()
+        .subscription_name(&disabled)
+        .sns_topic_arn(topic("us-east-1"))
+        .source_type("db-instance")
+        .enabled(false)
+        .send()
+        .await
+        .unwrap();
+    eu.create_event_subscription()
+        .subscription_name(&complete)
+        .sns_topic_arn(topic("eu-west-1"))
+        .source_type("db-cluster")
+        .event_categories("failure")
+        .event_categories("maintenance")
+        .enabled(true)
+        .send()
+        .await
+        .unwrap();
+
+    // When the inventory and the scan run
+    let summary = inventory(&world, &account, "rds").await;
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    let first = scan(&world, "rds").await;
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+
+    // Then the weak cluster, its public snapshot and the two incomplete subscriptions fail
+    // exactly their checks, the twins none
+    let a = &account.account_id;
+    let weak_arn = format!("arn:aws:rds:us-east-1:{a}:cluster:{weak}");
+    let strong_arn = format!("arn:aws:rds:eu-west-1:{a}:cluster:{strong}");
+    let shared_arn = format!("arn:aws:rds:us-east-1:{a}:cluster-snapshot:{shared}");
+    let private_arn = format!("arn:aws:rds:eu-west-1:{a}:cluster-snapshot:{private}");
+    let partial_arn = format!("arn:aws:rds:us-east-1:{a}:es:{partial}");
+    let disabled_arn = format!("arn:aws:rds:us-east-1:{a}:es:{disabled}");
+    let complete_arn = format!("arn:aws:rds:eu-west-1:{a}:es:{complete}");
+    let arns = [
+        weak_arn.as_str(),
+        strong_arn.as_str(),
+        shared_arn.as_str(),
+        private_arn.as_str(),
+        partial_arn.as_str(),
+        disabled_arn.as_str(),
+        complete_arn.as_str(),
+    ];
+    let expected: BTreeMap<String, BTreeSet<String>> = [
+        (weak_arn.clone(), set(WEAK_CLUSTER_FAILS)),
+        (
+            shared_arn.clone(),
+            set(&["RdsClusterSnapshotNotPublic", "RdsClusterSnapshotEncrypted"]),
+        ),
+        (
+            partial_arn.clone(),
+            set(&["RdsClusterEventSubscriptionCritical"]),
+        ),
+        (
+            disabled_arn.clone(),
+            set(&["RdsInstanceEventSubscriptionCritical"]),
+        ),
+    ]
+    .into();
+    assert_eq!(active_by_resource(&world, &arns).await, expected);
+
+    // When the snapshot is made private and deletion protection turned on, and their events go
+    // through the queue
+    us.modify_db_cluster_snapshot_attribute()
+        .db_cluster_snapshot_identifier(&shared)
+        .attribute_name("restore")
+        .values_to_remove("all")
+        .send()
+        .await
+        .unwrap();
+    us.modify_db_cluster()
+        .db_cluster_identifier(&weak)
+        .deletion_protection(true)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    let queues = Queues::new(&world, 30).await;
+    let bodies = [
+        api_call(
+            &account,
+            "rds",
+            "ModifyDBClusterSnapshotAttribute",
+            "us-east-1",
+            json!({"requestParameters": {"dBClusterSnapshotIdentifier": shared,
+                                         "attributeName": "restore", "valuesToRemove": ["all"]},
+                   "responseElements": null}),
+        ),
+        api_call(
+            &account,
+            "rds",
+            "ModifyDBCluster",
+            "us-east-1",
+            json!({"requestParameters": {"dBClusterIdentifier": weak, "deletionProtection": true,
+                                         "applyImmediately": true},
+                   "responseElements": {"dBClusterIdentifier": weak, "dBClusterArn": weak_arn}}),
+        ),
+    ];
+    let (_, response, report) = deliver(&world, &queues, &bodies).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(report.processed, 2, "{report:?}");
+    // Then the public-snapshot and deletion-protection findings are resolved, the rest stay
+    let after = findings_of(&world, &shared_arn).await;
+    let state = |p: &str| after.iter().find(|f| f.policy_id == p).map(|f| f.state);
+    assert_eq!(
+        state("RdsClusterSnapshotNotPublic"),
+        Some(FindingState::Resolved)
+    );
+    assert_eq!(
+        state("RdsClusterSnapshotEncrypted"),
+        Some(FindingState::Active)
+    );
+    let remaining: Vec<&str> = WEAK_CLUSTER_FAILS
+        .iter()
+        .copied()
+        .filter(|p| *p != "RdsClusterDeletionProtection")
+        .collect();
+    let expected: BTreeMap<String, BTreeSet<String>> = [(weak_arn.clone(), set(&remaining))].into();
+    assert_eq!(active_by_resource(&world, &[&weak_arn]).await, expected);
 }

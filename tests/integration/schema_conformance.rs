@@ -20,7 +20,9 @@ use qrie::collect::cloudtrail::{ACCOUNT_TRAIL_COVERAGE, TRAIL};
 use qrie::collect::iam;
 use qrie::collect::kms::KEY;
 use qrie::collect::lambda::FUNCTION;
-use qrie::collect::rds::{DB_INSTANCE, DB_SNAPSHOT};
+use qrie::collect::rds::{
+    DB_CLUSTER, DB_CLUSTER_SNAPSHOT, DB_INSTANCE, DB_SNAPSHOT, EVENT_SUBSCRIPTION,
+};
 use qrie::collect::s3::{ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND, BUCKET};
 use qrie::handler::inventory_handler;
 use qrie::inventory::{InventoryRequest, InventorySummary};
@@ -437,6 +439,9 @@ const CHECKED_AGAINST_COLLECTOR_OUTPUT: &[&str] = &[
     FUNCTION.resource_type(),
     DB_INSTANCE.resource_type(),
     DB_SNAPSHOT.resource_type(),
+    DB_CLUSTER.resource_type(),
+    DB_CLUSTER_SNAPSHOT.resource_type(),
+    EVENT_SUBSCRIPTION.resource_type(),
     "AWS::EC2::SecurityGroup",
     "AWS::EC2::Instance",
     "AWS::EC2::Volume",
@@ -1426,5 +1431,144 @@ async fn the_vpc_collector_writes_the_declared_schema() {
         &qrie::collect::vpc::block_public_access::BLOCK_PUBLIC_ACCESS.schema(),
         &[&bpa],
         &mut Seen::default(),
+
+#[tokio::test]
+async fn the_rds_cluster_and_subscription_collector_writes_exactly_the_declared_schema() {
+    // Given an Aurora MySQL cluster with every setting the local AWS keeps and an instance in
+    // it, a Multi-AZ DB cluster (MySQL, which has a cluster-level minor-version flag), a public
+    // manual snapshot of the Aurora cluster, and an event subscription for it
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let sdk = world.as_customer(&account).await;
+    let rds = aws_sdk_rds::Client::new(&qrie::aws::in_region(&sdk, "us-east-1"));
+    let (aurora, multi_az, member, snapshot) = (
+        format!("aurora-{}", world.id),
+        format!("maz-{}", world.id),
+        format!("member-{}", world.id),
+        format!("csnap-{}", world.id),
+    );
+    rds.create_db_cluster()
+        .db_cluster_identifier(&aurora)
+        .engine("aurora-mysql")
+        .engine_version("8.0.mysql_aurora.3.05.2")
+        .master_username("dbowner")
+        .master_user_password("not-a-secret-6")
+        .port(3307)
+        .storage_encrypted(true)
+        .kms_key_id("arn:aws:kms:us-east-1:111122223333:key/k")
+        .deletion_protection(true)
+        .copy_tags_to_snapshot(true)
+        .backtrack_window(3600)
+        .backup_retention_period(7)
+        .enable_iam_database_authentication(true)
+        .enable_cloudwatch_logs_exports("audit")
+        .db_cluster_parameter_group_name("default.aurora-mysql8.0")
+        .vpc_security_group_ids("sg-0123456789abcdef0")
+        .send()
+        .await
+        .unwrap();
+    rds.create_db_instance()
+        .db_instance_identifier(&member)
+        .db_cluster_identifier(&aurora)
+        .engine("aurora-mysql")
+        .db_instance_class("db.r5.large")
+        .send()
+        .await
+        .unwrap();
+    rds.create_db_cluster()
+        .db_cluster_identifier(&multi_az)
+        .engine("mysql")
+        .db_cluster_instance_class("db.m5d.large")
+        .storage_type("io1")
+        .iops(1000)
+        .allocated_storage(100)
+        .master_username("dbowner")
+        .master_user_password("not-a-secret-7")
+        .auto_minor_version_upgrade(false)
+        .send()
+        .await
+        .unwrap();
+    rds.create_db_cluster_snapshot()
+        .db_cluster_identifier(&aurora)
+        .db_cluster_snapshot_identifier(&snapshot)
+        .send()
+        .await
+        .unwrap();
+    rds.modify_db_cluster_snapshot_attribute()
+        .db_cluster_snapshot_identifier(&snapshot)
+        .attribute_name("restore")
+        .values_to_add("all")
+        .send()
+        .await
+        .unwrap();
+    let subscription = format!("alerts-{}", world.id);
+    rds.create_event_subscription()
+        .subscription_name(&subscription)
+        .sns_topic_arn(format!("arn:aws:sns:us-east-1:{}:ops", account.account_id))
+        .source_type("db-cluster")
+        .source_ids(&aurora)
+        .event_categories("failure")
+        .enabled(true)
+        .send()
+        .await
+        .unwrap();
+    let a = &account.account_id;
+    let arns = [
+        format!("arn:aws:rds:us-east-1:{a}:cluster:{aurora}"),
+        format!("arn:aws:rds:us-east-1:{a}:cluster:{multi_az}"),
+        format!("arn:aws:rds:us-east-1:{a}:cluster-snapshot:{snapshot}"),
+        format!("arn:aws:rds:us-east-1:{a}:es:{subscription}"),
+    ];
+
+    // When the inventory runs
+    let configurations = stored(&world, &account, "rds", &arns).await;
+
+    // Then every path is declared with its type, and every declared path is valued except
+    // the DB subnet group, which needs EC2 subnets
+    let mut seen = Seen::default();
+    conform(
+        &DB_CLUSTER.schema(),
+        &configurations[..2].iter().collect::<Vec<_>>(),
+        &mut seen,
+    );
+    assert_eq!(
+        configurations[0]["DBClusterMembers"][0]["DBInstanceIdentifier"],
+        member.as_str()
+    );
+    assert_eq!(configurations[1]["AutoMinorVersionUpgrade"], false);
+    let missing = unvalued(&DB_CLUSTER.schema(), &seen, &["DBSubnetGroup"]);
+    assert!(
+        missing.is_empty(),
+        "cluster paths never collected: {missing:?}"
+    );
+    let mut seen = Seen::default();
+    conform(
+        &DB_CLUSTER_SNAPSHOT.schema(),
+        &[&configurations[2]],
+        &mut seen,
+    );
+    assert_eq!(
+        configurations[2]["RestorableBy"],
+        serde_json::json!(["all"])
+    );
+    let missing = unvalued(&DB_CLUSTER_SNAPSHOT.schema(), &seen, &[]);
+    assert!(
+        missing.is_empty(),
+        "cluster snapshot paths never collected: {missing:?}"
+    );
+    let mut seen = Seen::default();
+    conform(
+        &EVENT_SUBSCRIPTION.schema(),
+        &[&configurations[3]],
+        &mut seen,
+    );
+    assert_eq!(
+        configurations[3]["SourceIdsList"],
+        serde_json::json!([aurora])
+    );
+    let missing = unvalued(&EVENT_SUBSCRIPTION.schema(), &seen, &[]);
+    assert!(
+        missing.is_empty(),
+        "subscription paths never collected: {missing:?}"
     );
 }

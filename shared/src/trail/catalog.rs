@@ -19,10 +19,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::arn::ArnShape;
-use super::pending::{
-    EC2_FLOW_LOG, RDS_DB_CLUSTER, RDS_DB_CLUSTER_SNAPSHOT, RDS_DB_PARAMETER_GROUP,
-    RDS_EVENT_SUBSCRIPTION,
-};
+use super::pending::{EC2_FLOW_LOG, RDS_DB_PARAMETER_GROUP};
 use crate::collect::{cloudtrail, ec2, iam, kms, lambda, rds, s3, vpc};
 
 /// The registered kinds' shapes the rules point at (declared with the kinds).
@@ -44,6 +41,9 @@ const CLOUDTRAIL_COVERAGE: ArnShape = cloudtrail::ACCOUNT_TRAIL_COVERAGE.shape;
 const LAMBDA_FUNCTION: ArnShape = lambda::FUNCTION.shape;
 const RDS_DB_INSTANCE: ArnShape = rds::DB_INSTANCE.shape;
 const RDS_DB_SNAPSHOT: ArnShape = rds::DB_SNAPSHOT.shape;
+const RDS_DB_CLUSTER: ArnShape = rds::DB_CLUSTER.shape;
+const RDS_DB_CLUSTER_SNAPSHOT: ArnShape = rds::DB_CLUSTER_SNAPSHOT.shape;
+const RDS_EVENT_SUBSCRIPTION: ArnShape = rds::EVENT_SUBSCRIPTION.shape;
 const EC2_INSTANCE: ArnShape = ec2::instances::INSTANCE_SHAPE;
 const EC2_SECURITY_GROUP: ArnShape = ec2::security_groups::SECURITY_GROUP_SHAPE;
 const EC2_VOLUME: ArnShape = ec2::ebs::VOLUME_SHAPE;
@@ -721,10 +721,22 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(RDS, "ModifyDBSnapshot", &[touch(&RDS_DB_SNAPSHOT, DB_SNAPSHOT)]),
     rule(RDS, "ModifyDBSnapshotAttribute", &[touch(&RDS_DB_SNAPSHOT, DB_SNAPSHOT)]),
     rule(RDS, "DeleteDBSnapshot", &[deletes(&RDS_DB_SNAPSHOT, DB_SNAPSHOT)]),
-    // ---- RDS clusters, cluster snapshots, parameter groups and event subscriptions (followed
-    // ahead of their collectors; the paths are inferred from the API's request and response
-    // shapes, the response ARN first as for instances) ----
+    // ---- RDS clusters, cluster snapshots and event subscriptions; parameter groups (followed
+    // ahead of their collector). The paths are inferred from the API's request and
+    // response shapes, the response ARN first as for instances; a restore names the new
+    // cluster in `dBClusterIdentifier` ----
     rule(RDS, "CreateDBCluster", &[creates(&RDS_DB_CLUSTER, DB_CLUSTER)]),
+    rule(RDS, "RestoreDBClusterFromSnapshot", &[creates(&RDS_DB_CLUSTER, DB_CLUSTER)]),
+    rule(RDS, "RestoreDBClusterToPointInTime", &[creates(&RDS_DB_CLUSTER, DB_CLUSTER)]),
+    rule(RDS, "RestoreDBClusterFromS3", &[creates(&RDS_DB_CLUSTER, DB_CLUSTER)]),
+    rule(RDS, "FailoverDBCluster", &[touch(&RDS_DB_CLUSTER, DB_CLUSTER)]),
+    rule(RDS, "RebootDBCluster", &[touch(&RDS_DB_CLUSTER, DB_CLUSTER)]),
+    rule(RDS, "AddRoleToDBCluster", &[touch(&RDS_DB_CLUSTER, DB_CLUSTER)]),
+    rule(RDS, "RemoveRoleFromDBCluster", &[touch(&RDS_DB_CLUSTER, DB_CLUSTER)]),
+    rule(RDS, "CopyDBClusterSnapshot", &[creates(&RDS_DB_CLUSTER_SNAPSHOT, &[
+        Path("responseElements.dBClusterSnapshotArn"),
+        Path("requestParameters.targetDBClusterSnapshotIdentifier"),
+    ])]),
     rule(RDS, "ModifyDBCluster", &[touch(&RDS_DB_CLUSTER, DB_CLUSTER)]),
     rule(RDS, "StartDBCluster", &[touch(&RDS_DB_CLUSTER, DB_CLUSTER)]),
     rule(RDS, "StopDBCluster", &[touch(&RDS_DB_CLUSTER, DB_CLUSTER)]),
@@ -738,6 +750,18 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
         Path("requestParameters.subscriptionName"),
     ])]),
     rule(RDS, "DeleteEventSubscription", &[deletes(&RDS_EVENT_SUBSCRIPTION, &[
+        Path("responseElements.eventSubscriptionArn"),
+        Path("requestParameters.subscriptionName"),
+    ])]),
+    rule(RDS, "ModifyEventSubscription", &[touch(&RDS_EVENT_SUBSCRIPTION, &[
+        Path("responseElements.eventSubscriptionArn"),
+        Path("requestParameters.subscriptionName"),
+    ])]),
+    rule(RDS, "AddSourceIdentifierToSubscription", &[touch(&RDS_EVENT_SUBSCRIPTION, &[
+        Path("responseElements.eventSubscriptionArn"),
+        Path("requestParameters.subscriptionName"),
+    ])]),
+    rule(RDS, "RemoveSourceIdentifierFromSubscription", &[touch(&RDS_EVENT_SUBSCRIPTION, &[
         Path("responseElements.eventSubscriptionArn"),
         Path("requestParameters.subscriptionName"),
     ])]),

@@ -186,7 +186,7 @@ fn every_sample_sqs_event_yields_a_touched_resource() {
 #[test]
 fn the_sample_sqs_events_touch_the_resources_their_names_say() {
     // given each sample and the resources its scenario is about
-    let table: [(&str, &[(&str, bool)]); 9] = [
+    let table: [(&str, &[(&str, bool)]); 10] = [
         (
             "s3-put-bucket-acl-public.json",
             &[("arn:aws:s3:::qrie-demo-logs", false)],
@@ -253,6 +253,10 @@ fn the_sample_sqs_events_touch_the_resources_their_names_say() {
                 "arn:aws:rds:us-east-1:111122223333:cluster:orders-aurora",
                 false,
             )],
+        ),
+        (
+            "rds-modify-db-parameter-group.json",
+            &[("arn:aws:rds:us-east-1:111122223333:pg:orders-pg", false)],
         ),
     ];
     for (file, expected) in table {

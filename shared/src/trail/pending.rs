@@ -12,26 +12,9 @@ use crate::model::Service::{Ec2, Rds};
 
 pub(crate) const EC2_FLOW_LOG: ArnShape =
     ArnShape::new(Ec2, "ec2", "AWS::EC2::FlowLog", Regional, "vpc-flow-log/");
-pub(crate) const RDS_DB_CLUSTER: ArnShape =
-    ArnShape::new(Rds, "rds", "AWS::RDS::DBCluster", Regional, "cluster:");
-pub(crate) const RDS_DB_CLUSTER_SNAPSHOT: ArnShape = ArnShape::new(
-    Rds,
-    "rds",
-    "AWS::RDS::DBClusterSnapshot",
-    Regional,
-    "cluster-snapshot:",
-);
-pub(crate) const RDS_EVENT_SUBSCRIPTION: ArnShape =
-    ArnShape::new(Rds, "rds", "AWS::RDS::EventSubscription", Regional, "es:");
 pub(crate) const RDS_DB_PARAMETER_GROUP: ArnShape =
     ArnShape::new(Rds, "rds", "AWS::RDS::DBParameterGroup", Regional, "pg:");
 
 /// Every shape declared here.
 #[cfg(test)]
-pub(crate) const ALL: &[&ArnShape] = &[
-    &EC2_FLOW_LOG,
-    &RDS_DB_CLUSTER,
-    &RDS_DB_CLUSTER_SNAPSHOT,
-    &RDS_EVENT_SUBSCRIPTION,
-    &RDS_DB_PARAMETER_GROUP,
-];
+pub(crate) const ALL: &[&ArnShape] = &[&EC2_FLOW_LOG, &RDS_DB_PARAMETER_GROUP];

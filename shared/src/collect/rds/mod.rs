@@ -1,6 +1,7 @@
 //! The RDS collector: DB instances and the account's manual DB snapshots (with who may restore
-//! them), in every region of the account. Automated snapshots (`rds:<db>-<time>`, which RDS
-//! takes and deletes itself) are not the account's manual snapshots and are not collected.
+//! them), in every region of the account; DB clusters and their manual snapshots are in
+//! [`clusters`], event notification subscriptions in [`subscriptions`]. Automated snapshots (`rds:<db>-<time>`, which RDS takes and deletes itself) are
+//! not the account's manual snapshots and are not collected.
 //!
 //! Normalised DB instance configuration:
 //!
@@ -46,10 +47,23 @@ use crate::model::{Resource, Service};
 use crate::policy::schema::{Field, Type};
 use crate::registry::{Residence, ResourceKind, ServiceEntry};
 
-/// RDS in the registry: instances and manual snapshots, listed region by region.
+pub mod clusters;
+pub mod subscriptions;
+
+pub use clusters::{DB_CLUSTER, DB_CLUSTER_SNAPSHOT};
+pub use subscriptions::EVENT_SUBSCRIPTION;
+
+/// RDS in the registry: instances, clusters, their manual snapshots and the event
+/// subscriptions, listed region by region.
 pub const SERVICE: ServiceEntry = ServiceEntry {
     service: Service::Rds,
-    kinds: &[&DB_INSTANCE, &DB_SNAPSHOT],
+    kinds: &[
+        &DB_INSTANCE,
+        &DB_SNAPSHOT,
+        &DB_CLUSTER,
+        &DB_CLUSTER_SNAPSHOT,
+        &EVENT_SUBSCRIPTION,
+    ],
     collect: |session, out| {
         Box::pin(super::regions::collect_regions(
             session,
@@ -165,7 +179,7 @@ const SNAPSHOT_FIELDS: &[Field] = &[
     Field::new("RestorableBy", Type::Array(&Type::String)),
 ];
 
-/// Snapshots whose attributes are read at once within one region.
+/// Snapshots (of instances or of clusters) whose attributes are read at once within one region.
 const SNAPSHOT_CONCURRENCY: usize = 8;
 
 /// The prefix of automated snapshots' identifiers.
@@ -194,7 +208,8 @@ fn is_manual(snapshot: &DbSnapshot) -> bool {
             .starts_with(AUTOMATED_PREFIX)
 }
 
-/// Lists the instances and the manual snapshots of `region` into `out`.
+/// Lists the instances, the manual snapshots, the clusters, the manual cluster snapshots and the
+/// event subscriptions of `region` into `out`.
 async fn collect_region(
     session: &AccountSession,
     region: &str,
@@ -258,7 +273,8 @@ async fn collect_region(
             }
         }
     }
-    Ok(())
+    clusters::collect_region(session, &client, region, out).await?;
+    subscriptions::collect_region(session, &client, region, out).await
 }
 
 fn instance_resource(session: &AccountSession, region: &str, db: &DbInstance) -> Resource {
