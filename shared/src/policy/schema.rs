@@ -242,6 +242,11 @@ fn operator_applies(op: &Op, ty: Type) -> Result<(), String> {
             Op::Allows(_) | Op::EscalatesPrivilege | Op::TrustsAccountsOutside(_),
             Type::Object(_) | Type::Array(_),
         ) => Ok(()),
+        (Op::GrantsOutsideAccount(_), Type::Object(_)) => Ok(()),
+        (Op::GrantsOutsideAccount(_), _) => Err(format!(
+            "operator `{name}` reads a resource policy document, but the path is a {}",
+            ty.name()
+        )),
         (Op::Allows(_) | Op::EscalatesPrivilege | Op::TrustsAccountsOutside(_), _) => Err(format!(
             "operator `{name}` reads IAM policy documents, but the path is a {}",
             ty.name()
