@@ -743,6 +743,7 @@ mod tests {
         // given the events that remove a resource outright
         let removing: HashSet<&str> = [
             "DeleteBucket",
+            "DeleteAccessPoint",
             "DeleteSecurityGroup",
             "TerminateInstances",
             "DeleteVolume",
