@@ -1098,14 +1098,22 @@ async fn an_access_point_created_without_a_full_block_is_flagged_and_its_deletio
     let (_, response, _) = deliver(
         &world,
         &queues,
-        &[access_point_event(&account.account_id, "CreateAccessPoint", &name)],
+        &[access_point_event(
+            &account.account_id,
+            "CreateAccessPoint",
+            &name,
+        )],
     )
     .await;
 
     // Then the access point is stored and its finding is ACTIVE
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let findings = world.deps.stores.findings.for_resource(&arn).await.unwrap();
-    assert_eq!(policy_of(&findings), Some(FindingState::Active), "{findings:?}");
+    assert_eq!(
+        policy_of(&findings),
+        Some(FindingState::Active),
+        "{findings:?}"
+    );
 
     // When it is deleted and its DeleteAccessPoint event sent
     control
@@ -1118,7 +1126,11 @@ async fn an_access_point_created_without_a_full_block_is_flagged_and_its_deletio
     let (_, response, summary) = deliver(
         &world,
         &queues,
-        &[access_point_event(&account.account_id, "DeleteAccessPoint", &name)],
+        &[access_point_event(
+            &account.account_id,
+            "DeleteAccessPoint",
+            &name,
+        )],
     )
     .await;
 
@@ -1126,7 +1138,11 @@ async fn an_access_point_created_without_a_full_block_is_flagged_and_its_deletio
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert_eq!(summary.refresh.removed, 1, "{summary:?}");
     let findings = world.deps.stores.findings.for_resource(&arn).await.unwrap();
-    assert_eq!(policy_of(&findings), Some(FindingState::Resolved), "{findings:?}");
+    assert_eq!(
+        policy_of(&findings),
+        Some(FindingState::Resolved),
+        "{findings:?}"
+    );
     assert!(world
         .deps
         .stores

@@ -692,7 +692,12 @@ async fn a_bucket_policy_granting_another_account_fails_and_its_confined_twins_d
         seed::create_bucket(&us, bucket, "us-east-1").await;
     }
     let other_root = format!("arn:aws:iam::{OTHER_ACCOUNT}:root");
-    seed::put_policy(&us, &shared, &[seed::object_read_grant(&shared, &other_root)]).await;
+    seed::put_policy(
+        &us,
+        &shared,
+        &[seed::object_read_grant(&shared, &other_root)],
+    )
+    .await;
     seed::put_policy(
         &us,
         &perimeter,
@@ -772,7 +777,10 @@ async fn control(world: &World, account: &Account, region: &str) -> aws_sdk_s3co
 }
 
 fn access_point_arn(account: &Account, name: &str) -> String {
-    format!("arn:aws:s3:us-east-1:{}:accesspoint/{name}", account.account_id)
+    format!(
+        "arn:aws:s3:us-east-1:{}:accesspoint/{name}",
+        account.account_id
+    )
 }
 
 async fn access_point_findings(world: &World, account: &Account, name: &str) -> Vec<Finding> {
@@ -805,8 +813,15 @@ async fn access_points_are_inventoried_and_one_that_does_not_block_public_polici
         None,
     )
     .await;
-    seed::create_access_point(&control, &account.account_id, &closed, &bucket, None, Some("vpc-1a2b3c4d"))
-        .await;
+    seed::create_access_point(
+        &control,
+        &account.account_id,
+        &closed,
+        &bucket,
+        None,
+        Some("vpc-1a2b3c4d"),
+    )
+    .await;
     let policy = json!({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow",
         "Principal": {"AWS": format!("arn:aws:iam::{}:role/app", account.account_id)},
@@ -829,7 +844,10 @@ async fn access_points_are_inventoried_and_one_that_does_not_block_public_polici
     assert!(summary.errors.is_empty(), "{:?}", summary.errors);
     let s3 = &summary.accounts[0].services["s3"];
     assert!(s3.complete, "{s3:?}");
-    assert_eq!(s3.regions["us-east-1"].resources, 4, "bucket, account block, two access points: {s3:?}");
+    assert_eq!(
+        s3.regions["us-east-1"].resources, 4,
+        "bucket, account block, two access points: {s3:?}"
+    );
     let partition = format!("{}_s3", account.account_id);
     let get = |name: String| {
         let world = &world;
@@ -875,8 +893,7 @@ async fn access_points_are_inventoried_and_one_that_does_not_block_public_polici
         .unwrap_or_else(|| panic!("{findings:?}"));
     assert_eq!(finding.state, FindingState::Active);
     assert_eq!(
-        finding.evidence["PublicAccessBlock.BlockPublicPolicy"],
-        false,
+        finding.evidence["PublicAccessBlock.BlockPublicPolicy"], false,
         "{}",
         finding.evidence
     );

@@ -361,8 +361,15 @@ async fn the_access_point_collector_writes_exactly_the_declared_schema() {
         None,
     )
     .await;
-    seed::create_access_point(&control, &account.account_id, &vpc, &bucket, None, Some("vpc-1"))
-        .await;
+    seed::create_access_point(
+        &control,
+        &account.account_id,
+        &vpc,
+        &bucket,
+        None,
+        Some("vpc-1"),
+    )
+    .await;
     control
         .put_access_point_policy()
         .account_id(&account.account_id)
@@ -378,7 +385,10 @@ async fn the_access_point_collector_writes_exactly_the_declared_schema() {
     let partition = format!("{}_s3", account.account_id);
     let mut configurations = Vec::new();
     for name in [&open, &vpc] {
-        let arn = format!("arn:aws:s3:us-east-1:{}:accesspoint/{name}", account.account_id);
+        let arn = format!(
+            "arn:aws:s3:us-east-1:{}:accesspoint/{name}",
+            account.account_id
+        );
         let stored = world
             .deps
             .stores
@@ -392,7 +402,11 @@ async fn the_access_point_collector_writes_exactly_the_declared_schema() {
 
     // Then every path in every output is declared with the right type
     let mut seen = Seen::default();
-    conform(&ACCESS_POINT.schema(), &configurations.iter().collect::<Vec<_>>(), &mut seen);
+    conform(
+        &ACCESS_POINT.schema(),
+        &configurations.iter().collect::<Vec<_>>(),
+        &mut seen,
+    );
     // And every declared path appears with a value, but those the local AWS never fills
     let unvalued: BTreeSet<String> = ACCESS_POINT
         .schema()
@@ -404,7 +418,10 @@ async fn the_access_point_collector_writes_exactly_the_declared_schema() {
         .iter()
         .map(|p| (*p).to_owned())
         .collect();
-    assert_eq!(unvalued, expected, "declared but never collected with a value");
+    assert_eq!(
+        unvalued, expected,
+        "declared but never collected with a value"
+    );
     for path in ACCESS_POINT_NULL_ONLY_LOCALLY {
         assert!(seen.written.contains(*path), "{path} is never written");
     }

@@ -124,8 +124,8 @@ pub async fn collect_region(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(|e| failure(session, region, None, "ListAccessPoints", call_failure(&e)))?;
+        let page =
+            page.map_err(|e| failure(session, region, None, "ListAccessPoints", call_failure(&e)))?;
         let names: Vec<String> = page
             .access_point_list()
             .iter()
@@ -214,9 +214,11 @@ async fn read_access_point(
     let policy: Call = settle(policy, &["NoSuchAccessPointPolicy"], |o| {
         normalise_policy(o.policy().unwrap_or_default())
     });
-    let status: Call = settle(status, &["NoSuchAccessPointPolicy"], |o| {
-        json!({"IsPublic": o.policy_status().is_some_and(|s| s.is_public())})
-    });
+    let status: Call = settle(
+        status,
+        &["NoSuchAccessPointPolicy"],
+        |o| json!({"IsPublic": o.policy_status().is_some_and(|s| s.is_public())}),
+    );
     let policy = policy
         .map_err(|f| failure(session, region, Some(name), "GetAccessPointPolicy", f))?
         .unwrap_or(Value::Null);

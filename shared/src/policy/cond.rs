@@ -800,9 +800,7 @@ mod tests {
                 "cidr_contains" => Some(serde_json::json!("10.0.0.0/8")),
                 "older_than_days" => Some(serde_json::json!(90)),
                 "escalates_privilege" => None,
-                "trusts_accounts_outside" | "grants_outside_account" => {
-                    Some(serde_json::json!([]))
-                }
+                "trusts_accounts_outside" | "grants_outside_account" => Some(serde_json::json!([])),
                 _ => Some(serde_json::json!("a")),
             };
             assert!(compile_op(op, value.as_ref()).is_ok(), "{op}");

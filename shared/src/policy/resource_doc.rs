@@ -54,7 +54,12 @@ const ORG_KEY: &str = "aws:PrincipalOrgID";
 /// Operators under which the listed values are the only ones allowed.
 const RESTRICTING: [&str; 4] = ["StringEquals", "StringLike", "ArnEquals", "ArnLike"];
 /// Operators under which the listed values are the only ones not denied.
-const NEGATED: [&str; 4] = ["StringNotEquals", "StringNotLike", "ArnNotEquals", "ArnNotLike"];
+const NEGATED: [&str; 4] = [
+    "StringNotEquals",
+    "StringNotLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+];
 
 /// The accounts a statement reaches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,7 +176,11 @@ fn principal_reach(statement: &Value) -> Option<Reach> {
                         }
                     }
                     "CanonicalUser" => {
-                        accounts.extend(strings(Some(entries)).iter().map(|c| format!("canonical:{c}")));
+                        accounts.extend(
+                            strings(Some(entries))
+                                .iter()
+                                .map(|c| format!("canonical:{c}")),
+                        );
                     }
                     // AWS services are not accounts.
                     _ => {}
@@ -382,10 +391,18 @@ mod tests {
     #[test]
     fn everyone_is_outside_whatever_the_shape() {
         // given the shapes AWS accepts for "any principal", as one statement or in a list
-        for principal in [json!("*"), json!({"AWS": "*"}), json!({"AWS": ["arn:aws:iam::111122223333:root", "*"]})] {
+        for principal in [
+            json!("*"),
+            json!({"AWS": "*"}),
+            json!({"AWS": ["arn:aws:iam::111122223333:root", "*"]}),
+        ] {
             let statement = allow(principal.clone());
             // then each reaches every account
-            assert_eq!(outside(&doc(statement.clone())).as_deref(), Some("*"), "{principal}");
+            assert_eq!(
+                outside(&doc(statement.clone())).as_deref(),
+                Some("*"),
+                "{principal}"
+            );
             assert_eq!(outside(&doc(json!([statement]))).as_deref(), Some("*"));
         }
         // and so does an allow to everyone but a principal
@@ -420,8 +437,12 @@ mod tests {
     #[test]
     fn identities_of_no_account_are_outside() {
         // given a CloudFront origin access identity and a canonical user
-        let oai = doc(allow(json!({"AWS": "arn:aws:iam::cloudfront:user/CloudFront Origin Access Identity E2QWRUHEXAMPLE"})));
-        let canonical = doc(allow(json!({"CanonicalUser": "79a59df900b949e55d96a1e698fbaced"})));
+        let oai = doc(allow(
+            json!({"AWS": "arn:aws:iam::cloudfront:user/CloudFront Origin Access Identity E2QWRUHEXAMPLE"}),
+        ));
+        let canonical = doc(allow(
+            json!({"CanonicalUser": "79a59df900b949e55d96a1e698fbaced"}),
+        ));
         // then they count as outside (they are no known account)
         assert_eq!(outside(&oai).as_deref(), Some("cloudfront"));
         assert!(outside(&canonical).is_some_and(|p| p.starts_with("canonical:")));
@@ -439,23 +460,48 @@ mod tests {
             json!({"StringEquals": {"aws:PrincipalAccount": OWN}, "Bool": {"aws:SecureTransport": "true"}}),
         ] {
             // then nothing outside the account is reached
-            assert_eq!(outside(&doc(allow_if(json!("*"), condition.clone()))), None, "{condition}");
+            assert_eq!(
+                outside(&doc(allow_if(json!("*"), condition.clone()))),
+                None,
+                "{condition}"
+            );
         }
         // given conditions that look restrictive but let others in
         for (condition, reached) in [
             // anonymous callers have no principal account: IfExists lets them in
-            (json!({"StringEqualsIfExists": {"aws:PrincipalAccount": OWN}}), "*"),
+            (
+                json!({"StringEqualsIfExists": {"aws:PrincipalAccount": OWN}}),
+                "*",
+            ),
             // true when the key is absent
-            (json!({"ForAllValues:StringEquals": {"aws:PrincipalAccount": OWN}}), "*"),
+            (
+                json!({"ForAllValues:StringEquals": {"aws:PrincipalAccount": OWN}}),
+                "*",
+            ),
             // everything but the own account
-            (json!({"StringNotEquals": {"aws:PrincipalAccount": OWN}}), "*"),
+            (
+                json!({"StringNotEquals": {"aws:PrincipalAccount": OWN}}),
+                "*",
+            ),
             // a pattern matching other accounts
-            (json!({"StringLike": {"aws:PrincipalAccount": "1111*"}}), "1111*"),
-            (json!({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/reader"}}), "*"),
+            (
+                json!({"StringLike": {"aws:PrincipalAccount": "1111*"}}),
+                "1111*",
+            ),
+            (
+                json!({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/reader"}}),
+                "*",
+            ),
             // another account listed next to the own
-            (json!({"StringEquals": {"aws:PrincipalAccount": [OWN, OTHER]}}), OTHER),
+            (
+                json!({"StringEquals": {"aws:PrincipalAccount": [OWN, OTHER]}}),
+                OTHER,
+            ),
             // a condition on something else than the account
-            (json!({"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}), "*"),
+            (
+                json!({"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}),
+                "*",
+            ),
         ] {
             // then what they let in is reported
             assert_eq!(
@@ -476,12 +522,17 @@ mod tests {
     fn a_deny_takes_away_what_it_certainly_removes() {
         let cross = allow(json!({"AWS": format!("arn:aws:iam::{OTHER}:root")}));
         // given the organisation-perimeter shape: deny everything to callers outside the org
-        let perimeter = deny_all_unless(json!({"StringNotEquals": {"aws:PrincipalOrgID": "o-abc123"}}));
+        let perimeter =
+            deny_all_unless(json!({"StringNotEquals": {"aws:PrincipalOrgID": "o-abc123"}}));
         assert_eq!(outside(&doc(json!([cross, perimeter]))), None);
         // given a deny to every caller of another account, with or without IfExists
         for op in ["StringNotEquals", "StringNotEqualsIfExists"] {
             let account_perimeter = deny_all_unless(json!({op: {"aws:PrincipalAccount": OWN}}));
-            assert_eq!(outside(&doc(json!([allow(json!("*")), account_perimeter]))), None, "{op}");
+            assert_eq!(
+                outside(&doc(json!([allow(json!("*")), account_perimeter]))),
+                None,
+                "{op}"
+            );
         }
         // given an unconditional deny to everyone but the own account's principals
         let spare_own = json!({"Effect": "Deny", "NotPrincipal": {"AWS": format!("arn:aws:iam::{OWN}:root")},
@@ -501,8 +552,10 @@ mod tests {
             // the TLS-only deny: it applies to plain HTTP requests only
             deny_all_unless(json!({"Bool": {"aws:SecureTransport": "false"}})),
             // a perimeter with a second condition that may not hold
-            deny_all_unless(json!({"StringNotEquals": {"aws:PrincipalOrgID": "o-abc123"},
-                                   "Bool": {"aws:PrincipalIsAWSService": "false"}})),
+            deny_all_unless(
+                json!({"StringNotEquals": {"aws:PrincipalOrgID": "o-abc123"},
+                                   "Bool": {"aws:PrincipalIsAWSService": "false"}}),
+            ),
             // a deny of other actions than the one allowed
             json!({"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": "*"}),
             // a deny on other resources
@@ -513,13 +566,22 @@ mod tests {
             json!({"Effect": "Deny", "Principal": {"AWS": "999988887777"}, "Action": "s3:*", "Resource": "*"}),
         ] {
             // then the cross-account grant stands
-            assert_eq!(outside(&doc(json!([cross, deny.clone()]))).as_deref(), Some(OTHER), "{deny}");
+            assert_eq!(
+                outside(&doc(json!([cross, deny.clone()]))).as_deref(),
+                Some(OTHER),
+                "{deny}"
+            );
         }
         // and a NotAction allow is taken away only by a deny of every S3 action
         let not_action = json!({"Effect": "Allow", "Principal": "*", "NotAction": "s3:DeleteBucket", "Resource": "*"});
-        let deny_get = json!({"Effect": "Deny", "Principal": "*", "Action": "s3:Get*", "Resource": "*"});
-        let deny_s3 = json!({"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"});
-        assert_eq!(outside(&doc(json!([not_action, deny_get]))).as_deref(), Some("*"));
+        let deny_get =
+            json!({"Effect": "Deny", "Principal": "*", "Action": "s3:Get*", "Resource": "*"});
+        let deny_s3 =
+            json!({"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*"});
+        assert_eq!(
+            outside(&doc(json!([not_action, deny_get]))).as_deref(),
+            Some("*")
+        );
         assert_eq!(outside(&doc(json!([not_action, deny_s3]))), None);
     }
 
