@@ -278,7 +278,7 @@ fn deny_covers(deny: &Value, allow: &Value) -> bool {
         Some(resources) => strings(Some(resources))
             .iter()
             .all(|r| deny_resources.iter().any(|d| pattern_covers(d, r))),
-        None => deny_resources.iter().any(|d| *d == "*"),
+        None => deny_resources.contains(&"*"),
     };
     actions_covered && resources_covered
 }
