@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 fn compliant() -> Value {
     json!({
-        "Name": "customer-data", "Region": "us-east-1", "CreationDate": "2024-01-01T00:00:00Z",
+        "Name": "customer-data", "Region": "us-east-1", "AccountId": "111122223333", "CreationDate": "2024-01-01T00:00:00Z",
         "PublicAccessBlock": {"BlockPublicAcls": true, "IgnorePublicAcls": true, "BlockPublicPolicy": true, "RestrictPublicBuckets": true},
         "AccountPublicAccessBlock": null,
         "EffectivePublicAccessBlock": {"BlockPublicAcls": true, "IgnorePublicAcls": true, "BlockPublicPolicy": true, "RestrictPublicBuckets": true},
@@ -32,7 +32,7 @@ fn compliant() -> Value {
 
 fn misconfigured() -> Value {
     json!({
-        "Name": "public-assets", "Region": "us-east-1", "CreationDate": "2024-01-01T00:00:00Z",
+        "Name": "public-assets", "Region": "us-east-1", "AccountId": "111122223333", "CreationDate": "2024-01-01T00:00:00Z",
         "PublicAccessBlock": null, "AccountPublicAccessBlock": null,
         "EffectivePublicAccessBlock": {"BlockPublicAcls": false, "IgnorePublicAcls": false, "BlockPublicPolicy": false, "RestrictPublicBuckets": false},
         "Policy": {"Version": "2012-10-17", "Statement": [

@@ -1023,3 +1023,132 @@ async fn lifecycle_notification_and_replication_changes_resolve_their_findings_i
         "{findings:?}"
     );
 }
+
+/// An EventBridge "AWS API Call via CloudTrail" event for an S3 Control call on the access point
+/// `name` in us-east-1, in the shape S3 Control calls are logged (`name`, and the ARN in
+/// `resources[]`).
+fn access_point_event(account_id: &str, event_name: &str, name: &str) -> String {
+    let arn = format!("arn:aws:s3:us-east-1:{account_id}:accesspoint/{name}");
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.s3",
+        "account": account_id,
+        "time": Utc::now().to_rfc3339(),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "IAMUser", "accountId": account_id, "userName": "alice"},
+            "eventTime": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "eventSource": "s3.amazonaws.com",
+            "eventName": event_name,
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "198.51.100.10",
+            "requestParameters": {
+                "name": name,
+                "Host": format!("{account_id}.s3-control.us-east-1.amazonaws.com"),
+                "x-amz-account-id": account_id,
+            },
+            "responseElements": null,
+            "eventID": uuid::Uuid::new_v4().to_string(),
+            "readOnly": false,
+            "eventType": "AwsApiCall",
+            "managementEvent": true,
+            "recipientAccountId": account_id,
+            "eventCategory": "Management",
+            "resources": [{"accountId": account_id, "type": "AWS::S3::AccessPoint", "ARN": arn}],
+        },
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn an_access_point_created_without_a_full_block_is_flagged_and_its_deletion_resolves_it() {
+    // Given an onboarded account with a bucket, and the events queue
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    let bucket = world.bucket("ap-events");
+    seed::create_bucket(&s3, &bucket, "us-east-1").await;
+    let queues = Queues::new(&world, 30).await;
+    let sdk = world.as_customer(&account).await;
+    let control = qrie::aws::s3control_client(
+        &qrie::aws::in_region(&sdk, "us-east-1"),
+        &qrie_tests::settings(),
+    );
+    let name = world.bucket("ap");
+    let arn = format!(
+        "arn:aws:s3:us-east-1:{}:accesspoint/{name}",
+        account.account_id
+    );
+    let policy_of = |findings: &[Finding]| state_of(findings, "S3AccessPointPublicAccessBlock");
+
+    // When an access point that lets public policies through is created and its event sent
+    seed::create_access_point(
+        &control,
+        &account.account_id,
+        &name,
+        &bucket,
+        Some(seed::block_all_but_public_policy()),
+        None,
+    )
+    .await;
+    let (_, response, _) = deliver(
+        &world,
+        &queues,
+        &[access_point_event(
+            &account.account_id,
+            "CreateAccessPoint",
+            &name,
+        )],
+    )
+    .await;
+
+    // Then the access point is stored and its finding is ACTIVE
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let findings = world.deps.stores.findings.for_resource(&arn).await.unwrap();
+    assert_eq!(
+        policy_of(&findings),
+        Some(FindingState::Active),
+        "{findings:?}"
+    );
+
+    // When it is deleted and its DeleteAccessPoint event sent
+    control
+        .delete_access_point()
+        .account_id(&account.account_id)
+        .name(&name)
+        .send()
+        .await
+        .unwrap();
+    let (_, response, summary) = deliver(
+        &world,
+        &queues,
+        &[access_point_event(
+            &account.account_id,
+            "DeleteAccessPoint",
+            &name,
+        )],
+    )
+    .await;
+
+    // Then it is removed and its finding RESOLVED
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(summary.refresh.removed, 1, "{summary:?}");
+    let findings = world.deps.stores.findings.for_resource(&arn).await.unwrap();
+    assert_eq!(
+        policy_of(&findings),
+        Some(FindingState::Resolved),
+        "{findings:?}"
+    );
+    assert!(world
+        .deps
+        .stores
+        .resources
+        .get(&format!("{}_s3", account.account_id), &arn)
+        .await
+        .unwrap()
+        .is_none());
+}

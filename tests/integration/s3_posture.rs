@@ -68,6 +68,8 @@ const OPEN_BUCKET_FAILS: &[&str] = &[
     "S3BucketCrossRegionReplication",
     "S3BucketEventNotificationsEnabled",
     "S3BucketObjectLockEnabled",
+    // its policy lets everyone read objects
+    "S3BucketCrossAccountAccess",
 ];
 
 /// What the compliant bucket still fails on the local AWS: MFA delete can only be turned on by
@@ -666,4 +668,312 @@ async fn access_denied_on_a_replication_lifecycle_notification_or_object_lock_re
         );
         assert!(findings_of(&world, name).await.is_empty(), "{name}");
     }
+}
+
+const CROSS_ACCOUNT: &str = "S3BucketCrossAccountAccess";
+const ACCESS_POINT_BLOCK: &str = "S3AccessPointPublicAccessBlock";
+/// An account outside every test's onboarded accounts (those are random 12-digit ids).
+const OTHER_ACCOUNT: &str = "444455556666";
+
+#[tokio::test]
+async fn a_bucket_policy_granting_another_account_fails_and_its_confined_twins_do_not() {
+    // Given a bucket whose policy lets another account read its objects, a twin whose same grant
+    // sits behind an organisation perimeter (a Deny to every caller outside the organisation),
+    // and one whose policy grants a role of its own account only
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let (shared, perimeter, own) = (
+        world.bucket("shared"),
+        world.bucket("perimeter"),
+        world.bucket("own"),
+    );
+    let us = world.customer_s3(&account, "us-east-1").await;
+    for bucket in [&shared, &perimeter, &own] {
+        seed::create_bucket(&us, bucket, "us-east-1").await;
+    }
+    let other_root = format!("arn:aws:iam::{OTHER_ACCOUNT}:root");
+    seed::put_policy(
+        &us,
+        &shared,
+        &[seed::object_read_grant(&shared, &other_root)],
+    )
+    .await;
+    seed::put_policy(
+        &us,
+        &perimeter,
+        &[
+            seed::object_read_grant(&perimeter, &other_root),
+            seed::organisation_perimeter(&perimeter, "o-a1b2c3d4e5"),
+        ],
+    )
+    .await;
+    let own_role = format!("arn:aws:iam::{}:role/app", account.account_id);
+    seed::put_policy(&us, &own, &[seed::object_read_grant(&own, &own_role)]).await;
+
+    // When inventory and scan run
+    let summary = inventory(&world, &account).await;
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    let first = scan(&world).await;
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+
+    // Then the bucket is stored with its own account, which the policy is judged against
+    let stored = world
+        .deps
+        .stores
+        .resources
+        .get(
+            &format!("{}_s3", account.account_id),
+            &format!("arn:aws:s3:::{shared}"),
+        )
+        .await
+        .unwrap()
+        .expect("the shared bucket is stored");
+    assert_eq!(stored.configuration["AccountId"], account.account_id);
+    // And only the unconfined grant is a finding, with the policy as its evidence
+    let findings = findings_of(&world, &shared).await;
+    let cross = findings
+        .iter()
+        .find(|f| f.policy_id == CROSS_ACCOUNT && f.state == FindingState::Active)
+        .unwrap_or_else(|| panic!("{findings:?}"));
+    assert!(
+        cross.evidence["Policy"].to_string().contains(OTHER_ACCOUNT),
+        "{}",
+        cross.evidence
+    );
+    for twin in [&perimeter, &own] {
+        let twin_findings = findings_of(&world, twin).await;
+        assert!(
+            !policies_in(&twin_findings, FindingState::Active).contains(CROSS_ACCOUNT),
+            "{twin}: {twin_findings:?}"
+        );
+    }
+
+    // When the shared bucket's grant is put behind the perimeter too
+    seed::put_policy(
+        &us,
+        &shared,
+        &[
+            seed::object_read_grant(&shared, &other_root),
+            seed::organisation_perimeter(&shared, "o-a1b2c3d4e5"),
+        ],
+    )
+    .await;
+    inventory(&world, &account).await;
+    scan(&world).await;
+
+    // Then its finding is resolved
+    let after = findings_of(&world, &shared).await;
+    assert!(
+        policies_in(&after, FindingState::Resolved).contains(CROSS_ACCOUNT),
+        "{after:?}"
+    );
+    assert!(!policies_in(&after, FindingState::Active).contains(CROSS_ACCOUNT));
+}
+
+/// An S3 Control client of the customer account in `region`.
+async fn control(world: &World, account: &Account, region: &str) -> aws_sdk_s3control::Client {
+    let sdk = world.as_customer(account).await;
+    qrie::aws::s3control_client(&qrie::aws::in_region(&sdk, region), &qrie_tests::settings())
+}
+
+fn access_point_arn(account: &Account, name: &str) -> String {
+    format!(
+        "arn:aws:s3:us-east-1:{}:accesspoint/{name}",
+        account.account_id
+    )
+}
+
+async fn access_point_findings(world: &World, account: &Account, name: &str) -> Vec<Finding> {
+    world
+        .deps
+        .stores
+        .findings
+        .for_resource(&access_point_arn(account, name))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn access_points_are_inventoried_and_one_that_does_not_block_public_policies_fails() {
+    // Given a bucket with two access points: one that leaves BlockPublicPolicy off, and one with
+    // S3's default block (all four on), a VPC origin and a policy
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let bucket = world.bucket("data");
+    let us = world.customer_s3(&account, "us-east-1").await;
+    seed::create_bucket(&us, &bucket, "us-east-1").await;
+    let control = control(&world, &account, "us-east-1").await;
+    let (open, closed) = (world.bucket("open-ap"), world.bucket("closed-ap"));
+    seed::create_access_point(
+        &control,
+        &account.account_id,
+        &open,
+        &bucket,
+        Some(seed::block_all_but_public_policy()),
+        None,
+    )
+    .await;
+    seed::create_access_point(
+        &control,
+        &account.account_id,
+        &closed,
+        &bucket,
+        None,
+        Some("vpc-1a2b3c4d"),
+    )
+    .await;
+    let policy = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{}:role/app", account.account_id)},
+        "Action": "s3:GetObject",
+        "Resource": format!("{}/object/*", access_point_arn(&account, &closed)),
+    }]});
+    control
+        .put_access_point_policy()
+        .account_id(&account.account_id)
+        .name(&closed)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+
+    // When the inventory runs (listing access points in us-east-1 and eu-west-1)
+    let summary = inventory(&world, &account).await;
+
+    // Then both access points are stored in their region, read in full
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    let s3 = &summary.accounts[0].services["s3"];
+    assert!(s3.complete, "{s3:?}");
+    assert_eq!(
+        s3.regions["us-east-1"].resources, 4,
+        "bucket, account block, two access points: {s3:?}"
+    );
+    let partition = format!("{}_s3", account.account_id);
+    let get = |name: String| {
+        let world = &world;
+        let partition = partition.clone();
+        let arn = access_point_arn(&account, &name);
+        async move {
+            world
+                .deps
+                .stores
+                .resources
+                .get(&partition, &arn)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{arn} is stored"))
+        }
+    };
+    let open_ap = get(open.clone()).await;
+    assert_eq!(open_ap.resource_type, "AWS::S3::AccessPoint");
+    assert_eq!(open_ap.region, "us-east-1");
+    assert_eq!(open_ap.configuration["Bucket"], bucket.as_str());
+    assert_eq!(open_ap.configuration["NetworkOrigin"], "Internet");
+    assert_eq!(
+        open_ap.configuration["PublicAccessBlock"]["BlockPublicPolicy"],
+        false
+    );
+    assert!(open_ap.configuration["Policy"].is_null());
+    let closed_ap = get(closed.clone()).await;
+    assert_eq!(closed_ap.configuration["VpcId"], "vpc-1a2b3c4d");
+    assert_eq!(
+        closed_ap.configuration["Policy"]["Statement"][0]["Action"],
+        "s3:GetObject"
+    );
+
+    // When the scan runs
+    scan(&world).await;
+
+    // Then only the access point that lets public policies through fails, with the setting as
+    // evidence
+    let findings = access_point_findings(&world, &account, &open).await;
+    let finding = findings
+        .iter()
+        .find(|f| f.policy_id == ACCESS_POINT_BLOCK)
+        .unwrap_or_else(|| panic!("{findings:?}"));
+    assert_eq!(finding.state, FindingState::Active);
+    assert_eq!(
+        finding.evidence["PublicAccessBlock.BlockPublicPolicy"], false,
+        "{}",
+        finding.evidence
+    );
+    assert!(access_point_findings(&world, &account, &closed)
+        .await
+        .is_empty());
+
+    // When the failing access point is deleted and inventory and scan run again
+    control
+        .delete_access_point()
+        .account_id(&account.account_id)
+        .name(&open)
+        .send()
+        .await
+        .unwrap();
+    let after = inventory(&world, &account).await;
+    scan(&world).await;
+
+    // Then it leaves the inventory and its finding is resolved
+    assert_eq!(after.removed, 1, "{after:?}");
+    let findings = access_point_findings(&world, &account, &open).await;
+    assert_eq!(
+        policies_in(&findings, FindingState::Resolved),
+        set(&[ACCESS_POINT_BLOCK])
+    );
+}
+
+#[tokio::test]
+async fn access_denied_on_an_access_point_policy_is_an_error_not_a_resolution() {
+    // Given an access point whose public-policy finding is open
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let bucket = world.bucket("denied");
+    let us = world.customer_s3(&account, "us-east-1").await;
+    seed::create_bucket(&us, &bucket, "us-east-1").await;
+    let control = control(&world, &account, "us-east-1").await;
+    let name = world.bucket("denied-ap");
+    seed::create_access_point(
+        &control,
+        &account.account_id,
+        &name,
+        &bucket,
+        Some(seed::block_all_but_public_policy()),
+        None,
+    )
+    .await;
+    inventory(&world, &account).await;
+    scan(&world).await;
+    let before = access_point_findings(&world, &account, &name).await;
+    assert_eq!(
+        policies_in(&before, FindingState::Active),
+        set(&[ACCESS_POINT_BLOCK])
+    );
+
+    // When qrie's role is denied GetAccessPointPolicy on it (this account, this access point)
+    inject_fault(json!({
+        "method": "GET",
+        "path_regex": format!("^/v20180820/accesspoint/{name}/policy$"),
+        "headers": {"x-amz-account-id": account.account_id},
+        "account": account.account_id,
+        "code": "AccessDenied",
+        "protocol": "xml_wrapped",
+    }))
+    .await;
+    let summary = inventory(&world, &account).await;
+    scan(&world).await;
+
+    // Then the failed call is a collection error naming the access point and the call
+    assert!(
+        summary.errors.iter().any(|e| e.contains(&name)
+            && e.contains("GetAccessPointPolicy")
+            && e.contains("AccessDenied")),
+        "{:?}",
+        summary.errors
+    );
+    // And the access point is kept as stored, and its finding stays open since it first opened
+    assert_eq!(summary.removed, 0, "{summary:?}");
+    let after = access_point_findings(&world, &account, &name).await;
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0].state, FindingState::Active);
+    assert_eq!(after[0].first_seen, before[0].first_seen);
+    assert!(after[0].resolved_at.is_none());
 }

@@ -24,6 +24,7 @@ use qrie::collect::rds::{
     DB_CLUSTER, DB_CLUSTER_SNAPSHOT, DB_INSTANCE, DB_SNAPSHOT, EVENT_SUBSCRIPTION,
 };
 use qrie::collect::s3::{ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND, BUCKET};
+use qrie::collect::s3_access_points::ACCESS_POINT;
 use qrie::handler::inventory_handler;
 use qrie::inventory::{InventoryRequest, InventorySummary};
 use qrie::model::Account;
@@ -335,6 +336,99 @@ async fn the_s3_collector_writes_exactly_the_declared_schema() {
     );
 }
 
+/// Access point paths the local AWS never fills: GetAccessPoint answers no `BucketAccountId`.
+const ACCESS_POINT_NULL_ONLY_LOCALLY: &[&str] = &["BucketAccountId"];
+
+#[tokio::test]
+async fn the_access_point_collector_writes_exactly_the_declared_schema() {
+    // Given an Internet access point with a partial block and no policy, and a VPC access point
+    // with the default block and a policy
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let bucket = world.bucket("ap-data");
+    let us = world.customer_s3(&account, "us-east-1").await;
+    seed::create_bucket(&us, &bucket, "us-east-1").await;
+    let sdk = world.as_customer(&account).await;
+    let control = qrie::aws::s3control_client(
+        &qrie::aws::in_region(&sdk, "us-east-1"),
+        &qrie_tests::settings(),
+    );
+    let (open, vpc) = (world.bucket("open-ap"), world.bucket("vpc-ap"));
+    seed::create_access_point(
+        &control,
+        &account.account_id,
+        &open,
+        &bucket,
+        Some(seed::block_all_but_public_policy()),
+        None,
+    )
+    .await;
+    seed::create_access_point(
+        &control,
+        &account.account_id,
+        &vpc,
+        &bucket,
+        None,
+        Some("vpc-1"),
+    )
+    .await;
+    control
+        .put_access_point_policy()
+        .account_id(&account.account_id)
+        .name(&vpc)
+        .policy(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#)
+        .send()
+        .await
+        .unwrap();
+
+    // When the inventory runs
+    let summary = inventory(&world, &account).await;
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    let partition = format!("{}_s3", account.account_id);
+    let mut configurations = Vec::new();
+    for name in [&open, &vpc] {
+        let arn = format!(
+            "arn:aws:s3:us-east-1:{}:accesspoint/{name}",
+            account.account_id
+        );
+        let stored = world
+            .deps
+            .stores
+            .resources
+            .get(&partition, &arn)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{arn} is stored"));
+        configurations.push(stored.configuration);
+    }
+
+    // Then every path in every output is declared with the right type
+    let mut seen = Seen::default();
+    conform(
+        &ACCESS_POINT.schema(),
+        &configurations.iter().collect::<Vec<_>>(),
+        &mut seen,
+    );
+    // And every declared path appears with a value, but those the local AWS never fills
+    let unvalued: BTreeSet<String> = ACCESS_POINT
+        .schema()
+        .paths()
+        .difference(&seen.valued)
+        .cloned()
+        .collect();
+    let expected: BTreeSet<String> = ACCESS_POINT_NULL_ONLY_LOCALLY
+        .iter()
+        .map(|p| (*p).to_owned())
+        .collect();
+    assert_eq!(
+        unvalued, expected,
+        "declared but never collected with a value"
+    );
+    for path in ACCESS_POINT_NULL_ONLY_LOCALLY {
+        assert!(seen.written.contains(*path), "{path} is never written");
+    }
+}
+
 /// Lifecycle rules that expire and transition by days and by date and remove expired delete
 /// markers, and a notification to an SNS topic, an SQS queue and a Lambda function.
 async fn age_and_notify(s3: &aws_sdk_s3::Client, bucket: &str) {
@@ -423,6 +517,7 @@ async fn age_and_notify(s3: &aws_sdk_s3::Client, bucket: &str) {
 const CHECKED_AGAINST_COLLECTOR_OUTPUT: &[&str] = &[
     BUCKET.resource_type(),
     ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND.resource_type(),
+    ACCESS_POINT.resource_type(),
     iam::USER.resource_type(),
     iam::GROUP.resource_type(),
     iam::ROLE.resource_type(),

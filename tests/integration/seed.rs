@@ -282,3 +282,66 @@ pub async fn set_object_ownership(s3: &Client, name: &str, ownership: ObjectOwne
         .await
         .unwrap();
 }
+
+/// Sets the bucket policy to these statements.
+pub async fn put_policy(s3: &Client, name: &str, statements: &[serde_json::Value]) {
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": statements});
+    s3.put_bucket_policy()
+        .bucket(name)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .expect("bucket policy set");
+}
+
+/// A statement letting `principal` (an AWS principal: account id or ARN) read the bucket's
+/// objects.
+pub fn object_read_grant(bucket: &str, principal: &str) -> serde_json::Value {
+    serde_json::json!({"Sid": "Read", "Effect": "Allow", "Principal": {"AWS": principal},
+                       "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*")})
+}
+
+/// The organisation perimeter: every S3 action on the bucket is denied to callers outside the
+/// organisation `org`.
+pub fn organisation_perimeter(bucket: &str, org: &str) -> serde_json::Value {
+    serde_json::json!({"Sid": "OrgOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                       "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+                       "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": org}}})
+}
+
+/// Creates access point `name` on `bucket` through S3 Control; `block` is its Block Public
+/// Access (all four on when `None`, S3's default), `vpc` makes it a VPC access point.
+pub async fn create_access_point(
+    control: &aws_sdk_s3control::Client,
+    account_id: &str,
+    name: &str,
+    bucket: &str,
+    block: Option<aws_sdk_s3control::types::PublicAccessBlockConfiguration>,
+    vpc: Option<&str>,
+) {
+    let mut request = control
+        .create_access_point()
+        .account_id(account_id)
+        .name(name)
+        .bucket(bucket)
+        .set_public_access_block_configuration(block);
+    if let Some(vpc) = vpc {
+        request = request.vpc_configuration(
+            aws_sdk_s3control::types::VpcConfiguration::builder()
+                .vpc_id(vpc)
+                .build()
+                .expect("vpc configuration"),
+        );
+    }
+    request.send().await.expect("access point created");
+}
+
+/// A Block Public Access configuration with every setting on but `BlockPublicPolicy`.
+pub fn block_all_but_public_policy() -> aws_sdk_s3control::types::PublicAccessBlockConfiguration {
+    aws_sdk_s3control::types::PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .ignore_public_acls(true)
+        .block_public_policy(false)
+        .restrict_public_buckets(true)
+        .build()
+}

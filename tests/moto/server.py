@@ -156,6 +156,22 @@ class FaultInjector:
         start_response(captured["status"], headers)
         return [body]
 
+    def _rename_roots(self, environ, start_response, pattern):
+        """moto's answer with each root element `<NameResponse>` matching `pattern` renamed
+        `<NameResult>`."""
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        body = b"".join(self.app(environ, capture))
+        body = pattern.sub(rb"<\1\2Result", body)
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(body))))
+        start_response(captured["status"], headers)
+        return [body]
+
     def _whole(self, environ, start_response):
         """moto's answer, read to its end (so the lock is held until the request is done)."""
         answer = self.app(environ, start_response)
@@ -200,6 +216,10 @@ class FaultInjector:
                 return self._rename_root(
                     environ, start_response, "GetBucketNotificationResponse", "NotificationConfiguration"
                 )
+            if environ.get("PATH_INFO", "").startswith("/v20180820/accesspoint"):
+                # S3 Control answers `<XResult>`; moto writes `<XResponse>` (errors stay
+                # `ErrorResponse`).
+                return self._rename_roots(environ, start_response, S3CONTROL_ACCESS_POINT_ROOT)
             return self.app(environ, start_response)
         code = rule.get("code", "AccessDenied")
         message = rule.get("message", "Access Denied (injected by the qrie test harness)")
@@ -230,6 +250,12 @@ class FaultInjector:
             )
             content_type = "application/xml"
         return Response(body, status=status, content_type=content_type)(environ, start_response)
+
+
+# The access point operations' response roots, opening and closing tags.
+S3CONTROL_ACCESS_POINT_ROOT = re.compile(
+    rb"<(/?)((?:Create|Get|List)AccessPoints?(?:Policy|PolicyStatus)?)Response"
+)
 
 
 def watch_parent(pid):

@@ -29,6 +29,7 @@ pub mod lambda;
 pub mod rds;
 pub mod regions;
 pub mod s3;
+pub mod s3_access_points;
 pub mod session;
 pub mod vpc;
 
@@ -192,6 +193,15 @@ impl Completeness {
             .iter()
             .any(|f| f.region.as_deref().is_none_or(|r| r == region));
         !failed && (self.everywhere || self.listed.contains(region))
+    }
+
+    /// Adds another listing of the same service (S3's buckets, listed globally, and its access
+    /// points, listed per region): a region listed by either is listed, and a failure of either
+    /// makes its region (or every region) incomplete.
+    pub fn merge(&mut self, other: Completeness) {
+        self.everywhere |= other.everywhere;
+        self.listed.extend(other.listed);
+        self.failures.extend(other.failures);
     }
 
     /// True when no listing failed.

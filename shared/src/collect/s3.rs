@@ -5,7 +5,8 @@
 //! Normalised bucket configuration (the shape the S3 policies read):
 //!
 //! ```text
-//! Name, Region, CreationDate
+//! Name, Region, CreationDate, AccountId (the bucket's own account, which cross-account checks
+//!                              compare principals with)
 //! PublicAccessBlock            {BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets} | null
 //! AccountPublicAccessBlock     the account's settings at collection time | null
 //! EffectivePublicAccessBlock   each setting true if the bucket's or the account's is true
@@ -63,13 +64,29 @@ use crate::model::{Resource, Service, UnreadablePart, UNREADABLE};
 use crate::policy::schema::{Field, Type, UNREADABLE_FIELD};
 use crate::registry::{Residence, ResourceKind, ServiceEntry};
 
-/// S3 in the registry: its two kinds, listed together by [`collect`] (one ListBuckets covers
-/// every region, so the buckets' regions are complete or incomplete together).
+/// S3 in the registry: its kinds. Buckets and the account block are listed together by
+/// [`collect`] (one ListBuckets covers every region, so the buckets' regions are complete or
+/// incomplete together); access points ([`super::s3_access_points`]) are listed in each region
+/// of the account. A region is complete for S3 when both listings covered it: a failed access
+/// point listing in a region keeps that region's buckets too (nothing is removed there).
 pub const SERVICE: ServiceEntry = ServiceEntry {
     service: Service::S3,
-    kinds: &[&BUCKET, &ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND],
+    kinds: &[
+        &BUCKET,
+        &ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND,
+        &super::s3_access_points::ACCESS_POINT,
+    ],
     collect: |session, out| {
-        Box::pin(async move { Completeness::of_global(collect(session, out).await) })
+        Box::pin(async move {
+            let mut completeness = Completeness::of_global(collect(session, out).await);
+            completeness.merge(
+                super::regions::collect_regions(session, Service::S3, move |region| async move {
+                    super::s3_access_points::collect_region(session, &region, out).await
+                })
+                .await,
+            );
+            completeness
+        })
     },
 };
 
@@ -123,7 +140,7 @@ pub const BUCKET_TYPE: &str = BUCKET.resource_type();
 pub const ACCOUNT_PUBLIC_ACCESS_BLOCK: &str = ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND.resource_type();
 
 /// The four Block Public Access settings as the configurations hold them.
-const BLOCK_FIELDS: &[Field] = &[
+pub(crate) const BLOCK_FIELDS: &[Field] = &[
     Field::new("BlockPublicAcls", Type::Bool),
     Field::new("IgnorePublicAcls", Type::Bool),
     Field::new("BlockPublicPolicy", Type::Bool),
@@ -144,6 +161,7 @@ const KNOWN_BLOCK_FIELDS: &[Field] = &[
 const BUCKET_FIELDS: &[Field] = &[
     Field::new("Name", Type::String),
     Field::new("Region", Type::String),
+    Field::new("AccountId", Type::String),
     Field::new("CreationDate", Type::String).nullable(),
     Field::new("PublicAccessBlock", Type::Object(BLOCK_FIELDS)).nullable(),
     Field::new("AccountPublicAccessBlock", Type::Object(BLOCK_FIELDS))
@@ -355,10 +373,10 @@ pub fn account_block_arn(partition: &str, account_id: &str) -> String {
 }
 
 /// The outcome of one attribute call: the setting, "not configured" (`None`), or a failure.
-type Call = Result<Option<Value>, (String, String)>;
+pub(crate) type Call = Result<Option<Value>, (String, String)>;
 
 /// Turns an SDK result into a [`Call`]: error codes in `absent` mean "not configured".
-fn settle<T, E, R>(
+pub(crate) fn settle<T, E, R>(
     result: Result<T, SdkError<E, R>>,
     absent: &[&str],
     read: impl FnOnce(T) -> Value,
@@ -374,7 +392,7 @@ where
     }
 }
 
-fn block_json(
+pub(crate) fn block_json(
     acls: Option<bool>,
     ignore: Option<bool>,
     policy: Option<bool>,
@@ -823,6 +841,7 @@ async fn describe_bucket(
     let mut config = Map::new();
     config.insert("Name".into(), json!(name));
     config.insert("Region".into(), json!(region));
+    config.insert("AccountId".into(), json!(account_id));
     config.insert("CreationDate".into(), json!(created));
     let mut failures = Vec::new();
     for (field, operation, call) in calls {

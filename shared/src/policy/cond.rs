@@ -50,6 +50,16 @@
 //! role without a positive condition on `aws:SourceAccount`, `aws:SourceArn`, `aws:SourceOrgID`
 //! or `aws:SourceOrgPaths` (the cross-service confused deputy).
 //!
+//! Resource policies ([`super::resource_doc`] has the exact semantics): `grants_outside_account`
+//! (a list of trusted account ids, possibly empty) holds when the value at the path, a resource
+//! policy document (a bucket policy), has an `Allow` statement that reaches a principal outside
+//! the trusted accounts and the configuration's own `AccountId`: `*`, `{"AWS": "*"}`, a
+//! `NotPrincipal`, or another account's id or ARN, after the statement's restricting conditions
+//! (`aws:PrincipalAccount`, `aws:SourceAccount`, `aws:PrincipalArn`, `aws:PrincipalOrgID` under
+//! `StringEquals`/`StringLike`/`ArnEquals`/`ArnLike`, not their `IfExists` forms) and the
+//! policy's `Deny` statements (unconditional, or to everyone but the values of one negated
+//! restriction) are applied.
+//!
 //! A missing path is never equal to anything: `eq`, `in`, comparisons and string operators are
 //! false on it, while `neq` and `not_in` are true. So `{path: PublicAccessBlock.BlockPublicAcls,
 //! op: neq, value: true}` fails a bucket that has no public access block at all.
@@ -66,7 +76,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use ipnet::IpNet;
 
-use super::iam_doc;
+use super::{iam_doc, resource_doc};
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -190,6 +200,9 @@ pub enum Op {
     /// A trust policy that lets a service assume the role without a source account, ARN or
     /// organisation condition.
     TrustsServicesUnscoped,
+    /// A resource policy with an `Allow` reaching principals outside these accounts (and the
+    /// configuration's own `AccountId`).
+    GrantsOutsideAccount(Vec<String>),
 }
 
 /// How a quantifier treats the elements of an array.
@@ -219,7 +232,8 @@ pub enum PolicyCondition {
 
 const OPERATORS: &str = "eq, neq, exists, not_exists, in, not_in, gt, gte, lt, lte, contains, \
                          starts_with, ends_with, matches, covers, cidr_contains, older_than_days, allows, \
-                         escalates_privilege, trusts_accounts_outside, trusts_services_unscoped";
+                         escalates_privilege, trusts_accounts_outside, trusts_services_unscoped, \
+                         grants_outside_account";
 
 impl PolicyCondition {
     /// Validates and compiles a raw condition; `location` names it in errors.
@@ -576,6 +590,7 @@ fn compile_op(name: &str, value: Option<&Value>) -> Result<Op, String> {
                 )
             }
         },
+        "grants_outside_account" => Op::GrantsOutsideAccount(account_ids(name, value)?),
         "cidr_contains" => {
             let text = string()?;
             Op::CidrContains(parse_net(&text).ok_or_else(|| {
@@ -590,6 +605,24 @@ fn compile_op(name: &str, value: Option<&Value>) -> Result<Op, String> {
         }
     };
     Ok(op)
+}
+
+/// A list of 12-digit account ids (possibly empty), the value of operator `name`.
+fn account_ids(name: &str, value: Option<&Value>) -> Result<Vec<String>, String> {
+    let Some(Value::Array(items)) = value else {
+        return Err(format!(
+            "operator `{name}` needs a list of account ids (possibly empty) as its value"
+        ));
+    };
+    items
+        .iter()
+        .map(|v| match v.as_str() {
+            Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => Ok(a.to_owned()),
+            _ => Err(format!(
+                "operator `{name}` needs 12-digit account ids, got {v}"
+            )),
+        })
+        .collect()
 }
 
 fn parse_net(text: &str) -> Option<IpNet> {
@@ -623,6 +656,7 @@ impl Op {
             Op::EscalatesPrivilege => "escalates_privilege",
             Op::TrustsAccountsOutside(_) => "trusts_accounts_outside",
             Op::TrustsServicesUnscoped => "trusts_services_unscoped",
+            Op::GrantsOutsideAccount(_) => "grants_outside_account",
         }
     }
 
@@ -666,6 +700,11 @@ impl Op {
                 let own = ctx.root.get("AccountId").and_then(Value::as_str);
                 let known: Vec<&str> = known.iter().map(String::as_str).chain(own).collect();
                 iam_doc::trusts_outside(v, &known).is_some()
+            }),
+            Op::GrantsOutsideAccount(trusted) => actual.is_some_and(|v| {
+                let own = ctx.root.get("AccountId").and_then(Value::as_str);
+                let known: Vec<&str> = trusted.iter().map(String::as_str).chain(own).collect();
+                resource_doc::grants_outside(v, &known).is_some()
             }),
         }
     }
@@ -778,7 +817,7 @@ mod tests {
                 "cidr_contains" => Some(serde_json::json!("10.0.0.0/8")),
                 "older_than_days" => Some(serde_json::json!(90)),
                 "escalates_privilege" | "trusts_services_unscoped" => None,
-                "trusts_accounts_outside" => Some(serde_json::json!([])),
+                "trusts_accounts_outside" | "grants_outside_account" => Some(serde_json::json!([])),
                 _ => Some(serde_json::json!("a")),
             };
             assert!(compile_op(op, value.as_ref()).is_ok(), "{op}");

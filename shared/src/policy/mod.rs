@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod cond;
 pub mod def;
 pub mod iam_doc;
+pub mod resource_doc;
 pub mod schema;
 pub mod suppressions;
 

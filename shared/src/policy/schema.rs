@@ -245,6 +245,11 @@ fn operator_applies(op: &Op, ty: Type) -> Result<(), String> {
             | Op::TrustsServicesUnscoped,
             Type::Object(_) | Type::Array(_),
         ) => Ok(()),
+        (Op::GrantsOutsideAccount(_), Type::Object(_)) => Ok(()),
+        (Op::GrantsOutsideAccount(_), _) => Err(format!(
+            "operator `{name}` reads a resource policy document, but the path is a {}",
+            ty.name()
+        )),
         (
             Op::Allows(_)
             | Op::EscalatesPrivilege

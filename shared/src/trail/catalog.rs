@@ -20,11 +20,12 @@ use std::sync::OnceLock;
 
 use super::arn::ArnShape;
 use super::pending::{EC2_FLOW_LOG, RDS_DB_PARAMETER_GROUP};
-use crate::collect::{cloudtrail, ec2, iam, kms, lambda, rds, s3, vpc};
+use crate::collect::{cloudtrail, ec2, iam, kms, lambda, rds, s3, s3_access_points, vpc};
 
 /// The registered kinds' shapes the rules point at (declared with the kinds).
 const S3_BUCKET: ArnShape = s3::BUCKET.shape;
 const S3_ACCOUNT_PUBLIC_ACCESS_BLOCK: ArnShape = s3::ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND.shape;
+const S3_ACCESS_POINT: ArnShape = s3_access_points::ACCESS_POINT.shape;
 const IAM_USER: ArnShape = iam::USER.shape;
 const IAM_GROUP: ArnShape = iam::GROUP.shape;
 const IAM_ROLE: ArnShape = iam::ROLE.shape;
@@ -185,6 +186,9 @@ const LAMBDA: &str = "lambda.amazonaws.com";
 const THE_ACCOUNT: &[IdSource] = &[Account];
 
 const BUCKET: &[IdSource] = &[Path("requestParameters.bucketName"), ResourcesArn];
+/// An access point: `resources[]` holds its ARN (with its region); `requestParameters.name` is
+/// its name, or its ARN when the call named it by ARN.
+const ACCESS_POINT: &[IdSource] = &[ResourcesArn, Path("requestParameters.name")];
 
 const INSTANCES_IN_REQUEST: &[IdSource] = &[
     Path("requestParameters.instancesSet.items[].instanceId"),
@@ -317,6 +321,12 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     // ---- S3 account-level Block Public Access (S3 Control API, logged by s3.amazonaws.com) ----
     rule(S3, "PutAccountPublicAccessBlock", &[touch(&S3_ACCOUNT_PUBLIC_ACCESS_BLOCK, THE_ACCOUNT)]),
     rule(S3, "DeleteAccountPublicAccessBlock", &[touch(&S3_ACCOUNT_PUBLIC_ACCESS_BLOCK, THE_ACCOUNT)]),
+    // ---- S3 access points (S3 Control API, logged by s3.amazonaws.com); immutable but for
+    // their policy ----
+    rule(S3, "CreateAccessPoint", &[creates(&S3_ACCESS_POINT, ACCESS_POINT)]),
+    rule(S3, "DeleteAccessPoint", &[deletes(&S3_ACCESS_POINT, ACCESS_POINT)]),
+    rule(S3, "PutAccessPointPolicy", &[touch(&S3_ACCESS_POINT, ACCESS_POINT)]),
+    rule(S3, "DeleteAccessPointPolicy", &[touch(&S3_ACCESS_POINT, ACCESS_POINT)]),
     // ---- EC2 instances ----
     rule(EC2, "RunInstances", &[creates(&EC2_INSTANCE, &[Path("responseElements.instancesSet.items[].instanceId")])]),
     rule(EC2, "TerminateInstances", &[deletes(&EC2_INSTANCE, INSTANCES_IN_REQUEST)]),
@@ -927,6 +937,7 @@ mod tests {
         // given the events that remove a resource outright
         let removing: HashSet<&str> = [
             "DeleteBucket",
+            "DeleteAccessPoint",
             "DeleteSecurityGroup",
             "TerminateInstances",
             "DeleteVolume",

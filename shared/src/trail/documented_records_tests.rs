@@ -148,6 +148,36 @@ fn cases() -> Vec<Case> {
         (S3, "DeleteAccountPublicAccessBlock",
             json!({"Host": "111122223333.s3-control.us-east-1.amazonaws.com"}), Value::Null, Value::Null,
             vec![("arn:aws:s3::111122223333:account-public-access-block", false)]),
+        // Access points: S3 Control calls name the access point in `name` and list its ARN in
+        // `resources[]` (AWS's CloudTrail examples for S3 Control).
+        (S3, "CreateAccessPoint", json!({
+            "CreateAccessPointRequest": {"xmlns": "http://awss3control.amazonaws.com/doc/2018-08-20/",
+                                         "Bucket": "amzn-s3-demo-bucket"},
+            "name": "finance-ap",
+            "Host": "111122223333.s3-control.us-east-1.amazonaws.com",
+            "x-amz-account-id": "111122223333"
+        }), Value::Null, json!([{"type": "AWS::S3::AccessPoint",
+                                 "ARN": "arn:aws:s3:us-east-1:111122223333:accesspoint/finance-ap",
+                                 "accountId": "111122223333"}]),
+            vec![("arn:aws:s3:us-east-1:111122223333:accesspoint/finance-ap", false)]),
+        (S3, "DeleteAccessPoint", json!({
+            "name": "finance-ap",
+            "Host": "111122223333.s3-control.us-east-1.amazonaws.com",
+            "x-amz-account-id": "111122223333"
+        }), Value::Null, Value::Null,
+            vec![("arn:aws:s3:us-east-1:111122223333:accesspoint/finance-ap", true)]),
+        (S3, "PutAccessPointPolicy", json!({
+            "PutAccessPointPolicyRequest": {"Policy": "{\"Version\":\"2012-10-17\",\"Statement\":[]}"},
+            "name": "arn:aws:s3:us-east-1:111122223333:accesspoint/finance-ap",
+            "Host": "111122223333.s3-control.us-east-1.amazonaws.com"
+        }), Value::Null, Value::Null,
+            vec![("arn:aws:s3:us-east-1:111122223333:accesspoint/finance-ap", false)]),
+        (S3, "DeleteAccessPointPolicy", json!({
+            "name": "finance-ap",
+            "Host": "111122223333.s3-control.us-east-1.amazonaws.com"
+        }), Value::Null, json!([{"type": "AWS::S3::AccessPoint",
+                                 "ARN": "arn:aws:s3:us-east-1:111122223333:accesspoint/finance-ap"}]),
+            vec![("arn:aws:s3:us-east-1:111122223333:accesspoint/finance-ap", false)]),
         (EC2, "ModifyInstanceMetadataOptions", json!({"ModifyInstanceMetadataOptionsRequest": {
             "InstanceId": "i-0123456789abcdef0", "HttpTokens": "required", "HttpEndpoint": "enabled"
         }}), Value::Null, Value::Null,
