@@ -1526,6 +1526,8 @@ async fn the_vpc_collector_writes_the_declared_schema() {
         &qrie::collect::vpc::block_public_access::BLOCK_PUBLIC_ACCESS.schema(),
         &[&bpa],
         &mut Seen::default(),
+    );
+}
 
 #[tokio::test]
 async fn the_rds_cluster_and_subscription_collector_writes_exactly_the_declared_schema() {
