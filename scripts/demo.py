@@ -237,7 +237,7 @@ def invoke(function, event_file, env):
 
 def load_policies():
     policies = {}
-    for path in glob.glob(os.path.join(ROOT, "policies/**/*.yaml"), recursive=True):
+    for path in glob.glob(os.path.join(ROOT, "policies/*/*.yaml")):
         doc = yaml.safe_load(open(path))
         policies[doc["id"]] = doc
     return policies
@@ -439,7 +439,9 @@ def operator_view(env):
         report = qrie(env, "compliance", "--framework", framework)
         # The summary and severity lines; the per-control lines follow (see --format json).
         for line in report.splitlines():
-            if not line.startswith("  ") or line.split()[0] in ("CRITICAL", "HIGH", "MEDIUM", "LOW"):
+            severity_line = (line.startswith("  ") and not line.startswith("   ")
+                             and line.split()[0] in ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"))
+            if not line.startswith(" ") or severity_line:
                 print(f"  {line.strip()}")
     print("$ qrie findings --severity critical")
     for line in qrie(env, "findings", "--severity", "critical").splitlines():
@@ -466,6 +468,8 @@ def main():
         print(f"\nqrie_inventory_generator {{\"service\": \"all\"}}: {inventory['resources']} resources "
               f"{per_region}, {len(inventory['errors'])} errors, {t_inv:.2f}s wall "
               f"({inventory['duration_ms']} ms in the handler)")
+        for error in inventory["errors"]:
+            print(f"  collection error: {error}")
         if inventory["unsupported"]:
             print(f"  services without a collector yet: {', '.join(inventory['unsupported'])}")
 
