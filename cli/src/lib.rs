@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use qrie::compliance::{self, ControlStatus};
 use qrie::handler::Deps;
@@ -273,20 +273,13 @@ fn non_empty(flag: &str, value: String) -> Result<String, CliError> {
     Ok(value)
 }
 
-/// A date means the end of that day (UTC), as in suppression rules.
+/// `--until` as suppression rules read it (a date is the end of that day, UTC).
 fn parse_until(text: &str) -> Result<DateTime<Utc>, CliError> {
-    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        if let Some(next) = day.succ_opt() {
-            return Ok(next.and_time(NaiveTime::MIN).and_utc());
-        }
-    }
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            CliError::Invalid(format!(
-                "--until {text:?} is neither a date (2027-06-30) nor an RFC 3339 time"
-            ))
-        })
+    qrie::policy::suppressions::parse_until(text).ok_or_else(|| {
+        CliError::Invalid(format!(
+            "--until {text:?} is neither a date (2027-06-30) nor an RFC 3339 time"
+        ))
+    })
 }
 
 /// `--by`, or the caller's AWS identity (its ARN).

@@ -61,28 +61,14 @@ impl Catalog {
     /// framework list): a catalogue in which the other services have no policy.
     #[cfg(test)]
     pub(crate) fn embedded_of(services: &[&str]) -> Self {
-        Self::from_files(
-            EMBEDDED_POLICY_FILES
-                .iter()
-                .filter(|(name, _)| {
-                    let folder = name.split('/').next().unwrap_or_default();
-                    folder == "frameworks" || services.contains(&folder)
-                })
-                .map(|(name, text)| ((*name).to_owned(), (*text).to_owned())),
-        )
+        Self::from_files(embedded_files_of(services))
     }
 
     /// [`Self::embedded_of`] with `rules` as the suppression rules file.
     #[cfg(test)]
     pub(crate) fn embedded_of_with_rules(services: &[&str], rules: &str) -> Self {
         Self::from_files(
-            EMBEDDED_POLICY_FILES
-                .iter()
-                .filter(|(name, _)| {
-                    let folder = name.split('/').next().unwrap_or_default();
-                    folder == "frameworks" || services.contains(&folder)
-                })
-                .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()))
+            embedded_files_of(services)
                 .chain([(super::suppressions::FILE.to_owned(), rules.to_owned())]),
         )
     }
@@ -206,6 +192,18 @@ impl Catalog {
     pub fn framework_names(&self) -> impl Iterator<Item = &str> {
         self.frameworks.keys().map(String::as_str)
     }
+}
+
+/// The embedded files of the given service folders and every framework list.
+#[cfg(test)]
+fn embedded_files_of<'a>(services: &'a [&'a str]) -> impl Iterator<Item = (String, String)> + 'a {
+    EMBEDDED_POLICY_FILES
+        .iter()
+        .filter(move |(name, _)| {
+            let folder = name.split('/').next().unwrap_or_default();
+            folder == "frameworks" || services.contains(&folder)
+        })
+        .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()))
 }
 
 fn parse_framework(text: &str) -> BTreeMap<String, Control> {

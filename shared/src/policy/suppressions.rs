@@ -205,8 +205,9 @@ fn validate(raw: RawRule, known: &impl Fn(&str) -> bool) -> Result<SuppressionRu
     })
 }
 
-/// A date means the end of that day (UTC): "until 2027-06-30" includes the 30th.
-fn parse_until(text: &str) -> Option<DateTime<Utc>> {
+/// A date means the end of that day (UTC): "until 2027-06-30" includes the 30th; otherwise an
+/// RFC 3339 time. The `qrie suppress --until` flag reads dates the same way.
+pub fn parse_until(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         let end = day.succ_opt()?.and_time(NaiveTime::MIN);
         return Some(end.and_utc());
