@@ -10,7 +10,10 @@
  * - the CloudTrail path: event bus open only to onboarded accounts or one organization, rule,
  *   queue with DLQ, event processor with partial batch responses;
  * - the object-scan path: queue with DLQ, object scanner with partial batch responses;
- * - alarms on every DLQ and every function's errors, to an encrypted SNS topic.
+ * - alarms on every DLQ and every function's errors, to an encrypted SNS topic;
+ * - the findings topic (encrypted with the qrie key, TLS only): new and re-opened findings from the
+ *   event processor and the scanner's daily digest, from the severity in context
+ *   `qrie:notifyMinSeverity` (default high); only those two functions may publish to it.
  */
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations, Annotations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -38,6 +41,15 @@ const SCANNER_ROLE_ENV = 'QRIE_SCANNER_ROLE_NAME';
 
 /** The env var a function gets to enqueue object-scan jobs (and with it, send permission). */
 export const OBJECT_SCAN_QUEUE_ENV = 'QRIE_OBJECT_SCAN_QUEUE_URL';
+
+/** The env var that carries the findings topic's ARN; a function that has it may publish there. */
+export const FINDINGS_TOPIC_ENV = 'QRIE_FINDINGS_TOPIC_ARN';
+
+/** The env var that carries the lowest severity notified. */
+export const NOTIFY_MIN_SEVERITY_ENV = 'QRIE_NOTIFY_MIN_SEVERITY';
+
+/** The severities qrie knows, most serious first (`Severity` in shared/src/model.rs). */
+export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'informational'] as const;
 
 export interface QrieStackProps extends StackProps {
   /** Defaults to the repository's contract. Tests pass edited copies. */
@@ -75,6 +87,17 @@ function contextList(scope: Construct, key: string): string[] {
   return text.split(',').map((s) => s.trim()).filter((s) => s !== '');
 }
 
+/** A severity from context (any case), or `fallback`; anything else fails synth naming the key. */
+function contextSeverity(scope: Construct, key: string, fallback: string): string {
+  const raw = scope.node.tryGetContext(key) as unknown;
+  if (raw === undefined || raw === null || raw === '') return fallback;
+  const value = String(raw).trim().toLowerCase();
+  if (!(SEVERITIES as readonly string[]).includes(value)) {
+    throw new Error(`context ${key} must be one of ${SEVERITIES.join(', ')}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
 export class QrieStack extends Stack {
   readonly key: kms.Key;
   readonly tables = new Map<string, dynamodb.Table>();
@@ -84,6 +107,9 @@ export class QrieStack extends Stack {
   readonly objectScanQueue: sqs.Queue;
   readonly deadLetterQueues: sqs.Queue[] = [];
   readonly alarmTopic: sns.Topic;
+  readonly findingsTopic: sns.Topic;
+  /** The lowest severity notified on the findings topic (context `qrie:notifyMinSeverity`). */
+  readonly notifyMinSeverity: string;
 
   constructor(scope: Construct, id: string, props: QrieStackProps = {}) {
     super(scope, id, props);
@@ -91,7 +117,7 @@ export class QrieStack extends Stack {
 
     this.key = new kms.Key(this, 'Key', {
       alias: 'alias/qrie',
-      description: 'qrie: encrypts the tables, queues and alarm topic',
+      description: 'qrie: encrypts the tables, queues, alarm topic and findings topic',
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
@@ -117,6 +143,15 @@ export class QrieStack extends Stack {
       masterKey: this.key,
       enforceSSL: true,
     });
+    // New and re-opened findings, and the daily digest: subscribe the security team (email,
+    // a chat integration, a SIEM's queue), filtering on the severity, policy_id or account
+    // message attributes if need be.
+    this.findingsTopic = new sns.Topic(this, 'FindingsTopic', {
+      displayName: 'qrie findings',
+      masterKey: this.key,
+      enforceSSL: true,
+    });
+    this.notifyMinSeverity = contextSeverity(this, 'qrie:notifyMinSeverity', 'high');
 
     const eventProcessor = QRIE_FUNCTIONS.find((f) => f.trigger === 'cloudtrail-queue');
     const objectScanner = QRIE_FUNCTIONS.find((f) => f.trigger === 'object-scan-queue');
@@ -153,6 +188,10 @@ export class QrieStack extends Stack {
     new CfnOutput(this, 'EventBusArn', {
       value: this.eventBus.eventBusArn,
       description: 'QrieEventBusArn parameter of the customer onboarding stack',
+    });
+    new CfnOutput(this, 'FindingsTopicArn', {
+      value: this.findingsTopic.topicArn,
+      description: `New and re-opened findings from ${this.notifyMinSeverity} up, and the daily digest`,
     });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topicArn, description: 'Subscribe on-call to this topic' });
     new CfnOutput(this, 'ObjectScanQueueUrl', { value: this.objectScanQueue.queueUrl });
@@ -368,6 +407,15 @@ export class QrieStack extends Stack {
         this.acknowledgeKeyWildcards(role);
       },
     };
+    values[FINDINGS_TOPIC_ENV] = {
+      value: this.findingsTopic.topicArn,
+      grant: () => {
+        // sns:Publish on this topic, and the key's data-key use that publishing to it needs.
+        this.findingsTopic.grantPublish(role);
+        this.acknowledgeKeyWildcards(role);
+      },
+    };
+    values[NOTIFY_MIN_SEVERITY_ENV] = { value: this.notifyMinSeverity };
     // Object-scanner tuning: a unit is at most 512 MiB (a 5-minute function at >= 2 MB/s of
     // margin), larger objects are skipped, and the work queue dead-letters after MAX_RECEIVE_COUNT.
     values.QRIE_OBJECT_MAX_BYTES = { value: String(5 * 1024 ** 3) };

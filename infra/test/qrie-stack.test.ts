@@ -284,6 +284,7 @@ describe('least privilege', () => {
       const allowedRefs = new Set([keyId, ...[...tableIds].filter(([, k]) => own.has(k)).map(([id]) => id),
         ...(ownQueue ? [logicalId(ownQueue)] : []), resources[fnId(fn.name)].Properties.LoggingConfig.LogGroup.Ref]);
       if (spec?.env.includes('QRIE_OBJECT_SCAN_QUEUE_URL')) allowedRefs.add(logicalId(stack.objectScanQueue));
+      if (spec?.env.includes('QRIE_FINDINGS_TOPIC_ARN')) allowedRefs.add(logicalId(stack.findingsTopic));
       for (const s of statements) {
         assert.equal(s.Effect, 'Allow');
         for (const action of asList<string>(s.Action)) assert.ok(!/^[a-z0-9-]+:\*$|^\*$/.test(action), `no service-wide action: ${action}`);
@@ -292,7 +293,8 @@ describe('least privilege', () => {
             assert.equal(r, `arn:aws:iam::*:role/${CONTRACT.scanner_role_name}`, `only literal resource is the scanner role`);
             continue;
           }
-          const ref = JSON.stringify(r).match(/"(?:Ref|Fn::GetAtt)":\["?([A-Za-z0-9]+)/)?.[1];
+          // {"Fn::GetAtt": ["Id", "Arn"]} or, for a topic, {"Ref": "Id"}
+          const ref = JSON.stringify(r).match(/"(?:Ref|Fn::GetAtt)":\[?"?([A-Za-z0-9]+)/)?.[1];
           assert.ok(ref && allowedRefs.has(ref), `${fn.name} may not touch ${JSON.stringify(r)}`);
         }
       }
