@@ -31,6 +31,10 @@ pub mod env {
     /// The work queue's `maxReceiveCount`: the receive on which a failing message is counted
     /// failed before SQS dead-letters it.
     pub const OBJECT_SCAN_MAX_RECEIVES: &str = "QRIE_OBJECT_SCAN_MAX_RECEIVES";
+    /// The SNS topic new and re-opened findings are published to; unset, notifications are off.
+    pub const FINDINGS_TOPIC_ARN: &str = "QRIE_FINDINGS_TOPIC_ARN";
+    /// The lowest severity that is notified (`critical`, `high`, ...; default `high`).
+    pub const NOTIFY_MIN_SEVERITY: &str = "QRIE_NOTIFY_MIN_SEVERITY";
     /// Standard AWS variable; when set, qrie is talking to a local emulator.
     pub const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 }
@@ -135,6 +139,24 @@ impl Default for ObjectScanSettings {
     }
 }
 
+/// Where and from which severity new and re-opened findings are announced (see `notify`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifySettings {
+    /// The findings topic; `None`: notifications are off.
+    pub topic_arn: Option<String>,
+    /// Findings of this severity or a more serious one are announced.
+    pub min_severity: crate::model::Severity,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            topic_arn: None,
+            min_severity: crate::model::Severity::High,
+        }
+    }
+}
+
 /// Everything a qrie function reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -146,6 +168,8 @@ pub struct Config {
     /// Load policies from this folder instead of the set compiled into the binary.
     pub policy_dir: Option<String>,
     pub object_scan: ObjectScanSettings,
+    /// Notifications of new and re-opened findings (the scanner and the event processor).
+    pub notify: NotifySettings,
 }
 
 /// The role name the onboarding template creates; the default for `QRIE_SCANNER_ROLE_NAME`.
@@ -228,6 +252,17 @@ impl Config {
                 })?,
                 ..scan_defaults
             },
+            notify: NotifySettings {
+                topic_arn: lookup(env::FINDINGS_TOPIC_ARN).filter(|v| !v.is_empty()),
+                min_severity: match lookup(env::NOTIFY_MIN_SEVERITY).filter(|v| !v.is_empty()) {
+                    None => NotifySettings::default().min_severity,
+                    Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                        name: env::NOTIFY_MIN_SEVERITY,
+                        value: v,
+                        reason: "expected critical, high, medium, low or informational",
+                    })?,
+                },
+            },
         })
     }
 }
@@ -265,6 +300,28 @@ mod tests {
         assert_eq!(config.tables.resources, "r");
         assert!(config.aws.is_local());
         assert_eq!(config.aws.max_attempts, 2);
+    }
+
+    #[test]
+    fn notifications_are_off_without_a_topic_and_default_to_high() {
+        let config = Config::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(config.notify, NotifySettings::default());
+        assert_eq!(config.notify.min_severity, crate::model::Severity::High);
+        let config = Config::from_lookup(lookup(&[
+            (
+                env::FINDINGS_TOPIC_ARN,
+                "arn:aws:sns:us-east-1:123456789012:qrie-findings",
+            ),
+            (env::NOTIFY_MIN_SEVERITY, "Critical"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.notify.topic_arn.as_deref(),
+            Some("arn:aws:sns:us-east-1:123456789012:qrie-findings")
+        );
+        assert_eq!(config.notify.min_severity, crate::model::Severity::Critical);
+        let err = Config::from_lookup(lookup(&[(env::NOTIFY_MIN_SEVERITY, "urgent")])).unwrap_err();
+        assert!(err.to_string().contains(env::NOTIFY_MIN_SEVERITY), "{err}");
     }
 
     #[test]

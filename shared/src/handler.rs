@@ -24,6 +24,8 @@ pub struct Deps {
     pub sdk: aws_config::SdkConfig,
     pub stores: Stores,
     pub catalog: Catalog,
+    /// Announces new and re-opened findings (off without `QRIE_FINDINGS_TOPIC_ARN`).
+    pub notifier: crate::notify::Notifier,
 }
 
 /// A problem that stops the function from starting.
@@ -53,11 +55,13 @@ impl Deps {
             error!(error = %rejected, "policy file rejected");
         }
         let stores = Stores::dynamodb(crate::aws::dynamodb_client(&sdk), &config.tables);
+        let notifier = crate::notify::Notifier::from_settings(&config.notify, &sdk);
         Ok(Self {
             config,
             sdk,
             stores,
             catalog,
+            notifier,
         })
     }
 }
@@ -115,10 +119,16 @@ pub async fn scan_handler(
         catalog: &deps.catalog,
         stores: &deps.stores,
     };
-    scanner.run(&event.payload).await.map_err(|e| {
+    let mut summary = scanner.run(&event.payload).await.map_err(|e| {
         error!(error = %e, request_id = %event.context.request_id, "scan request refused");
-        e.into()
-    })
+        HandlerError::from(e)
+    })?;
+    // The scan never announces finding by finding: one digest per account of what it opened.
+    summary.notifications = deps
+        .notifier
+        .digest(&summary.opened, &event.payload.scope())
+        .await;
+    Ok(summary)
 }
 
 /// `qrie_event_processor`: returns the ids of the messages that failed, so that SQS redelivers
@@ -138,7 +148,8 @@ pub async fn process_sqs_event(event: &SqsEvent, deps: &Deps) -> Result<BatchRep
         .map_err(|e| {
             error!(error = %e, "event batch refused");
             e
-        })?;
+        })?
+        .with_notifier(&deps.notifier);
     Ok(processor.process_batch(&event.records).await)
 }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod handler;
 pub mod inventory;
 pub mod model;
+pub mod notify;
 pub mod object_scan;
 pub mod policy;
 pub mod process;

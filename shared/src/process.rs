@@ -165,6 +165,12 @@ pub struct Refresh {
     pub not_evaluated: usize,
     /// The resources behind `not_evaluated`, with the parts and the failed calls.
     pub unevaluated: Vec<String>,
+    /// Of `opened`, the resolved findings that failed again.
+    pub reopened: usize,
+    /// Notifications of opened and re-opened findings published, and those that failed (see
+    /// [`crate::notify`]: a failure is logged and counted, the message still succeeds).
+    pub notified: usize,
+    pub notify_failed: usize,
 }
 
 impl Refresh {
@@ -180,6 +186,9 @@ impl Refresh {
         self.resolved += other.resolved;
         self.not_evaluated += other.not_evaluated;
         self.unevaluated.extend(other.unevaluated.iter().cloned());
+        self.reopened += other.reopened;
+        self.notified += other.notified;
+        self.notify_failed += other.notify_failed;
     }
 }
 
@@ -404,6 +413,8 @@ pub struct EventProcessor<'a> {
     bad_policy_rows: Vec<BadPolicyRow>,
     retry: ConsistencyRetry,
     accounts: PerAccount<Option<Account>>,
+    /// Announces the findings its writes open or re-open; none: no notifications.
+    notifier: Option<&'a crate::notify::Notifier>,
 }
 
 impl<'a> EventProcessor<'a> {
@@ -437,7 +448,14 @@ impl<'a> EventProcessor<'a> {
             bad_policy_rows: Vec::new(),
             retry: ConsistencyRetry::default(),
             accounts: PerAccount::new(),
+            notifier: None,
         }
+    }
+
+    /// Announces each finding this processor opens or re-opens through `notifier`.
+    pub fn with_notifier(mut self, notifier: &'a crate::notify::Notifier) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// Replaces the eventual-consistency retry (tests use short delays).
@@ -500,6 +518,9 @@ impl<'a> EventProcessor<'a> {
             stale = summary.refresh.stale,
             foreign = summary.refresh.foreign,
             opened = summary.refresh.opened,
+            reopened = summary.refresh.reopened,
+            notified = summary.refresh.notified,
+            notify_failed = summary.refresh.notify_failed,
             resolved = summary.refresh.resolved,
             not_evaluated = summary.refresh.not_evaluated,
             bad_policy_rows = summary.bad_policy_rows.len(),
@@ -691,6 +712,14 @@ impl<'a> EventProcessor<'a> {
         .map_err(store_error)?;
         refresh.evaluated = tally.evaluated;
         refresh.opened = tally.new;
+        refresh.reopened = tally.reopened;
+        if let Some(notifier) = self.notifier {
+            // Tied to this write's outcome: a redelivery finds the finding ACTIVE and announces
+            // nothing. A failed publish is counted, never a failed message (see `notify`).
+            let delivery = notifier.announce(&tally.opened).await;
+            refresh.notified = delivery.published;
+            refresh.notify_failed = delivery.failed;
+        }
         refresh.still_active = tally.still_active;
         refresh.resolved = tally.resolved;
         refresh.stale += tally.stale;

@@ -48,6 +48,22 @@ pub struct ScanRequest {
     pub account_id: Option<String>,
 }
 
+impl ScanRequest {
+    /// What the request covers, in words (a digest's `scope`).
+    pub fn scope(&self) -> String {
+        let mut parts = Vec::new();
+        match (&self.policy_id, &self.service) {
+            (Some(p), _) => parts.push(format!("policy {p}")),
+            (None, Some(s)) => parts.push(format!("service {s}")),
+            (None, None) => parts.push("all policies".to_owned()),
+        }
+        if let Some(a) = &self.account_id {
+            parts.push(format!("account {a}"));
+        }
+        parts.join(", ")
+    }
+}
+
 /// A request that cannot be run at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScanRequestError {
@@ -85,6 +101,12 @@ pub struct Tally {
     /// (resource, policy) pairs not evaluated: the policy reads a part of the configuration
     /// that could not be collected. Their findings were left as they were.
     pub not_evaluated: usize,
+    /// Of `new`, the resolved findings that failed again.
+    pub reopened: usize,
+    /// The findings these writes opened or re-opened that no suppression covers (what the
+    /// notifications announce, [`crate::notify`]); not summed by [`Tally::add`].
+    #[serde(skip)]
+    pub opened: Vec<crate::notify::OpenedFinding>,
 }
 
 impl Tally {
@@ -95,6 +117,7 @@ impl Tally {
         self.resolved += other.resolved;
         self.stale += other.stale;
         self.not_evaluated += other.not_evaluated;
+        self.reopened += other.reopened;
     }
 }
 
@@ -116,6 +139,13 @@ pub struct ScanSummary {
     /// The compliance summaries stored after a full scan (`{}`), one per account and framework;
     /// empty for a scan of one policy or service, which does not judge every control.
     pub compliance: Vec<ScoreLine>,
+    /// The digests of this scan's new and re-opened findings (see [`crate::notify`]), once the
+    /// handler has sent them.
+    pub notifications: crate::notify::Delivery,
+    /// The findings this scan opened or re-opened that no suppression covers, without their
+    /// evidence: what the digests list.
+    #[serde(skip)]
+    pub opened: Vec<crate::notify::OpenedFinding>,
     pub duration_ms: u128,
 }
 
@@ -273,8 +303,16 @@ pub async fn reconcile_resource(
                             until: r.until,
                         }),
                 };
-                match findings.open(&failed).await? {
+                let outcome = findings.open(&failed).await?;
+                tally.opened.extend(crate::notify::OpenedFinding::announced(
+                    resource, p.policy, &failed, outcome,
+                ));
+                match outcome {
                     OpenOutcome::Opened => tally.new += 1,
+                    OpenOutcome::Reopened { .. } => {
+                        tally.new += 1;
+                        tally.reopened += 1;
+                    }
                     OpenOutcome::StillActive => tally.still_active += 1,
                     OpenOutcome::Stale => tally.stale += 1,
                     OpenOutcome::OtherAccount => {
@@ -468,6 +506,7 @@ impl Scanner<'_> {
                 summary.partitions += 1;
                 summary.resources += result.resources;
                 summary.tally.add(&result.tally);
+                summary.opened.extend(result.opened);
                 partition_errors += result.errors.len();
                 summary.errors.extend(result.errors);
                 for (kind, n) in result.by_type {
@@ -642,7 +681,14 @@ impl Scanner<'_> {
                     result.unevaluated.push(report);
                 }
                 match outcome {
-                    Ok(t) => result.tally.add(&t),
+                    Ok(t) => {
+                        result.tally.add(&t);
+                        result.opened.extend(
+                            t.opened
+                                .into_iter()
+                                .map(crate::notify::OpenedFinding::without_evidence),
+                        );
+                    }
                     Err(e) => result.errors.push(format!("{arn}: {e}")),
                 }
             }
@@ -678,6 +724,8 @@ struct PartitionResult {
     /// Resources read, by CloudFormation type (what compliance counts as evaluated).
     by_type: HashMap<String, usize>,
     tally: Tally,
+    /// What the partition's writes opened or re-opened (without evidence), for the digest.
+    opened: Vec<crate::notify::OpenedFinding>,
     errors: Vec<String>,
     unevaluated: Vec<String>,
 }

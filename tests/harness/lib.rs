@@ -133,6 +133,7 @@ impl World {
             scanner_role_name: qrie::config::DEFAULT_SCANNER_ROLE_NAME.to_owned(),
             policy_dir: None,
             object_scan: qrie::config::ObjectScanSettings::default(),
+            notify: qrie::config::NotifySettings::default(),
         };
         let sdk = sdk_config().await;
         qrie::store::dynamo::create_tables(&qrie::aws::dynamodb_client(&sdk), &config.tables)

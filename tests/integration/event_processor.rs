@@ -129,7 +129,7 @@ pub(crate) async fn deliver(
 }
 
 /// An EventBridge "AWS API Call via CloudTrail" event for an S3 call on `bucket`.
-fn s3_event(account_id: &str, event_name: &str, bucket: &str) -> String {
+pub(crate) fn s3_event(account_id: &str, event_name: &str, bucket: &str) -> String {
     json!({
         "version": "0",
         "id": uuid::Uuid::new_v4().to_string(),
@@ -161,7 +161,7 @@ fn s3_event(account_id: &str, event_name: &str, bucket: &str) -> String {
     .to_string()
 }
 
-async fn set_acl(s3: &aws_sdk_s3::Client, bucket: &str, acl: BucketCannedAcl) {
+pub(crate) async fn set_acl(s3: &aws_sdk_s3::Client, bucket: &str, acl: BucketCannedAcl) {
     s3.put_bucket_acl()
         .bucket(bucket)
         .acl(acl)
@@ -171,7 +171,7 @@ async fn set_acl(s3: &aws_sdk_s3::Client, bucket: &str, acl: BucketCannedAcl) {
 }
 
 /// A bucket with ACLs enabled (so that a canned public-read ACL applies).
-async fn bucket_with_acls(s3: &aws_sdk_s3::Client, bucket: &str) {
+pub(crate) async fn bucket_with_acls(s3: &aws_sdk_s3::Client, bucket: &str) {
     seed::create_bucket(s3, bucket, "us-east-1").await;
     seed::set_object_ownership(s3, bucket, ObjectOwnership::ObjectWriter).await;
 }

@@ -10,6 +10,7 @@ mod event_processor;
 mod findings_store;
 mod handlers;
 mod iam_posture;
+mod notifications;
 mod object_scanner;
 mod s3_posture;
 mod schema_conformance;

@@ -6,8 +6,9 @@
 //! `ReportBatchItemFailures`: the response lists the messages to redeliver.
 //! Environment: `QRIE_RESOURCES_TABLE`, `QRIE_FINDINGS_TABLE`, `QRIE_POLICIES_TABLE`,
 //! `QRIE_ACCOUNTS_TABLE`, `QRIE_SCANNER_ROLE_NAME`, `QRIE_MAX_ATTEMPTS`,
-//! `QRIE_OPERATION_TIMEOUT_SECS`, `QRIE_ATTEMPT_TIMEOUT_SECS` (`QRIE_POLICY_DIR` to load
-//! policies from a folder, `AWS_ENDPOINT_URL` for a local emulator).
+//! `QRIE_OPERATION_TIMEOUT_SECS`, `QRIE_ATTEMPT_TIMEOUT_SECS`, `QRIE_FINDINGS_TOPIC_ARN` and
+//! `QRIE_NOTIFY_MIN_SEVERITY` (one message per new or re-opened finding; unset topic: none)
+//! (`QRIE_POLICY_DIR` to load policies from a folder, `AWS_ENDPOINT_URL` for a local emulator).
 //! Invoke: `cargo lambda invoke event-processor
 //!   --data-file events/event-processor/s3-put-bucket-acl-public.json`
 

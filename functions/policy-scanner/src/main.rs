@@ -4,8 +4,9 @@
 //! Trigger: EventBridge schedule (daily 04:00 UTC, `{}`) or by hand.
 //! Environment: `QRIE_RESOURCES_TABLE`, `QRIE_FINDINGS_TABLE`, `QRIE_POLICIES_TABLE`,
 //! `QRIE_ACCOUNTS_TABLE`, `QRIE_MAX_ATTEMPTS`, `QRIE_OPERATION_TIMEOUT_SECS`,
-//! `QRIE_ATTEMPT_TIMEOUT_SECS` (`QRIE_POLICY_DIR` to load policies from a folder,
-//! `AWS_ENDPOINT_URL` for a local emulator).
+//! `QRIE_ATTEMPT_TIMEOUT_SECS`, `QRIE_FINDINGS_TOPIC_ARN` and `QRIE_NOTIFY_MIN_SEVERITY` (one
+//! digest per account of the new and re-opened findings; unset topic: none)
+//! (`QRIE_POLICY_DIR` to load policies from a folder, `AWS_ENDPOINT_URL` for a local emulator).
 //! Invoke: `aws lambda invoke --function-name qrie_policy_scanner
 //!   --payload '{"policy_id": "S3BucketPublicReadProhibited"}' response.json`
 

@@ -358,6 +358,19 @@ impl DynamoFindings {
     }
 }
 
+/// What a re-opening replaced, from the resolved item's old attributes. A suppression that
+/// cannot be read is taken as holding indefinitely: what may be an accepted risk is never
+/// announced on a guess.
+fn reopened_from(old: &Item) -> OpenOutcome {
+    OpenOutcome::Reopened {
+        first_seen: item::time(old, f::FIRST_SEEN).ok(),
+        suppressed_until: match item::suppression(old) {
+            Ok(s) => s.map(|s| s.until),
+            Err(_) => Some(DateTime::<Utc>::MAX_UTC),
+        },
+    }
+}
+
 /// The finding was not evaluated from a configuration read after `:obs`.
 const NEWER_GUARD: &str = "(attribute_not_exists(#obs) OR #obs <= :obs)";
 
@@ -574,13 +587,12 @@ impl FindingStore for DynamoFindings {
                     .and_then(|old| old.get(f::STATE))
                     .and_then(|v| v.as_s().ok())
                     .and_then(|s| s.parse::<FindingState>().ok());
-                if old_state == Some(FindingState::Resolved) {
-                    let resolved_at = out
-                        .attributes
-                        .as_ref()
-                        .and_then(|old| old.get(f::RESOLVED_AT))
-                        .cloned();
+                if let (Some(FindingState::Resolved), Some(old)) =
+                    (old_state, out.attributes.as_ref())
+                {
+                    let resolved_at = old.get(f::RESOLVED_AT).cloned();
                     self.record_reopening(failed, resolved_at).await?;
+                    return Ok(reopened_from(old));
                 }
                 return Ok(if old_state == Some(FindingState::Active) {
                     OpenOutcome::StillActive

@@ -82,7 +82,8 @@ fn opt_string(item: &Item, name: &'static str) -> Option<String> {
     }
 }
 
-fn time(item: &Item, name: &'static str) -> Result<DateTime<Utc>, BadAttribute> {
+/// A timestamp attribute of an item.
+pub fn time(item: &Item, name: &'static str) -> Result<DateTime<Utc>, BadAttribute> {
     let s = string(item, name)?;
     DateTime::parse_from_rfc3339(&s)
         .map(|t| t.with_timezone(&Utc))
@@ -267,7 +268,8 @@ fn acknowledgement(item: &Item) -> Result<Option<crate::model::Acknowledgement>,
     )
 }
 
-fn suppression(item: &Item) -> Result<Option<crate::model::Suppression>, BadAttribute> {
+/// A finding item's operator suppression (`Suppressed`), if it has one.
+pub fn suppression(item: &Item) -> Result<Option<crate::model::Suppression>, BadAttribute> {
     Ok(note_fields(item, f::SUPPRESSED, true)?.and_then(|n| {
         n.until.map(|until| crate::model::Suppression {
             by: n.by,

@@ -146,6 +146,12 @@ impl FindingStore for MemoryFindings {
         {
             return Ok(OpenOutcome::Stale);
         }
+        let reopened = old
+            .filter(|o| same_account && o.state == FindingState::Resolved)
+            .map(|o| OpenOutcome::Reopened {
+                first_seen: Some(o.first_seen),
+                suppressed_until: o.suppressed.as_ref().map(|s| s.until),
+            });
         let first_seen = match old {
             Some(o) if same_account => o.first_seen,
             _ => failed.evaluated_at,
@@ -193,7 +199,7 @@ impl FindingStore for MemoryFindings {
         Ok(if active {
             OpenOutcome::StillActive
         } else {
-            OpenOutcome::Opened
+            reopened.unwrap_or(OpenOutcome::Opened)
         })
     }
 

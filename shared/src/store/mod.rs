@@ -104,8 +104,15 @@ pub struct FailedEvaluation {
 /// The effect of recording a failed evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenOutcome {
-    /// No active finding existed: a new (or re-opened) ACTIVE finding.
+    /// No finding of this account existed: a new ACTIVE finding.
     Opened,
+    /// A RESOLVED finding of this account failed again and is ACTIVE once more, its history
+    /// kept. Carries what the write replaced that a caller announcing it needs: when it was
+    /// first seen, and until when an operator's suppression (kept across a re-open) holds.
+    Reopened {
+        first_seen: Option<DateTime<Utc>>,
+        suppressed_until: Option<DateTime<Utc>>,
+    },
     /// The finding was already ACTIVE; its timestamps were updated.
     StillActive,
     /// An ACTIVE finding evaluated from a newer configuration is stored; nothing was written.
@@ -141,7 +148,7 @@ pub trait FindingStore: Send + Sync {
     /// * ACTIVE in the same account: refreshed ([`OpenOutcome::StillActive`]) unless it was
     ///   evaluated from a newer configuration ([`OpenOutcome::Stale`]; the same exception for
     ///   stamps later than `evaluated_at` as below).
-    /// * RESOLVED in the same account: re-opened ([`OpenOutcome::Opened`], `FirstSeen` kept)
+    /// * RESOLVED in the same account: re-opened ([`OpenOutcome::Reopened`], `FirstSeen` kept)
     ///   unless the resolution rests on a newer configuration ([`OpenOutcome::Stale`]: a slow
     ///   evaluation of an older read never re-opens what a newer read showed fixed). Only a
     ///   resolution that passed on a configuration stamps `ObservedAt` ([`Resolution::Passes`]);

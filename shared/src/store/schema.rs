@@ -305,6 +305,8 @@ pub fn functions() -> Vec<FunctionSpec> {
                 env::POLICIES_TABLE,
                 env::ACCOUNTS_TABLE,
                 env::COMPLIANCE_TABLE,
+                env::FINDINGS_TOPIC_ARN,
+                env::NOTIFY_MIN_SEVERITY,
             ]),
         },
         FunctionSpec {
@@ -322,6 +324,8 @@ pub fn functions() -> Vec<FunctionSpec> {
                 env::POLICIES_TABLE,
                 env::ACCOUNTS_TABLE,
                 env::SCANNER_ROLE_NAME,
+                env::FINDINGS_TOPIC_ARN,
+                env::NOTIFY_MIN_SEVERITY,
             ]),
         },
         FunctionSpec {
