@@ -109,7 +109,9 @@ impl Subscriber {
                     .send()
                     .await
                     .expect("deleted");
-                out.push(serde_json::from_str(m.body().unwrap_or_default()).expect("an SNS envelope"));
+                out.push(
+                    serde_json::from_str(m.body().unwrap_or_default()).expect("an SNS envelope"),
+                );
             }
         }
     }
