@@ -105,7 +105,8 @@ pub const PARAMETERS_FIELD: Field = Field::new(
         Field::new("Value", Type::String).nullable(),
         Field::new("Source", Type::String).nullable(),
     ])),
-);
+)
+.optional();
 
 const GROUP_FIELDS: &[Field] = &[
     Field::new("Name", Type::String),
