@@ -1499,7 +1499,7 @@ mod tests {
     #[tokio::test]
     async fn a_kind_without_collector_is_acknowledged_as_unsupported() {
         // Given the production source and an event on a kind whose events are followed ahead of
-        // its collector (a DB parameter group: RDS is collected, parameter groups not yet)
+        // its collector (a VPC flow log: EC2 is collected, flow logs not yet as resources)
         let catalog = Catalog::embedded();
         let stores = stores_with_account(true).await;
         let config = Config::from_lookup(|_| None).unwrap();
@@ -1513,12 +1513,12 @@ mod tests {
             "account": ACCOUNT,
             "region": "us-east-1",
             "detail": {
-                "eventSource": "rds.amazonaws.com",
-                "eventName": "ModifyDBParameterGroup",
+                "eventSource": "ec2.amazonaws.com",
+                "eventName": "DeleteFlowLogs",
                 "awsRegion": "us-east-1",
                 "recipientAccountId": ACCOUNT,
                 "readOnly": false,
-                "requestParameters": {"dBParameterGroupName": "orders-pg"},
+                "requestParameters": {"DeleteFlowLogsRequest": {"FlowLogId": "fl-0123456789abcdef0"}},
             },
         })
         .to_string();

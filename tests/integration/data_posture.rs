@@ -647,6 +647,7 @@ const PUBLIC_DB_FAILS: &[&str] = &[
     "RdsInstanceNonDefaultPort",
     "RdsInstanceCustomAdminUsername",
     "RdsInstanceLogsExported",
+    "RdsInstancePostgresTlsRequired",
 ];
 
 #[tokio::test]
@@ -665,6 +666,17 @@ async fn rds_inventory_and_scan_find_exactly_the_misconfigured_databases_and_sna
     let eu = aws_sdk_rds::Client::new(&qrie::aws::in_region(&sdk, "eu-west-1"));
     let id = &world.id;
     let (open, locked) = (format!("open-{id}"), format!("locked-{id}"));
+    // (the twin forces TLS through a parameter group of its own; the open one runs with the
+    // default group, whose rds.force_ssl is 0 before PostgreSQL 15)
+    let tls_group = format!("tls-{id}");
+    eu.create_db_parameter_group()
+        .db_parameter_group_name(&tls_group)
+        .db_parameter_group_family("postgres9.3")
+        .description("TLS forced")
+        .send()
+        .await
+        .unwrap();
+    set_parameter(&eu, &tls_group, "rds.force_ssl", "1").await;
     us.create_db_instance()
         .db_instance_identifier(&open)
         .engine("postgres")
@@ -703,6 +715,7 @@ async fn rds_inventory_and_scan_find_exactly_the_misconfigured_databases_and_sna
         .enable_cloudwatch_logs_exports("postgresql")
         .enable_cloudwatch_logs_exports("upgrade")
         .port(6543)
+        .db_parameter_group_name(&tls_group)
         .send()
         .await
         .unwrap();
@@ -733,10 +746,11 @@ async fn rds_inventory_and_scan_find_exactly_the_misconfigured_databases_and_sna
     let first = scan(&world, "rds").await;
     assert!(first.errors.is_empty(), "{:?}", first.errors);
 
-    // Then one instance and one manual snapshot are stored per region, no automated snapshot
+    // Then one instance, its parameter group and one manual snapshot are stored per region, no
+    // automated snapshot
     let rds = &summary.accounts[0].services["rds"];
-    assert_eq!(rds.by_region.get("us-east-1"), Some(&2), "{rds:?}");
-    assert_eq!(rds.by_region.get("eu-west-1"), Some(&2), "{rds:?}");
+    assert_eq!(rds.by_region.get("us-east-1"), Some(&3), "{rds:?}");
+    assert_eq!(rds.by_region.get("eu-west-1"), Some(&3), "{rds:?}");
     // And exactly the misconfigured instance and snapshot fail
     let a = &account.account_id;
     let open_arn = format!("arn:aws:rds:us-east-1:{a}:db:{open}");
@@ -785,6 +799,95 @@ async fn rds_inventory_and_scan_find_exactly_the_misconfigured_databases_and_sna
     let state = |p: &str| after.iter().find(|f| f.policy_id == p).map(|f| f.state);
     assert_eq!(state("RdsSnapshotNotPublic"), Some(FindingState::Resolved));
     assert_eq!(state("RdsSnapshotEncrypted"), Some(FindingState::Active));
+
+    // When the twin's parameter group stops forcing TLS and its event goes through the queue
+    set_parameter(&eu, &tls_group, "rds.force_ssl", "0").await;
+    let body = api_call(
+        &account,
+        "rds",
+        "ModifyDBParameterGroup",
+        "eu-west-1",
+        json!({"requestParameters": {"dBParameterGroupName": tls_group,
+                                     "parameters": [{"parameterName": "rds.force_ssl",
+                                                     "parameterValue": "0",
+                                                     "applyMethod": "immediate"}]},
+               "responseElements": {"dBParameterGroupName": tls_group}}),
+    );
+    let (_, response, report) = deliver(&world, &queues, &[body]).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    // Then the instance that uses the group is refreshed with it, and its TLS finding opens
+    let expected: BTreeMap<String, BTreeSet<String>> =
+        [(locked_arn.clone(), set(&["RdsInstancePostgresTlsRequired"]))].into();
+    assert_eq!(active_by_resource(&world, &[&locked_arn]).await, expected);
+    assert_eq!(report.processed, 1, "{report:?}");
+
+    // When TLS is forced again
+    set_parameter(&eu, &tls_group, "rds.force_ssl", "1").await;
+    let body = api_call(
+        &account,
+        "rds",
+        "ModifyDBParameterGroup",
+        "eu-west-1",
+        json!({"requestParameters": {"dBParameterGroupName": tls_group},
+               "responseElements": {"dBParameterGroupName": tls_group}}),
+    );
+    let (_, response, _) = deliver(&world, &queues, &[body]).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    // Then the finding is resolved
+    let after = findings_of(&world, &locked_arn).await;
+    let tls = after
+        .iter()
+        .find(|f| f.policy_id == "RdsInstancePostgresTlsRequired")
+        .expect("the TLS finding is kept");
+    assert_eq!(tls.state, FindingState::Resolved);
+}
+
+/// Sets one parameter of a DB parameter group (applied immediately).
+async fn set_parameter(rds: &aws_sdk_rds::Client, group: &str, name: &str, value: &str) {
+    rds.modify_db_parameter_group()
+        .db_parameter_group_name(group)
+        .parameters(
+            aws_sdk_rds::types::Parameter::builder()
+                .parameter_name(name)
+                .parameter_value(value)
+                .apply_method(aws_sdk_rds::types::ApplyMethod::Immediate)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Creates a DB cluster parameter group of `family` with `parameters` set.
+async fn cluster_group(
+    rds: &aws_sdk_rds::Client,
+    name: &str,
+    family: &str,
+    parameters: &[(&str, &str)],
+) {
+    rds.create_db_cluster_parameter_group()
+        .db_cluster_parameter_group_name(name)
+        .db_parameter_group_family(family)
+        .description("qrie test")
+        .send()
+        .await
+        .unwrap();
+    if parameters.is_empty() {
+        return;
+    }
+    let mut modify = rds
+        .modify_db_cluster_parameter_group()
+        .db_cluster_parameter_group_name(name);
+    for (n, v) in parameters {
+        modify = modify.parameters(
+            aws_sdk_rds::types::Parameter::builder()
+                .parameter_name(*n)
+                .parameter_value(*v)
+                .apply_method(aws_sdk_rds::types::ApplyMethod::Immediate)
+                .build(),
+        );
+    }
+    modify.send().await.unwrap();
 }
 
 const WEAK_CLUSTER_FAILS: &[&str] = &[
@@ -797,6 +900,8 @@ const WEAK_CLUSTER_FAILS: &[&str] = &[
     "RdsClusterMultiAz",
     "RdsClusterNonDefaultPort",
     "RdsClusterStorageEncrypted",
+    "RdsClusterAuroraMysqlAuditLogging",
+    "RdsClusterTlsRequired",
 ];
 
 #[tokio::test]
@@ -816,6 +921,19 @@ async fn rds_cluster_inventory_and_scan_find_exactly_the_misconfigured_clusters_
     let eu = aws_sdk_rds::Client::new(&qrie::aws::in_region(&sdk, "eu-west-1"));
     let id = &world.id;
     let (weak, strong) = (format!("weak-{id}"), format!("strong-{id}"));
+    // (the weak cluster's group sets nothing: audit logging and TLS stay at their defaults, off)
+    let (weak_group, strong_group) = (format!("weakc-{id}"), format!("strongc-{id}"));
+    cluster_group(&us, &weak_group, "aurora-mysql8.0", &[]).await;
+    cluster_group(
+        &eu,
+        &strong_group,
+        "aurora-mysql8.0",
+        &[
+            ("server_audit_logging", "1"),
+            ("require_secure_transport", "ON"),
+        ],
+    )
+    .await;
     us.create_db_cluster()
         .db_cluster_identifier(&weak)
         .engine("aurora-mysql")
@@ -823,6 +941,7 @@ async fn rds_cluster_inventory_and_scan_find_exactly_the_misconfigured_clusters_
         .master_user_password("not-a-secret-4")
         .port(3306)
         .storage_encrypted(false)
+        .db_cluster_parameter_group_name(&weak_group)
         .send()
         .await
         .unwrap();
@@ -842,6 +961,7 @@ async fn rds_cluster_inventory_and_scan_find_exactly_the_misconfigured_clusters_
         .backtrack_window(86400)
         .enable_iam_database_authentication(true)
         .enable_cloudwatch_logs_exports("audit")
+        .db_cluster_parameter_group_name(&strong_group)
         .send()
         .await
         .unwrap();

@@ -21,7 +21,8 @@ use qrie::collect::iam;
 use qrie::collect::kms::KEY;
 use qrie::collect::lambda::FUNCTION;
 use qrie::collect::rds::{
-    DB_CLUSTER, DB_CLUSTER_SNAPSHOT, DB_INSTANCE, DB_SNAPSHOT, EVENT_SUBSCRIPTION,
+    DB_CLUSTER, DB_CLUSTER_PARAMETER_GROUP, DB_CLUSTER_SNAPSHOT, DB_INSTANCE, DB_PARAMETER_GROUP,
+    DB_SNAPSHOT, EVENT_SUBSCRIPTION,
 };
 use qrie::collect::s3::{ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND, BUCKET};
 use qrie::collect::s3_access_points::ACCESS_POINT;
@@ -537,6 +538,8 @@ const CHECKED_AGAINST_COLLECTOR_OUTPUT: &[&str] = &[
     DB_CLUSTER.resource_type(),
     DB_CLUSTER_SNAPSHOT.resource_type(),
     EVENT_SUBSCRIPTION.resource_type(),
+    DB_PARAMETER_GROUP.resource_type(),
+    DB_CLUSTER_PARAMETER_GROUP.resource_type(),
     "AWS::EC2::SecurityGroup",
     "AWS::EC2::Instance",
     "AWS::EC2::Volume",
@@ -1303,6 +1306,26 @@ async fn the_rds_collector_writes_exactly_the_declared_schema() {
         format!("replica-{}", world.id),
         format!("snap-{}", world.id),
     );
+    let group = format!("tls-{}", world.id);
+    rds.create_db_parameter_group()
+        .db_parameter_group_name(&group)
+        .db_parameter_group_family("postgres16")
+        .description("TLS forced")
+        .send()
+        .await
+        .unwrap();
+    rds.modify_db_parameter_group()
+        .db_parameter_group_name(&group)
+        .parameters(
+            aws_sdk_rds::types::Parameter::builder()
+                .parameter_name("rds.force_ssl")
+                .parameter_value("1")
+                .apply_method(aws_sdk_rds::types::ApplyMethod::Immediate)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     rds.create_db_instance()
         .db_instance_identifier(&db)
         .engine("postgres")
@@ -1316,7 +1339,7 @@ async fn the_rds_collector_writes_exactly_the_declared_schema() {
         .monitoring_interval(60)
         .monitoring_role_arn("arn:aws:iam::111122223333:role/rds-monitoring")
         .enable_cloudwatch_logs_exports("postgresql")
-        .db_parameter_group_name("default.postgres16")
+        .db_parameter_group_name(&group)
         .send()
         .await
         .unwrap();
@@ -1344,14 +1367,15 @@ async fn the_rds_collector_writes_exactly_the_declared_schema() {
         format!("arn:aws:rds:us-east-1:{a}:db:{db}"),
         format!("arn:aws:rds:us-east-1:{a}:db:{replica}"),
         format!("arn:aws:rds:us-east-1:{a}:snapshot:{snapshot}"),
+        format!("arn:aws:rds:us-east-1:{a}:pg:{group}"),
     ];
 
     // When the inventory runs
     let configurations = stored(&world, &account, "rds", &arns).await;
 
     // Then every path is declared with its type, and every declared path is valued except
-    // those the local AWS cannot fill here: a DB subnet group needs EC2 subnets, and cluster
-    // membership an Aurora cluster
+    // those the local AWS cannot fill here: a DB subnet group needs EC2 subnets, cluster
+    // membership an Aurora cluster, and an unreadable parameter group a refused call
     let mut seen = Seen::default();
     conform(
         &DB_INSTANCE.schema(),
@@ -1361,7 +1385,35 @@ async fn the_rds_collector_writes_exactly_the_declared_schema() {
     let missing = unvalued(
         &DB_INSTANCE.schema(),
         &seen,
-        &["DBSubnetGroup", "DBClusterIdentifier"],
+        &["DBSubnetGroup", "DBClusterIdentifier", "Unreadable"],
+    );
+    // And the instance carries its group's TLS setting, the group its user
+    assert_eq!(
+        configurations[0]["Parameters"],
+        serde_json::json!([
+            {"Name": "rds.force_ssl", "Value": "1", "Source": null},
+            {"Name": "require_secure_transport", "Value": "0", "Source": "qrie-engine-default"},
+        ])
+    );
+    let mut seen_group = Seen::default();
+    conform(
+        &DB_PARAMETER_GROUP.schema(),
+        &[&configurations[3]],
+        &mut seen_group,
+    );
+    // (the local AWS gives the read replica its source's group)
+    let mut users = vec![db.clone(), replica.clone()];
+    users.sort();
+    assert_eq!(configurations[3]["UsedBy"], serde_json::json!(users));
+    // (the local AWS returns a parameter's value without its `Source`)
+    let missing_group = unvalued(
+        &DB_PARAMETER_GROUP.schema(),
+        &seen_group,
+        &["Unreadable", "Parameters[].Source"],
+    );
+    assert!(
+        missing_group.is_empty(),
+        "parameter group paths never collected: {missing_group:?}"
     );
     assert!(
         missing.is_empty(),
@@ -1544,6 +1596,26 @@ async fn the_rds_cluster_and_subscription_collector_writes_exactly_the_declared_
         format!("member-{}", world.id),
         format!("csnap-{}", world.id),
     );
+    let cluster_group = format!("audit-{}", world.id);
+    rds.create_db_cluster_parameter_group()
+        .db_cluster_parameter_group_name(&cluster_group)
+        .db_parameter_group_family("aurora-mysql8.0")
+        .description("audit and TLS")
+        .send()
+        .await
+        .unwrap();
+    rds.modify_db_cluster_parameter_group()
+        .db_cluster_parameter_group_name(&cluster_group)
+        .parameters(
+            aws_sdk_rds::types::Parameter::builder()
+                .parameter_name("server_audit_logging")
+                .parameter_value("1")
+                .apply_method(aws_sdk_rds::types::ApplyMethod::Immediate)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     rds.create_db_cluster()
         .db_cluster_identifier(&aurora)
         .engine("aurora-mysql")
@@ -1559,7 +1631,7 @@ async fn the_rds_cluster_and_subscription_collector_writes_exactly_the_declared_
         .backup_retention_period(7)
         .enable_iam_database_authentication(true)
         .enable_cloudwatch_logs_exports("audit")
-        .db_cluster_parameter_group_name("default.aurora-mysql8.0")
+        .db_cluster_parameter_group_name(&cluster_group)
         .vpc_security_group_ids("sg-0123456789abcdef0")
         .send()
         .await
@@ -1615,6 +1687,7 @@ async fn the_rds_cluster_and_subscription_collector_writes_exactly_the_declared_
         format!("arn:aws:rds:us-east-1:{a}:cluster:{multi_az}"),
         format!("arn:aws:rds:us-east-1:{a}:cluster-snapshot:{snapshot}"),
         format!("arn:aws:rds:us-east-1:{a}:es:{subscription}"),
+        format!("arn:aws:rds:us-east-1:{a}:cluster-pg:{cluster_group}"),
     ];
 
     // When the inventory runs
@@ -1633,7 +1706,31 @@ async fn the_rds_cluster_and_subscription_collector_writes_exactly_the_declared_
         member.as_str()
     );
     assert_eq!(configurations[1]["AutoMinorVersionUpgrade"], false);
+    // (the Multi-AZ cluster's default cluster parameter group is one the local AWS does not
+    // have: its parameters are unreadable, and named so)
+    assert_eq!(configurations[1]["Unreadable"][0]["Path"], "Parameters");
+    assert!(configurations[1].get("Parameters").is_none());
+    assert_eq!(
+        configurations[0]["Parameters"][2],
+        serde_json::json!({"Name": "server_audit_logging", "Value": "1", "Source": null})
+    );
     let missing = unvalued(&DB_CLUSTER.schema(), &seen, &["DBSubnetGroup"]);
+    let mut seen_group = Seen::default();
+    conform(
+        &DB_CLUSTER_PARAMETER_GROUP.schema(),
+        &[&configurations[4]],
+        &mut seen_group,
+    );
+    assert_eq!(configurations[4]["UsedBy"], serde_json::json!([aurora]));
+    let missing_group = unvalued(
+        &DB_CLUSTER_PARAMETER_GROUP.schema(),
+        &seen_group,
+        &["Unreadable", "Parameters[].Source"],
+    );
+    assert!(
+        missing_group.is_empty(),
+        "cluster parameter group paths never collected: {missing_group:?}"
+    );
     assert!(
         missing.is_empty(),
         "cluster paths never collected: {missing:?}"

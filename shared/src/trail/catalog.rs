@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::arn::ArnShape;
-use super::pending::{EC2_FLOW_LOG, RDS_DB_PARAMETER_GROUP};
+use super::pending::EC2_FLOW_LOG;
 use crate::collect::{cloudtrail, ec2, iam, kms, lambda, rds, s3, s3_access_points, vpc};
 
 /// The registered kinds' shapes the rules point at (declared with the kinds).
@@ -45,6 +45,8 @@ const RDS_DB_SNAPSHOT: ArnShape = rds::DB_SNAPSHOT.shape;
 const RDS_DB_CLUSTER: ArnShape = rds::DB_CLUSTER.shape;
 const RDS_DB_CLUSTER_SNAPSHOT: ArnShape = rds::DB_CLUSTER_SNAPSHOT.shape;
 const RDS_EVENT_SUBSCRIPTION: ArnShape = rds::EVENT_SUBSCRIPTION.shape;
+const RDS_DB_PARAMETER_GROUP: ArnShape = rds::DB_PARAMETER_GROUP.shape;
+const RDS_DB_CLUSTER_PARAMETER_GROUP: ArnShape = rds::DB_CLUSTER_PARAMETER_GROUP.shape;
 const EC2_INSTANCE: ArnShape = ec2::instances::INSTANCE_SHAPE;
 const EC2_SECURITY_GROUP: ArnShape = ec2::security_groups::SECURITY_GROUP_SHAPE;
 const EC2_VOLUME: ArnShape = ec2::ebs::VOLUME_SHAPE;
@@ -256,6 +258,9 @@ const DB_CLUSTER_SNAPSHOT: &[IdSource] = &[
     Path("responseElements.dBClusterSnapshotArn"),
     Path("requestParameters.dBClusterSnapshotIdentifier"),
 ];
+const DB_PARAMETER_GROUP: &[IdSource] = &[Path("requestParameters.dBParameterGroupName")];
+const DB_CLUSTER_PARAMETER_GROUP: &[IdSource] =
+    &[Path("requestParameters.dBClusterParameterGroupName")];
 
 /// `requestParameters.name` is a trail name or a trail ARN.
 const TRAIL: &[IdSource] = &[
@@ -754,7 +759,12 @@ pub(crate) static EVENT_RULES: &[EventRule] = &[
     rule(RDS, "CreateDBClusterSnapshot", &[creates(&RDS_DB_CLUSTER_SNAPSHOT, DB_CLUSTER_SNAPSHOT)]),
     rule(RDS, "DeleteDBClusterSnapshot", &[deletes(&RDS_DB_CLUSTER_SNAPSHOT, DB_CLUSTER_SNAPSHOT)]),
     rule(RDS, "ModifyDBClusterSnapshotAttribute", &[touch(&RDS_DB_CLUSTER_SNAPSHOT, DB_CLUSTER_SNAPSHOT)]),
-    rule(RDS, "ModifyDBParameterGroup", &[touch(&RDS_DB_PARAMETER_GROUP, &[Path("requestParameters.dBParameterGroupName")])]),
+    rule(RDS, "ModifyDBParameterGroup", &[touch(&RDS_DB_PARAMETER_GROUP, DB_PARAMETER_GROUP)]),
+    rule(RDS, "ResetDBParameterGroup", &[touch(&RDS_DB_PARAMETER_GROUP, DB_PARAMETER_GROUP)]),
+    rule(RDS, "DeleteDBParameterGroup", &[deletes(&RDS_DB_PARAMETER_GROUP, DB_PARAMETER_GROUP)]),
+    rule(RDS, "ModifyDBClusterParameterGroup", &[touch(&RDS_DB_CLUSTER_PARAMETER_GROUP, DB_CLUSTER_PARAMETER_GROUP)]),
+    rule(RDS, "ResetDBClusterParameterGroup", &[touch(&RDS_DB_CLUSTER_PARAMETER_GROUP, DB_CLUSTER_PARAMETER_GROUP)]),
+    rule(RDS, "DeleteDBClusterParameterGroup", &[deletes(&RDS_DB_CLUSTER_PARAMETER_GROUP, DB_CLUSTER_PARAMETER_GROUP)]),
     rule(RDS, "CreateEventSubscription", &[creates(&RDS_EVENT_SUBSCRIPTION, &[
         Path("responseElements.eventSubscriptionArn"),
         Path("requestParameters.subscriptionName"),
@@ -974,6 +984,8 @@ mod tests {
             "DeleteDBCluster",
             "DeleteDBClusterSnapshot",
             "DeleteEventSubscription",
+            "DeleteDBParameterGroup",
+            "DeleteDBClusterParameterGroup",
         ]
         .into();
         for rule in EVENT_RULES {

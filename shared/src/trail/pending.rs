@@ -8,13 +8,11 @@
 
 use crate::arn::ArnScope::Regional;
 use crate::arn::ArnShape;
-use crate::model::Service::{Ec2, Rds};
+use crate::model::Service::Ec2;
 
 pub(crate) const EC2_FLOW_LOG: ArnShape =
     ArnShape::new(Ec2, "ec2", "AWS::EC2::FlowLog", Regional, "vpc-flow-log/");
-pub(crate) const RDS_DB_PARAMETER_GROUP: ArnShape =
-    ArnShape::new(Rds, "rds", "AWS::RDS::DBParameterGroup", Regional, "pg:");
 
 /// Every shape declared here.
 #[cfg(test)]
-pub(crate) const ALL: &[&ArnShape] = &[&EC2_FLOW_LOG, &RDS_DB_PARAMETER_GROUP];
+pub(crate) const ALL: &[&ArnShape] = &[&EC2_FLOW_LOG];

@@ -57,6 +57,7 @@ mod tests {
     fn a_deprecated_runtime_has_its_date_and_a_current_one_none() {
         assert_eq!(deprecation_date("python3.9"), Some("2025-12-15"));
         assert_eq!(deprecation_date("nodejs18.x"), Some("2025-09-01"));
-        assert_eq!(deprecation_date("python3.13"), None);
+        assert_eq!(deprecation_date("python3.13"), Some("2029-06-30"));
+        assert_eq!(deprecation_date("python3.14"), None);
     }
 }

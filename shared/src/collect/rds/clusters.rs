@@ -18,6 +18,8 @@
 //! EnabledCloudwatchLogsExports                                               [log type]
 //! VpcSecurityGroups          [{VpcSecurityGroupId, Status}]
 //! DBClusterMembers           [{DBInstanceIdentifier, IsClusterWriter}]
+//! Parameters                 [{Name, Value, Source}]: TLS and audit parameters of the cluster
+//!                            parameter group (see [`super::parameters`]), or `Unreadable`
 //! ```
 //!
 //! Normalised manual DB cluster snapshot configuration:
@@ -40,13 +42,14 @@ use serde_json::json;
 use tokio::sync::mpsc::Sender;
 use tracing::{debug, warn};
 
+use super::parameters::{read_group, GroupCache, GroupKind, GroupRead};
 use super::{client, AUTOMATED_PREFIX, SNAPSHOT_CONCURRENCY};
 use crate::arn::{ArnScope, ArnShape};
 use crate::collect::{
     error_code, regional_failure, send, AccountSession, Collected, CollectionError, Described,
 };
 use crate::model::{Resource, Service};
-use crate::policy::schema::{Field, Type};
+use crate::policy::schema::{Field, Type, UNREADABLE_FIELD};
 use crate::registry::{Residence, ResourceKind};
 
 /// A DB cluster: `arn:aws:rds:<region>:<account>:cluster:<identifier>`.
@@ -59,7 +62,7 @@ pub const DB_CLUSTER: ResourceKind = ResourceKind {
         "cluster:",
     ),
     residence: Residence::Regional,
-    permissions: &["rds:DescribeDBClusters"],
+    permissions: &["rds:DescribeDBClusters", "rds:DescribeDBClusterParameters"],
     fields: CLUSTER_FIELDS,
     describe: |session, id| Box::pin(describe_cluster(session, id)),
     dependents: None,
@@ -127,6 +130,8 @@ const CLUSTER_FIELDS: &[Field] = &[
             Field::new("IsClusterWriter", Type::Bool),
         ])),
     ),
+    super::parameters::PARAMETERS_FIELD,
+    UNREADABLE_FIELD,
 ];
 
 const CLUSTER_SNAPSHOT_FIELDS: &[Field] = &[
@@ -153,7 +158,7 @@ pub fn cluster_snapshot_arn(partition: &str, region: &str, account_id: &str, id:
 }
 
 /// True for a cluster of RDS's own (Aurora, Multi-AZ DB cluster, Neptune), not DocumentDB.
-fn is_rds_cluster(cluster: &DbCluster) -> bool {
+pub(super) fn is_rds_cluster(cluster: &DbCluster) -> bool {
     cluster.engine() != Some(DOCUMENTDB_ENGINE)
 }
 
@@ -174,6 +179,7 @@ pub(super) async fn collect_region(
     region: &str,
     out: &Sender<Collected>,
 ) -> Result<(), CollectionError> {
+    let mut groups = GroupCache::default();
     let mut pages = client.describe_db_clusters().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
@@ -187,10 +193,25 @@ pub(super) async fn collect_region(
             )
         })?;
         for cluster in page.db_clusters().iter().filter(|c| is_rds_cluster(c)) {
-            let resource = cluster_resource(session, region, cluster);
+            let read = match cluster.db_cluster_parameter_group() {
+                Some(name) => Some(
+                    groups
+                        .get(
+                            client,
+                            GroupKind::Cluster,
+                            name,
+                            cluster.db_cluster_identifier().unwrap_or_default(),
+                        )
+                        .await
+                        .clone(),
+                ),
+                None => None,
+            };
+            let resource = cluster_resource(session, region, cluster, read.as_ref());
             send(out, Collected::Resource(Box::new(resource))).await;
         }
     }
+    groups.emit(session, region, GroupKind::Cluster, out).await;
     let mut pages = client
         .describe_db_cluster_snapshots()
         .snapshot_type("manual")
@@ -232,14 +253,19 @@ pub(super) async fn collect_region(
     Ok(())
 }
 
-fn cluster_resource(session: &AccountSession, region: &str, c: &DbCluster) -> Resource {
+fn cluster_resource(
+    session: &AccountSession,
+    region: &str,
+    c: &DbCluster,
+    parameters: Option<&GroupRead>,
+) -> Resource {
     let account_id = &session.account.account_id;
     let id = c.db_cluster_identifier().unwrap_or_default();
     let arn = c
         .db_cluster_arn()
         .map(str::to_owned)
         .unwrap_or_else(|| cluster_arn(session.partition(), region, account_id, id));
-    let configuration = json!({
+    let mut configuration = json!({
         "DBClusterIdentifier": id,
         "Arn": arn,
         "Region": region,
@@ -271,6 +297,13 @@ fn cluster_resource(session: &AccountSession, region: &str, c: &DbCluster) -> Re
             "IsClusterWriter": m.is_cluster_writer().unwrap_or(false),
         })).collect::<Vec<_>>(),
     });
+    super::parameters::embed(
+        &mut configuration,
+        GroupKind::Cluster,
+        parameters,
+        c.engine(),
+        c.engine_version(),
+    );
     Resource {
         arn,
         account_id: account_id.clone(),
@@ -365,14 +398,26 @@ pub async fn describe_cluster(
         &session.account.account_id,
         id,
     );
-    match client(session, &region)
+    let client = client(session, &region);
+    match client
         .describe_db_clusters()
         .db_cluster_identifier(id)
         .send()
         .await
     {
         Ok(out) => Ok(match out.db_clusters().iter().find(|c| is_rds_cluster(c)) {
-            Some(c) => Described::Found(Box::new(cluster_resource(session, &region, c))),
+            Some(c) => {
+                let read = match c.db_cluster_parameter_group() {
+                    Some(name) => Some(read_group(&client, GroupKind::Cluster, name).await),
+                    None => None,
+                };
+                Described::Found(Box::new(cluster_resource(
+                    session,
+                    &region,
+                    c,
+                    read.as_ref(),
+                )))
+            }
             None => Described::NotFound,
         }),
         Err(e) if error_code(&e) == Some("DBClusterNotFoundFault") => Ok(Described::NotFound),

@@ -17,6 +17,8 @@
 //! DBSubnetGroup              {DBSubnetGroupName, VpcId} | null
 //! VpcSecurityGroups          [{VpcSecurityGroupId, Status}]
 //! DBParameterGroups          [{DBParameterGroupName, ParameterApplyStatus}]
+//! Parameters                 [{Name, Value, Source}]: TLS parameters of the first DB parameter
+//!                            group (see [`parameters`]); `Unreadable` names it when unreadable
 //! ```
 //!
 //! Normalised manual DB snapshot configuration:
@@ -44,13 +46,16 @@ use super::{
 };
 use crate::arn::{ArnScope, ArnShape};
 use crate::model::{Resource, Service};
-use crate::policy::schema::{Field, Type};
+use crate::policy::schema::{Field, Type, UNREADABLE_FIELD};
 use crate::registry::{Residence, ResourceKind, ServiceEntry};
+use parameters::{GroupKind, GroupRead};
 
 pub mod clusters;
+pub mod parameters;
 pub mod subscriptions;
 
 pub use clusters::{DB_CLUSTER, DB_CLUSTER_SNAPSHOT};
+pub use parameters::{DB_CLUSTER_PARAMETER_GROUP, DB_PARAMETER_GROUP};
 pub use subscriptions::EVENT_SUBSCRIPTION;
 
 /// RDS in the registry: instances, clusters, their manual snapshots and the event
@@ -63,6 +68,8 @@ pub const SERVICE: ServiceEntry = ServiceEntry {
         &DB_CLUSTER,
         &DB_CLUSTER_SNAPSHOT,
         &EVENT_SUBSCRIPTION,
+        &DB_PARAMETER_GROUP,
+        &DB_CLUSTER_PARAMETER_GROUP,
     ],
     collect: |session, out| {
         Box::pin(super::regions::collect_regions(
@@ -83,7 +90,7 @@ pub const DB_INSTANCE: ResourceKind = ResourceKind {
         "db:",
     ),
     residence: Residence::Regional,
-    permissions: &["rds:DescribeDBInstances"],
+    permissions: &["rds:DescribeDBInstances", "rds:DescribeDBParameters"],
     fields: INSTANCE_FIELDS,
     describe: |session, id| Box::pin(describe_instance(session, id)),
     dependents: None,
@@ -164,6 +171,8 @@ const INSTANCE_FIELDS: &[Field] = &[
             Field::new("ParameterApplyStatus", Type::String).nullable(),
         ])),
     ),
+    parameters::PARAMETERS_FIELD,
+    UNREADABLE_FIELD,
 ];
 
 const SNAPSHOT_FIELDS: &[Field] = &[
@@ -216,6 +225,7 @@ async fn collect_region(
     out: &Sender<Collected>,
 ) -> Result<(), CollectionError> {
     let client = client(session, region);
+    let mut groups = parameters::GroupCache::default();
     let mut pages = client.describe_db_instances().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
@@ -229,10 +239,25 @@ async fn collect_region(
             )
         })?;
         for instance in page.db_instances() {
-            let resource = instance_resource(session, region, instance);
+            let read = match parameter_group(instance) {
+                Some(name) => Some(
+                    groups
+                        .get(
+                            &client,
+                            GroupKind::Instance,
+                            name,
+                            instance.db_instance_identifier().unwrap_or_default(),
+                        )
+                        .await
+                        .clone(),
+                ),
+                None => None,
+            };
+            let resource = instance_resource(session, region, instance, read.as_ref());
             send(out, Collected::Resource(Box::new(resource))).await;
         }
     }
+    groups.emit(session, region, GroupKind::Instance, out).await;
     let mut pages = client
         .describe_db_snapshots()
         .snapshot_type("manual")
@@ -277,14 +302,26 @@ async fn collect_region(
     subscriptions::collect_region(session, &client, region, out).await
 }
 
-fn instance_resource(session: &AccountSession, region: &str, db: &DbInstance) -> Resource {
+/// The DB parameter group an instance runs with (the first RDS lists).
+fn parameter_group(db: &DbInstance) -> Option<&str> {
+    db.db_parameter_groups()
+        .first()
+        .and_then(|g| g.db_parameter_group_name())
+}
+
+fn instance_resource(
+    session: &AccountSession,
+    region: &str,
+    db: &DbInstance,
+    parameters: Option<&GroupRead>,
+) -> Resource {
     let account_id = &session.account.account_id;
     let id = db.db_instance_identifier().unwrap_or_default();
     let arn = db
         .db_instance_arn()
         .map(str::to_owned)
         .unwrap_or_else(|| instance_arn(session.partition(), region, account_id, id));
-    let configuration = json!({
+    let mut configuration = json!({
         "DBInstanceIdentifier": id,
         "Arn": arn,
         "Region": region,
@@ -321,6 +358,13 @@ fn instance_resource(session: &AccountSession, region: &str, db: &DbInstance) ->
             "ParameterApplyStatus": g.parameter_apply_status(),
         })).collect::<Vec<_>>(),
     });
+    parameters::embed(
+        &mut configuration,
+        GroupKind::Instance,
+        parameters,
+        db.engine(),
+        db.engine_version(),
+    );
     Resource {
         arn,
         account_id: account_id.clone(),
@@ -417,7 +461,21 @@ pub async fn describe_instance(
         .await
     {
         Ok(out) => Ok(match out.db_instances().first() {
-            Some(db) => Described::Found(Box::new(instance_resource(session, &region, db))),
+            Some(db) => {
+                let client = client(session, &region);
+                let read = match parameter_group(db) {
+                    Some(name) => {
+                        Some(parameters::read_group(&client, GroupKind::Instance, name).await)
+                    }
+                    None => None,
+                };
+                Described::Found(Box::new(instance_resource(
+                    session,
+                    &region,
+                    db,
+                    read.as_ref(),
+                )))
+            }
             None => Described::NotFound,
         }),
         Err(e) if error_code(&e) == Some("DBInstanceNotFound") => Ok(Described::NotFound),
