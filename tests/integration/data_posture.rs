@@ -669,14 +669,7 @@ async fn rds_inventory_and_scan_find_exactly_the_misconfigured_databases_and_sna
     // (the twin forces TLS through a parameter group of its own; the open one runs with the
     // default group, whose rds.force_ssl is 0 before PostgreSQL 15)
     let tls_group = format!("tls-{id}");
-    eu.create_db_parameter_group()
-        .db_parameter_group_name(&tls_group)
-        .db_parameter_group_family("postgres9.3")
-        .description("TLS forced")
-        .send()
-        .await
-        .unwrap();
-    set_parameter(&eu, &tls_group, "rds.force_ssl", "1").await;
+    seed::db_parameter_group(&eu, &tls_group, "postgres9.3", &[("rds.force_ssl", "1")]).await;
     us.create_db_instance()
         .db_instance_identifier(&open)
         .engine("postgres")
@@ -801,7 +794,7 @@ async fn rds_inventory_and_scan_find_exactly_the_misconfigured_databases_and_sna
     assert_eq!(state("RdsSnapshotEncrypted"), Some(FindingState::Active));
 
     // When the twin's parameter group stops forcing TLS and its event goes through the queue
-    set_parameter(&eu, &tls_group, "rds.force_ssl", "0").await;
+    seed::set_db_parameter(&eu, &tls_group, "rds.force_ssl", "0").await;
     let body = api_call(
         &account,
         "rds",
@@ -822,7 +815,7 @@ async fn rds_inventory_and_scan_find_exactly_the_misconfigured_databases_and_sna
     assert_eq!(report.processed, 1, "{report:?}");
 
     // When TLS is forced again
-    set_parameter(&eu, &tls_group, "rds.force_ssl", "1").await;
+    seed::set_db_parameter(&eu, &tls_group, "rds.force_ssl", "1").await;
     let body = api_call(
         &account,
         "rds",
@@ -840,54 +833,6 @@ async fn rds_inventory_and_scan_find_exactly_the_misconfigured_databases_and_sna
         .find(|f| f.policy_id == "RdsInstancePostgresTlsRequired")
         .expect("the TLS finding is kept");
     assert_eq!(tls.state, FindingState::Resolved);
-}
-
-/// Sets one parameter of a DB parameter group (applied immediately).
-async fn set_parameter(rds: &aws_sdk_rds::Client, group: &str, name: &str, value: &str) {
-    rds.modify_db_parameter_group()
-        .db_parameter_group_name(group)
-        .parameters(
-            aws_sdk_rds::types::Parameter::builder()
-                .parameter_name(name)
-                .parameter_value(value)
-                .apply_method(aws_sdk_rds::types::ApplyMethod::Immediate)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
-/// Creates a DB cluster parameter group of `family` with `parameters` set.
-async fn cluster_group(
-    rds: &aws_sdk_rds::Client,
-    name: &str,
-    family: &str,
-    parameters: &[(&str, &str)],
-) {
-    rds.create_db_cluster_parameter_group()
-        .db_cluster_parameter_group_name(name)
-        .db_parameter_group_family(family)
-        .description("qrie test")
-        .send()
-        .await
-        .unwrap();
-    if parameters.is_empty() {
-        return;
-    }
-    let mut modify = rds
-        .modify_db_cluster_parameter_group()
-        .db_cluster_parameter_group_name(name);
-    for (n, v) in parameters {
-        modify = modify.parameters(
-            aws_sdk_rds::types::Parameter::builder()
-                .parameter_name(*n)
-                .parameter_value(*v)
-                .apply_method(aws_sdk_rds::types::ApplyMethod::Immediate)
-                .build(),
-        );
-    }
-    modify.send().await.unwrap();
 }
 
 const WEAK_CLUSTER_FAILS: &[&str] = &[
@@ -923,8 +868,8 @@ async fn rds_cluster_inventory_and_scan_find_exactly_the_misconfigured_clusters_
     let (weak, strong) = (format!("weak-{id}"), format!("strong-{id}"));
     // (the weak cluster's group sets nothing: audit logging and TLS stay at their defaults, off)
     let (weak_group, strong_group) = (format!("weakc-{id}"), format!("strongc-{id}"));
-    cluster_group(&us, &weak_group, "aurora-mysql8.0", &[]).await;
-    cluster_group(
+    seed::db_cluster_parameter_group(&us, &weak_group, "aurora-mysql8.0", &[]).await;
+    seed::db_cluster_parameter_group(
         &eu,
         &strong_group,
         "aurora-mysql8.0",

@@ -228,3 +228,75 @@ pub async fn public_url(client: &aws_sdk_lambda::Client, name: &str) {
         .await
         .expect("permission added");
 }
+
+/// The parameters as ModifyDB(Cluster)ParameterGroup takes them, each applied immediately.
+fn db_parameters(parameters: &[(&str, &str)]) -> Vec<aws_sdk_rds::types::Parameter> {
+    parameters
+        .iter()
+        .map(|(name, value)| {
+            aws_sdk_rds::types::Parameter::builder()
+                .parameter_name(*name)
+                .parameter_value(*value)
+                .apply_method(aws_sdk_rds::types::ApplyMethod::Immediate)
+                .build()
+        })
+        .collect()
+}
+
+/// Sets one parameter of a DB parameter group (applied immediately).
+pub async fn set_db_parameter(rds: &aws_sdk_rds::Client, group: &str, name: &str, value: &str) {
+    rds.modify_db_parameter_group()
+        .db_parameter_group_name(group)
+        .set_parameters(Some(db_parameters(&[(name, value)])))
+        .send()
+        .await
+        .expect("parameter set");
+}
+
+/// Creates a DB parameter group of `family` with `parameters` set.
+pub async fn db_parameter_group(
+    rds: &aws_sdk_rds::Client,
+    name: &str,
+    family: &str,
+    parameters: &[(&str, &str)],
+) {
+    rds.create_db_parameter_group()
+        .db_parameter_group_name(name)
+        .db_parameter_group_family(family)
+        .description("qrie test")
+        .send()
+        .await
+        .expect("parameter group created");
+    if !parameters.is_empty() {
+        rds.modify_db_parameter_group()
+            .db_parameter_group_name(name)
+            .set_parameters(Some(db_parameters(parameters)))
+            .send()
+            .await
+            .expect("parameters set");
+    }
+}
+
+/// Creates a DB cluster parameter group of `family` with `parameters` set.
+pub async fn db_cluster_parameter_group(
+    rds: &aws_sdk_rds::Client,
+    name: &str,
+    family: &str,
+    parameters: &[(&str, &str)],
+) {
+    rds.create_db_cluster_parameter_group()
+        .db_cluster_parameter_group_name(name)
+        .db_parameter_group_family(family)
+        .description("qrie test")
+        .send()
+        .await
+        .expect("cluster parameter group created");
+    if !parameters.is_empty() {
+        rds.modify_db_cluster_parameter_group()
+            .db_cluster_parameter_group_name(name)
+            .set_parameters(Some(db_parameters(parameters)))
+            .send()
+            .await
+            .expect("cluster parameters set");
+    }
+}

@@ -1307,25 +1307,7 @@ async fn the_rds_collector_writes_exactly_the_declared_schema() {
         format!("snap-{}", world.id),
     );
     let group = format!("tls-{}", world.id);
-    rds.create_db_parameter_group()
-        .db_parameter_group_name(&group)
-        .db_parameter_group_family("postgres16")
-        .description("TLS forced")
-        .send()
-        .await
-        .unwrap();
-    rds.modify_db_parameter_group()
-        .db_parameter_group_name(&group)
-        .parameters(
-            aws_sdk_rds::types::Parameter::builder()
-                .parameter_name("rds.force_ssl")
-                .parameter_value("1")
-                .apply_method(aws_sdk_rds::types::ApplyMethod::Immediate)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    data_seed::db_parameter_group(&rds, &group, "postgres16", &[("rds.force_ssl", "1")]).await;
     rds.create_db_instance()
         .db_instance_identifier(&db)
         .engine("postgres")
@@ -1597,25 +1579,13 @@ async fn the_rds_cluster_and_subscription_collector_writes_exactly_the_declared_
         format!("csnap-{}", world.id),
     );
     let cluster_group = format!("audit-{}", world.id);
-    rds.create_db_cluster_parameter_group()
-        .db_cluster_parameter_group_name(&cluster_group)
-        .db_parameter_group_family("aurora-mysql8.0")
-        .description("audit and TLS")
-        .send()
-        .await
-        .unwrap();
-    rds.modify_db_cluster_parameter_group()
-        .db_cluster_parameter_group_name(&cluster_group)
-        .parameters(
-            aws_sdk_rds::types::Parameter::builder()
-                .parameter_name("server_audit_logging")
-                .parameter_value("1")
-                .apply_method(aws_sdk_rds::types::ApplyMethod::Immediate)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    data_seed::db_cluster_parameter_group(
+        &rds,
+        &cluster_group,
+        "aurora-mysql8.0",
+        &[("server_audit_logging", "1")],
+    )
+    .await;
     rds.create_db_cluster()
         .db_cluster_identifier(&aurora)
         .engine("aurora-mysql")

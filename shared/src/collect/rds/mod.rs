@@ -454,7 +454,8 @@ pub async fn describe_instance(
         &session.account.account_id,
         id,
     );
-    match client(session, &region)
+    let client = client(session, &region);
+    match client
         .describe_db_instances()
         .db_instance_identifier(id)
         .send()
@@ -462,7 +463,6 @@ pub async fn describe_instance(
     {
         Ok(out) => Ok(match out.db_instances().first() {
             Some(db) => {
-                let client = client(session, &region);
                 let read = match parameter_group(db) {
                     Some(name) => {
                         Some(parameters::read_group(&client, GroupKind::Instance, name).await)
