@@ -432,12 +432,12 @@ fn sample_body(file: &str, account_id: &str) -> String {
 
 #[tokio::test]
 async fn an_event_for_a_kind_without_collector_is_acknowledged_as_unsupported() {
-    // Given an onboarded account and a change to one of its DB parameter groups (RDS is
-    // collected, parameter groups not yet: their events are followed ahead of their collector)
+    // Given an onboarded account and the deletion of one of its VPC flow logs (EC2 is
+    // collected, flow logs not yet as a kind: their events are followed ahead of their collector)
     let world = World::new().await;
     let account = world.onboard().await;
     let queues = Queues::new(&world, 30).await;
-    let body = sample_body("rds-modify-db-parameter-group.json", &account.account_id);
+    let body = sample_body("ec2-delete-flow-logs.json", &account.account_id);
     // When it goes through the queue
     let (_, response, summary) = deliver(&world, &queues, &[body]).await;
     // Then it is acknowledged and counted unsupported

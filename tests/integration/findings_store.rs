@@ -258,6 +258,32 @@ async fn lifecycle(store: &dyn FindingStore, arn: &str) {
     let lifted = state().await;
     assert_eq!(lifted.suppressed, None);
     assert!(!lifted.is_suppressed_at(at(8)));
+    // Given it is acknowledged and suppressed again, then resolved at t9
+    assert!(store.acknowledge(arn, POLICY, &ack).await.unwrap());
+    assert!(store
+        .suppress(arn, POLICY, Some(&suppression))
+        .await
+        .unwrap());
+    let passes = Resolution::Passes { observed_at: at(9) };
+    assert!(store.resolve(arn, POLICY, a, at(9), passes).await.unwrap());
+    // When another account's new resource takes the ARN and fails at t10
+    let b = "222222222222";
+    let other = FailedEvaluation {
+        evaluated_at: at(10),
+        ..failed(arn, b, at(10))
+    };
+    assert_eq!(store.open(&other).await.unwrap(), OpenOutcome::Opened);
+    // Then it is that account's new finding: nothing of the first account's triage or history
+    // (its accepted risk must not hide the finding here)
+    let taken = state().await;
+    assert_eq!(
+        (taken.account_id.as_str(), taken.state, taken.first_seen),
+        (b, FindingState::Active, at(10))
+    );
+    assert_eq!(taken.acknowledged, None);
+    assert_eq!(taken.suppressed, None);
+    assert!(!taken.is_suppressed_at(at(11)));
+    assert_eq!(taken.history, qrie::model::History::default());
 }
 
 #[tokio::test]

@@ -342,6 +342,17 @@ pub struct DynamoFindings {
     table: String,
 }
 
+/// How a failed evaluation opens its finding.
+#[derive(Clone, Copy)]
+enum Opening {
+    /// The item is new, or this account's own (active or resolved): its first-seen time, its
+    /// triage and its history are kept.
+    InPlace,
+    /// The item is another account's resolved finding on the same ARN (the name was taken by a
+    /// new resource here): the finding starts afresh.
+    TakeOver,
+}
+
 impl DynamoFindings {
     pub fn new(client: Client, table: &str) -> Self {
         Self {
@@ -387,8 +398,14 @@ impl DynamoFindings {
     fn open_update(
         &self,
         failed: &FailedEvaluation,
-        first_seen: &str,
+        opening: Opening,
     ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let (first_seen, fresh) = match opening {
+            Opening::InPlace => ("if_not_exists(#first, :now)", ""),
+            // Another account's triage and history are not this account's: an acknowledgement
+            // or an accepted risk there must not hide the finding here.
+            Opening::TakeOver => (":now", ", #ack, #sup, #reopened, #reopened_at, #was"),
+        };
         let builder = self
             .client
             .update_item()
@@ -398,7 +415,7 @@ impl DynamoFindings {
             .update_expression(format!(
                 "SET #state = :active, #sev = :sev, #ev = :ev, #last = :now, \
                  #first = {first_seen}, #part = :part, #acct = :acct, \
-                 #type = :type, #obs = :obs{} REMOVE #resolved{}",
+                 #type = :type, #obs = :obs{} REMOVE #resolved{}{fresh}",
                 if failed.muted.is_some() {
                     ", #muted = :muted"
                 } else {
@@ -429,6 +446,15 @@ impl DynamoFindings {
             .expression_attribute_values(":acct", AttributeValue::S(failed.account_id.clone()))
             .expression_attribute_values(":type", AttributeValue::S(failed.resource_type.clone()))
             .expression_attribute_values(":obs", AttributeValue::S(timestamp(failed.observed_at)));
+        let builder = match opening {
+            Opening::InPlace => builder,
+            Opening::TakeOver => builder
+                .expression_attribute_names("#ack", f::ACKNOWLEDGED)
+                .expression_attribute_names("#sup", f::SUPPRESSED)
+                .expression_attribute_names("#reopened", f::REOPENED)
+                .expression_attribute_names("#reopened_at", f::REOPENED_AT)
+                .expression_attribute_names("#was", f::LAST_RESOLVED_AT),
+        };
         match &failed.muted {
             Some(rule) => {
                 builder.expression_attribute_values(":muted", item::rule_match_to_attr(rule))
@@ -574,7 +600,7 @@ impl FindingStore for DynamoFindings {
 
     async fn open(&self, failed: &FailedEvaluation) -> Result<OpenOutcome, StoreError> {
         let result = self
-            .open_update(failed, "if_not_exists(#first, :now)")
+            .open_update(failed, Opening::InPlace)
             .condition_expression(OPEN_IN_PLACE)
             .return_values(ReturnValue::AllOld)
             .send()
@@ -618,7 +644,7 @@ impl FindingStore for DynamoFindings {
         }
         // RESOLVED in another account: this account's resource now has the ARN.
         let result = self
-            .open_update(failed, ":now")
+            .open_update(failed, Opening::TakeOver)
             .condition_expression("#state = :resolved AND #acct = :old")
             .expression_attribute_values(":resolved", state_value(FindingState::Resolved))
             .expression_attribute_values(":old", AttributeValue::S(account))

@@ -258,6 +258,13 @@ fn the_sample_sqs_events_touch_the_resources_their_names_say() {
             "rds-modify-db-parameter-group.json",
             &[("arn:aws:rds:us-east-1:111122223333:pg:orders-pg", false)],
         ),
+        (
+            "ec2-delete-flow-logs.json",
+            &[(
+                "arn:aws:ec2:us-east-1:111122223333:vpc-flow-log/fl-064ed3a785e4a37ef",
+                true,
+            )],
+        ),
     ];
     for (file, expected) in table {
         let path = repo_path("events/event-processor").join(file);
