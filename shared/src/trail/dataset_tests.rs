@@ -186,7 +186,7 @@ fn every_sample_sqs_event_yields_a_touched_resource() {
 #[test]
 fn the_sample_sqs_events_touch_the_resources_their_names_say() {
     // given each sample and the resources its scenario is about
-    let table: [(&str, &[(&str, bool)]); 10] = [
+    let table: [(&str, &[(&str, bool)]); 11] = [
         (
             "s3-put-bucket-acl-public.json",
             &[("arn:aws:s3:::qrie-demo-logs", false)],

@@ -1,0 +1,182 @@
+"""Scripted measurement (part of `make bench`): one account of about 10,000 resources across the
+eight services, inventoried and scanned through the real function binaries and the Lambda Runtime
+API, against the local AWS.
+
+Seeds the account in two regions (security groups, volumes, VPCs, IAM users and roles, buckets,
+keys, functions, DB instances and snapshots, trails), then runs `{"service": "all"}` through
+`qrie_inventory_generator` and `{}` through `qrie_policy_scanner` once, and prints for each: the
+wall time, the handler's own duration, and the function process's CPU time (user + sys, read by
+`lambda_invoke.py` with wait4). The local AWS is a separate process, so the CPU time is the
+function's work without the emulator's latency: the figure the issue's target (under 1 s per
+10,000 resources) is about.
+
+Usage: bench_account.py [--scale N]  (N resources, default 10000; the mix is fixed below)
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import demo  # noqa: E402
+
+REGIONS = ["us-east-1", "eu-west-1"]
+# The share of each kind in the account, per 10,000 resources (VPCs bring their default security
+# group, route table and network ACL; the two default VPCs theirs).
+MIX = {
+    "security_groups": 2900, "volumes": 2000, "vpcs": 100, "users": 1000, "roles": 900,
+    "buckets": 400, "keys": 800, "functions": 500, "db_instances": 300, "db_snapshots": 100,
+    "trails": 10,
+}
+EMPTY_ZIP = b"PK\x05\x06" + bytes(18)
+
+
+def split(n):
+    """n spread over the regions."""
+    return [n // len(REGIONS) + (1 if i < n % len(REGIONS) else 0) for i in range(len(REGIONS))]
+
+
+def seed(endpoint, creds, scale):
+    counts = {kind: max(1, share * scale // 10000) for kind, share in MIX.items()}
+    jobs, later = [], []
+
+    def job(fn, *args, **kwargs):
+        jobs.append((fn, args, kwargs))
+
+    iam = demo.client("iam", endpoint, "us-east-1", creds)
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    fn_role = iam.create_role(RoleName="bench-fn", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    for i in range(counts["users"]):
+        def user(i=i):
+            iam.create_user(UserName=f"bench-user-{i:05}")
+            if i % 4 == 0:
+                iam.create_access_key(UserName=f"bench-user-{i:05}")
+            if i % 10 == 0:
+                iam.put_user_policy(UserName=f"bench-user-{i:05}", PolicyName="all", PolicyDocument=json.dumps({
+                    "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        job(user)
+    for i in range(counts["roles"] - 1):
+        job(iam.create_role, RoleName=f"bench-role-{i:05}", AssumeRolePolicyDocument=trust)
+    s3 = demo.client("s3", endpoint, "us-east-1", creds)
+    for i in range(1, counts["buckets"]):
+        def bucket(i=i):
+            name = f"qrie-bench-{i:05}"
+            s3.create_bucket(Bucket=name)
+            if i % 2 == 0:
+                s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+                    "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+                    "RestrictPublicBuckets": True})
+        job(bucket)
+    for region, n_sg, n_vol, n_vpc, n_key, n_fn, n_db, n_snap, n_trail in zip(
+            REGIONS, *(split(counts[k]) for k in (
+                "security_groups", "volumes", "vpcs", "keys", "functions", "db_instances",
+                "db_snapshots", "trails"))):
+        ec2 = demo.client("ec2", endpoint, region, creds)
+        vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+        for i in range(n_vpc):
+            job(ec2.create_vpc, CidrBlock=f"10.{i % 250}.0.0/16")
+        for i in range(n_sg):
+            def group(i=i, ec2=ec2, vpc=vpc):
+                gid = ec2.create_security_group(GroupName=f"bench-{i:05}", Description="bench",
+                                                VpcId=vpc)["GroupId"]
+                cidr = "0.0.0.0/0" if i % 10 == 0 else "10.0.0.0/8"
+                ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+                    {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": cidr}]}])
+            job(group)
+        for i in range(n_vol):
+            job(ec2.create_volume, AvailabilityZone=f"{region}a", Size=8, Encrypted=i % 2 == 0)
+        kms = demo.client("kms", endpoint, region, creds)
+        for i in range(n_key):
+            def key(i=i, kms=kms):
+                kid = kms.create_key(Description=f"bench {i}")["KeyMetadata"]["KeyId"]
+                if i % 2 == 0:
+                    kms.enable_key_rotation(KeyId=kid)
+            job(key)
+        lam = demo.client("lambda", endpoint, region, creds)
+        for i in range(n_fn):
+            job(lam.create_function, FunctionName=f"bench-fn-{i:05}", Runtime="python3.13" if i % 3 else "python3.8",
+                Role=fn_role, Handler="index.handler", Code={"ZipFile": EMPTY_ZIP},
+                Environment={"Variables": {"LOG_LEVEL": "info", "STAGE": "bench"}})
+        rds = demo.client("rds", endpoint, region, creds)
+        for i in range(n_db):
+            job(rds.create_db_instance, DBInstanceIdentifier=f"bench-db-{i:05}", Engine="postgres",
+                DBInstanceClass="db.t3.micro", AllocatedStorage=20, MasterUsername="postgres",
+                MasterUserPassword="bench-only-password", PubliclyAccessible=i % 5 == 0,
+                StorageEncrypted=i % 2 == 0, BackupRetentionPeriod=7)
+        ct = demo.client("cloudtrail", endpoint, region, creds)
+        for i in range(n_trail):
+            job(ct.create_trail, Name=f"bench-trail-{region}-{i}", S3BucketName="qrie-bench-00000",
+                IsMultiRegionTrail=i == 0, EnableLogFileValidation=i % 2 == 0)
+        for i in range(min(n_snap, n_db)):
+            later.append((rds.create_db_snapshot, (),
+                          {"DBInstanceIdentifier": f"bench-db-{i:05}", "DBSnapshotIdentifier": f"bench-snap-{i:05}"}))
+    # Trails name a bucket: it is made first; snapshots need their instances: they come after.
+    s3.create_bucket(Bucket="qrie-bench-00000")
+    with ThreadPoolExecutor(8) as pool:
+        for batch in (jobs, later):
+            for f in [pool.submit(fn, *args, **kwargs) for fn, args, kwargs in batch]:
+                f.result()
+    return counts
+
+
+def run(function, event, env):
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as usage_file:
+        path = usage_file.name
+    try:
+        result, wall = demo.invoke(function, os.path.join(demo.ROOT, event), dict(env, QRIE_INVOKE_RUSAGE=path))
+        with open(path) as f:
+            usage = json.load(f)
+    finally:
+        os.unlink(path)
+    return result, wall, usage["user_s"] + usage["sys_s"], usage["max_rss_kib"]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scale", type=int, default=10000)
+    args = parser.parse_args()
+    moto, endpoint = demo.start_moto()
+    env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1", RUST_LOG="warn")
+    env.pop("AWS_PROFILE", None)
+    try:
+        demo.create_tables(endpoint)
+        creds = demo.customer_creds(endpoint)
+        started = time.monotonic()
+        seed(endpoint, creds, args.scale)
+        seeded = time.monotonic() - started
+        ddb = demo.client("dynamodb", endpoint)
+        ddb.put_item(TableName="qrie_accounts", Item={
+            "AccountId": {"S": demo.ACCOUNT}, "RoleArn": {"S": demo.ROLE},
+            "ExternalId": {"S": "qrie-demo-external-id"},
+            "Regions": {"L": [{"S": r} for r in REGIONS]}, "Enabled": {"BOOL": True},
+            "Name": {"S": "Bench account"}})
+        inv, inv_wall, inv_cpu, inv_rss = run("inventory-generator", "events/inventory-generator/all.json", env)
+        scan, scan_wall, scan_cpu, scan_rss = run("policy-scanner", "events/policy-scanner/all.json", env)
+    finally:
+        moto.terminate()
+        moto.wait()
+    n = inv["resources"]
+    per_service = {s: sum(r.values()) if isinstance(r, dict) else r
+                   for s, r in ((s, v.get("by_region", v.get("resources")))
+                                for s, v in inv["accounts"][0]["services"].items())}
+    print(f"account of {n} resources ({per_service}), seeded in {seeded:.0f} s; "
+          f"{len(inv['errors'])} collection errors")
+    for error in inv["errors"][:5]:
+        print(f"  collection error: {error}")
+    print(f"  inventory: wall {inv_wall:.1f} s, handler {inv['duration_ms'] / 1000:.1f} s, "
+          f"function CPU {inv_cpu:.2f} s ({inv_cpu * 10000 / n:.2f} s per 10,000), peak RSS {inv_rss // 1024} MiB")
+    print(f"  scan: {scan['evaluated']} evaluations, {scan['new']} findings; wall {scan_wall:.1f} s, "
+          f"handler {scan['duration_ms'] / 1000:.1f} s, function CPU {scan_cpu:.2f} s "
+          f"({scan_cpu * 10000 / n:.2f} s per 10,000), peak RSS {scan_rss // 1024} MiB")
+    print(json.dumps({"resources": n, "inventory": [inv_wall, inv["duration_ms"], inv_cpu, inv_rss],
+                      "scan": [scan_wall, scan["duration_ms"], scan_cpu, scan_rss]}))
+
+
+if __name__ == "__main__":
+    main()
