@@ -846,6 +846,7 @@ const WEAK_CLUSTER_FAILS: &[&str] = &[
     "RdsClusterNonDefaultPort",
     "RdsClusterStorageEncrypted",
     "RdsClusterAuroraMysqlAuditLogging",
+    "RdsClusterAuroraMysqlAuditLogExported",
     "RdsClusterTlsRequired",
 ];
 
