@@ -36,10 +36,11 @@ rejects the difference):
                        VersioningConfiguration.
   GetBucketNotificationConfiguration  moto's XML root is GetBucketNotificationResponse; S3's
                        is NotificationConfiguration.
-  EC2 actions moto lacks  moto answers 500 with an HTML page, which the SDK takes for a
-                       transient fault and retries with backoff (seconds per call); EC2 answers an
-                       action it does not know with 400 InvalidAction, which is what is sent
-                       instead (the collectors then report the API as a collection error at once).
+  EC2 and RDS actions moto lacks  moto answers 500 with an HTML page, which the SDK takes
+                       for a transient fault and retries with backoff (seconds per call); both
+                       services answer an action they do not know with 400 InvalidAction, which
+                       is what is sent instead (in each one's error shape), so the collectors
+                       report the API as unreadable at once.
   DynamoDB requests    served one at a time. The server is threaded, and moto's
                        TransactWriteItems backs up the whole table before it starts and restores
                        that copy when any condition fails, so a transaction refused while another
@@ -190,8 +191,9 @@ class FaultInjector:
             return self._control(environ, start_response)
         if environ.get("PATH_INFO") == "/_qrie/calls":
             return self._calls(environ, start_response)
-        ec2 = _EC2_SCOPE.search(environ.get("HTTP_AUTHORIZATION", "")) is not None
-        if ec2 or self.counted or any("body_contains" in r for r in self.rules):
+        scope = _QUERY_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        query_service = scope.group(1) if scope else None
+        if query_service or self.counted or any("body_contains" in r for r in self.rules):
             # Read the body once and hand moto an identical stream.
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
@@ -208,14 +210,22 @@ class FaultInjector:
                         rule = candidate
                         break
         if rule is None:
-            unknown = _ec2_action_moto_lacks(environ) if ec2 else None
+            unknown = _action_moto_lacks(query_service, environ) if query_service else None
             if unknown is not None:
-                body = (
-                    '<?xml version="1.0" encoding="UTF-8"?>\n'
-                    "<Response><Errors><Error><Code>InvalidAction</Code>"
-                    f"<Message>The action {unknown} is not valid for this web service.</Message>"
-                    "</Error></Errors><RequestID>qrie-moto-gap</RequestID></Response>"
-                )
+                message = f"The action {unknown} is not valid for this web service."
+                if query_service == "ec2":
+                    body = (
+                        '<?xml version="1.0" encoding="UTF-8"?>\n'
+                        f"<Response><Errors><Error><Code>InvalidAction</Code><Message>{message}</Message>"
+                        "</Error></Errors><RequestID>qrie-moto-gap</RequestID></Response>"
+                    )
+                else:
+                    body = (
+                        '<?xml version="1.0" encoding="UTF-8"?>\n'
+                        "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code>"
+                        f"<Message>{message}</Message></Error><RequestId>qrie-moto-gap</RequestId>"
+                        "</ErrorResponse>"
+                    )
                 return Response(body, status=400, content_type="text/xml")(environ, start_response)
             if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
                 with self.dynamodb:
@@ -266,20 +276,25 @@ class FaultInjector:
         return Response(body, status=status, content_type=content_type)(environ, start_response)
 
 
-_EC2_SCOPE = re.compile(r"Credential=[^/]+/[0-9]{8}/[a-z0-9-]+/ec2/aws4_request")
+# The query-protocol services whose unknown actions are answered as AWS does.
+_QUERY_SCOPE = re.compile(r"Credential=[^/]+/[0-9]{8}/[a-z0-9-]+/(ec2|rds)/aws4_request")
 
 
-def _ec2_action_moto_lacks(environ):
-    """The EC2 query action of the request when moto has no handler for it, else None."""
+def _action_moto_lacks(service, environ):
+    """The query action of the request when moto's `service` has no handler for it, else None."""
     from moto.core.utils import camelcase_to_underscores
-    from moto.ec2.responses import EC2Response
+
+    if service == "ec2":
+        from moto.ec2.responses import EC2Response as responses
+    else:
+        from moto.rds.responses import RDSResponse as responses
 
     actions = parse_qs(environ.get("qrie.body", "")).get("Action") or parse_qs(
         environ.get("QUERY_STRING", "")
     ).get("Action")
     if not actions or not re.fullmatch(r"[A-Za-z0-9]+", actions[0]):
         return None
-    return None if hasattr(EC2Response, camelcase_to_underscores(actions[0])) else actions[0]
+    return None if hasattr(responses, camelcase_to_underscores(actions[0])) else actions[0]
 
 
 # The access point operations' response roots, opening and closing tags.

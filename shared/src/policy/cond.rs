@@ -35,7 +35,9 @@
 //! written with an explicit case for the never-used key. The evaluation time is the scan's or
 //! the event's (`holds_at`, `evidence_at`); [`PolicyCondition::holds`] uses the current time,
 //! and a policy file's examples are evaluated at their `examples.at` when they give one, so that
-//! an example of a fresh key stays fresh.
+//! an example of a fresh key stays fresh. `due_within_days` is its mirror for expiry dates: it
+//! holds when the date is less than that many days after the evaluation time, or already past
+//! (a certificate valid for fewer than 90 more days); a missing date or a non-date never is.
 //!
 //! IAM documents ([`super::iam_doc`] has the exact semantics): the value at the path is a set of
 //! policy documents (a document, or any array or object holding documents: a user's
@@ -190,6 +192,8 @@ pub enum Op {
     CidrContains(IpNet),
     /// A date more than this many days before the evaluation time.
     OlderThanDays(f64),
+    /// A date less than this many days after the evaluation time (or before it).
+    DueWithinDays(f64),
     /// IAM documents that allow every action of the pattern on every resource.
     Allows(String),
     /// IAM documents that grant a privilege-escalation combination.
@@ -231,7 +235,8 @@ pub enum PolicyCondition {
 }
 
 const OPERATORS: &str = "eq, neq, exists, not_exists, in, not_in, gt, gte, lt, lte, contains, \
-                         starts_with, ends_with, matches, covers, cidr_contains, older_than_days, allows, \
+                         starts_with, ends_with, matches, covers, cidr_contains, older_than_days, due_within_days, \
+                         allows, \
                          escalates_privilege, trusts_accounts_outside, trusts_services_unscoped, \
                          grants_outside_account";
 
@@ -555,6 +560,13 @@ fn compile_op(name: &str, value: Option<&Value>) -> Result<Op, String> {
             }
             Op::OlderThanDays(days)
         }
+        "due_within_days" => {
+            let days = number()?;
+            if days.is_nan() || days < 0.0 {
+                return Err("operator `due_within_days` needs a number of days, 0 or more".into());
+            }
+            Op::DueWithinDays(days)
+        }
         "allows" => Op::Allows(string()?),
         "escalates_privilege" => {
             if value.is_some() {
@@ -652,6 +664,7 @@ impl Op {
             Op::Covers(_) => "covers",
             Op::CidrContains(_) => "cidr_contains",
             Op::OlderThanDays(_) => "older_than_days",
+            Op::DueWithinDays(_) => "due_within_days",
             Op::Allows(_) => "allows",
             Op::EscalatesPrivilege => "escalates_privilege",
             Op::TrustsAccountsOutside(_) => "trusts_accounts_outside",
@@ -690,6 +703,10 @@ impl Op {
             Op::OlderThanDays(days) => text(actual).and_then(parse_date).is_some_and(|date| {
                 // Whole seconds: a date exactly `days` old is not older than it.
                 (now - date).num_seconds() as f64 > days * 86_400.0
+            }),
+            Op::DueWithinDays(days) => text(actual).and_then(parse_date).is_some_and(|date| {
+                // Whole seconds: a date exactly `days` ahead is not within them.
+                ((date - now).num_seconds() as f64) < days * 86_400.0
             }),
             Op::Allows(target) => actual.is_some_and(|v| iam_doc::allows(v, target)),
             Op::EscalatesPrivilege => actual.is_some_and(|v| iam_doc::escalation(v).is_some()),
@@ -815,7 +832,7 @@ mod tests {
                 "in" | "not_in" => Some(serde_json::json!(["a"])),
                 "gt" | "gte" | "lt" | "lte" => Some(serde_json::json!(1)),
                 "cidr_contains" => Some(serde_json::json!("10.0.0.0/8")),
-                "older_than_days" => Some(serde_json::json!(90)),
+                "older_than_days" | "due_within_days" => Some(serde_json::json!(90)),
                 "escalates_privilege" | "trusts_services_unscoped" => None,
                 "trusts_accounts_outside" | "grants_outside_account" => Some(serde_json::json!([])),
                 _ => Some(serde_json::json!("a")),
@@ -1049,6 +1066,28 @@ any_item:
             Value::Object(c.evidence_at(&config, late)),
             json!({"AccessKeys[1]": {"Status": "Active", "CreateDate": "2026-06-01T00:00:00Z"}})
         );
+    }
+
+    #[test]
+    fn due_within_days_holds_for_a_date_less_than_that_many_days_ahead_or_past() {
+        // Given a 90-day expiry rule and an evaluation time
+        let c = cond("{path: ValidTill, op: due_within_days, value: 90}");
+        let now = at("2026-12-01T00:00:00Z");
+        let cert = |date: &str| json!({ "ValidTill": date });
+        // Then a date 89 days ahead is due, one 91 days ahead is not
+        assert!(c.holds_at(&cert("2027-02-28T00:00:00Z"), now));
+        assert!(!c.holds_at(&cert("2027-03-02T00:00:00Z"), now));
+        // And exactly 90 days ahead is not within 90 days; one second less is
+        assert!(!c.holds_at(&cert("2027-03-01T00:00:00Z"), now));
+        assert!(c.holds_at(&cert("2027-02-28T23:59:59Z"), now));
+        // And a date already past is due
+        assert!(c.holds_at(&cert("2024-08-22T17:08:50Z"), now));
+        // And missing, null and non-dates are never due
+        assert!(!c.holds_at(&json!({}), now));
+        assert!(!c.holds_at(&json!({"ValidTill": null}), now));
+        assert!(!c.holds_at(&cert("N/A"), now));
+        // And a negative number of days is refused
+        assert!(compile_error("{path: D, op: due_within_days, value: -1}").contains("0 or more"));
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //! DBParameterGroups          [{DBParameterGroupName, ParameterApplyStatus}]
 //! Parameters                 [{Name, Value, Source}]: TLS parameters of the first DB parameter
 //!                            group (see [`parameters`]); `Unreadable` names it when unreadable
+//! EngineLifecycleSupport     open-source-rds-extended-support | ...-disabled | null
+//! CACertificateValidTill, EngineVersionOffered: see [`versions`]
 //! ```
 //!
 //! Normalised manual DB snapshot configuration:
@@ -53,6 +55,7 @@ use parameters::{GroupKind, GroupRead};
 pub mod clusters;
 pub mod parameters;
 pub mod subscriptions;
+pub mod versions;
 
 pub use clusters::{DB_CLUSTER, DB_CLUSTER_SNAPSHOT};
 pub use parameters::{DB_CLUSTER_PARAMETER_GROUP, DB_PARAMETER_GROUP};
@@ -172,6 +175,9 @@ const INSTANCE_FIELDS: &[Field] = &[
         ])),
     ),
     parameters::PARAMETERS_FIELD,
+    Field::new("EngineLifecycleSupport", Type::String).nullable(),
+    versions::CA_VALID_TILL_FIELD,
+    versions::VERSION_OFFERED_FIELD,
     UNREADABLE_FIELD,
 ];
 
@@ -226,6 +232,7 @@ async fn collect_region(
 ) -> Result<(), CollectionError> {
     let client = client(session, region);
     let mut groups = parameters::GroupCache::default();
+    let mut lookups = versions::Lookups::read(&client).await;
     let mut pages = client.describe_db_instances().into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
@@ -253,7 +260,16 @@ async fn collect_region(
                 ),
                 None => None,
             };
-            let resource = instance_resource(session, region, instance, read.as_ref());
+            let mut resource = instance_resource(session, region, instance, read.as_ref());
+            lookups
+                .embed(
+                    &client,
+                    &mut resource.configuration,
+                    instance.ca_certificate_identifier(),
+                    instance.engine(),
+                    instance.engine_version(),
+                )
+                .await;
             send(out, Collected::Resource(Box::new(resource))).await;
         }
     }
@@ -340,6 +356,7 @@ fn instance_resource(
         "MasterUsername": db.master_username(),
         "DBClusterIdentifier": db.db_cluster_identifier(),
         "CACertificateIdentifier": db.ca_certificate_identifier(),
+        "EngineLifecycleSupport": db.engine_lifecycle_support(),
         "ReadReplicaSourceDBInstanceIdentifier": db.read_replica_source_db_instance_identifier(),
         "BackupRetentionPeriod": db.backup_retention_period().unwrap_or(0),
         "MonitoringInterval": db.monitoring_interval().unwrap_or(0),
@@ -469,12 +486,18 @@ pub async fn describe_instance(
                     }
                     None => None,
                 };
-                Described::Found(Box::new(instance_resource(
-                    session,
-                    &region,
-                    db,
-                    read.as_ref(),
-                )))
+                let mut resource = instance_resource(session, &region, db, read.as_ref());
+                versions::Lookups::read(&client)
+                    .await
+                    .embed(
+                        &client,
+                        &mut resource.configuration,
+                        db.ca_certificate_identifier(),
+                        db.engine(),
+                        db.engine_version(),
+                    )
+                    .await;
+                Described::Found(Box::new(resource))
             }
             None => Described::NotFound,
         }),

@@ -316,7 +316,7 @@ pub fn embed(
 }
 
 /// Adds `part` to the configuration's `Unreadable` list, keeping what is there.
-fn push_unreadable(object: &mut serde_json::Map<String, Value>, part: UnreadablePart) {
+pub(super) fn push_unreadable(object: &mut serde_json::Map<String, Value>, part: UnreadablePart) {
     let entry = serde_json::to_value(part).unwrap_or_else(|_| json!({"Path": ""}));
     match object.get_mut(UNREADABLE) {
         Some(Value::Array(items)) => items.push(entry),
