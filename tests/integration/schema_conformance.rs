@@ -1357,7 +1357,9 @@ async fn the_rds_collector_writes_exactly_the_declared_schema() {
 
     // Then every path is declared with its type, and every declared path is valued except
     // those the local AWS cannot fill here: a DB subnet group needs EC2 subnets, cluster
-    // membership an Aurora cluster, and an unreadable parameter group a refused call
+    // membership an Aurora cluster, and an unreadable parameter group a refused call; the
+    // local AWS has neither DescribeCertificates nor DescribeDBEngineVersions, so the CA
+    // certificate's expiry and the engine version's availability are listed unreadable
     let mut seen = Seen::default();
     conform(
         &DB_INSTANCE.schema(),
@@ -1367,7 +1369,41 @@ async fn the_rds_collector_writes_exactly_the_declared_schema() {
     let missing = unvalued(
         &DB_INSTANCE.schema(),
         &seen,
-        &["DBSubnetGroup", "DBClusterIdentifier", "Unreadable"],
+        &[
+            "DBSubnetGroup",
+            "DBClusterIdentifier",
+            "Unreadable",
+            "CACertificateValidTill",
+            "EngineVersionOffered",
+            "EngineLifecycleSupport",
+        ],
+    );
+    let unreadable: BTreeSet<(String, String)> = configurations[0]["Unreadable"]
+        .as_array()
+        .expect("the moto gaps are listed")
+        .iter()
+        .map(|p| {
+            (
+                p["Path"].as_str().unwrap().to_owned(),
+                p["Operation"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        unreadable,
+        [
+            (
+                "CACertificateValidTill".to_owned(),
+                "DescribeCertificates".to_owned()
+            ),
+            (
+                "EngineVersionOffered".to_owned(),
+                "DescribeDBEngineVersions".to_owned()
+            ),
+        ]
+        .into(),
+        "{}",
+        configurations[0]
     );
     // And the instance carries its group's TLS setting, the group its user
     assert_eq!(

@@ -26,8 +26,11 @@ pub const CA_VALID_TILL: &str = "CACertificateValidTill";
 pub const VERSION_OFFERED: &str = "EngineVersionOffered";
 
 /// The fields this module adds to a DB instance.
-pub const CA_VALID_TILL_FIELD: Field = Field::new(CA_VALID_TILL, Type::String).nullable();
-pub const VERSION_OFFERED_FIELD: Field = Field::new(VERSION_OFFERED, Type::Bool);
+/// Absent when the lookup failed (it is then under `Unreadable`).
+pub const CA_VALID_TILL_FIELD: Field = Field::new(CA_VALID_TILL, Type::String)
+    .nullable()
+    .optional();
+pub const VERSION_OFFERED_FIELD: Field = Field::new(VERSION_OFFERED, Type::Bool).optional();
 
 /// The region's certificates and the engine versions asked about so far.
 pub struct Lookups {
