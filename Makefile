@@ -61,6 +61,7 @@ invoke: build-dev
 bench: $(VENV_STAMP) build-dev
 	cargo bench --workspace
 	$(VENV)/bin/python scripts/bench_e2e.py
+	$(VENV)/bin/python scripts/bench_account.py --scale 10000
 	cargo test -p qrie-tests --test integration -- --ignored --nocapture events_per_second
 	scripts/bench_object_scan.sh
 
