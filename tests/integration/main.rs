@@ -11,6 +11,7 @@ mod findings_store;
 mod handlers;
 mod iam_posture;
 mod notifications;
+mod report;
 mod object_scanner;
 mod s3_posture;
 mod schema_conformance;
