@@ -228,7 +228,10 @@ async fn the_html_report_in_chromium_shows_the_numbers_of_the_tables_and_account
     )
     .await;
     let png = std::fs::read(&screenshot).expect("a screenshot");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real picture");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "a real picture"
+    );
     eprintln!("report artefacts: {}", dir.display());
     let shown = numbers(&dom);
 
@@ -255,8 +258,10 @@ async fn the_html_report_in_chromium_shows_the_numbers_of_the_tables_and_account
         assert_eq!(shown[&key("not-evaluated")], status("NOT_EVALUATED"));
         // And each failed control is listed with its number of failing resources
         let controls = live["controls"].as_array().expect("controls");
-        let failed_controls: Vec<&Value> =
-            controls.iter().filter(|c| c["status"] == "FAILED").collect();
+        let failed_controls: Vec<&Value> = controls
+            .iter()
+            .filter(|c| c["status"] == "FAILED")
+            .collect();
         assert_eq!(failed_controls.len() as u64, failed);
         for c in failed_controls {
             let control = c["id"].as_str().expect("an id");
@@ -267,7 +272,9 @@ async fn the_html_report_in_chromium_shows_the_numbers_of_the_tables_and_account
             );
         }
     }
-    let fsbp_failed: u64 = shown[&format!("failed:{id}:fsbp")].parse().expect("a count");
+    let fsbp_failed: u64 = shown[&format!("failed:{id}:fsbp")]
+        .parse()
+        .expect("a count");
     assert!(fsbp_failed > 0, "the public bucket fails FSBP S3.2");
 
     // And the findings by severity, by service and by policy are those `qrie findings` lists
@@ -284,7 +291,10 @@ async fn the_html_report_in_chromium_shows_the_numbers_of_the_tables_and_account
             "{severity}"
         );
     }
-    assert_ne!(shown["findings-severity:CRITICAL"], "0", "public read is critical");
+    assert_ne!(
+        shown["findings-severity:CRITICAL"], "0",
+        "public read is critical"
+    );
     assert_eq!(shown["findings-service:s3"], listed.len().to_string());
     let mut by_policy: HashMap<&str, usize> = HashMap::new();
     for f in &listed {
@@ -328,12 +338,12 @@ async fn the_html_report_in_chromium_shows_the_numbers_of_the_tables_and_account
         dom.contains("&lt;script&gt;document.title="),
         "the payload is shown as text"
     );
-    assert!(
-        !dom.to_lowercase().contains("<script"),
-        "a script element"
-    );
+    assert!(!dom.to_lowercase().contains("<script"), "a script element");
     assert!(!dom.contains("id=\"qrie-injected\""), "an injected element");
-    assert!(dom.contains("<title>qrie posture report</title>"), "no script renamed the page");
+    assert!(
+        dom.contains("<title>qrie posture report</title>"),
+        "no script renamed the page"
+    );
 
     // And the file is self-contained: it loads nothing and forbids any fetch
     let page = std::fs::read_to_string(&file).expect("the report");
@@ -362,7 +372,14 @@ async fn the_trend_lists_one_row_per_stored_day_and_the_report_refuses_bad_input
     let (code, json, err) = qrie(
         &world,
         &[
-            "compliance", "--trend", "--framework", "fsbp", "--days", "2", "--format", "json",
+            "compliance",
+            "--trend",
+            "--framework",
+            "fsbp",
+            "--days",
+            "2",
+            "--format",
+            "json",
         ],
     )
     .await;
@@ -394,8 +411,15 @@ async fn the_trend_lists_one_row_per_stored_day_and_the_report_refuses_bad_input
         &["compliance", "--trend", "--days", "2", "--format", "csv"],
     )
     .await;
-    assert_eq!(csv.lines().count(), 3, "a header and the two fsbp rows: {csv}");
-    assert!(csv.contains(&format!("{id},fsbp,{today},0.6000,6,4,10")), "{csv}");
+    assert_eq!(
+        csv.lines().count(),
+        3,
+        "a header and the two fsbp rows: {csv}"
+    );
+    assert!(
+        csv.contains(&format!("{id},fsbp,{today},0.6000,6,4,10")),
+        "{csv}"
+    );
     let (_, table, _) = qrie(&world, &["compliance", "--trend", "--account", id]).await;
     assert!(table.contains(&format!("{today}   60.0%")), "{table}");
     assert!(
@@ -412,7 +436,10 @@ async fn the_trend_lists_one_row_per_stored_day_and_the_report_refuses_bad_input
     )
     .await;
     assert_eq!(code, qrie_cli::EXIT_ERROR);
-    assert!(err.contains("account 000000000000 is not onboarded"), "{err}");
+    assert!(
+        err.contains("account 000000000000 is not onboarded"),
+        "{err}"
+    );
     let (code, _, err) = qrie(&world, &["report", "--html", "/nonexistent-dir/r.html"]).await;
     assert_eq!(code, qrie_cli::EXIT_ERROR);
     assert!(
