@@ -317,7 +317,8 @@ pub(crate) async fn html(
         ));
     }
     let now = Utc::now();
-    let data = read(deps, accounts, frameworks, args.days, now).await?;
+    let narrowed = args.framework.is_some();
+    let data = read(deps, accounts, frameworks, narrowed, args.days, now).await?;
     let page = render(&data);
     std::fs::write(&args.html, page.as_bytes()).map_err(|source| CliError::WriteReport {
         path: args.html.clone(),
@@ -334,10 +335,13 @@ pub(crate) async fn html(
     Ok(EXIT_OK)
 }
 
+/// Reads what the report shows; `narrowed` (a `--framework` was given) counts only the findings
+/// of policies mapped to the frameworks.
 async fn read(
     deps: &Deps,
     account_ids: Vec<String>,
     frameworks: Vec<String>,
+    narrowed: bool,
     days: u32,
     now: DateTime<Utc>,
 ) -> Result<ReportData, CliError> {
@@ -350,7 +354,6 @@ async fn read(
                 .any(|c| frameworks.iter().any(|f| f == &c.framework))
         })
     };
-    let every_framework = frameworks.len() == compliance::FRAMEWORKS.len();
     let active: Vec<Finding> = all_findings(deps)
         .await?
         .into_iter()
@@ -400,7 +403,7 @@ async fn read(
             assessments.push(assessment);
         }
     }
-    if !every_framework {
+    if narrowed {
         counted.retain(|f| mapped(&f.policy_id));
     }
     counted.sort_by(|a, b| {
@@ -413,7 +416,7 @@ async fn read(
     });
     let suppressed = suppressed
         .iter()
-        .filter(|f| every_framework || mapped(&f.policy_id))
+        .filter(|f| !narrowed || mapped(&f.policy_id))
         .count();
     let titles = counted
         .iter()

@@ -333,6 +333,38 @@ async fn the_html_report_in_chromium_shows_the_numbers_of_the_tables_and_account
         }
     }
 
+    // And a report of one framework counts only the findings of the policies mapped to it
+    let cis_file = dir.join("report-cis.html");
+    let (code, _, err) = qrie(
+        &world,
+        &[
+            "report",
+            "--html",
+            &cis_file.to_string_lossy(),
+            "--framework",
+            "cis-aws-v5.0",
+            "--account",
+            id,
+        ],
+    )
+    .await;
+    assert_eq!(code, EXIT_OK, "{err}");
+    let cis = numbers(&std::fs::read_to_string(&cis_file).expect("the CIS report"));
+    let (_, json, _) = qrie(
+        &world,
+        &["findings", "--framework", "cis-aws-v5.0", "--format", "json"],
+    )
+    .await;
+    let cis_listed: Vec<Value> = serde_json::from_str(&json).expect("json");
+    assert_eq!(cis["findings-total"], cis_listed.len().to_string());
+    assert!(
+        cis_listed.len() < listed.len(),
+        "CIS maps fewer S3 policies than FSBP"
+    );
+    let cis_score = format!("score:{id}:cis-aws-v5.0");
+    assert_eq!(cis[&cis_score], shown[&cis_score]);
+    assert!(!cis.contains_key(&format!("score:{id}:fsbp")), "{cis:?}");
+
     // And the planted markup is text: no script ran, no element was injected, the text is shown
     assert!(
         dom.contains("&lt;script&gt;document.title="),
