@@ -213,7 +213,7 @@ async fn the_html_report_in_chromium_shows_the_numbers_of_the_tables_and_account
     let file = dir.join("report.html");
     let (code, said, err) = qrie(&world, &["report", "--html", &file.to_string_lossy()]).await;
     assert_eq!(code, EXIT_OK, "{err}");
-    assert!(said.contains(&file.to_string_lossy().to_string()), "{said}");
+    assert!(said.contains(file.to_string_lossy().as_ref()), "{said}");
     let dom = headless(&dir, "profile-dom", &file, &["--dump-dom".to_owned()]).await;
     std::fs::write(dir.join("dom.html"), &dom).expect("DOM kept");
     let screenshot = dir.join("report.png");
@@ -352,7 +352,13 @@ async fn the_html_report_in_chromium_shows_the_numbers_of_the_tables_and_account
     let cis = numbers(&std::fs::read_to_string(&cis_file).expect("the CIS report"));
     let (_, json, _) = qrie(
         &world,
-        &["findings", "--framework", "cis-aws-v5.0", "--format", "json"],
+        &[
+            "findings",
+            "--framework",
+            "cis-aws-v5.0",
+            "--format",
+            "json",
+        ],
     )
     .await;
     let cis_listed: Vec<Value> = serde_json::from_str(&json).expect("json");
