@@ -432,7 +432,8 @@ def qrie(env, *args):
 
 
 def operator_view(env):
-    """The operator's side on the demo account: compliance, then the findings that matter."""
+    """The operator's side on the demo account: compliance and its trend, the findings that
+    matter, and the HTML report (its path printed; set QRIE_DEMO_REPORT to choose it)."""
     print("\nThe operator's view (the `qrie` command on the live tables)")
     for framework in ("cis-aws-v5.0", "fsbp"):
         print(f"$ qrie compliance --framework {framework}")
@@ -443,9 +444,16 @@ def operator_view(env):
                              and line.split()[0] in ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"))
             if not line.startswith(" ") or severity_line:
                 print(f"  {line.strip()}")
+    print("$ qrie compliance --trend --framework cis-aws-v5.0")
+    for line in qrie(env, "compliance", "--trend", "--framework", "cis-aws-v5.0").splitlines():
+        print(f"  {line.strip()}")
     print("$ qrie findings --severity critical")
     for line in qrie(env, "findings", "--severity", "critical").splitlines():
         print(f"  {line}")
+    report = os.path.abspath(os.environ.get("QRIE_DEMO_REPORT", os.path.join(TARGET, "qrie-demo-report.html")))
+    print(f"$ qrie report --html {report}")
+    print(f"  {qrie(env, 'report', '--html', report).strip()}")
+    print(f"  The HTML report of the demo account: file://{report}")
 
 
 def main():

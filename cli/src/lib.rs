@@ -26,6 +26,8 @@ use qrie::model::{partition_key, Acknowledgement, Finding, FindingState, Severit
 use qrie::registry;
 use qrie::scan;
 
+mod report;
+
 /// Exit code of a run that worked.
 pub const EXIT_OK: i32 = 0;
 /// Exit code of a run that failed (a table could not be read, a finding does not exist, ...).
@@ -57,17 +59,28 @@ enum Command {
         /// The policy id.
         policy: String,
     },
-    /// Each control of a framework, per account, with the score.
+    /// Each control of a framework, per account, with the score; with --trend, the stored
+    /// daily summaries over time.
     Compliance {
-        /// cis-aws-v5.0, fsbp, nist-800-53-r5 or pci-dss-4.0.
-        #[arg(long)]
-        framework: String,
+        /// cis-aws-v5.0, fsbp, nist-800-53-r5 or pci-dss-4.0 (with --trend: default all).
+        #[arg(long, required_unless_present = "trend")]
+        framework: Option<String>,
         /// One account (default: every onboarded account).
         #[arg(long)]
         account: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// The stored daily summaries (one row per day: score, passed, failed, evaluated).
+        #[arg(long)]
+        trend: bool,
+        /// Days of trend, today included.
+        #[arg(long, requires = "trend", default_value_t = report::DEFAULT_TREND_DAYS,
+              value_parser = clap::value_parser!(u32).range(1..=3660))]
+        days: u32,
     },
+    /// Write a self-contained HTML report: scores, findings by severity and service, failing
+    /// controls and resources, top failing policies and the trend.
+    Report(report::ReportArgs),
     /// Record that you have seen a finding.
     Ack {
         arn: String,
@@ -146,6 +159,11 @@ pub enum CliError {
     Store(#[from] qrie::store::StoreError),
     #[error("writing the output failed: {0}")]
     Output(#[from] std::io::Error),
+    #[error("cannot write the report to {}: {source}", path.display())]
+    WriteReport {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Runs one command line (`args[0]` is the program name) and returns its exit code; usage and
@@ -185,7 +203,29 @@ async fn execute(deps: &Deps, command: Command, out: &mut dyn Write) -> Result<i
             framework,
             account,
             format,
-        } => compliance_of(deps, &framework, account.as_deref(), format, out).await,
+            trend: true,
+            days,
+        } => {
+            report::trend(
+                deps,
+                framework.as_deref(),
+                account.as_deref(),
+                days,
+                format,
+                out,
+            )
+            .await
+        }
+        Command::Compliance {
+            framework,
+            account,
+            format,
+            ..
+        } => {
+            let framework = framework.unwrap_or_default();
+            compliance_of(deps, &framework, account.as_deref(), format, out).await
+        }
+        Command::Report(args) => report::html(deps, &args, out).await,
         Command::Ack {
             arn,
             policy,
@@ -763,5 +803,17 @@ mod tests {
             "--reason is required"
         );
         assert!(parse("qrie compliance --framework fsbp --format json").is_ok());
+        assert!(
+            parse("qrie compliance").is_err(),
+            "--framework without --trend"
+        );
+        assert!(parse("qrie compliance --trend --days 7 --format csv").is_ok());
+        assert!(
+            parse("qrie compliance --framework fsbp --days 7").is_err(),
+            "--days needs --trend"
+        );
+        assert!(parse("qrie compliance --trend --days 0").is_err());
+        assert!(parse("qrie report --html r.html --framework fsbp --days 14").is_ok());
+        assert!(parse("qrie report").is_err(), "--html is required");
     }
 }

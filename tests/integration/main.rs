@@ -12,6 +12,7 @@ mod handlers;
 mod iam_posture;
 mod notifications;
 mod object_scanner;
+mod report;
 mod s3_posture;
 mod schema_conformance;
 mod seed;
