@@ -26,6 +26,10 @@ use qrie::model::{partition_key, Acknowledgement, Finding, FindingState, Severit
 use qrie::registry;
 use qrie::scan;
 
+pub mod objects;
+pub mod ops;
+pub mod progress;
+
 /// Exit code of a run that worked.
 pub const EXIT_OK: i32 = 0;
 /// Exit code of a run that failed (a table could not be read, a finding does not exist, ...).
@@ -92,6 +96,16 @@ enum Command {
     },
     /// Lift a finding's suppression.
     Unsuppress { arn: String, policy: String },
+    /// The policies: list, show, enable, disable, launch.
+    Policies(ops::PoliciesArgs),
+    /// The onboarded accounts: list, onboard.
+    Accounts(ops::AccountsArgs),
+    /// Run the inventory (invokes qrie_inventory_generator, or --in-process).
+    Inventory(ops::InventoryArgs),
+    /// Run the policy scan (invokes qrie_policy_scanner, or --in-process).
+    Scan(ops::ScanArgs),
+    /// Object-scan jobs (scan, status, results) and local files (scan-local).
+    Objects(objects::ObjectsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -146,6 +160,10 @@ pub enum CliError {
     Store(#[from] qrie::store::StoreError),
     #[error("writing the output failed: {0}")]
     Output(#[from] std::io::Error),
+    #[error(transparent)]
+    Ops(#[from] ops::OpsError),
+    #[error(transparent)]
+    Objects(#[from] objects::ObjectsError),
 }
 
 /// Runs one command line (`args[0]` is the program name) and returns its exit code; usage and
@@ -259,6 +277,11 @@ async fn execute(deps: &Deps, command: Command, out: &mut dyn Write) -> Result<i
             writeln!(out, "unsuppressed {policy} on {arn}")?;
             Ok(EXIT_OK)
         }
+        Command::Policies(args) => ops::policies(deps, args, out).await,
+        Command::Accounts(args) => ops::accounts(deps, args, out).await,
+        Command::Inventory(args) => ops::inventory(deps, args, out).await,
+        Command::Scan(args) => ops::scan(deps, args, out).await,
+        Command::Objects(args) => objects::objects(deps, args, out).await,
     }
 }
 
