@@ -133,11 +133,7 @@ enum ObjectsCommand {
 }
 
 /// `qrie objects ...`
-pub async fn objects(
-    deps: &Deps,
-    args: ObjectsArgs,
-    out: &mut dyn Write,
-) -> Result<i32, CliError> {
+pub async fn objects(deps: &Deps, args: ObjectsArgs, out: &mut dyn Write) -> Result<i32, CliError> {
     match args.command {
         ObjectsCommand::ScanLocal {
             paths,
@@ -147,7 +143,10 @@ pub async fn objects(
         } => {
             let kinds = detector
                 .iter()
-                .map(|d| DetectorKind::from_name(d).ok_or_else(|| ObjectsError::UnknownDetector(d.clone())))
+                .map(|d| {
+                    DetectorKind::from_name(d)
+                        .ok_or_else(|| ObjectsError::UnknownDetector(d.clone()))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let detectors = if kinds.is_empty() {
                 Detectors::new()
@@ -184,7 +183,11 @@ async fn remote(
             format,
         } => {
             let mut request = json!({"bucket": bucket});
-            for (key, value) in [("prefix", prefix), ("account_id", account), ("region", region)] {
+            for (key, value) in [
+                ("prefix", prefix),
+                ("account_id", account),
+                ("region", region),
+            ] {
                 if let Some(v) = value {
                     request[key] = json!(v);
                 }
@@ -203,7 +206,11 @@ async fn remote(
                     Some(status) => json!({"started": started, "status": status}),
                     None => started,
                 };
-                writeln!(out, "{}", serde_json::to_string_pretty(&body).unwrap_or_default())?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&body).unwrap_or_default()
+                )?;
             } else {
                 writeln!(
                     out,
@@ -229,7 +236,11 @@ async fn remote(
         ObjectsCommand::Status { job_id, format } => {
             let status = call(scanner, json!({"action": "status", "job_id": job_id})).await?;
             if format == OutputFormat::Json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&status).unwrap_or_default())?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&status).unwrap_or_default()
+                )?;
             } else {
                 print_status(&status, out)?;
             }
@@ -248,8 +259,13 @@ async fn remote(
             let mut lower_bound = false;
             let mut truncated = false;
             loop {
-                let mut request = json!({"action": "results", "job_id": job_id, "limit": RESULTS_PAGE});
-                for (key, value) in [("detector", &detector), ("key_prefix", &key_prefix), ("cursor", &cursor)] {
+                let mut request =
+                    json!({"action": "results", "job_id": job_id, "limit": RESULTS_PAGE});
+                for (key, value) in [
+                    ("detector", &detector),
+                    ("key_prefix", &key_prefix),
+                    ("cursor", &cursor),
+                ] {
                     if let Some(v) = value {
                         request[key] = json!(v);
                     }
@@ -270,9 +286,17 @@ async fn remote(
             }
             if format == OutputFormat::Json {
                 let body = json!({"job_id": job_id, "findings": findings, "truncated": truncated, "findings_lower_bound": lower_bound});
-                writeln!(out, "{}", serde_json::to_string_pretty(&body).unwrap_or_default())?;
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&body).unwrap_or_default()
+                )?;
             } else {
-                writeln!(out, "{:<18} {:>10}  {:<22} KEY / CONTEXT", "DETECTOR", "OFFSET", "MATCH")?;
+                writeln!(
+                    out,
+                    "{:<18} {:>10}  {:<22} KEY / CONTEXT",
+                    "DETECTOR", "OFFSET", "MATCH"
+                )?;
                 for f in &findings {
                     writeln!(
                         out,
@@ -282,14 +306,27 @@ async fn remote(
                         f["masked"].as_str().unwrap_or_default(),
                         f["key"].as_str().unwrap_or_default()
                     )?;
-                    writeln!(out, "{:>53} {}", "", f["context"].as_str().unwrap_or_default())?;
+                    writeln!(
+                        out,
+                        "{:>53} {}",
+                        "",
+                        f["context"].as_str().unwrap_or_default()
+                    )?;
                 }
                 writeln!(
                     out,
                     "{} finding(s){}{}",
                     findings.len(),
-                    if truncated { " (more: raise --limit)" } else { "" },
-                    if lower_bound { "; some objects had more matches of a kind than are kept: a lower bound" } else { "" }
+                    if truncated {
+                        " (more: raise --limit)"
+                    } else {
+                        ""
+                    },
+                    if lower_bound {
+                        "; some objects had more matches of a kind than are kept: a lower bound"
+                    } else {
+                        ""
+                    }
                 )?;
             }
             Ok(if fail_on_any && !findings.is_empty() {
@@ -309,7 +346,10 @@ fn print_status(s: &Value, out: &mut dyn Write) -> std::io::Result<()> {
         "job {}: {}{}",
         s["job_id"].as_str().unwrap_or_default(),
         s["status"].as_str().unwrap_or_default(),
-        s["reason"].as_str().map(|r| format!(" ({r})")).unwrap_or_default()
+        s["reason"]
+            .as_str()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
     )?;
     writeln!(
         out,
@@ -317,7 +357,10 @@ fn print_status(s: &Value, out: &mut dyn Write) -> std::io::Result<()> {
         s["bucket"].as_str().unwrap_or_default(),
         s["prefix"].as_str().unwrap_or_default(),
         n("objects"),
-        s["total"].as_u64().map(|t| t.to_string()).unwrap_or_else(|| "not yet known".into())
+        s["total"]
+            .as_u64()
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "not yet known".into())
     )?;
     writeln!(
         out,
@@ -352,7 +395,10 @@ fn progress_line(status: &Value) -> String {
         status["succeeded"].as_u64().unwrap_or(0)
             + status["failed"].as_u64().unwrap_or(0)
             + status["skipped"].as_u64().unwrap_or(0),
-        status["total"].as_u64().map(|t| t.to_string()).unwrap_or_else(|| "?".into()),
+        status["total"]
+            .as_u64()
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "?".into()),
         status["findings"].as_u64().unwrap_or(0)
     )
 }
@@ -396,7 +442,9 @@ async fn work_queue(scanner: &ObjectScanner, job_id: &str) -> Result<Value, Obje
             .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
             .send()
             .await
-            .map_err(|e| ObjectsError::Queue(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?
+            .map_err(|e| {
+                ObjectsError::Queue(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())
+            })?
             .messages
             .unwrap_or_default();
         if messages.is_empty() {
@@ -521,11 +569,15 @@ fn scan_local(
                 let shown = file.display().to_string();
                 match verdict {
                     Some(Verdict::Binary) => tally.skipped.push((shown, "binary")),
-                    Some(Verdict::TooLarge) => tally.skipped.push((shown, "scanned up to --max-bytes")),
-                    Some(Verdict::CompressionRatio) => {
-                        tally.skipped.push((shown, "gzip compression ratio too high"))
+                    Some(Verdict::TooLarge) => {
+                        tally.skipped.push((shown, "scanned up to --max-bytes"))
                     }
-                    Some(Verdict::CorruptGzip) => tally.errors.push(format!("{shown}: corrupt gzip")),
+                    Some(Verdict::CompressionRatio) => tally
+                        .skipped
+                        .push((shown, "gzip compression ratio too high")),
+                    Some(Verdict::CorruptGzip) => {
+                        tally.errors.push(format!("{shown}: corrupt gzip"))
+                    }
                     Some(Verdict::NeedsWholeObject) | None => {}
                 }
             }
@@ -560,7 +612,11 @@ fn scan_local(
             "skipped": skipped,
             "errors": tally.errors,
         });
-        writeln!(out, "{}", serde_json::to_string_pretty(&body).unwrap_or_default())?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&body).unwrap_or_default()
+        )?;
     } else {
         for f in &findings {
             let place = match f.line {

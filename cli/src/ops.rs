@@ -48,7 +48,9 @@ pub enum OpsError {
     BadArgument { flag: &'static str, problem: String },
     #[error("the role cannot be assumed, nothing was written: {0}")]
     AssumeRefused(#[source] qrie::aws::AssumeRoleError),
-    #[error("the role was assumed but sts:GetCallerIdentity failed there, nothing was written: {0}")]
+    #[error(
+        "the role was assumed but sts:GetCallerIdentity failed there, nothing was written: {0}"
+    )]
     Identity(String),
     #[error("{role_arn} was assumed into account {actual}, not {expected}: nothing was written")]
     WrongAccount {
@@ -207,7 +209,9 @@ pub async fn policies(
         service: None,
         format: OutputFormat::Table,
     }) {
-        PoliciesCommand::List { service, format } => list_policies(deps, service, format, out).await,
+        PoliciesCommand::List { service, format } => {
+            list_policies(deps, service, format, out).await
+        }
         PoliciesCommand::Show { id, format } => show_policy(deps, &id, format, out).await,
         PoliciesCommand::Enable { id } => {
             let was = set_active(deps, &id, true).await?;
@@ -223,7 +227,7 @@ pub async fn policies(
             writeln!(
                 out,
                 "{} {id}: no longer evaluated; its findings stay as they are",
-                if was { "disabled" } else { "already disabled" }
+                if was { "already disabled" } else { "disabled" }
             )?;
             Ok(EXIT_OK)
         }
@@ -409,7 +413,10 @@ async fn show_policy(
         .catalog
         .get(id)
         .ok_or_else(|| OpsError::UnknownPolicy(id.to_owned()))?;
-    let activation = activations(deps).await?.remove(id).unwrap_or(Activation::Disabled);
+    let activation = activations(deps)
+        .await?
+        .remove(id)
+        .unwrap_or(Activation::Disabled);
     let controls: Vec<Value> = policy
         .controls
         .iter()
@@ -589,7 +596,12 @@ pub async fn accounts(
         } => {
             let account = onboarding(account_id, role_arn, external_id, regions, name)?;
             check_role(deps, &account).await?;
-            let existed = deps.stores.accounts.get(&account.account_id).await?.is_some();
+            let existed = deps
+                .stores
+                .accounts
+                .get(&account.account_id)
+                .await?
+                .is_some();
             deps.stores.accounts.put(&account).await?;
             writeln!(
                 out,
@@ -629,7 +641,9 @@ fn onboarding(
         && parts[1].starts_with("aws")
         && parts[2] == "iam"
         && parts[3].is_empty()
-        && parts[5].strip_prefix("role/").is_some_and(|n| !n.is_empty());
+        && parts[5]
+            .strip_prefix("role/")
+            .is_some_and(|n| !n.is_empty());
     if !role_ok {
         return Err(bad(
             "--role-arn",
@@ -799,7 +813,9 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
 /// A request as people write it for `aws lambda invoke`: the fields left unset are left out.
 fn payload_of<T: serde::Serialize>(request: &T) -> Value {
     match to_json(request) {
-        Value::Object(map) => Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
+        }
         other => other,
     }
 }
@@ -938,8 +954,14 @@ mod tests {
         let payload = br#"{"errorType":"NothingToScan","errorMessage":"no active policy covers service kms"}"#;
         let err = read_answer("qrie_policy_scanner", 200, Some("Unhandled"), payload).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("qrie_policy_scanner failed (Unhandled)"), "{text}");
-        assert!(text.contains("NothingToScan: no active policy covers service kms"), "{text}");
+        assert!(
+            text.contains("qrie_policy_scanner failed (Unhandled)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("NothingToScan: no active policy covers service kms"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -964,15 +986,31 @@ mod tests {
             )
         };
         let role = "arn:aws:iam::111122223333:role/QrieScannerRole";
-        let ok = go("111122223333", role, "ext-1", &["us-east-1", "eu-west-1", "us-east-1"]).unwrap();
+        let ok = go(
+            "111122223333",
+            role,
+            "ext-1",
+            &["us-east-1", "eu-west-1", "us-east-1"],
+        )
+        .unwrap();
         assert_eq!(ok.regions, ["us-east-1", "eu-west-1"]);
         assert!(ok.enabled);
-        assert!(go("111122223333", role, "ext-1", &["all"]).unwrap().regions.is_empty());
+        assert!(go("111122223333", role, "ext-1", &["all"])
+            .unwrap()
+            .regions
+            .is_empty());
         let err = |r: Result<Account, OpsError>| r.unwrap_err().to_string();
         assert!(err(go("1111", role, "ext-1", &[])).contains("12-digit"));
-        assert!(err(go("111122223333", "arn:aws:iam::111122223333:user/x", "ext-1", &[]))
-            .contains("not an IAM role ARN"));
-        assert!(err(go("999922223333", role, "ext-1", &[])).contains("a role of account 111122223333"));
+        assert!(err(go(
+            "111122223333",
+            "arn:aws:iam::111122223333:user/x",
+            "ext-1",
+            &[]
+        ))
+        .contains("not an IAM role ARN"));
+        assert!(
+            err(go("999922223333", role, "ext-1", &[])).contains("a role of account 111122223333")
+        );
         assert!(err(go("111122223333", role, "x", &[])).starts_with("--external-id"));
         assert!(err(go("111122223333", role, "ext-1", &["mars-1"])).contains("\"mars-1\""));
     }
