@@ -27,6 +27,9 @@ use qrie::registry;
 use qrie::scan;
 
 mod report;
+pub mod objects;
+pub mod ops;
+pub mod progress;
 
 /// Exit code of a run that worked.
 pub const EXIT_OK: i32 = 0;
@@ -105,6 +108,16 @@ enum Command {
     },
     /// Lift a finding's suppression.
     Unsuppress { arn: String, policy: String },
+    /// The policies: list, show, enable, disable, launch.
+    Policies(ops::PoliciesArgs),
+    /// The onboarded accounts: list, onboard.
+    Accounts(ops::AccountsArgs),
+    /// Run the inventory (invokes qrie_inventory_generator, or --in-process).
+    Inventory(ops::InventoryArgs),
+    /// Run the policy scan (invokes qrie_policy_scanner, or --in-process).
+    Scan(ops::ScanArgs),
+    /// Object-scan jobs (scan, status, results) and local files (scan-local).
+    Objects(objects::ObjectsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -164,6 +177,10 @@ pub enum CliError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Ops(#[from] ops::OpsError),
+    #[error(transparent)]
+    Objects(#[from] objects::ObjectsError),
 }
 
 /// Runs one command line (`args[0]` is the program name) and returns its exit code; usage and
@@ -299,6 +316,11 @@ async fn execute(deps: &Deps, command: Command, out: &mut dyn Write) -> Result<i
             writeln!(out, "unsuppressed {policy} on {arn}")?;
             Ok(EXIT_OK)
         }
+        Command::Policies(args) => ops::policies(deps, args, out).await,
+        Command::Accounts(args) => ops::accounts(deps, args, out).await,
+        Command::Inventory(args) => ops::inventory(deps, args, out).await,
+        Command::Scan(args) => ops::scan(deps, args, out).await,
+        Command::Objects(args) => objects::objects(deps, args, out).await,
     }
 }
 

@@ -2,6 +2,7 @@
 //! through the same AWS SDK calls they make in production. One binary, split by topic.
 
 mod cli;
+mod cli_ops;
 mod compliance;
 mod data_posture;
 mod data_seed;
