@@ -73,6 +73,26 @@ pub struct ObjectsArgs {
 
 #[derive(Debug, Subcommand)]
 enum ObjectsCommand {
+    #[command(flatten)]
+    Job(JobCommand),
+    /// Run the detectors over local files and folders; exits with 3 when anything is found.
+    ScanLocal {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Only these detectors (repeat the flag; default: all).
+        #[arg(long)]
+        detector: Vec<String>,
+        /// Files larger than this (decompressed) are scanned up to it only.
+        #[arg(long)]
+        max_bytes: Option<u64>,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+}
+
+/// The commands on object-scan jobs (the job tables and the work queue).
+#[derive(Debug, Subcommand)]
+enum JobCommand {
     /// Start an object-scan job over a bucket (or a prefix of it).
     Scan {
         bucket: String,
@@ -117,19 +137,6 @@ enum ObjectsCommand {
         #[arg(long)]
         fail_on_any: bool,
     },
-    /// Run the detectors over local files and folders; exits with 3 when anything is found.
-    ScanLocal {
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        /// Only these detectors (repeat the flag; default: all).
-        #[arg(long)]
-        detector: Vec<String>,
-        /// Files larger than this (decompressed) are scanned up to it only.
-        #[arg(long)]
-        max_bytes: Option<u64>,
-        #[arg(long, value_enum, default_value_t)]
-        format: OutputFormat,
-    },
 }
 
 /// `qrie objects ...`
@@ -156,7 +163,7 @@ pub async fn objects(deps: &Deps, args: ObjectsArgs, out: &mut dyn Write) -> Res
             let max = max_bytes.unwrap_or(deps.config.object_scan.max_object_bytes);
             scan_local(&paths, &detectors, max, format, out)
         }
-        command => {
+        ObjectsCommand::Job(command) => {
             let scanner = ObjectScanner::new(deps.config.clone(), deps.sdk.clone());
             remote(&scanner, command, out).await
         }
@@ -169,11 +176,11 @@ async fn call(scanner: &ObjectScanner, payload: Value) -> Result<Value, ObjectsE
 
 async fn remote(
     scanner: &ObjectScanner,
-    command: ObjectsCommand,
+    command: JobCommand,
     out: &mut dyn Write,
 ) -> Result<i32, CliError> {
     match command {
-        ObjectsCommand::Scan {
+        JobCommand::Scan {
             bucket,
             prefix,
             account,
@@ -233,7 +240,7 @@ async fn remote(
                 _ => EXIT_OK,
             })
         }
-        ObjectsCommand::Status { job_id, format } => {
+        JobCommand::Status { job_id, format } => {
             let status = call(scanner, json!({"action": "status", "job_id": job_id})).await?;
             if format == OutputFormat::Json {
                 writeln!(
@@ -246,7 +253,7 @@ async fn remote(
             }
             Ok(EXIT_OK)
         }
-        ObjectsCommand::Results {
+        JobCommand::Results {
             job_id,
             detector,
             key_prefix,
@@ -335,7 +342,6 @@ async fn remote(
                 EXIT_OK
             })
         }
-        ObjectsCommand::ScanLocal { .. } => unreachable!("scan-local runs without the tables"),
     }
 }
 

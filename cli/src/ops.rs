@@ -975,6 +975,20 @@ mod tests {
     }
 
     #[test]
+    fn given_a_request_when_sent_then_unset_fields_are_left_out() {
+        let request = ScanRequest {
+            policy_id: Some("P".into()),
+            ..ScanRequest::default()
+        };
+        assert_eq!(payload_of(&request), json!({"policy_id": "P"}));
+        let request = InventoryRequest {
+            service: "all".into(),
+            account_id: None,
+        };
+        assert_eq!(payload_of(&request), json!({"service": "all"}));
+    }
+
+    #[test]
     fn given_onboarding_arguments_when_checked_then_each_mistake_is_named() {
         let go = |account: &str, role: &str, ext: &str, regions: &[&str]| {
             onboarding(
