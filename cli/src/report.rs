@@ -1138,8 +1138,15 @@ mod tests {
         let k = format!("111122223333:fsbp:{today}");
         assert_eq!(value(&page, &format!("trend-score:{k}")), Some("75.0%"));
         assert_eq!(value(&page, &format!("trend-evaluated:{k}")), Some("4"));
-        // And the page fetches nothing
-        for fetch in ["src=", "<link", "url(", "@import", "http://", "https://"] {
+        // And the page's own markup fetches nothing
+        for fetch in [
+            "src=\"",
+            "href=\"http",
+            "<link",
+            "url(",
+            "@import",
+            "<iframe",
+        ] {
             assert!(!page.contains(fetch), "{fetch}");
         }
     }
