@@ -26,10 +26,10 @@ use qrie::model::{partition_key, Acknowledgement, Finding, FindingState, Severit
 use qrie::registry;
 use qrie::scan;
 
-mod report;
 pub mod objects;
 pub mod ops;
 pub mod progress;
+mod report;
 
 /// Exit code of a run that worked.
 pub const EXIT_OK: i32 = 0;
