@@ -9,6 +9,8 @@
 //! - `qrie finding ARN POLICY` shows one, with its evidence, remediation, history and notes.
 //! - `qrie compliance --framework F [--account A]` judges each control on the live tables (see
 //!   `qrie::compliance`), with the score.
+//! - `qrie findings --format ocsf|asff [--ndjson]` (OCSF and ASFF exports) and
+//!   `qrie securityhub sync` are in `exports.rs`.
 //! - `qrie ack`, `qrie suppress --until DATE --reason ...` and `qrie unsuppress` record what
 //!   people decided about a finding, by the caller's identity unless `--by` says otherwise.
 //!
@@ -25,6 +27,8 @@ use qrie::handler::Deps;
 use qrie::model::{partition_key, Acknowledgement, Finding, FindingState, Severity, Suppression};
 use qrie::registry;
 use qrie::scan;
+
+mod exports;
 
 /// Exit code of a run that worked.
 pub const EXIT_OK: i32 = 0;
@@ -92,6 +96,9 @@ enum Command {
     },
     /// Lift a finding's suppression.
     Unsuppress { arn: String, policy: String },
+    /// AWS Security Hub: push the findings table.
+    #[command(subcommand)]
+    Securityhub(exports::SecurityHubCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -121,6 +128,9 @@ struct FindingsArgs {
     /// Exit with 3 when any finding is listed.
     #[arg(long)]
     fail_on_any: bool,
+    /// With --format ocsf or asff: one JSON object per line instead of an array.
+    #[arg(long)]
+    ndjson: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -135,6 +145,10 @@ enum Format {
     Table,
     Json,
     Csv,
+    /// OCSF Compliance Findings (findings only).
+    Ocsf,
+    /// AWS Security Finding Format (findings only).
+    Asff,
 }
 
 /// What stops a command.
@@ -259,6 +273,7 @@ async fn execute(deps: &Deps, command: Command, out: &mut dyn Write) -> Result<i
             writeln!(out, "unsuppressed {policy} on {arn}")?;
             Ok(EXIT_OK)
         }
+        Command::Securityhub(command) => exports::security_hub(deps, command, out).await,
     }
 }
 
@@ -329,6 +344,7 @@ async fn findings(
     now: DateTime<Utc>,
     out: &mut dyn Write,
 ) -> Result<i32, CliError> {
+    exports::check_ndjson(args.format, args.ndjson)?;
     let severity: Option<Severity> = args
         .severity
         .as_deref()
@@ -389,6 +405,9 @@ async fn findings(
         ))
     });
     match args.format {
+        Format::Ocsf | Format::Asff => {
+            exports::write_findings(deps, &listed, args.format, args.ndjson, now, out)?;
+        }
         Format::Json => {
             let rows: Vec<serde_json::Value> =
                 listed.iter().map(|f| finding_json(deps, f, now)).collect();
@@ -593,6 +612,11 @@ async fn compliance_of(
     if deps.catalog.framework(framework).is_none() {
         return Err(CliError::Invalid(unknown_framework(deps, framework)));
     }
+    if matches!(format, Format::Ocsf | Format::Asff) {
+        return Err(CliError::Invalid(
+            "qrie compliance writes table, json or csv; ocsf and asff are formats of `qrie findings`".into(),
+        ));
+    }
     let accounts: Vec<String> = match account {
         Some(id) => match deps.stores.accounts.get(id).await? {
             Some(a) => vec![a.account_id],
@@ -653,6 +677,7 @@ async fn compliance_of(
         assessments.push(assessment);
     }
     match format {
+        Format::Ocsf | Format::Asff => {}
         Format::Json => {
             writeln!(
                 out,
