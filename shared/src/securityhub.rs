@@ -42,8 +42,9 @@ use crate::store::Stores;
 
 /// `BatchImportFindings` takes at most this many findings per call.
 pub const BATCH_MAX: usize = 100;
-/// What the role qrie assumes in a customer account must allow for the imports.
-pub const CUSTOMER_PERMISSIONS: &[&str] = &["securityhub:BatchImportFindings"];
+/// What the role qrie assumes in a customer account must allow for the imports (declared with
+/// the session, which the contract's onboarding permissions are read from).
+pub const CUSTOMER_PERMISSIONS: &[&str] = crate::collect::session::SECURITY_HUB_PERMISSIONS;
 /// The role session name, in the customer's CloudTrail.
 pub const SESSION_NAME: &str = "qrie-securityhub";
 /// The region imports go to when neither the settings nor the SDK configuration name one.
