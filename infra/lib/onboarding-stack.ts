@@ -135,6 +135,11 @@ export class OnboardingStack extends Stack {
       },
     });
     this.securityHubPolicy.cfnOptions.condition = importsSecurityHub;
+    Validations.of(this.securityHubPolicy).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:securityhub:*:<AWS::AccountId>:product/<AWS::AccountId>/default]',
+      reason: 'Security Hub is regional and qrie imports into the region the deployment names; the resource is ' +
+        'only this account\'s own default product, the one a custom integration imports through',
+    });
 
     const forwarderRole = new iam.Role(this, 'EventForwarderRole', {
       description: 'Lets EventBridge put this account\'s CloudTrail events on the qrie bus',

@@ -410,8 +410,8 @@ mod tests {
         assert_eq!((a["Workflow"]["Status"].as_str(), a["RecordState"].as_str()), (Some("NEW"), Some("ACTIVE")));
         assert_eq!(a["Resources"][0]["Type"], "AwsS3Bucket");
         assert_eq!(a["Resources"][0]["Region"], "us-east-1");
-        assert_eq!(a["CreatedAt"], "2026-11-01T10:00:00Z");
-        assert_eq!(a["LastObservedAt"], "2026-12-01T04:00:00Z");
+        assert_eq!(a["CreatedAt"], "2026-11-01T10:00:00.000000Z");
+        assert_eq!(a["LastObservedAt"], "2026-12-01T04:00:00.000000Z");
         let requirements = a["Compliance"]["RelatedRequirements"].as_array().unwrap();
         assert_eq!(requirements.len(), policy.controls.len().min(REQUIREMENTS_MAX));
         assert!(!a["Compliance"]["AssociatedStandards"].as_array().unwrap().is_empty());
@@ -429,7 +429,7 @@ mod tests {
         });
         let a = finding(&Subject::new(&f, None, now), "eu-west-1");
         assert_eq!(a["Workflow"]["Status"], "NOTIFIED");
-        assert_eq!(a["UpdatedAt"], "2026-12-01T08:00:00Z");
+        assert_eq!(a["UpdatedAt"], "2026-12-01T08:00:00.000000Z");
         assert!(a["ProductFields"]["qrie/Acknowledged"].as_str().unwrap().contains("alice"));
 
         f.muted = Some(RuleMatch {
@@ -448,7 +448,7 @@ mod tests {
             (a["Compliance"]["Status"].as_str(), a["Workflow"]["Status"].as_str(), a["RecordState"].as_str()),
             (Some("PASSED"), Some("RESOLVED"), Some("ARCHIVED"))
         );
-        assert_eq!(a["UpdatedAt"], "2026-12-01T12:00:00Z");
+        assert_eq!(a["UpdatedAt"], "2026-12-01T12:00:00.000000Z");
         assert_eq!(shape_problems(&a), Vec::<String>::new());
     }
 
