@@ -95,14 +95,14 @@ pub(crate) async fn security_hub(
         .filter(|f| account.as_ref().is_none_or(|a| &f.account_id == a))
         .collect();
     let region = qrie::securityhub::import_region(&deps.config, &deps.sdk);
-    let report = qrie::securityhub::sync(
+    let report = Box::pin(qrie::securityhub::sync(
         &deps.config,
         &deps.sdk,
         &deps.stores,
         &deps.catalog,
         &findings,
         Utc::now(),
-    )
+    ))
     .await;
     writeln!(
         out,

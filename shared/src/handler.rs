@@ -130,7 +130,8 @@ pub async fn scan_handler(
         .digest(&summary.opened, &event.payload.scope())
         .await;
     if deps.config.security_hub.enabled {
-        summary.security_hub = Some(security_hub_after_scan(deps, started).await);
+        // Boxed: the import's futures (a session, SDK calls) would otherwise sit on the stack.
+        summary.security_hub = Some(Box::pin(security_hub_after_scan(deps, started)).await);
     }
     Ok(summary)
 }
@@ -236,7 +237,7 @@ pub async fn process_sqs_event(event: &SqsEvent, deps: &Deps) -> Result<BatchRep
         // Like a notification, an import that fails is logged and reported, never a failed
         // message: the finding is stored, and the next scan or `qrie securityhub sync` sends it.
         let sent =
-            security_hub_after_events(deps, &report.summary.refresh.changed, started).await;
+            Box::pin(security_hub_after_events(deps, &report.summary.refresh.changed, started)).await;
         report.summary.security_hub = Some(sent);
     }
     Ok(report)

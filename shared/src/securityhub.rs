@@ -251,7 +251,7 @@ pub async fn sync(
             }
         };
         let session =
-            match crate::collect::open_session(config, base_sdk, &account, SESSION_NAME).await {
+            match Box::pin(crate::collect::open_session(config, base_sdk, &account, SESSION_NAME)).await {
                 Ok(session) => session,
                 Err(e) => {
                     error!(account = %account_id, error = %e, "no session for the Security Hub import");
@@ -262,7 +262,7 @@ pub async fn sync(
             };
         let (values, suppressed) = asff_for_import(&listed, catalog, &region, now);
         let hub = SecurityHub::new(&session.sdk, &region);
-        let mut sent = hub.import(&values).await;
+        let mut sent = Box::pin(hub.import(&values)).await;
         sent.archived_suppressed = if sent.failed == 0 { suppressed } else { 0 };
         info!(account = %account_id, region = %region, imported = sent.imported, failed = sent.failed,
             batches = sent.batches, "findings imported into Security Hub");

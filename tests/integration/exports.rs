@@ -241,7 +241,12 @@ async fn security_hub_gets_findings_from_the_scan_updates_and_archives_them() {
     let (_, listed, _) = qrie(&world, &["findings", "--format", "json"]).await;
     let stored = array(&listed).len();
     let imported = hub.findings().await.expect("GetFindings");
-    assert_eq!(imported.len(), stored);
+    assert_eq!(
+        imported.len(),
+        stored,
+        "{:?}\n{listed}",
+        imported.iter().map(|f| f.id()).collect::<Vec<_>>()
+    );
     let first = by_id(&imported, &id);
     assert_eq!(first.aws_account_id(), Some(account.account_id.as_str()));
     assert!(first
@@ -280,8 +285,12 @@ async fn security_hub_gets_findings_from_the_scan_updates_and_archives_them() {
     let sent = summary.security_hub.expect("the scan reports its import");
     assert_eq!(sent.failed, 0, "{sent:?}");
     // Then the resolved finding is archived and passed, the others still active
+    // (a versioned bucket may now fail policies that apply to versioned buckets only: those are
+    // new findings, imported too)
+    let (_, all, _) = qrie(&world, &["findings", "--state", "all", "--format", "json"]).await;
     let after = hub.findings().await.expect("GetFindings");
-    assert_eq!(after.len(), stored);
+    assert_eq!(after.len(), array(&all).len());
+    assert!(after.len() >= stored);
     let archived = by_id(&after, &id);
     assert_eq!(archived.record_state().map(|s| s.as_str()), Some("ARCHIVED"));
     assert_eq!(
@@ -351,4 +360,41 @@ async fn imports_go_in_batches_of_100_and_refusals_are_counted_not_dropped() {
     let (code, out, _) = qrie(&stray, &["securityhub", "sync"]).await;
     assert_eq!(code, EXIT_ERROR, "{out}");
     assert!(out.contains("1 skipped") && out.contains("999999999999: not onboarded"), "{out}");
+}
+
+#[tokio::test]
+async fn the_event_processor_imports_what_an_event_opened() {
+    // Given a deployment with Security Hub enabled and a bucket made public
+    let mut world = World::new().await;
+    world.deps.config.security_hub.enabled = true;
+    let account = world.onboard().await;
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    let bucket = world.bucket("shevent");
+    crate::event_processor::bucket_with_acls(&s3, &bucket).await;
+    crate::event_processor::set_acl(
+        &s3,
+        &bucket,
+        aws_sdk_s3::types::BucketCannedAcl::PublicRead,
+    )
+    .await;
+    let queues = crate::event_processor::Queues::new(&world, 30).await;
+    let event = crate::event_processor::s3_event(&account.account_id, "PutBucketAcl", &bucket);
+    // When its event is processed
+    let (_, response, summary) =
+        crate::event_processor::deliver(&world, &queues, std::slice::from_ref(&event)).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    // Then the findings it opened are in the account's Security Hub, and the summary says so
+    let sent = summary.security_hub.clone().expect("the batch reports its import");
+    assert_eq!(sent.failed, 0, "{sent:?}");
+    assert!(summary.refresh.opened >= 1, "{summary:?}");
+    assert_eq!(sent.imported, summary.refresh.opened, "{sent:?} {summary:?}");
+    let arn = format!("arn:aws:s3:::{bucket}");
+    let hub = hub_of(&world, &account).await;
+    let imported = hub.findings().await.expect("GetFindings");
+    assert_eq!(imported.len(), sent.imported);
+    let public = by_id(&imported, &asff::finding_id(&arn, "S3BucketPublicReadProhibited"));
+    assert_eq!(
+        public.severity().and_then(|s| s.label()).map(|l| l.as_str()),
+        Some("CRITICAL")
+    );
 }

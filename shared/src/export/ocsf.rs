@@ -117,8 +117,13 @@ pub fn compliance_finding(subject: &Subject<'_>) -> Value {
     if !requirements.is_empty() {
         compliance.insert("requirements".into(), json!(requirements));
     }
+    // The status's caption (`Pass`, `Fail`) is not an attribute of the compliance object in the
+    // models Prowler validates with: the id, and a sentence in `desc`.
     compliance.insert("status_id".into(), json!(compliance_status_id));
-    compliance.insert("status".into(), json!(compliance_status));
+    compliance.insert(
+        "desc".into(),
+        json!(format!("qrie policy {} {compliance_status}ed", f.policy_id)),
+    );
 
     let mut resource = Map::new();
     resource.insert("uid".into(), json!(f.arn));
