@@ -236,8 +236,12 @@ pub async fn process_sqs_event(event: &SqsEvent, deps: &Deps) -> Result<BatchRep
     if deps.config.security_hub.enabled && !report.summary.refresh.changed.is_empty() {
         // Like a notification, an import that fails is logged and reported, never a failed
         // message: the finding is stored, and the next scan or `qrie securityhub sync` sends it.
-        let sent =
-            Box::pin(security_hub_after_events(deps, &report.summary.refresh.changed, started)).await;
+        let sent = Box::pin(security_hub_after_events(
+            deps,
+            &report.summary.refresh.changed,
+            started,
+        ))
+        .await;
         report.summary.security_hub = Some(sent);
     }
     Ok(report)

@@ -138,17 +138,19 @@ impl SecurityHub {
                             f.error_code().unwrap_or("Unknown"),
                             f.error_message().unwrap_or("")
                         );
-                        error!(finding = f.id().unwrap_or("?"), code = f.error_code().unwrap_or("Unknown"),
-                            "Security Hub refused a finding");
+                        error!(
+                            finding = f.id().unwrap_or("?"),
+                            code = f.error_code().unwrap_or("Unknown"),
+                            "Security Hub refused a finding"
+                        );
                         report.error(message);
                     }
                 }
                 Err(e) => {
                     let code = e.code().unwrap_or("Unknown").to_owned();
-                    let message = e
-                        .message()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| aws_sdk_securityhub::error::DisplayErrorContext(&e).to_string());
+                    let message = e.message().map(str::to_owned).unwrap_or_else(|| {
+                        aws_sdk_securityhub::error::DisplayErrorContext(&e).to_string()
+                    });
                     error!(code = %code, findings = batch.len(), "BatchImportFindings failed");
                     report.failed += batch.len();
                     report.error(format!(
@@ -246,20 +248,28 @@ pub async fn sync(
             }
             Err(e) => {
                 report.failed += listed.len();
-                report.error(format!("account {account_id}: reading the accounts table failed: {e}"));
+                report.error(format!(
+                    "account {account_id}: reading the accounts table failed: {e}"
+                ));
                 continue;
             }
         };
-        let session =
-            match Box::pin(crate::collect::open_session(config, base_sdk, &account, SESSION_NAME)).await {
-                Ok(session) => session,
-                Err(e) => {
-                    error!(account = %account_id, error = %e, "no session for the Security Hub import");
-                    report.failed += listed.len();
-                    report.error(e.to_string());
-                    continue;
-                }
-            };
+        let session = match Box::pin(crate::collect::open_session(
+            config,
+            base_sdk,
+            &account,
+            SESSION_NAME,
+        ))
+        .await
+        {
+            Ok(session) => session,
+            Err(e) => {
+                error!(account = %account_id, error = %e, "no session for the Security Hub import");
+                report.failed += listed.len();
+                report.error(e.to_string());
+                continue;
+            }
+        };
         let (values, suppressed) = asff_for_import(&listed, catalog, &region, now);
         let hub = SecurityHub::new(&session.sdk, &region);
         let mut sent = Box::pin(hub.import(&values)).await;
@@ -315,7 +325,9 @@ pub fn to_sdk(v: &Value) -> sh::AwsSecurityFinding {
                     sh::Resource::builder()
                         .set_type(text(r, "Type"))
                         .set_id(text(r, "Id"))
-                        .set_partition(text(r, "Partition").map(|p| sh::Partition::from(p.as_str())))
+                        .set_partition(
+                            text(r, "Partition").map(|p| sh::Partition::from(p.as_str())),
+                        )
                         .set_region(text(r, "Region"))
                         .build()
                 })
@@ -392,7 +404,11 @@ pub fn to_sdk(v: &Value) -> sh::AwsSecurityFinding {
         .set_workflow(
             v.pointer("/Workflow/Status")
                 .and_then(Value::as_str)
-                .map(|s| sh::Workflow::builder().status(sh::WorkflowStatus::from(s)).build()),
+                .map(|s| {
+                    sh::Workflow::builder()
+                        .status(sh::WorkflowStatus::from(s))
+                        .build()
+                }),
         )
         .set_record_state(text(v, "RecordState").map(|s| sh::RecordState::from(s.as_str())))
         .set_product_fields(product_fields)
@@ -410,23 +426,38 @@ mod tests {
         let catalog = catalog();
         let policy = mapped_policy(&catalog);
         let f = finding(&policy.id);
-        let v = asff::finding(&Subject::new(&f, Some(policy), at("2026-12-02T00:00:00Z")), "us-east-1");
+        let v = asff::finding(
+            &Subject::new(&f, Some(policy), at("2026-12-02T00:00:00Z")),
+            "us-east-1",
+        );
         let s = to_sdk(&v);
         assert_eq!(s.id(), v["Id"].as_str());
         assert_eq!(s.product_arn(), v["ProductArn"].as_str());
         assert_eq!(s.aws_account_id(), Some("111122223333"));
         assert_eq!(s.generator_id(), Some(policy.id.as_str()));
         assert_eq!(s.updated_at(), v["UpdatedAt"].as_str());
-        assert_eq!(s.severity().and_then(|x| x.label()), Some(&sh::SeverityLabel::High));
+        assert_eq!(
+            s.severity().and_then(|x| x.label()),
+            Some(&sh::SeverityLabel::High)
+        );
         assert_eq!(s.resources()[0].r#type(), Some("AwsS3Bucket"));
-        assert_eq!(s.compliance().and_then(|c| c.status()), Some(&sh::ComplianceStatus::Failed));
+        assert_eq!(
+            s.compliance().and_then(|c| c.status()),
+            Some(&sh::ComplianceStatus::Failed)
+        );
         assert_eq!(
             s.compliance().map(|c| c.related_requirements().len()),
             Some(policy.controls.len())
         );
         assert_eq!(s.record_state(), Some(&sh::RecordState::Active));
-        assert_eq!(s.workflow().and_then(|w| w.status()), Some(&sh::WorkflowStatus::New));
-        assert_eq!(s.product_fields().and_then(|p| p.get("qrie/PolicyId")), Some(&policy.id));
+        assert_eq!(
+            s.workflow().and_then(|w| w.status()),
+            Some(&sh::WorkflowStatus::New)
+        );
+        assert_eq!(
+            s.product_fields().and_then(|p| p.get("qrie/PolicyId")),
+            Some(&policy.id)
+        );
     }
 
     #[test]
@@ -443,9 +474,13 @@ mod tests {
         });
         let mut resolved = finding("C");
         resolved.state = FindingState::Resolved;
-        let (values, n) = asff_for_import(&[open, suppressed, resolved], &catalog, "us-east-1", now);
+        let (values, n) =
+            asff_for_import(&[open, suppressed, resolved], &catalog, "us-east-1", now);
         assert_eq!(n, 1);
-        let states: Vec<&str> = values.iter().map(|v| v["RecordState"].as_str().unwrap()).collect();
+        let states: Vec<&str> = values
+            .iter()
+            .map(|v| v["RecordState"].as_str().unwrap())
+            .collect();
         assert_eq!(states, vec!["ACTIVE", "ARCHIVED", "ARCHIVED"]);
         assert_eq!(values[1]["Workflow"]["Status"], "SUPPRESSED");
     }

@@ -115,10 +115,26 @@ async fn every_exported_finding_is_valid_ocsf_and_well_formed_asff_in_every_stat
         .collect();
     assert!(policies.len() >= 2, "{listed}");
     let (acked, suppressed) = (&policies[0], &policies[1]);
-    let ack = ["ack", &arn, acked, "--reason", "ticket SEC-1", "--by", "alice"];
+    let ack = [
+        "ack",
+        &arn,
+        acked,
+        "--reason",
+        "ticket SEC-1",
+        "--by",
+        "alice",
+    ];
     assert_eq!(qrie(&world, &ack).await.0, EXIT_OK);
     let suppress = [
-        "suppress", &arn, suppressed, "--until", "2099-01-01", "--reason", "accepted", "--by", "bob",
+        "suppress",
+        &arn,
+        suppressed,
+        "--until",
+        "2099-01-01",
+        "--reason",
+        "accepted",
+        "--by",
+        "bob",
     ];
     assert_eq!(qrie(&world, &suppress).await.0, EXIT_OK);
 
@@ -133,7 +149,10 @@ async fn every_exported_finding_is_valid_ocsf_and_well_formed_asff_in_every_stat
     // Then py-ocsf-models validates every one of them
     let (code, report) = validate_ocsf(&ocsf);
     assert_eq!(code, 0, "{report}");
-    assert!(report.contains(&format!("{expected} valid, 0 invalid")), "{report}");
+    assert!(
+        report.contains(&format!("{expected} valid, 0 invalid")),
+        "{report}"
+    );
     // And each state has its OCSF status: new, in progress, suppressed, resolved
     let status_of = |rows: &[Value], policy: &str| -> u64 {
         rows.iter()
@@ -145,7 +164,11 @@ async fn every_exported_finding_is_valid_ocsf_and_well_formed_asff_in_every_stat
     assert_eq!(status_of(&ocsf_rows, suppressed), 3);
     assert_eq!(status_of(&ocsf_rows, VERSIONING), 4);
     // And NDJSON holds the same findings, one per line, valid too
-    let (_, ndjson, _) = qrie(&world, &[&all[..], &["--format", "ocsf", "--ndjson"]].concat()).await;
+    let (_, ndjson, _) = qrie(
+        &world,
+        &[&all[..], &["--format", "ocsf", "--ndjson"]].concat(),
+    )
+    .await;
     assert_eq!(ndjson.lines().count(), expected, "{ndjson}");
     let (code, report) = validate_ocsf(&ndjson);
     assert_eq!(code, 0, "{report}");
@@ -170,12 +193,16 @@ async fn every_exported_finding_is_valid_ocsf_and_well_formed_asff_in_every_stat
     assert_eq!(by_policy(suppressed)["Workflow"]["Status"], "SUPPRESSED");
     let resolved = by_policy(VERSIONING);
     assert_eq!(
-        (resolved["RecordState"].as_str(), resolved["Compliance"]["Status"].as_str()),
+        (
+            resolved["RecordState"].as_str(),
+            resolved["Compliance"]["Status"].as_str()
+        ),
         (Some("ARCHIVED"), Some("PASSED"))
     );
 
     // And without --include-suppressed the suppressed finding is left out, as in every format
-    let (_, default_ocsf, _) = qrie(&world, &["findings", "--state", "all", "--format", "ocsf"]).await;
+    let (_, default_ocsf, _) =
+        qrie(&world, &["findings", "--state", "all", "--format", "ocsf"]).await;
     let default_rows = array(&default_ocsf);
     assert_eq!(default_rows.len(), expected - 1);
     assert!(!default_ocsf.contains(&format!("{arn}#{suppressed}")));
@@ -205,9 +232,16 @@ async fn the_validator_rejects_an_invalid_finding_and_bad_flags_are_named() {
     let (code, _, err) = qrie(&world, &["findings", "--ndjson"]).await;
     assert_eq!(code, EXIT_ERROR);
     assert!(err.contains("--ndjson"), "{err}");
-    let (code, _, err) = qrie(&world, &["compliance", "--framework", "fsbp", "--format", "ocsf"]).await;
+    let (code, _, err) = qrie(
+        &world,
+        &["compliance", "--framework", "fsbp", "--format", "ocsf"],
+    )
+    .await;
     assert_eq!(code, EXIT_ERROR, "{err}");
-    assert_eq!(qrie(&world, &["findings", "--format", "xml"]).await.0, EXIT_USAGE);
+    assert_eq!(
+        qrie(&world, &["findings", "--format", "xml"]).await.0,
+        EXIT_USAGE
+    );
 }
 
 /// The customer account's Security Hub, where qrie imports its findings.
@@ -254,7 +288,10 @@ async fn security_hub_gets_findings_from_the_scan_updates_and_archives_them() {
         .unwrap()
         .ends_with(&format!(":{0}:product/{0}/default", account.account_id)));
     assert_eq!(
-        first.compliance().and_then(|c| c.status()).map(|s| s.as_str()),
+        first
+            .compliance()
+            .and_then(|c| c.status())
+            .map(|s| s.as_str()),
         Some("FAILED")
     );
     assert_eq!(first.record_state().map(|s| s.as_str()), Some("ACTIVE"));
@@ -262,7 +299,11 @@ async fn security_hub_gets_findings_from_the_scan_updates_and_archives_them() {
     // When the finding changes (acknowledged) and the table is synced by hand
     let ack = ["ack", &arn, VERSIONING, "--reason", "seen", "--by", "alice"];
     assert_eq!(qrie(&world, &ack).await.0, EXIT_OK);
-    let (code, out, _) = qrie(&world, &["securityhub", "sync", "--account", &account.account_id]).await;
+    let (code, out, _) = qrie(
+        &world,
+        &["securityhub", "sync", "--account", &account.account_id],
+    )
+    .await;
     assert_eq!(code, EXIT_OK, "{out}");
     assert!(out.contains(&format!("{stored} imported")), "{out}");
     assert!(out.contains("0 failed"), "{out}");
@@ -292,9 +333,15 @@ async fn security_hub_gets_findings_from_the_scan_updates_and_archives_them() {
     assert_eq!(after.len(), array(&all).len());
     assert!(after.len() >= stored);
     let archived = by_id(&after, &id);
-    assert_eq!(archived.record_state().map(|s| s.as_str()), Some("ARCHIVED"));
     assert_eq!(
-        archived.compliance().and_then(|c| c.status()).map(|s| s.as_str()),
+        archived.record_state().map(|s| s.as_str()),
+        Some("ARCHIVED")
+    );
+    assert_eq!(
+        archived
+            .compliance()
+            .and_then(|c| c.status())
+            .map(|s| s.as_str()),
         Some("PASSED")
     );
     assert!(after
@@ -322,24 +369,50 @@ async fn imports_go_in_batches_of_100_and_refusals_are_counted_not_dropped() {
             observed_at: now,
             muted: None,
         };
-        world.deps.stores.findings.open(&failed).await.expect("stored");
+        world
+            .deps
+            .stores
+            .findings
+            .open(&failed)
+            .await
+            .expect("stored");
     }
     // When the table is synced
-    let (code, out, _) = qrie(&world, &["securityhub", "sync", "--account", &account.account_id]).await;
+    let (code, out, _) = qrie(
+        &world,
+        &["securityhub", "sync", "--account", &account.account_id],
+    )
+    .await;
     // Then all of them are imported, in three calls
     assert_eq!(code, EXIT_OK, "{out}");
-    assert!(out.contains("205 imported") && out.contains("in 3 batch(es)"), "{out}");
+    assert!(
+        out.contains("205 imported") && out.contains("in 3 batch(es)"),
+        "{out}"
+    );
     let hub = hub_of(&world, &account).await;
     assert_eq!(hub.findings().await.expect("GetFindings").len(), 205);
 
     // When Security Hub refuses a finding of a batch (no resources)
-    let good = serde_json::from_str::<Value>(&qrie(&world, &["findings", "--format", "asff", "--ndjson"]).await.1.lines().next().unwrap().to_owned()).unwrap();
+    let good = serde_json::from_str::<Value>(
+        &qrie(&world, &["findings", "--format", "asff", "--ndjson"])
+            .await
+            .1
+            .lines()
+            .next()
+            .unwrap()
+            .to_owned(),
+    )
+    .unwrap();
     let mut bad = good.clone();
     bad["Id"] = Value::from("broken");
     bad["Resources"] = Value::Array(vec![]);
     let report = hub.import(&[good, bad]).await;
     // Then it is counted and named, and the other finding still goes in
-    assert_eq!((report.imported, report.failed, report.batches), (1, 1, 1), "{report:?}");
+    assert_eq!(
+        (report.imported, report.failed, report.batches),
+        (1, 1, 1),
+        "{report:?}"
+    );
     assert!(report.errors[0].starts_with("broken:"), "{report:?}");
 
     // And findings of an account that is not onboarded are skipped with the reason
@@ -356,10 +429,19 @@ async fn imports_go_in_batches_of_100_and_refusals_are_counted_not_dropped() {
         observed_at: now,
         muted: None,
     };
-    stray.deps.stores.findings.open(&failed).await.expect("stored");
+    stray
+        .deps
+        .stores
+        .findings
+        .open(&failed)
+        .await
+        .expect("stored");
     let (code, out, _) = qrie(&stray, &["securityhub", "sync"]).await;
     assert_eq!(code, EXIT_ERROR, "{out}");
-    assert!(out.contains("1 skipped") && out.contains("999999999999: not onboarded"), "{out}");
+    assert!(
+        out.contains("1 skipped") && out.contains("999999999999: not onboarded"),
+        "{out}"
+    );
 }
 
 #[tokio::test]
@@ -371,12 +453,8 @@ async fn the_event_processor_imports_what_an_event_opened() {
     let s3 = world.customer_s3(&account, "us-east-1").await;
     let bucket = world.bucket("shevent");
     crate::event_processor::bucket_with_acls(&s3, &bucket).await;
-    crate::event_processor::set_acl(
-        &s3,
-        &bucket,
-        aws_sdk_s3::types::BucketCannedAcl::PublicRead,
-    )
-    .await;
+    crate::event_processor::set_acl(&s3, &bucket, aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .await;
     let queues = crate::event_processor::Queues::new(&world, 30).await;
     let event = crate::event_processor::s3_event(&account.account_id, "PutBucketAcl", &bucket);
     // When its event is processed
@@ -384,17 +462,29 @@ async fn the_event_processor_imports_what_an_event_opened() {
         crate::event_processor::deliver(&world, &queues, std::slice::from_ref(&event)).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     // Then the findings it opened are in the account's Security Hub, and the summary says so
-    let sent = summary.security_hub.clone().expect("the batch reports its import");
+    let sent = summary
+        .security_hub
+        .clone()
+        .expect("the batch reports its import");
     assert_eq!(sent.failed, 0, "{sent:?}");
     assert!(summary.refresh.opened >= 1, "{summary:?}");
-    assert_eq!(sent.imported, summary.refresh.opened, "{sent:?} {summary:?}");
+    assert_eq!(
+        sent.imported, summary.refresh.opened,
+        "{sent:?} {summary:?}"
+    );
     let arn = format!("arn:aws:s3:::{bucket}");
     let hub = hub_of(&world, &account).await;
     let imported = hub.findings().await.expect("GetFindings");
     assert_eq!(imported.len(), sent.imported);
-    let public = by_id(&imported, &asff::finding_id(&arn, "S3BucketPublicReadProhibited"));
+    let public = by_id(
+        &imported,
+        &asff::finding_id(&arn, "S3BucketPublicReadProhibited"),
+    );
     assert_eq!(
-        public.severity().and_then(|s| s.label()).map(|l| l.as_str()),
+        public
+            .severity()
+            .and_then(|s| s.label())
+            .map(|l| l.as_str()),
         Some("CRITICAL")
     );
 }

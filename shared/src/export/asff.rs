@@ -191,13 +191,21 @@ pub fn finding(subject: &Subject<'_>, region: &str) -> Value {
         product_fields.insert(
             "qrie/Acknowledged".into(),
             json!(truncate(
-                &format!("by {} at {}: {}", a.by, crate::store::timestamp(a.at), a.reason),
+                &format!(
+                    "by {} at {}: {}",
+                    a.by,
+                    crate::store::timestamp(a.at),
+                    a.reason
+                ),
                 PRODUCT_FIELD_MAX
             )),
         );
     }
     if f.history.reopened > 0 {
-        product_fields.insert("qrie/Reopened".into(), json!(f.history.reopened.to_string()));
+        product_fields.insert(
+            "qrie/Reopened".into(),
+            json!(f.history.reopened.to_string()),
+        );
     }
 
     let mut out = Map::new();
@@ -287,12 +295,16 @@ pub fn shape_problems(finding: &Value) -> Vec<String> {
         }
         let expected_suffix = format!(":{account}:product/{account}/default");
         if text("ProductArn").is_some_and(|arn| !arn.ends_with(&expected_suffix)) {
-            problems.push(
-                "ProductArn: not the default product of the finding's own account".into(),
-            );
+            problems
+                .push("ProductArn: not the default product of the finding's own account".into());
         }
     }
-    for field in ["CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt"] {
+    for field in [
+        "CreatedAt",
+        "UpdatedAt",
+        "FirstObservedAt",
+        "LastObservedAt",
+    ] {
         if let Some(v) = text(field) {
             if chrono::DateTime::parse_from_rfc3339(v).is_err() {
                 problems.push(format!("{field}: not an RFC 3339 time"));
@@ -312,7 +324,9 @@ pub fn shape_problems(finding: &Value) -> Vec<String> {
     match finding.get("Types").and_then(Value::as_array) {
         Some(types) if !types.is_empty() && types.len() <= 50 => {
             for t in types {
-                if t.as_str().is_none_or(|t| t.split('/').count() > 3 || t.is_empty()) {
+                if t.as_str()
+                    .is_none_or(|t| t.split('/').count() > 3 || t.is_empty())
+                {
                     problems.push(format!("Types: {t} is not namespace/category/classifier"));
                 }
             }
@@ -325,13 +339,17 @@ pub fn shape_problems(finding: &Value) -> Vec<String> {
         .and_then(Value::as_str)
         .is_some_and(|l| LABELS.contains(&l))
     {
-        problems.push("Severity.Label: not one of INFORMATIONAL, LOW, MEDIUM, HIGH, CRITICAL".into());
+        problems
+            .push("Severity.Label: not one of INFORMATIONAL, LOW, MEDIUM, HIGH, CRITICAL".into());
     }
     match finding.get("Resources").and_then(Value::as_array) {
         Some(resources) if !resources.is_empty() && resources.len() <= 32 => {
             for r in resources {
                 for field in ["Type", "Id"] {
-                    if r.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
+                    if r.get(field)
+                        .and_then(Value::as_str)
+                        .is_none_or(str::is_empty)
+                    {
                         problems.push(format!("Resources[].{field}: missing"));
                     }
                 }
@@ -403,19 +421,34 @@ mod tests {
             a["ProductArn"],
             "arn:aws:securityhub:us-east-1:111122223333:product/111122223333/default"
         );
-        assert_eq!((a["GeneratorId"].as_str(), a["AwsAccountId"].as_str()), (Some(policy.id.as_str()), Some("111122223333")));
+        assert_eq!(
+            (a["GeneratorId"].as_str(), a["AwsAccountId"].as_str()),
+            (Some(policy.id.as_str()), Some("111122223333"))
+        );
         assert_eq!(a["Id"], format!("{}#{}", f.arn, policy.id));
         assert_eq!(a["Severity"]["Label"], "HIGH");
         assert_eq!(a["Compliance"]["Status"], "FAILED");
-        assert_eq!((a["Workflow"]["Status"].as_str(), a["RecordState"].as_str()), (Some("NEW"), Some("ACTIVE")));
+        assert_eq!(
+            (a["Workflow"]["Status"].as_str(), a["RecordState"].as_str()),
+            (Some("NEW"), Some("ACTIVE"))
+        );
         assert_eq!(a["Resources"][0]["Type"], "AwsS3Bucket");
         assert_eq!(a["Resources"][0]["Region"], "us-east-1");
         assert_eq!(a["CreatedAt"], "2026-11-01T10:00:00.000000Z");
         assert_eq!(a["LastObservedAt"], "2026-12-01T04:00:00.000000Z");
         let requirements = a["Compliance"]["RelatedRequirements"].as_array().unwrap();
-        assert_eq!(requirements.len(), policy.controls.len().min(REQUIREMENTS_MAX));
-        assert!(!a["Compliance"]["AssociatedStandards"].as_array().unwrap().is_empty());
-        assert!(a["Types"][0].as_str().unwrap().starts_with("Software and Configuration Checks/"));
+        assert_eq!(
+            requirements.len(),
+            policy.controls.len().min(REQUIREMENTS_MAX)
+        );
+        assert!(!a["Compliance"]["AssociatedStandards"]
+            .as_array()
+            .unwrap()
+            .is_empty());
+        assert!(a["Types"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("Software and Configuration Checks/"));
     }
 
     #[test]
@@ -430,7 +463,10 @@ mod tests {
         let a = finding(&Subject::new(&f, None, now), "eu-west-1");
         assert_eq!(a["Workflow"]["Status"], "NOTIFIED");
         assert_eq!(a["UpdatedAt"], "2026-12-01T08:00:00.000000Z");
-        assert!(a["ProductFields"]["qrie/Acknowledged"].as_str().unwrap().contains("alice"));
+        assert!(a["ProductFields"]["qrie/Acknowledged"]
+            .as_str()
+            .unwrap()
+            .contains("alice"));
 
         f.muted = Some(RuleMatch {
             rule: "sandbox".into(),
@@ -438,14 +474,24 @@ mod tests {
             until: at("2027-01-01T00:00:00Z"),
         });
         let a = finding(&Subject::new(&f, None, now), "eu-west-1");
-        assert_eq!((a["Workflow"]["Status"].as_str(), a["RecordState"].as_str()), (Some("SUPPRESSED"), Some("ACTIVE")));
-        assert!(a["ProductFields"]["qrie/Suppressed"].as_str().unwrap().contains("rule sandbox"));
+        assert_eq!(
+            (a["Workflow"]["Status"].as_str(), a["RecordState"].as_str()),
+            (Some("SUPPRESSED"), Some("ACTIVE"))
+        );
+        assert!(a["ProductFields"]["qrie/Suppressed"]
+            .as_str()
+            .unwrap()
+            .contains("rule sandbox"));
 
         f.state = FindingState::Resolved;
         f.resolved_at = Some(at("2026-12-01T12:00:00Z"));
         let a = finding(&Subject::new(&f, None, now), "eu-west-1");
         assert_eq!(
-            (a["Compliance"]["Status"].as_str(), a["Workflow"]["Status"].as_str(), a["RecordState"].as_str()),
+            (
+                a["Compliance"]["Status"].as_str(),
+                a["Workflow"]["Status"].as_str(),
+                a["RecordState"].as_str()
+            ),
             (Some("PASSED"), Some("RESOLVED"), Some("ARCHIVED"))
         );
         assert_eq!(a["UpdatedAt"], "2026-12-01T12:00:00.000000Z");
@@ -455,7 +501,13 @@ mod tests {
     #[test]
     fn severities_are_asff_labels() {
         use crate::model::Severity::*;
-        for (s, l) in [(Critical, "CRITICAL"), (High, "HIGH"), (Medium, "MEDIUM"), (Low, "LOW"), (Informational, "INFORMATIONAL")] {
+        for (s, l) in [
+            (Critical, "CRITICAL"),
+            (High, "HIGH"),
+            (Medium, "MEDIUM"),
+            (Low, "LOW"),
+            (Informational, "INFORMATIONAL"),
+        ] {
             let mut f = stored("P");
             f.severity = s;
             let a = finding(&Subject::new(&f, None, at(NOW)), "us-east-1");
@@ -482,9 +534,16 @@ mod tests {
         let title = a["Title"].as_str().unwrap();
         assert_eq!(title.chars().count(), TITLE_MAX);
         assert!(title.ends_with(crate::export::TRUNCATION_MARKER));
-        assert_eq!(a["Description"].as_str().unwrap().chars().count(), DESCRIPTION_MAX);
         assert_eq!(
-            a["Remediation"]["Recommendation"]["Text"].as_str().unwrap().chars().count(),
+            a["Description"].as_str().unwrap().chars().count(),
+            DESCRIPTION_MAX
+        );
+        assert_eq!(
+            a["Remediation"]["Recommendation"]["Text"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count(),
             RECOMMENDATION_MAX
         );
         let id = a["Id"].as_str().unwrap();
@@ -505,11 +564,15 @@ mod tests {
         let mut a = finding(&Subject::new(&stored("P"), None, at(NOW)), "us-east-1");
         a["Title"] = json!("x".repeat(300));
         a["Severity"]["Label"] = json!("SEVERE");
-        a["ProductArn"] = json!("arn:aws:securityhub:us-east-1:999999999999:product/999999999999/default");
+        a["ProductArn"] =
+            json!("arn:aws:securityhub:us-east-1:999999999999:product/999999999999/default");
         a.as_object_mut().unwrap().remove("Resources");
         let problems = shape_problems(&a);
         for field in ["Title", "Severity.Label", "ProductArn", "Resources"] {
-            assert!(problems.iter().any(|p| p.starts_with(field)), "{field}: {problems:?}");
+            assert!(
+                problems.iter().any(|p| p.starts_with(field)),
+                "{field}: {problems:?}"
+            );
         }
     }
 }

@@ -326,6 +326,9 @@ pub(crate) mod tests {
         assert_eq!(Subject::new(&f, None, now).region(), None);
         f.arn = "arn:aws-us-gov:ec2:us-gov-west-1:111122223333:volume/vol-1".into();
         let s = Subject::new(&f, None, now);
-        assert_eq!((s.region(), s.partition()), (Some("us-gov-west-1"), "aws-us-gov"));
+        assert_eq!(
+            (s.region(), s.partition()),
+            (Some("us-gov-west-1"), "aws-us-gov")
+        );
     }
 }

@@ -253,16 +253,34 @@ mod tests {
         // When it is exported
         let e = compliance_finding(&Subject::new(&f, Some(policy), at("2026-12-02T00:00:00Z")));
         // Then it is a Compliance Finding, new, failing, created
-        assert_eq!((e["class_uid"].as_u64(), e["category_uid"].as_u64()), (Some(2003), Some(2)));
-        assert_eq!((e["activity_id"].as_u64(), e["type_uid"].as_u64()), (Some(1), Some(200301)));
-        assert_eq!((e["status_id"].as_u64(), e["compliance"]["status_id"].as_u64()), (Some(1), Some(3)));
+        assert_eq!(
+            (e["class_uid"].as_u64(), e["category_uid"].as_u64()),
+            (Some(2003), Some(2))
+        );
+        assert_eq!(
+            (e["activity_id"].as_u64(), e["type_uid"].as_u64()),
+            (Some(1), Some(200301))
+        );
+        assert_eq!(
+            (
+                e["status_id"].as_u64(),
+                e["compliance"]["status_id"].as_u64()
+            ),
+            (Some(1), Some(3))
+        );
         assert_eq!(e["severity_id"], 4);
         assert_eq!(e["metadata"]["version"], OCSF_VERSION);
         assert_eq!(e["metadata"]["product"]["name"], "qrie");
         assert_eq!(e["finding_info"]["uid"], format!("{}#{}", f.arn, policy.id));
         assert_eq!(e["finding_info"]["title"], policy.title);
-        assert_eq!(e["finding_info"]["first_seen_time"], f.first_seen.timestamp_millis());
-        assert_eq!(e["finding_info"]["last_seen_time"], f.last_evaluated.timestamp_millis());
+        assert_eq!(
+            e["finding_info"]["first_seen_time"],
+            f.first_seen.timestamp_millis()
+        );
+        assert_eq!(
+            e["finding_info"]["last_seen_time"],
+            f.last_evaluated.timestamp_millis()
+        );
         assert_eq!(e["cloud"]["provider"], "AWS");
         assert_eq!(e["cloud"]["account"]["uid"], "111122223333");
         assert_eq!(e["resources"][0]["uid"], f.arn);
@@ -287,7 +305,10 @@ mod tests {
             reason: "ticket 42".into(),
         });
         let e = compliance_finding(&Subject::new(&f, None, now));
-        assert_eq!((e["status_id"].as_u64(), e["activity_id"].as_u64()), (Some(2), Some(2)));
+        assert_eq!(
+            (e["status_id"].as_u64(), e["activity_id"].as_u64()),
+            (Some(2), Some(2))
+        );
         assert!(e["status_detail"].as_str().unwrap().contains("ticket 42"));
         // A finding of a policy no longer loaded keeps its id as title
         assert_eq!(e["finding_info"]["title"], "Gone");
@@ -301,14 +322,26 @@ mod tests {
         });
         let e = compliance_finding(&Subject::new(&f, None, now));
         assert_eq!(e["status_id"], 3);
-        assert!(e["status_detail"].as_str().unwrap().contains("accepted risk"));
+        assert!(e["status_detail"]
+            .as_str()
+            .unwrap()
+            .contains("accepted risk"));
         assert_eq!(e["unmapped"]["suppressed"]["by"], "bob");
 
         f.state = FindingState::Resolved;
         f.resolved_at = Some(at("2026-12-03T00:00:00Z"));
         let e = compliance_finding(&Subject::new(&f, None, now));
-        assert_eq!((e["status_id"].as_u64(), e["activity_id"].as_u64()), (Some(4), Some(3)));
-        assert_eq!((e["compliance"]["status_id"].as_u64(), e["type_uid"].as_u64()), (Some(1), Some(200303)));
+        assert_eq!(
+            (e["status_id"].as_u64(), e["activity_id"].as_u64()),
+            (Some(4), Some(3))
+        );
+        assert_eq!(
+            (
+                e["compliance"]["status_id"].as_u64(),
+                e["type_uid"].as_u64()
+            ),
+            (Some(1), Some(200303))
+        );
         assert_eq!(e["time"], at("2026-12-03T00:00:00Z").timestamp_millis());
     }
 
