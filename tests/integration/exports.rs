@@ -393,16 +393,8 @@ async fn imports_go_in_batches_of_100_and_refusals_are_counted_not_dropped() {
     assert_eq!(hub.findings().await.expect("GetFindings").len(), 205);
 
     // When Security Hub refuses a finding of a batch (no resources)
-    let good = serde_json::from_str::<Value>(
-        &qrie(&world, &["findings", "--format", "asff", "--ndjson"])
-            .await
-            .1
-            .lines()
-            .next()
-            .unwrap()
-            .to_owned(),
-    )
-    .unwrap();
+    let (_, ndjson, _) = qrie(&world, &["findings", "--format", "asff", "--ndjson"]).await;
+    let good: Value = serde_json::from_str(ndjson.lines().next().expect("a finding")).unwrap();
     let mut bad = good.clone();
     bad["Id"] = Value::from("broken");
     bad["Resources"] = Value::Array(vec![]);
