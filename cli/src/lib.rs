@@ -9,6 +9,8 @@
 //! - `qrie finding ARN POLICY` shows one, with its evidence, remediation, history and notes.
 //! - `qrie compliance --framework F [--account A]` judges each control on the live tables (see
 //!   `qrie::compliance`), with the score.
+//! - `qrie findings --format ocsf|asff [--ndjson]` (OCSF and ASFF exports) and
+//!   `qrie securityhub sync` are in `exports.rs`.
 //! - `qrie ack`, `qrie suppress --until DATE --reason ...` and `qrie unsuppress` record what
 //!   people decided about a finding, by the caller's identity unless `--by` says otherwise.
 //!
@@ -26,6 +28,7 @@ use qrie::model::{partition_key, Acknowledgement, Finding, FindingState, Severit
 use qrie::registry;
 use qrie::scan;
 
+mod exports;
 pub mod objects;
 pub mod ops;
 pub mod progress;
@@ -118,6 +121,9 @@ enum Command {
     Scan(ops::ScanArgs),
     /// Object-scan jobs (scan, status, results) and local files (scan-local).
     Objects(objects::ObjectsArgs),
+    /// AWS Security Hub: push the findings table.
+    #[command(subcommand)]
+    Securityhub(exports::SecurityHubCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,6 +153,9 @@ struct FindingsArgs {
     /// Exit with 3 when any finding is listed.
     #[arg(long)]
     fail_on_any: bool,
+    /// With --format ocsf or asff: one JSON object per line instead of an array.
+    #[arg(long)]
+    ndjson: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -161,6 +170,10 @@ enum Format {
     Table,
     Json,
     Csv,
+    /// OCSF Compliance Findings (findings only).
+    Ocsf,
+    /// AWS Security Finding Format (findings only).
+    Asff,
 }
 
 /// What stops a command.
@@ -321,6 +334,7 @@ async fn execute(deps: &Deps, command: Command, out: &mut dyn Write) -> Result<i
         Command::Inventory(args) => ops::inventory(deps, args, out).await,
         Command::Scan(args) => ops::scan(deps, args, out).await,
         Command::Objects(args) => objects::objects(deps, args, out).await,
+        Command::Securityhub(command) => exports::security_hub(deps, command, out).await,
     }
 }
 
@@ -391,6 +405,7 @@ async fn findings(
     now: DateTime<Utc>,
     out: &mut dyn Write,
 ) -> Result<i32, CliError> {
+    exports::check_ndjson(args.format, args.ndjson)?;
     let severity: Option<Severity> = args
         .severity
         .as_deref()
@@ -451,6 +466,9 @@ async fn findings(
         ))
     });
     match args.format {
+        Format::Ocsf | Format::Asff => {
+            exports::write_findings(deps, &listed, args.format, args.ndjson, now, out)?;
+        }
         Format::Json => {
             let rows: Vec<serde_json::Value> =
                 listed.iter().map(|f| finding_json(deps, f, now)).collect();
@@ -655,6 +673,11 @@ async fn compliance_of(
     if deps.catalog.framework(framework).is_none() {
         return Err(CliError::Invalid(unknown_framework(deps, framework)));
     }
+    if matches!(format, Format::Ocsf | Format::Asff) {
+        return Err(CliError::Invalid(
+            "qrie compliance writes table, json or csv; ocsf and asff are formats of `qrie findings`".into(),
+        ));
+    }
     let accounts: Vec<String> = match account {
         Some(id) => match deps.stores.accounts.get(id).await? {
             Some(a) => vec![a.account_id],
@@ -715,6 +738,7 @@ async fn compliance_of(
         assessments.push(assessment);
     }
     match format {
+        Format::Ocsf | Format::Asff => {}
         Format::Json => {
             writeln!(
                 out,

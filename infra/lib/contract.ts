@@ -64,6 +64,8 @@ export interface Contract {
   readonly scanner_role_name: string;
   /** Collector service (`s3`, `ec2`, ...) to the IAM actions it calls in customer accounts. */
   readonly collector_permissions: Readonly<Record<string, readonly string[]>>;
+  /** What the same role must also allow when the deployment imports into AWS Security Hub. */
+  readonly security_hub_permissions: readonly string[];
   /**
    * The resource kinds qrie collects (the Rust registry), by CloudFormation type: their service,
    * residence, ARN template and the CloudTrail events (`<service>:<EventName>`) that keep them current.
@@ -153,7 +155,11 @@ export function validateContract(raw: unknown): Contract {
       throw new ContractError(`collector_permissions.${service} must be a list of "service:Action" strings`);
     }
   }
-  if (!Array.isArray(c.event_sources) || c.event_sources.some((s) => typeof s !== 'string' || !EVENT_SOURCE.test(s))) {
+  if (!Array.isArray(c.security_hub_permissions) ||
+    c.security_hub_permissions.some((a) => typeof a !== 'string' || !/^securityhub:[A-Za-z]+$/.test(a))) {
+    throw new ContractError('"security_hub_permissions" must be a list of "securityhub:Action" strings');
+  }
+    if (!Array.isArray(c.event_sources) || c.event_sources.some((s) => typeof s !== 'string' || !EVENT_SOURCE.test(s))) {
     throw new ContractError('"event_sources" must be a list of "<service>.amazonaws.com" strings');
   }
   if (!c.resource_kinds || typeof c.resource_kinds !== 'object') throw new ContractError('missing "resource_kinds"');

@@ -8,6 +8,10 @@
  *   with the agreed ExternalId, allowed exactly the contract's collector permissions. IAM is global,
  *   so the role is created in one region only (`ScannerRoleRegion`), and the same template can be
  *   deployed to every region by one StackSet;
+ * - optionally (`EnableSecurityHubImports`, default from the CDK context flag `qrie:securityHub`),
+ *   `securityhub:BatchImportFindings` on the account's own default product for that role: Security
+ *   Hub accepts a custom integration's findings only from the account they belong to, so qrie
+ *   imports each account's findings through its role;
  * - in every region it is deployed to, an EventBridge rule forwarding the covered services'
  *   mutating management events to the qrie bus, with the role EventBridge uses to put them there.
  */
@@ -17,6 +21,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { CLOUDTRAIL_DETAIL_TYPE, CONTRACT, type Contract, collectorActions, coveredEventSources } from './contract';
+import { contextFlag } from './qrie-stack';
 
 export interface OnboardingStackProps extends StackProps {
   /** Defaults to the repository's contract. Tests pass edited copies. */
@@ -26,6 +31,8 @@ export interface OnboardingStackProps extends StackProps {
 export class OnboardingStack extends Stack {
   readonly scannerRole: iam.Role;
   readonly forwardingRule: events.Rule;
+  /** The role's optional Security Hub import permission (present when EnableSecurityHubImports is true). */
+  readonly securityHubPolicy: iam.CfnPolicy;
 
   constructor(scope: Construct, id: string, props: OnboardingStackProps = {}) {
     super(scope, id, {
@@ -98,6 +105,41 @@ export class OnboardingStack extends Stack {
         reason: `Wildcard action ${action} is declared by a collector in contract.json collector_permissions`,
       });
     }
+
+    const enableSecurityHub = new CfnParameter(this, 'EnableSecurityHubImports', {
+      type: 'String',
+      default: contextFlag(this, 'qrie:securityHub') ? 'true' : 'false',
+      allowedValues: ['true', 'false'],
+      description: 'Let qrie import this account\'s findings into its AWS Security Hub (securityhub:BatchImportFindings ' +
+        'on the account\'s own default product); set true when the qrie deployment enables qrie:securityHub',
+    });
+    const importsSecurityHub = new CfnCondition(this, 'ImportsSecurityHub', {
+      expression: Fn.conditionAnd(
+        inRoleRegion,
+        Fn.conditionEquals(enableSecurityHub.valueAsString, 'true'),
+      ),
+    });
+    this.securityHubPolicy = new iam.CfnPolicy(this, 'SecurityHubImports', {
+      policyName: 'QrieSecurityHubImports',
+      roles: [this.scannerRole.roleName],
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'QrieImportsOwnFindings',
+            Effect: 'Allow',
+            Action: [...contract.security_hub_permissions],
+            Resource: Fn.sub('arn:${AWS::Partition}:securityhub:*:${AWS::AccountId}:product/${AWS::AccountId}/default'),
+          },
+        ],
+      },
+    });
+    this.securityHubPolicy.cfnOptions.condition = importsSecurityHub;
+    Validations.of(this.securityHubPolicy).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:securityhub:*:<AWS::AccountId>:product/<AWS::AccountId>/default]',
+      reason: 'Security Hub is regional and qrie imports into the region the deployment names; the resource is ' +
+        'only this account\'s own default product, the one a custom integration imports through',
+    });
 
     const forwarderRole = new iam.Role(this, 'EventForwarderRole', {
       description: 'Lets EventBridge put this account\'s CloudTrail events on the qrie bus',

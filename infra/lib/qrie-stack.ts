@@ -13,7 +13,12 @@
  * - alarms on every DLQ and every function's errors, to an encrypted SNS topic;
  * - the findings topic (encrypted with the qrie key, TLS only): new and re-opened findings from the
  *   event processor and the scanner's daily digest, from the severity in context
- *   `qrie:notifyMinSeverity` (default high); only those two functions may publish to it.
+ *   `qrie:notifyMinSeverity` (default high); only those two functions may publish to it;
+ * - with context `qrie:securityHub` true, AWS Security Hub imports: the scanner and the event
+ *   processor get `QRIE_SECURITY_HUB=enabled` and may assume the scanner role, through which they
+ *   import each account's findings in that account (Security Hub takes a custom integration's
+ *   findings only from their own account; the onboarding template's EnableSecurityHubImports
+ *   grants the role `securityhub:BatchImportFindings`).
  */
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations, Annotations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -47,6 +52,9 @@ export const FINDINGS_TOPIC_ENV = 'QRIE_FINDINGS_TOPIC_ARN';
 
 /** The env var that carries the lowest severity notified. */
 export const NOTIFY_MIN_SEVERITY_ENV = 'QRIE_NOTIFY_MIN_SEVERITY';
+
+/** The env var that turns Security Hub imports on (`enabled`) or off (`disabled`). */
+export const SECURITY_HUB_ENV = 'QRIE_SECURITY_HUB';
 
 /** The severities qrie knows, most serious first (`Severity` in shared/src/model.rs). */
 export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'informational'] as const;
@@ -87,6 +95,14 @@ function contextList(scope: Construct, key: string): string[] {
   return text.split(',').map((s) => s.trim()).filter((s) => s !== '');
 }
 
+/** A boolean context value (true/false, or the strings "true"/"false"); anything else fails synth naming the key. */
+export function contextFlag(scope: Construct, key: string): boolean {
+  const raw = scope.node.tryGetContext(key) as unknown;
+  if (raw === undefined || raw === null || raw === '' || raw === false || raw === 'false') return false;
+  if (raw === true || raw === 'true') return true;
+  throw new Error(`context ${key} must be true or false, got ${JSON.stringify(raw)}`);
+}
+
 /** A severity from context (any case), or `fallback`; anything else fails synth naming the key. */
 function contextSeverity(scope: Construct, key: string, fallback: string): string {
   const raw = scope.node.tryGetContext(key) as unknown;
@@ -110,6 +126,8 @@ export class QrieStack extends Stack {
   readonly findingsTopic: sns.Topic;
   /** The lowest severity notified on the findings topic (context `qrie:notifyMinSeverity`). */
   readonly notifyMinSeverity: string;
+  /** Findings are imported into AWS Security Hub (context `qrie:securityHub`). */
+  readonly securityHub: boolean;
 
   constructor(scope: Construct, id: string, props: QrieStackProps = {}) {
     super(scope, id, props);
@@ -152,6 +170,7 @@ export class QrieStack extends Stack {
       enforceSSL: true,
     });
     this.notifyMinSeverity = contextSeverity(this, 'qrie:notifyMinSeverity', 'high');
+    this.securityHub = contextFlag(this, 'qrie:securityHub');
 
     const eventProcessor = QRIE_FUNCTIONS.find((f) => f.trigger === 'cloudtrail-queue');
     const objectScanner = QRIE_FUNCTIONS.find((f) => f.trigger === 'object-scan-queue');
@@ -416,12 +435,21 @@ export class QrieStack extends Stack {
       },
     };
     values[NOTIFY_MIN_SEVERITY_ENV] = { value: this.notifyMinSeverity };
+    values[SECURITY_HUB_ENV] = {
+      value: this.securityHub ? 'enabled' : 'disabled',
+      // The imports go through the scanner role of each customer account: a function that imports
+      // may assume it (and is told its name) even if it reads nothing there itself.
+      grant: () => {
+        if (this.securityHub && !names.includes(SCANNER_ROLE_ENV)) extra.push(SCANNER_ROLE_ENV);
+      },
+    };
     // Object-scanner tuning: a unit is at most 512 MiB (a 5-minute function at >= 2 MB/s of
     // margin), larger objects are skipped, and the work queue dead-letters after MAX_RECEIVE_COUNT.
     values.QRIE_OBJECT_MAX_BYTES = { value: String(5 * 1024 ** 3) };
     values.QRIE_OBJECT_BYTES_PER_MESSAGE = { value: String(512 * 1024 ** 2) };
     values.QRIE_OBJECT_SCAN_MAX_RECEIVES = { value: String(MAX_RECEIVE_COUNT) };
     const environment: Record<string, string> = {};
+    const extra: string[] = [];
     for (const name of names) {
       const known = values[name];
       if (!known) {
@@ -432,6 +460,11 @@ export class QrieStack extends Stack {
       }
       environment[name] = known.value;
       known.grant?.();
+    }
+    // Variables a value above implies (the scanner role for Security Hub imports).
+    for (const name of extra) {
+      environment[name] = values[name].value;
+      values[name].grant?.();
     }
     return environment;
   }

@@ -15,7 +15,8 @@ const scannerRoleId = logicalId(app.onboarding.scannerRole);
 
 describe('onboarding template', () => {
   it('takes the qrie account id, ExternalId and qrie event bus ARN as parameters', () => {
-    assert.deepEqual(Object.keys(json.Parameters).sort(), ['ExternalId', 'QrieAccountId', 'QrieEventBusArn', 'ScannerRoleRegion']);
+    assert.deepEqual(Object.keys(json.Parameters).sort(),
+      ['EnableSecurityHubImports', 'ExternalId', 'QrieAccountId', 'QrieEventBusArn', 'ScannerRoleRegion']);
     assert.equal(json.Parameters.ExternalId.NoEcho, true);
     assert.equal(json.Parameters.QrieAccountId.AllowedPattern, '^\\d{12}$');
     assert.ok(new RegExp(json.Parameters.QrieEventBusArn.AllowedPattern)
@@ -61,7 +62,8 @@ describe('scanner role', () => {
   });
 
   it('may do exactly the contract\'s collector_permissions, all services flattened', () => {
-    const statements = roleStatements(onboarding, scannerRoleId);
+    // (The optional Security Hub import policy is checked in securityhub.test.ts.)
+    const statements = roleStatements(onboarding, scannerRoleId).filter((s) => s.Sid !== 'QrieImportsOwnFindings');
     assert.equal(statements.length, 1);
     assert.equal(statements[0].Effect, 'Allow');
     const expected = [...new Set(Object.values(CONTRACT.collector_permissions).flat())].sort();
@@ -104,9 +106,9 @@ describe('event forwarding', () => {
     assert.deepEqual(statements.map((s) => [s.Action, s.Resource]), [['events:PutEvents', { Ref: 'QrieEventBusArn' }]]);
   });
 
-  it('has only the two roles, the policy and the rule', () => {
+  it('has only the two roles, the two policies (one of them the optional Security Hub import) and the rule', () => {
     const types = Object.values(json.Resources).map((r: any) => r.Type).sort();
-    assert.deepEqual(types, ['AWS::Events::Rule', 'AWS::IAM::Policy', 'AWS::IAM::Role', 'AWS::IAM::Role']);
+    assert.deepEqual(types, ['AWS::Events::Rule', 'AWS::IAM::Policy', 'AWS::IAM::Policy', 'AWS::IAM::Role', 'AWS::IAM::Role']);
     assert.equal(Object.keys(resourcesOfType(onboarding, 'AWS::IAM::Role')).length, 2);
   });
 });

@@ -35,6 +35,11 @@ pub mod env {
     pub const FINDINGS_TOPIC_ARN: &str = "QRIE_FINDINGS_TOPIC_ARN";
     /// The lowest severity that is notified (`critical`, `high`, ...; default `high`).
     pub const NOTIFY_MIN_SEVERITY: &str = "QRIE_NOTIFY_MIN_SEVERITY";
+    /// `enabled`: the scanner and the event processor import what they open, change and
+    /// resolve into AWS Security Hub (see `securityhub`); unset or `disabled`: they do not.
+    pub const SECURITY_HUB: &str = "QRIE_SECURITY_HUB";
+    /// The region findings are imported into (default: the function's own region).
+    pub const SECURITY_HUB_REGION: &str = "QRIE_SECURITY_HUB_REGION";
     /// Standard AWS variable; when set, qrie is talking to a local emulator.
     pub const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 }
@@ -157,6 +162,14 @@ impl Default for NotifySettings {
     }
 }
 
+/// Whether and where findings go to AWS Security Hub (see `securityhub`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecurityHubSettings {
+    pub enabled: bool,
+    /// The region of the imports; `None`: the SDK configuration's region.
+    pub region: Option<String>,
+}
+
 /// Everything a qrie function reads from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -170,6 +183,8 @@ pub struct Config {
     pub object_scan: ObjectScanSettings,
     /// Notifications of new and re-opened findings (the scanner and the event processor).
     pub notify: NotifySettings,
+    /// Imports into AWS Security Hub (`QRIE_SECURITY_HUB`).
+    pub security_hub: SecurityHubSettings,
 }
 
 /// The role name the onboarding template creates; the default for `QRIE_SCANNER_ROLE_NAME`.
@@ -263,6 +278,21 @@ impl Config {
                     })?,
                 },
             },
+            security_hub: SecurityHubSettings {
+                enabled: match lookup(env::SECURITY_HUB).filter(|v| !v.is_empty()) {
+                    None => false,
+                    Some(v) if v.eq_ignore_ascii_case("enabled") => true,
+                    Some(v) if v.eq_ignore_ascii_case("disabled") => false,
+                    Some(v) => {
+                        return Err(ConfigError::Invalid {
+                            name: env::SECURITY_HUB,
+                            value: v,
+                            reason: "expected enabled or disabled",
+                        })
+                    }
+                },
+                region: lookup(env::SECURITY_HUB_REGION).filter(|v| !v.is_empty()),
+            },
         })
     }
 }
@@ -287,6 +317,21 @@ mod tests {
         assert_eq!(config.tables.findings, "qrie_findings");
         assert_eq!(config.scanner_role_name, DEFAULT_SCANNER_ROLE_NAME);
         assert!(!config.aws.is_local());
+    }
+
+    #[test]
+    fn security_hub_is_off_unless_enabled_and_a_bad_value_is_named() {
+        let off = Config::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(off.security_hub, SecurityHubSettings::default());
+        let on = Config::from_lookup(lookup(&[
+            (env::SECURITY_HUB, "enabled"),
+            (env::SECURITY_HUB_REGION, "eu-west-1"),
+        ]))
+        .unwrap();
+        assert!(on.security_hub.enabled);
+        assert_eq!(on.security_hub.region.as_deref(), Some("eu-west-1"));
+        let err = Config::from_lookup(lookup(&[(env::SECURITY_HUB, "yes")])).unwrap_err();
+        assert!(err.to_string().contains(env::SECURITY_HUB), "{err}");
     }
 
     #[test]

@@ -119,6 +119,7 @@ pub async fn scan_handler(
         catalog: &deps.catalog,
         stores: &deps.stores,
     };
+    let started = chrono::Utc::now();
     let mut summary = scanner.run(&event.payload).await.map_err(|e| {
         error!(error = %e, request_id = %event.context.request_id, "scan request refused");
         HandlerError::from(e)
@@ -128,7 +129,87 @@ pub async fn scan_handler(
         .notifier
         .digest(&summary.opened, &event.payload.scope())
         .await;
+    if deps.config.security_hub.enabled {
+        // Boxed: the import's futures (a session, SDK calls) would otherwise sit on the stack.
+        summary.security_hub = Some(Box::pin(security_hub_after_scan(deps, started)).await);
+    }
     Ok(summary)
+}
+
+/// Imports into Security Hub what a scan that started at `started` opened, refreshed or
+/// resolved: every finding whose export changed since then (a full scan refreshes every failing
+/// finding, which also keeps them from Security Hub's expiry of findings not updated for 90
+/// days). A table that cannot be read is reported in the import's errors.
+async fn security_hub_after_scan(
+    deps: &Deps,
+    started: chrono::DateTime<chrono::Utc>,
+) -> crate::securityhub::ImportReport {
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        match deps.stores.findings.page_all(cursor).await {
+            Ok(page) => {
+                all.extend(page.items);
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            Err(e) => {
+                error!(error = %e, "findings not read for the Security Hub import");
+                return crate::securityhub::ImportReport {
+                    errors: vec![format!("reading the findings table failed: {e}")],
+                    ..Default::default()
+                };
+            }
+        }
+    }
+    let changed = crate::securityhub::changed_since(all, started);
+    crate::securityhub::sync(
+        &deps.config,
+        &deps.sdk,
+        &deps.stores,
+        &deps.catalog,
+        &changed,
+        chrono::Utc::now(),
+    )
+    .await
+}
+
+/// Imports into Security Hub the findings of the resources an event batch that started at
+/// `started` changed (opened, refreshed or resolved).
+async fn security_hub_after_events(
+    deps: &Deps,
+    arns: &[String],
+    started: chrono::DateTime<chrono::Utc>,
+) -> crate::securityhub::ImportReport {
+    let mut touched = Vec::new();
+    let mut report = crate::securityhub::ImportReport::default();
+    for arn in arns {
+        match deps.stores.findings.for_resource(arn).await {
+            Ok(found) => touched.extend(found),
+            Err(e) => {
+                error!(arn = %arn, error = %e, "findings not read for the Security Hub import");
+                report.failed += 1;
+                report
+                    .errors
+                    .push(format!("{arn}: reading its findings failed: {e}"));
+            }
+        }
+    }
+    let changed = crate::securityhub::changed_since(touched, started);
+    report.add(
+        crate::securityhub::sync(
+            &deps.config,
+            &deps.sdk,
+            &deps.stores,
+            &deps.catalog,
+            &changed,
+            chrono::Utc::now(),
+        )
+        .await,
+    );
+    report
 }
 
 /// `qrie_event_processor`: returns the ids of the messages that failed, so that SQS redelivers
@@ -150,7 +231,20 @@ pub async fn process_sqs_event(event: &SqsEvent, deps: &Deps) -> Result<BatchRep
             e
         })?
         .with_notifier(&deps.notifier);
-    Ok(processor.process_batch(&event.records).await)
+    let started = chrono::Utc::now();
+    let mut report = processor.process_batch(&event.records).await;
+    if deps.config.security_hub.enabled && !report.summary.refresh.changed.is_empty() {
+        // Like a notification, an import that fails is logged and reported, never a failed
+        // message: the finding is stored, and the next scan or `qrie securityhub sync` sends it.
+        let sent = Box::pin(security_hub_after_events(
+            deps,
+            &report.summary.refresh.changed,
+            started,
+        ))
+        .await;
+        report.summary.security_hub = Some(sent);
+    }
+    Ok(report)
 }
 
 /// JSON logs on Lambda (CloudWatch), filtered by `RUST_LOG` (default `info`).

@@ -171,6 +171,10 @@ pub struct Refresh {
     /// [`crate::notify`]: a failure is logged and counted, the message still succeeds).
     pub notified: usize,
     pub notify_failed: usize,
+    /// The resources whose findings this refresh opened, refreshed or resolved (what goes to
+    /// Security Hub when the deployment enables it, see [`crate::securityhub`]).
+    #[serde(skip)]
+    pub changed: Vec<String>,
 }
 
 impl Refresh {
@@ -189,6 +193,11 @@ impl Refresh {
         self.reopened += other.reopened;
         self.notified += other.notified;
         self.notify_failed += other.notify_failed;
+        for arn in &other.changed {
+            if !self.changed.contains(arn) {
+                self.changed.push(arn.clone());
+            }
+        }
     }
 }
 
@@ -379,6 +388,9 @@ pub struct BatchSummary {
     pub bad_policy_rows: Vec<BadPolicyRow>,
     #[serde(flatten)]
     pub refresh: Refresh,
+    /// What was imported into Security Hub, when the deployment enables it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_hub: Option<crate::securityhub::ImportReport>,
 }
 
 impl BatchSummary {
@@ -724,6 +736,9 @@ impl<'a> EventProcessor<'a> {
         refresh.resolved = tally.resolved;
         refresh.stale += tally.stale;
         refresh.not_evaluated = tally.not_evaluated;
+        if tally.new + tally.still_active + tally.resolved > 0 {
+            refresh.changed.push(resource.arn.clone());
+        }
         if tally.not_evaluated > 0 {
             if let Some(report) = unevaluated_report(resource, &self.policies) {
                 warn!(%report, "resource refreshed but not fully evaluated");
@@ -767,6 +782,9 @@ impl<'a> EventProcessor<'a> {
         )
         .await
         .map_err(store_error)?;
+        if refresh.resolved > 0 {
+            refresh.changed.push(touched.arn.clone());
+        }
         Ok(refresh)
     }
 

@@ -142,6 +142,10 @@ pub struct ScanSummary {
     /// The digests of this scan's new and re-opened findings (see [`crate::notify`]), once the
     /// handler has sent them.
     pub notifications: crate::notify::Delivery,
+    /// What was imported into Security Hub after the scan, when the deployment enables it
+    /// (`QRIE_SECURITY_HUB`, see [`crate::securityhub`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_hub: Option<crate::securityhub::ImportReport>,
     /// The findings this scan opened or re-opened that no suppression covers, without their
     /// evidence: what the digests list.
     #[serde(skip)]

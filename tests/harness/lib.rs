@@ -134,6 +134,7 @@ impl World {
             policy_dir: None,
             object_scan: qrie::config::ObjectScanSettings::default(),
             notify: qrie::config::NotifySettings::default(),
+            security_hub: qrie::config::SecurityHubSettings::default(),
         };
         let sdk = sdk_config().await;
         qrie::store::dynamo::create_tables(&qrie::aws::dynamodb_client(&sdk), &config.tables)

@@ -8,6 +8,7 @@ mod data_posture;
 mod data_seed;
 mod ec2_posture;
 mod event_processor;
+mod exports;
 mod findings_store;
 mod handlers;
 mod iam_posture;

@@ -35,6 +35,12 @@ pub const OBJECT_SCAN_PERMISSIONS: &[&str] = &[
     "s3:GetBucketNotification",
 ];
 
+/// What the same role must also allow when the deployment imports findings into AWS Security
+/// Hub (`QRIE_SECURITY_HUB=enabled`, see `crate::securityhub`): Security Hub accepts a custom
+/// integration's findings only from the account they belong to, so qrie imports each account's
+/// findings through this session. Optional: the onboarding template grants it only when asked.
+pub const SECURITY_HUB_PERMISSIONS: &[&str] = &["securityhub:BatchImportFindings"];
+
 /// Everything the read-only role in a customer account must allow, per service with a
 /// collector: the collector's own permissions, then the object scanner's reads under `s3` (each
 /// permission once, in declaration order).

@@ -307,6 +307,7 @@ pub fn functions() -> Vec<FunctionSpec> {
                 env::COMPLIANCE_TABLE,
                 env::FINDINGS_TOPIC_ARN,
                 env::NOTIFY_MIN_SEVERITY,
+                env::SECURITY_HUB,
             ]),
         },
         FunctionSpec {
@@ -326,6 +327,7 @@ pub fn functions() -> Vec<FunctionSpec> {
                 env::SCANNER_ROLE_NAME,
                 env::FINDINGS_TOPIC_ARN,
                 env::NOTIFY_MIN_SEVERITY,
+                env::SECURITY_HUB,
             ]),
         },
         FunctionSpec {
@@ -420,6 +422,9 @@ pub fn contract() -> Value {
         "functions": functions,
         "scanner_role_name": crate::config::DEFAULT_SCANNER_ROLE_NAME,
         "collector_permissions": permissions,
+        // Granted to the same role only when the deployment imports into Security Hub (the
+        // onboarding template's EnableSecurityHubImports).
+        "security_hub_permissions": crate::collect::session::SECURITY_HUB_PERMISSIONS,
         "resource_kinds": kinds,
         // Every eventSource the trail catalogue has rules for, collected or ahead of its
         // collector: the EventBridge rules forward exactly these.
