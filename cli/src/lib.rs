@@ -220,10 +220,13 @@ pub async fn run(deps: &Deps, args: &[String], out: &mut dyn Write, err: &mut dy
     }
 }
 
+/// Runs one command. Each command's future is boxed: held inline, the largest of them (the
+/// in-process scan, the Security Hub sync) would make every command's future as large, deeper
+/// than a 2 MiB thread stack in a debug build.
 async fn execute(deps: &Deps, command: Command, out: &mut dyn Write) -> Result<i32, CliError> {
     let now = Utc::now();
     match command {
-        Command::Findings(args) => findings(deps, &args, now, out).await,
+        Command::Findings(args) => Box::pin(findings(deps, &args, now, out)).await,
         Command::Finding { arn, policy } => {
             let found = find(deps, &arn, &policy).await?;
             show(deps, &found, now, out)?;
@@ -236,14 +239,14 @@ async fn execute(deps: &Deps, command: Command, out: &mut dyn Write) -> Result<i
             trend: true,
             days,
         } => {
-            report::trend(
+            Box::pin(report::trend(
                 deps,
                 framework.as_deref(),
                 account.as_deref(),
                 days,
                 format,
                 out,
-            )
+            ))
             .await
         }
         Command::Compliance {
@@ -253,9 +256,16 @@ async fn execute(deps: &Deps, command: Command, out: &mut dyn Write) -> Result<i
             ..
         } => {
             let framework = framework.unwrap_or_default();
-            compliance_of(deps, &framework, account.as_deref(), format, out).await
+            Box::pin(compliance_of(
+                deps,
+                &framework,
+                account.as_deref(),
+                format,
+                out,
+            ))
+            .await
         }
-        Command::Report(args) => report::html(deps, &args, out).await,
+        Command::Report(args) => Box::pin(report::html(deps, &args, out)).await,
         Command::Ack {
             arn,
             policy,
@@ -329,12 +339,12 @@ async fn execute(deps: &Deps, command: Command, out: &mut dyn Write) -> Result<i
             writeln!(out, "unsuppressed {policy} on {arn}")?;
             Ok(EXIT_OK)
         }
-        Command::Policies(args) => ops::policies(deps, args, out).await,
-        Command::Accounts(args) => ops::accounts(deps, args, out).await,
-        Command::Inventory(args) => ops::inventory(deps, args, out).await,
-        Command::Scan(args) => ops::scan(deps, args, out).await,
-        Command::Objects(args) => objects::objects(deps, args, out).await,
-        Command::Securityhub(command) => exports::security_hub(deps, command, out).await,
+        Command::Policies(args) => Box::pin(ops::policies(deps, args, out)).await,
+        Command::Accounts(args) => Box::pin(ops::accounts(deps, args, out)).await,
+        Command::Inventory(args) => Box::pin(ops::inventory(deps, args, out)).await,
+        Command::Scan(args) => Box::pin(ops::scan(deps, args, out)).await,
+        Command::Objects(args) => Box::pin(objects::objects(deps, args, out)).await,
+        Command::Securityhub(command) => Box::pin(exports::security_hub(deps, command, out)).await,
     }
 }
 
