@@ -260,3 +260,53 @@ async fn a_finding_is_acknowledged_suppressed_until_a_date_and_unsuppressed() {
         assert!(err.contains(expected), "{line:?}: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_suppression_whose_expiry_has_passed_counts_the_finding_again() {
+    // Given a scanned account whose versioning finding was suppressed until a minute ago (the
+    // command refuses a past date, so the suppression is written as it stands after its end)
+    let world = World::new().await;
+    let (_, arn) = scanned_account(&world).await;
+    let now = chrono::Utc::now();
+    let lapsed = qrie::model::Suppression {
+        by: "bob@example.com".into(),
+        at: now - chrono::Duration::days(30),
+        reason: "accepted until the migration".into(),
+        until: now - chrono::Duration::minutes(1),
+    };
+    assert!(world
+        .deps
+        .stores
+        .findings
+        .suppress(&arn, VERSIONING, Some(&lapsed))
+        .await
+        .expect("suppressed"));
+    // When the operator lists the findings and the live compliance
+    let (code, listed, err) = qrie(&world, &["findings", "--policy", VERSIONING]).await;
+    // Then the finding is listed as any active one, not marked suppressed
+    assert_eq!(code, EXIT_OK, "{err}");
+    assert!(listed.contains("1 finding(s)"), "{listed}");
+    assert!(!listed.contains("(suppressed)"), "{listed}");
+    // And it fails S3.14 again
+    let (_, json, _) = qrie(
+        &world,
+        &["compliance", "--framework", "fsbp", "--format", "json"],
+    )
+    .await;
+    let assessments: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let s314 = assessments[0]["controls"]
+        .as_array()
+        .expect("controls")
+        .iter()
+        .find(|c| c["id"] == "S3.14")
+        .expect("S3.14")
+        .clone();
+    assert_eq!(s314["status"], "FAILED", "{s314}");
+    // And CI can fail on it
+    let (code, _, _) = qrie(
+        &world,
+        &["findings", "--policy", VERSIONING, "--fail-on-any"],
+    )
+    .await;
+    assert_eq!(code, EXIT_FINDINGS);
+}
