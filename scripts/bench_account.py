@@ -11,6 +11,8 @@ function's work without the emulator's latency: the figure the issue's target (u
 10,000 resources) is about.
 
 Usage: bench_account.py [--scale N]  (N resources, default 10000; the mix is fixed below)
+QRIE_BIN_PROFILE=release runs `$CARGO_TARGET_DIR/release/<function>` (after `cargo build --release
+-p policy-scanner -p inventory-generator`) instead of the debug binaries.
 """
 
 import argparse

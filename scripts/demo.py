@@ -225,7 +225,7 @@ def seed_ec2(endpoint, creds):
 
 
 def invoke(function, event_file, env):
-    binary = os.path.join(TARGET, "debug", function)
+    binary = os.path.join(TARGET, os.environ.get("QRIE_BIN_PROFILE", "debug"), function)
     started = time.monotonic()
     out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts/lambda_invoke.py"), binary, event_file],
                          env=env, capture_output=True, text=True)
