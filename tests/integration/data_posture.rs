@@ -648,6 +648,7 @@ const PUBLIC_DB_FAILS: &[&str] = &[
     "RdsInstanceCustomAdminUsername",
     "RdsInstanceLogsExported",
     "RdsInstancePostgresTlsRequired",
+    "RdsInstancePostgresLogsExported",
 ];
 
 #[tokio::test]
