@@ -366,3 +366,19 @@ pub fn sample_event(path: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("events/{path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("events/{path}: {e}"))
 }
+
+/// Runs one `qrie` command line (without the program name) through `qrie_cli::run`, exactly as
+/// a shell runs the binary; returns (exit code, stdout, stderr).
+pub async fn run_qrie(deps: &Deps, line: &[&str]) -> (i32, String, String) {
+    let args: Vec<String> = std::iter::once("qrie")
+        .chain(line.iter().copied())
+        .map(str::to_owned)
+        .collect();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = qrie_cli::run(deps, &args, &mut out, &mut err).await;
+    (
+        code,
+        String::from_utf8(out).expect("utf-8"),
+        String::from_utf8(err).expect("utf-8"),
+    )
+}

@@ -7,7 +7,7 @@ use qrie::handler::{inventory_handler, scan_handler};
 use qrie::inventory::InventoryRequest;
 use qrie::model::Account;
 use qrie::scan::ScanRequest;
-use qrie_cli::{run, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
+use qrie_cli::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE};
 use qrie_tests::World;
 
 const VERSIONING: &str = "S3BucketVersioningEnabled";
@@ -15,17 +15,7 @@ const PUBLIC_READ: &str = "S3BucketPublicReadProhibited";
 
 /// Runs one command line; returns (exit code, stdout, stderr).
 async fn qrie(world: &World, line: &[&str]) -> (i32, String, String) {
-    let args: Vec<String> = std::iter::once("qrie")
-        .chain(line.iter().copied())
-        .map(str::to_owned)
-        .collect();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = run(&world.deps, &args, &mut out, &mut err).await;
-    (
-        code,
-        String::from_utf8(out).expect("utf-8"),
-        String::from_utf8(err).expect("utf-8"),
-    )
+    qrie_tests::run_qrie(&world.deps, line).await
 }
 
 /// An account with one plain bucket (unversioned, no logging), inventoried and scanned.

@@ -13,26 +13,11 @@ use qrie::config::Config;
 use qrie::handler::Deps;
 use qrie::model::{FindingState, Severity};
 use qrie::store::PolicySetting;
-use qrie_cli::{run, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
-use qrie_tests::{inject_fault, new_account_id, repo_root, unique, World};
+use qrie_cli::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use qrie_tests::{inject_fault, new_account_id, repo_root, run_qrie as qrie, unique, World};
 use serde_json::{json, Value};
 
 const VERSIONING: &str = "S3BucketVersioningEnabled";
-
-/// Runs one command line; returns (exit code, stdout, stderr).
-async fn qrie(deps: &Deps, line: &[&str]) -> (i32, String, String) {
-    let args: Vec<String> = std::iter::once("qrie")
-        .chain(line.iter().copied())
-        .map(str::to_owned)
-        .collect();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = run(deps, &args, &mut out, &mut err).await;
-    (
-        code,
-        String::from_utf8(out).expect("utf-8"),
-        String::from_utf8(err).expect("utf-8"),
-    )
-}
 
 #[tokio::test]
 async fn every_new_command_has_help() {

@@ -16,24 +16,14 @@ use qrie::model::{Account, Severity};
 use qrie::scan::{ScanRequest, ScanSummary};
 use qrie::securityhub::{self, SecurityHub};
 use qrie::store::FailedEvaluation;
-use qrie_cli::{run, EXIT_ERROR, EXIT_OK, EXIT_USAGE};
+use qrie_cli::{EXIT_ERROR, EXIT_OK, EXIT_USAGE};
 use qrie_tests::{repo_root, World};
 use serde_json::Value;
 
 const VERSIONING: &str = "S3BucketVersioningEnabled";
 
 async fn qrie(world: &World, line: &[&str]) -> (i32, String, String) {
-    let args: Vec<String> = std::iter::once("qrie")
-        .chain(line.iter().copied())
-        .map(str::to_owned)
-        .collect();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = run(&world.deps, &args, &mut out, &mut err).await;
-    (
-        code,
-        String::from_utf8(out).expect("utf-8"),
-        String::from_utf8(err).expect("utf-8"),
-    )
+    qrie_tests::run_qrie(&world.deps, line).await
 }
 
 /// Runs `tests/ocsf/validate.py` on `input`; returns (exit code, output).

@@ -19,7 +19,7 @@ use qrie::handler::{inventory_handler, scan_handler};
 use qrie::inventory::InventoryRequest;
 use qrie::model::Suppression;
 use qrie::scan::ScanRequest;
-use qrie_cli::{run, EXIT_OK};
+use qrie_cli::EXIT_OK;
 use qrie_tests::World;
 use serde_json::Value;
 
@@ -29,17 +29,7 @@ const PAYLOAD: &str = "<script>document.title='pwned'</script><b id=\"qrie-injec
 
 /// Runs one command line; returns (exit code, stdout, stderr).
 async fn qrie(world: &World, line: &[&str]) -> (i32, String, String) {
-    let args: Vec<String> = std::iter::once("qrie")
-        .chain(line.iter().copied())
-        .map(str::to_owned)
-        .collect();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = run(&world.deps, &args, &mut out, &mut err).await;
-    (
-        code,
-        String::from_utf8(out).expect("utf-8"),
-        String::from_utf8(err).expect("utf-8"),
-    )
+    qrie_tests::run_qrie(&world.deps, line).await
 }
 
 /// The Chromium binary; the test fails (never skips) without one.
