@@ -734,24 +734,16 @@ pub async fn inventory(
         service: args.service,
         account_id: args.account,
     };
-    let target = &args.target;
-    let (function, summary) = if target.in_process {
-        let function = INVENTORY_FUNCTION.to_owned();
-        let _ticker = crate::progress::Ticker::start(format!("{function} (in process)"));
-        let summary =
-            qrie::handler::inventory_handler(LambdaEvent::new(request, Context::default()), deps)
-                .await
-                .map_err(|e| OpsError::Handler {
-                    function: function.clone(),
-                    message: e.to_string(),
-                })?;
-        (function, to_json(&summary))
-    } else {
-        let function = function_name(target, INVENTORY_FUNCTION_ENV, INVENTORY_FUNCTION);
-        let summary = invoke(deps, &function, &payload_of(&request)).await?;
-        (function, summary)
-    };
-    report(&function, &summary, target, out)
+    let payload = payload_of(&request);
+    run_function(
+        deps,
+        &args.target,
+        (INVENTORY_FUNCTION, INVENTORY_FUNCTION_ENV),
+        payload,
+        || qrie::handler::inventory_handler(LambdaEvent::new(request, Context::default()), deps),
+        out,
+    )
+    .await
 }
 
 /// `qrie scan ...`
@@ -778,20 +770,45 @@ async fn run_scan(
     target: &Target,
     out: &mut dyn Write,
 ) -> Result<i32, CliError> {
+    let payload = payload_of(&request);
+    run_function(
+        deps,
+        target,
+        (SCANNER_FUNCTION, SCANNER_FUNCTION_ENV),
+        payload,
+        || qrie::handler::scan_handler(LambdaEvent::new(request, Context::default()), deps),
+        out,
+    )
+    .await
+}
+
+/// Runs one function, in this process (`--in-process`: `handler`) or by invoking it with
+/// `payload` (`(default name, variable)` name it, see [`function_name`]), and reports its summary.
+async fn run_function<R, E, F, Fut>(
+    deps: &Deps,
+    target: &Target,
+    (default, variable): (&str, &str),
+    payload: Value,
+    handler: F,
+    out: &mut dyn Write,
+) -> Result<i32, CliError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<R, E>>,
+    R: serde::Serialize,
+    E: std::fmt::Display,
+{
     let (function, summary) = if target.in_process {
-        let function = SCANNER_FUNCTION.to_owned();
+        let function = default.to_owned();
         let _ticker = crate::progress::Ticker::start(format!("{function} (in process)"));
-        let summary =
-            qrie::handler::scan_handler(LambdaEvent::new(request, Context::default()), deps)
-                .await
-                .map_err(|e| OpsError::Handler {
-                    function: function.clone(),
-                    message: e.to_string(),
-                })?;
+        let summary = Box::pin(handler()).await.map_err(|e| OpsError::Handler {
+            function: function.clone(),
+            message: e.to_string(),
+        })?;
         (function, to_json(&summary))
     } else {
-        let function = function_name(target, SCANNER_FUNCTION_ENV, SCANNER_FUNCTION);
-        let summary = invoke(deps, &function, &payload_of(&request)).await?;
+        let function = function_name(target, variable, default);
+        let summary = invoke(deps, &function, &payload).await?;
         (function, summary)
     };
     report(&function, &summary, target, out)
