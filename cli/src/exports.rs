@@ -66,11 +66,7 @@ pub(crate) fn write_findings(
             writeln!(out, "{v}")?;
         }
     } else {
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&values).unwrap_or_default()
-        )?;
+        crate::write_json(out, &values)?;
     }
     Ok(())
 }

@@ -34,6 +34,18 @@ pub mod ops;
 pub mod progress;
 mod report;
 
+/// Writes `value` as indented JSON and a newline (the `--format json` output).
+pub(crate) fn write_json<T: serde::Serialize + ?Sized>(
+    out: &mut dyn Write,
+    value: &T,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    )
+}
+
 /// Exit code of a run that worked.
 pub const EXIT_OK: i32 = 0;
 /// Exit code of a run that failed (a table could not be read, a finding does not exist, ...).
@@ -482,11 +494,7 @@ async fn findings(
         Format::Json => {
             let rows: Vec<serde_json::Value> =
                 listed.iter().map(|f| finding_json(deps, f, now)).collect();
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&rows).unwrap_or_default()
-            )?;
+            write_json(out, &rows)?;
         }
         Format::Csv => {
             writeln!(
@@ -750,11 +758,7 @@ async fn compliance_of(
     match format {
         Format::Ocsf | Format::Asff => {}
         Format::Json => {
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&assessments).unwrap_or_default()
-            )?;
+            write_json(out, &assessments)?;
         }
         Format::Csv => {
             writeln!(out, "account_id,control,status,severity,failing,title")?;

@@ -213,11 +213,7 @@ async fn remote(
                     Some(status) => json!({"started": started, "status": status}),
                     None => started,
                 };
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&body).unwrap_or_default()
-                )?;
+                crate::write_json(out, &body)?;
             } else {
                 writeln!(
                     out,
@@ -243,11 +239,7 @@ async fn remote(
         JobCommand::Status { job_id, format } => {
             let status = call(scanner, json!({"action": "status", "job_id": job_id})).await?;
             if format == OutputFormat::Json {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&status).unwrap_or_default()
-                )?;
+                crate::write_json(out, &status)?;
             } else {
                 print_status(&status, out)?;
             }
@@ -293,11 +285,7 @@ async fn remote(
             }
             if format == OutputFormat::Json {
                 let body = json!({"job_id": job_id, "findings": findings, "truncated": truncated, "findings_lower_bound": lower_bound});
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&body).unwrap_or_default()
-                )?;
+                crate::write_json(out, &body)?;
             } else {
                 writeln!(
                     out,
@@ -618,11 +606,7 @@ fn scan_local(
             "skipped": skipped,
             "errors": tally.errors,
         });
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&body).unwrap_or_default()
-        )?;
+        crate::write_json(out, &body)?;
     } else {
         for f in &findings {
             let place = match f.line {

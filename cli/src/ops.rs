@@ -342,7 +342,7 @@ async fn list_policies(
                     policy_json(p, a)
                 })
                 .collect();
-            writeln!(out, "{}", pretty(&json!(rows)))?;
+            crate::write_json(out, &json!(rows))?;
         }
         OutputFormat::Table => {
             writeln!(
@@ -439,7 +439,7 @@ async fn show_policy(
             .iter()
             .map(|r| format!("{} {}", r.source, r.id))
             .collect::<Vec<_>>());
-        writeln!(out, "{}", pretty(&row))?;
+        crate::write_json(out, &row)?;
         return Ok(EXIT_OK);
     }
     writeln!(out, "{}", policy.id)?;
@@ -560,7 +560,7 @@ pub async fn accounts(
                         })
                     })
                     .collect();
-                writeln!(out, "{}", pretty(&json!(rows)))?;
+                crate::write_json(out, &json!(rows))?;
                 return Ok(EXIT_OK);
             }
             writeln!(
@@ -912,7 +912,7 @@ fn report(
         .map(|e| e.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     match target.format {
-        OutputFormat::Json => writeln!(out, "{}", pretty(summary))?,
+        OutputFormat::Json => crate::write_json(out, summary)?,
         OutputFormat::Table => {
             let n = |key: &str| summary[key].as_u64().unwrap_or(0);
             if summary.get("evaluated").is_some() {

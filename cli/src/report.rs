@@ -218,11 +218,7 @@ pub(crate) async fn trend(
             .flat_map(|(_, _, rows)| rows)
             .map(TrendRow::to_json)
             .collect();
-        writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_default()
-        )?;
+        crate::write_json(out, &rows)?;
     } else if format == Format::Csv {
         writeln!(
             out,
