@@ -18,6 +18,24 @@ async fn qrie(world: &World, line: &[&str]) -> (i32, String, String) {
     qrie_tests::run_qrie(&world.deps, line).await
 }
 
+/// The live FSBP assessment of one control of the world's first account, as
+/// `qrie compliance --format json` reports it.
+async fn fsbp_control(world: &World, id: &str) -> serde_json::Value {
+    let (_, json, _) = qrie(
+        world,
+        &["compliance", "--framework", "fsbp", "--format", "json"],
+    )
+    .await;
+    let assessments: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assessments[0]["controls"]
+        .as_array()
+        .expect("controls")
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("{id} in {json}"))
+        .clone()
+}
+
 /// An account with one plain bucket (unversioned, no logging), inventoried and scanned.
 async fn scanned_account(world: &World) -> (Account, String) {
     let account = world.onboard().await;
@@ -176,19 +194,7 @@ async fn a_finding_is_acknowledged_suppressed_until_a_date_and_unsuppressed() {
     .await;
     assert!(all.contains("(suppressed)"), "{all}");
     // And the live compliance no longer fails S3.14 for it
-    let (_, json, _) = qrie(
-        &world,
-        &["compliance", "--framework", "fsbp", "--format", "json"],
-    )
-    .await;
-    let assessments: serde_json::Value = serde_json::from_str(&json).expect("json");
-    let s314 = assessments[0]["controls"]
-        .as_array()
-        .expect("controls")
-        .iter()
-        .find(|c| c["id"] == "S3.14")
-        .expect("S3.14")
-        .clone();
+    let s314 = fsbp_control(&world, "S3.14").await;
     assert_eq!(s314["status"], "PASSED", "{s314}");
     // When it is unsuppressed, it is listed again and fails S3.14 again
     let (code, _, err) = qrie(&world, &["unsuppress", &arn, VERSIONING]).await;
@@ -278,19 +284,7 @@ async fn a_suppression_whose_expiry_has_passed_counts_the_finding_again() {
     assert!(listed.contains("1 finding(s)"), "{listed}");
     assert!(!listed.contains("(suppressed)"), "{listed}");
     // And it fails S3.14 again
-    let (_, json, _) = qrie(
-        &world,
-        &["compliance", "--framework", "fsbp", "--format", "json"],
-    )
-    .await;
-    let assessments: serde_json::Value = serde_json::from_str(&json).expect("json");
-    let s314 = assessments[0]["controls"]
-        .as_array()
-        .expect("controls")
-        .iter()
-        .find(|c| c["id"] == "S3.14")
-        .expect("S3.14")
-        .clone();
+    let s314 = fsbp_control(&world, "S3.14").await;
     assert_eq!(s314["status"], "FAILED", "{s314}");
     // And CI can fail on it
     let (code, _, _) = qrie(
