@@ -21,7 +21,6 @@ import os
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import demo  # noqa: E402
@@ -120,10 +119,9 @@ def seed(endpoint, creds, scale):
     # Trails name a bucket: it is made first; snapshots need their instances: they come after.
     s3.create_bucket(Bucket="qrie-bench-00000")
     # One at a time: moto's backends are not safe under concurrent writes (500s seen with 8).
-    with ThreadPoolExecutor(1) as pool:
-        for batch in (jobs, later):
-            for f in [pool.submit(fn, *args, **kwargs) for fn, args, kwargs in batch]:
-                f.result()
+    for batch in (jobs, later):
+        for fn, args, kwargs in batch:
+            fn(*args, **kwargs)
     return counts
 
 
