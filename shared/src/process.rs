@@ -167,6 +167,9 @@ pub struct Refresh {
     pub unevaluated: Vec<String>,
     /// Of `opened`, the resolved findings that failed again.
     pub reopened: usize,
+    /// Resources re-evaluated because a resource their policies follow (`Related`) changed:
+    /// an instance whose subnet's route table got a route (their outcomes are in the counts).
+    pub dependents: usize,
     /// Notifications of opened and re-opened findings published, and those that failed (see
     /// [`crate::notify`]: a failure is logged and counted, the message still succeeds).
     pub notified: usize,
@@ -179,6 +182,7 @@ pub struct Refresh {
 
 impl Refresh {
     fn add(&mut self, other: &Refresh) {
+        self.dependents += other.dependents;
         self.refreshed += other.refreshed;
         self.removed += other.removed;
         self.unsupported += other.unsupported;
@@ -713,12 +717,29 @@ impl<'a> EventProcessor<'a> {
         let active = self
             .active_policy_ids(&resource.arn, &resource.account_id)
             .await?;
+        let index = self
+            .related_index(&resource.account_id, &resource.resource_type)
+            .await;
+        let own = self
+            .policies
+            .iter()
+            .filter(|p| p.policy.resource_type == resource.resource_type)
+            .any(|p| p.policy.follows_relations());
+        let related = match &index {
+            Ok(index) => index.as_ref(),
+            Err(e) if own => {
+                warn!(arn = %resource.arn, error = %e, "related resources unreadable; policies that follow them not evaluated");
+                None
+            }
+            Err(_) => None,
+        };
         let tally = reconcile_resource(
             resource,
             &self.policies,
             &active,
             self.stores.findings.as_ref(),
             Utc::now(),
+            related,
         )
         .await
         .map_err(store_error)?;
@@ -739,6 +760,15 @@ impl<'a> EventProcessor<'a> {
         if tally.new + tally.still_active + tally.resolved > 0 {
             refresh.changed.push(resource.arn.clone());
         }
+        let dependents = self
+            .reevaluate_dependents(
+                &resource.account_id,
+                &resource.resource_type,
+                &resource.arn,
+                index,
+            )
+            .await?;
+        refresh.add(&dependents);
         if tally.not_evaluated > 0 {
             if let Some(report) = unevaluated_report(resource, &self.policies) {
                 warn!(%report, "resource refreshed but not fully evaluated");
@@ -784,6 +814,139 @@ impl<'a> EventProcessor<'a> {
         .map_err(store_error)?;
         if refresh.resolved > 0 {
             refresh.changed.push(touched.arn.clone());
+        }
+        let kind = touched.resource_type;
+        let index = self.related_index(&touched.account_id, kind).await;
+        let dependents = self
+            .reevaluate_dependents(&touched.account_id, kind, &touched.arn, index)
+            .await?;
+        refresh.add(&dependents);
+        Ok(refresh)
+    }
+
+    /// The policies that follow a relation to `resource_type` (they judge its dependents).
+    fn depending_on(&self, resource_type: &str) -> Vec<&ActivePolicy<'a>> {
+        self.policies
+            .iter()
+            .filter(|p| p.policy.related.types().contains(resource_type))
+            .collect()
+    }
+
+    /// The account's index of what the policies of a `resource_type` resource follow, and of
+    /// what the policies depending on that type judge; `Ok(None)` when no policy needs one.
+    async fn related_index(
+        &self,
+        account_id: &str,
+        resource_type: &str,
+    ) -> Result<Option<crate::relate::RelatedIndex>, String> {
+        let mut types = std::collections::BTreeSet::new();
+        for p in &self.policies {
+            if p.policy.resource_type == resource_type && p.policy.follows_relations() {
+                types.extend(p.policy.related.types());
+            }
+        }
+        for p in self.depending_on(resource_type) {
+            types.extend(p.policy.related.types());
+            if let Some(kind) = crate::registry::kind(&p.policy.resource_type) {
+                types.insert(kind.resource_type());
+            }
+        }
+        if types.is_empty() {
+            return Ok(None);
+        }
+        crate::relate::load_index(self.stores.resources.as_ref(), account_id, &types)
+            .await
+            .map(Some)
+    }
+
+    /// Re-evaluates, after the resource `arn` of `resource_type` changed (or went), the
+    /// resources whose policies follow it: those whose document now reaches it, and those with
+    /// an ACTIVE finding of such a policy (a path it may have left). Only the depending policies
+    /// are evaluated. An unreadable index fails the message (it is retried): the dependents'
+    /// findings would otherwise stay as they were without anyone knowing.
+    async fn reevaluate_dependents(
+        &self,
+        account_id: &str,
+        resource_type: &str,
+        arn: &str,
+        index: Result<Option<crate::relate::RelatedIndex>, String>,
+    ) -> Result<Refresh, EventError> {
+        let mut refresh = Refresh::default();
+        let depending = self.depending_on(resource_type);
+        if depending.is_empty() {
+            return Ok(refresh);
+        }
+        let store_error = |source| EventError::Store {
+            arn: arn.to_owned(),
+            source,
+        };
+        let index = match index {
+            Ok(Some(index)) => index,
+            Ok(None) => return Ok(refresh),
+            Err(message) => {
+                return Err(EventError::Store {
+                    arn: arn.to_owned(),
+                    source: crate::store::StoreError::Backend {
+                        table: "resources".into(),
+                        operation: "Query",
+                        message,
+                    },
+                })
+            }
+        };
+        let now = Utc::now();
+        for policy in depending {
+            let mut targets: Vec<&Resource> =
+                index.reaching(&policy.policy.resource_type, &policy.policy.related, arn);
+            let partition = partition_key(account_id, policy.policy.service);
+            let open = self
+                .stores
+                .findings
+                .active_in_partition(&partition)
+                .await
+                .map_err(store_error)?;
+            for finding in open
+                .iter()
+                .filter(|f| f.policy_id == policy.policy.id && f.account_id == account_id)
+            {
+                if let Some(r) = index.get(&finding.arn) {
+                    if !targets.iter().any(|t| t.arn == r.arn) {
+                        targets.push(r);
+                    }
+                }
+            }
+            let one = std::slice::from_ref(policy);
+            for dependent in targets.into_iter().filter(|r| r.arn != arn) {
+                let active = self
+                    .active_policy_ids(&dependent.arn, &dependent.account_id)
+                    .await?;
+                let tally = reconcile_resource(
+                    dependent,
+                    one,
+                    &active,
+                    self.stores.findings.as_ref(),
+                    now,
+                    Some(&index),
+                )
+                .await
+                .map_err(store_error)?;
+                refresh.dependents += 1;
+                refresh.evaluated += tally.evaluated;
+                refresh.opened += tally.new;
+                refresh.reopened += tally.reopened;
+                refresh.still_active += tally.still_active;
+                refresh.resolved += tally.resolved;
+                refresh.stale += tally.stale;
+                refresh.not_evaluated += tally.not_evaluated;
+                if let Some(notifier) = self.notifier {
+                    let delivery = notifier.announce(&tally.opened).await;
+                    refresh.notified += delivery.published;
+                    refresh.notify_failed += delivery.failed;
+                }
+                if tally.new + tally.still_active + tally.resolved > 0 {
+                    refresh.changed.push(dependent.arn.clone());
+                }
+            }
         }
         Ok(refresh)
     }
@@ -1434,6 +1597,7 @@ mod tests {
             &HashSet::new(),
             stores.findings.as_ref(),
             Utc::now(),
+            None,
         )
         .await
         .unwrap();

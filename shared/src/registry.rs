@@ -35,7 +35,7 @@ use tokio::sync::mpsc::Sender;
 use crate::arn::ArnShape;
 use crate::collect::{AccountSession, Collected, CollectionError, Completeness, Described};
 use crate::model::Service;
-use crate::policy::schema::{Field, Schema};
+use crate::policy::schema::{Field, Schema, Type};
 
 /// A boxed future borrowing from the call's arguments.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -86,6 +86,46 @@ pub struct ResourceKind {
     pub describe: DescribeFn,
     /// The resources that embed this one's configuration, if any (see [`DependentsFn`]).
     pub dependents: Option<DependentsFn>,
+    /// The related resources a policy of this kind may follow (`Related.<name>`): see
+    /// [`Relation`].
+    pub relations: &'static [Relation],
+}
+
+/// A reference from one kind's configuration to resources of another kind in the same account:
+/// the resources of `target` whose value at `remote` equals a value at `local` in this one
+/// (each path may pass through arrays: every value is taken). Declared once, with the kind that
+/// holds the reference; the scanner, the event processor and the policy loader all read it
+/// ([`crate::relate`]).
+///
+/// `SecurityGroupIds` ↔ `GroupId` (an instance's groups), `SubnetId` ↔ `SubnetIds` (a subnet's
+/// explicitly associated route table), `Role` ↔ `Arn` (a function's execution role).
+#[derive(Debug)]
+pub struct Relation {
+    /// The name a policy follows: `Related.<name>`.
+    pub name: &'static str,
+    /// The related kind's type; its configuration is the item type of `Related.<name>`.
+    pub target: Type,
+    /// The path, in this kind's configuration, of the referencing values (strings).
+    pub local: &'static str,
+    /// The path, in the target's configuration, of the values they must equal.
+    pub remote: &'static str,
+    /// Only targets in this resource's region (regional references: group and subnet ids).
+    pub same_region: bool,
+    /// Only targets whose boolean at this path is true (a VPC's main route table).
+    pub only_where: Option<&'static str>,
+    /// When nothing matches, the related resources are those of this relation instead (a subnet
+    /// with no explicit route table uses its VPC's main table). Same name and target.
+    pub otherwise: Option<&'static Relation>,
+}
+
+impl Relation {
+    /// The related kind's CloudFormation type.
+    pub fn target_type(&self) -> &'static str {
+        match self.target {
+            Type::Kind(t) => t,
+            _ => unreachable!("a relation's target is a Type::Kind"),
+        }
+    }
 }
 
 impl ResourceKind {
@@ -164,6 +204,29 @@ pub fn kind(resource_type: &str) -> Option<&'static ResourceKind> {
     kinds().find(|k| k.shape.resource_type == resource_type)
 }
 
+/// The relation `name` of the kind `resource_type`, if it declares one.
+pub fn relation(resource_type: &str, name: &str) -> Option<&'static Relation> {
+    kind(resource_type)?
+        .relations
+        .iter()
+        .find(|r| r.name == name)
+}
+
+/// Every relation whose target is `resource_type`, with the type that declares it: who may
+/// depend on a resource of that type.
+pub fn relations_to(resource_type: &str) -> Vec<(&'static str, &'static Relation)> {
+    let mut out = Vec::new();
+    for kind in kinds() {
+        for relation in kind.relations {
+            let otherwise = relation.otherwise.map(Relation::target_type);
+            if relation.target_type() == resource_type || otherwise == Some(resource_type) {
+                out.push((kind.resource_type(), relation));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -220,6 +283,45 @@ mod tests {
             assert!(!kind.fields.is_empty(), "{name}");
             // and some event keeps it current in real time
             assert!(!kind.events().is_empty(), "{name} has no event rules");
+        }
+    }
+
+    #[test]
+    fn every_relation_joins_registered_kinds_on_declared_paths() {
+        for kind in kinds() {
+            let from = kind.schema().paths();
+            let mut names = HashSet::new();
+            for relation in kind.relations {
+                let at = format!("{}.{}", kind.resource_type(), relation.name);
+                // given a relation, then its name is unique on its kind
+                assert!(names.insert(relation.name), "{at} twice");
+                // and it reads a path this kind declares
+                assert!(
+                    from.contains(relation.local)
+                        || from.contains(&relation.local.replace('.', "[].")),
+                    "{at}: `{}` is not a path of {}",
+                    relation.local,
+                    kind.resource_type()
+                );
+                // and its target is registered and declares the remote path
+                for r in std::iter::once(relation).chain(relation.otherwise) {
+                    let target = super::kind(r.target_type())
+                        .unwrap_or_else(|| panic!("{at}: {} is not registered", r.target_type()));
+                    let paths = target.schema().paths();
+                    let declared = |p: &str| {
+                        paths.contains(p) || paths.iter().any(|d| d.replace("[]", "") == p)
+                    };
+                    assert!(
+                        declared(r.remote),
+                        "{at}: `{}` is not a path of the target",
+                        r.remote
+                    );
+                    if let Some(flag) = r.only_where {
+                        assert!(declared(flag), "{at}: `{flag}` is not a path of the target");
+                    }
+                    assert_eq!(r.name, relation.name, "{at}: its fallback has another name");
+                }
+            }
         }
     }
 

@@ -25,6 +25,7 @@ use tracing::{info, info_span, warn, Instrument};
 use crate::model::{partition_key, Resource, Service, Severity};
 use crate::policy::suppressions::SuppressionRule;
 use crate::policy::{Catalog, Outcome, Policy};
+use crate::relate::RelatedIndex;
 use crate::store::{
     BadPolicyRow, BadRowEffect, FailedEvaluation, FindingStore, OpenOutcome, PolicySetting,
     PolicySettings, Resolution, Stores,
@@ -251,12 +252,17 @@ pub fn active_policies<'c>(
 
 /// Evaluates every applicable policy against one resource and writes the outcome: opens or
 /// refreshes failures, resolves the `active` findings that now pass.
+///
+/// A policy that follows related resources is evaluated on the resource's document from
+/// `related` (its account's index); without one (the related resources could not be read) it is
+/// not evaluated.
 pub async fn reconcile_resource(
     resource: &Resource,
     policies: &[ActivePolicy<'_>],
     active: &HashSet<String>,
     findings: &dyn FindingStore,
     now: DateTime<Utc>,
+    related: Option<&RelatedIndex>,
 ) -> Result<Tally, crate::store::StoreError> {
     let mut tally = Tally::default();
     let passes = Resolution::Passes {
@@ -283,7 +289,19 @@ pub async fn reconcile_resource(
             }
             continue;
         }
-        match p.policy.evaluate_at(&resource.configuration, now) {
+        let outcome = if p.policy.follows_relations() {
+            match related {
+                Some(index) => p
+                    .policy
+                    .evaluate_at(&index.document(resource, &p.policy.related), now),
+                None => Outcome::NotEvaluated {
+                    unreadable: Vec::new(),
+                },
+            }
+        } else {
+            p.policy.evaluate_at(&resource.configuration, now)
+        };
+        match outcome {
             Outcome::NotEvaluated { .. } => tally.not_evaluated += 1,
             Outcome::Fail { evidence } => {
                 tally.evaluated += 1;
@@ -382,6 +400,17 @@ pub fn unevaluated_report(resource: &Resource, policies: &[ActivePolicy<'_>]) ->
         ids.join(", "),
         why.join("; ")
     ))
+}
+
+/// The types the policies that follow relations reach (what an account's index must hold).
+pub fn related_types<'a>(
+    policies: &[ActivePolicy<'a>],
+) -> std::collections::BTreeSet<&'static str> {
+    policies
+        .iter()
+        .filter(|p| p.policy.follows_relations())
+        .flat_map(|p| p.policy.related.types())
+        .collect()
 }
 
 /// Resolves the ACTIVE findings, in `account_id`, of a resource found missing at `checked_at`.
@@ -497,14 +526,42 @@ impl Scanner<'_> {
         };
         let mut unevaluated_resources = 0;
         let full = request.policy_id.is_none() && request.service.is_none();
+        let related_types = related_types(&policies);
         for account in accounts.iter().filter(|a| a.enabled) {
             let mut types: HashMap<String, usize> = HashMap::new();
             let mut partition_errors = 0;
+            let related = if related_types.is_empty() {
+                None
+            } else {
+                match crate::relate::load_index(
+                    self.stores.resources.as_ref(),
+                    &account.account_id,
+                    &related_types,
+                )
+                .await
+                {
+                    Ok(index) => Some(index),
+                    Err(e) => {
+                        partition_errors += 1;
+                        summary.errors.push(format!(
+                            "{}: policies that follow related resources not evaluated: {e}",
+                            account.account_id
+                        ));
+                        None
+                    }
+                }
+            };
             for &service in &services {
                 let partition = partition_key(&account.account_id, service);
                 let span = info_span!("partition", %partition);
                 let result = self
-                    .partition(&account.account_id, &partition, &policies, now)
+                    .partition(
+                        &account.account_id,
+                        &partition,
+                        &policies,
+                        now,
+                        related.as_ref(),
+                    )
                     .instrument(span)
                     .await;
                 summary.partitions += 1;
@@ -618,6 +675,7 @@ impl Scanner<'_> {
         partition: &str,
         policies: &[ActivePolicy<'_>],
         now: DateTime<Utc>,
+        related: Option<&RelatedIndex>,
     ) -> PartitionResult {
         let mut result = PartitionResult::default();
         let in_scope: HashSet<&str> = policies.iter().map(|p| p.policy.id.as_str()).collect();
@@ -667,7 +725,8 @@ impl Scanner<'_> {
                     let active = active.get(&resource.arn).unwrap_or(&empty);
                     async move {
                         let outcome =
-                            reconcile_resource(resource, policies, active, findings, now).await;
+                            reconcile_resource(resource, policies, active, findings, now, related)
+                                .await;
                         let unevaluated = match &outcome {
                             Ok(t) if t.not_evaluated > 0 => unevaluated_report(resource, policies),
                             _ => None,

@@ -53,7 +53,7 @@ use super::{
 use crate::arn::{ArnScope, ArnShape};
 use crate::model::{Resource, Service};
 use crate::policy::schema::{Field, Type};
-use crate::registry::{Residence, ResourceKind, ServiceEntry};
+use crate::registry::{Relation, Residence, ResourceKind, ServiceEntry};
 
 /// CloudTrail in the registry: trails region by region, then the account's coverage.
 pub const SERVICE: ServiceEntry = ServiceEntry {
@@ -76,7 +76,19 @@ pub const TRAIL: ResourceKind = ResourceKind {
     fields: TRAIL_FIELDS,
     describe: |session, name| Box::pin(describe_trail(session, name)),
     dependents: None,
+    relations: TRAIL_RELATIONS,
 };
+
+/// The bucket a trail delivers to (when it is the trail's own account's).
+const TRAIL_RELATIONS: &[Relation] = &[Relation {
+    name: "Bucket",
+    target: Type::Kind("AWS::S3::Bucket"),
+    local: "S3BucketName",
+    remote: "Name",
+    same_region: false,
+    only_where: None,
+    otherwise: None,
+}];
 
 /// The account's trail coverage: `arn:aws:cloudtrail::<account>:account-trail-coverage`.
 pub const ACCOUNT_TRAIL_COVERAGE: ResourceKind = ResourceKind {
@@ -93,6 +105,7 @@ pub const ACCOUNT_TRAIL_COVERAGE: ResourceKind = ResourceKind {
     fields: COVERAGE_FIELDS,
     describe: |session, _account_id| Box::pin(describe_coverage(session)),
     dependents: None,
+    relations: &[],
 };
 
 pub const TRAIL_TYPE: &str = TRAIL.resource_type();

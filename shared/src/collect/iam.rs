@@ -30,7 +30,7 @@
 //! Group   GroupName, GroupId, Arn, Path, AccountId, CreateDate, Permissions {AttachedPolicies,
 //!         InlinePolicies}, Members [{UserName, ConsoleAccess, MfaActive}]
 //! Role    RoleName, RoleId, Arn, Path, AccountId, CreateDate, ServiceLinked,
-//!         AssumeRolePolicyDocument, InstanceProfiles, RoleLastUsed {LastUsedDate, Region} | null,
+//!         AssumeRolePolicyDocument, InstanceProfiles (names), InstanceProfileArns, RoleLastUsed {LastUsedDate, Region} | null,
 //!         PermissionsBoundary, Tags, Permissions {AttachedPolicies, InlinePolicies}
 //! ManagedPolicy  PolicyName, PolicyId, Arn, Path, AccountId, DefaultVersionId,
 //!         AttachmentCount, PermissionsBoundaryUsageCount, IsAttachable, CreateDate, UpdateDate,
@@ -129,6 +129,7 @@ pub const USER: ResourceKind = ResourceKind {
     fields: USER_FIELDS,
     describe: |session, name| Box::pin(describe_one(session, Kind::User, name)),
     dependents: None,
+    relations: &[],
 };
 
 pub const GROUP: ResourceKind = ResourceKind {
@@ -145,6 +146,7 @@ pub const GROUP: ResourceKind = ResourceKind {
     fields: GROUP_FIELDS,
     describe: |session, name| Box::pin(describe_one(session, Kind::Group, name)),
     dependents: Some(group_dependents),
+    relations: &[],
 };
 
 pub const ROLE: ResourceKind = ResourceKind {
@@ -161,6 +163,7 @@ pub const ROLE: ResourceKind = ResourceKind {
     fields: ROLE_FIELDS,
     describe: |session, name| Box::pin(describe_one(session, Kind::Role, name)),
     dependents: None,
+    relations: &[],
 };
 
 /// A customer managed policy (AWS-managed policies are judged where they are attached: their
@@ -179,6 +182,7 @@ pub const MANAGED_POLICY: ResourceKind = ResourceKind {
     fields: MANAGED_POLICY_FIELDS,
     describe: |session, name| Box::pin(describe_one(session, Kind::Policy, name)),
     dependents: Some(policy_dependents),
+    relations: &[],
 };
 
 pub const PASSWORD_POLICY: ResourceKind = ResourceKind {
@@ -195,6 +199,7 @@ pub const PASSWORD_POLICY: ResourceKind = ResourceKind {
     fields: PASSWORD_POLICY_FIELDS,
     describe: |session, _| Box::pin(describe_password_policy(session)),
     dependents: None,
+    relations: &[],
 };
 
 /// The account's root user (`arn:aws:iam::<account>:root`): the account summary, the credential
@@ -218,6 +223,7 @@ pub const ROOT_USER: ResourceKind = ResourceKind {
     fields: ROOT_USER_FIELDS,
     describe: |session, _| Box::pin(describe_root(session)),
     dependents: None,
+    relations: &[],
 };
 
 /// A server certificate stored in IAM.
@@ -235,6 +241,7 @@ pub const SERVER_CERTIFICATE: ResourceKind = ResourceKind {
     fields: SERVER_CERTIFICATE_FIELDS,
     describe: |session, name| Box::pin(describe_certificate(session, name)),
     dependents: None,
+    relations: &[],
 };
 
 /// A SAML identity provider: `arn:aws:iam::<account>:saml-provider/<name>`.
@@ -251,6 +258,7 @@ pub const SAML_PROVIDER: ResourceKind = ResourceKind {
     fields: SAML_PROVIDER_FIELDS,
     describe: |session, name| Box::pin(describe_saml_provider(session, name)),
     dependents: None,
+    relations: &[],
 };
 
 /// An OpenID Connect identity provider: `arn:aws:iam::<account>:oidc-provider/<host and path>`
@@ -271,6 +279,7 @@ pub const OIDC_PROVIDER: ResourceKind = ResourceKind {
     fields: OIDC_PROVIDER_FIELDS,
     describe: |session, name| Box::pin(describe_oidc_provider(session, name)),
     dependents: None,
+    relations: &[],
 };
 
 /// The account's IAM access aggregate (`arn:aws:iam::<account>:account-access`): the roles
@@ -294,6 +303,7 @@ pub const ACCOUNT_ACCESS: ResourceKind = ResourceKind {
     fields: ACCOUNT_ACCESS_FIELDS,
     describe: |session, _| Box::pin(describe_account_access(session)),
     dependents: None,
+    relations: &[],
 };
 
 const SAML_PROVIDER_FIELDS: &[Field] = &[
@@ -445,6 +455,7 @@ const ROLE_FIELDS: &[Field] = &[
     Field::new("ServiceLinked", Type::Bool),
     Field::new("AssumeRolePolicyDocument", Type::Any).nullable(),
     Field::new("InstanceProfiles", Type::Array(&Type::String)),
+    Field::new("InstanceProfileArns", Type::Array(&Type::String)),
     Field::new(
         "RoleLastUsed",
         Type::Object(&[
@@ -959,6 +970,7 @@ fn role_config(session: &AccountSession, r: &aws_sdk_iam::types::RoleDetail, d: 
         "ServiceLinked": r.path().is_some_and(|p| p.starts_with("/aws-service-role/")),
         "AssumeRolePolicyDocument": r.assume_role_policy_document().map(decode_document),
         "InstanceProfiles": r.instance_profile_list().iter().map(|p| p.instance_profile_name()).collect::<Vec<_>>(),
+        "InstanceProfileArns": r.instance_profile_list().iter().map(|p| p.arn()).collect::<Vec<_>>(),
         "RoleLastUsed": r.role_last_used().map(|u| json!({
             "LastUsedDate": date(u.last_used_date()),
             "Region": u.region(),

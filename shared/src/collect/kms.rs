@@ -74,6 +74,7 @@ pub const KEY: ResourceKind = ResourceKind {
     fields: KEY_FIELDS,
     describe: |session, key_id| Box::pin(describe_key(session, key_id)),
     dependents: None,
+    relations: &[],
 };
 
 /// The key type, `AWS::KMS::Key`.

@@ -115,6 +115,7 @@ pub const BUCKET: ResourceKind = ResourceKind {
     fields: BUCKET_FIELDS,
     describe: |session, name| Box::pin(describe_bucket_by_name(session, name)),
     dependents: None,
+    relations: &[],
 };
 
 /// The account-level S3 Block Public Access settings: one per account.
@@ -132,6 +133,7 @@ pub const ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND: ResourceKind = ResourceKind {
     fields: ACCOUNT_PUBLIC_ACCESS_BLOCK_FIELDS,
     describe: |session, _account_id| Box::pin(describe_account_block(session)),
     dependents: None,
+    relations: &[],
 };
 
 /// The bucket type, `AWS::S3::Bucket`.

@@ -58,6 +58,7 @@ pub const ACCESS_POINT: ResourceKind = ResourceKind {
     fields: ACCESS_POINT_FIELDS,
     describe: |session, name| Box::pin(describe_access_point(session, name)),
     dependents: None,
+    relations: &[],
 };
 
 /// The access point type, `AWS::S3::AccessPoint`.

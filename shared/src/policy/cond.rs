@@ -144,6 +144,16 @@ impl Path {
         Some(current)
     }
 
+    /// The path of a dotted string (`DefaultRoutes.Ipv4`), split at every dot.
+    pub fn dotted(text: &str) -> Path {
+        Path(
+            text.split('.')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+
     /// The segments of the path.
     pub fn segments(&self) -> &[String] {
         &self.0
@@ -207,7 +217,34 @@ pub enum Op {
     /// A resource policy with an `Allow` reaching principals outside these accounts (and the
     /// configuration's own `AccountId`).
     GrantsOutsideAccount(Vec<String>),
+    /// A security group rule (`IngressRules[i]`) that lets TCP in on the port.
+    ExposesPort(PortRef),
+    /// A network ACL that lets a TCP connection from the whole internet in on the port: its
+    /// ingress entries let the port in and its egress entries let the replies out.
+    AdmitsWorldTcp(PortRef),
 }
+
+/// The port an operator tests: a number, or the number at a path of the document the policy
+/// evaluates (`{path: Endpoint.Port}`: a database's own port, read from its rule's group).
+#[derive(Debug, Clone)]
+pub enum PortRef {
+    Fixed(i64),
+    Top(Path),
+}
+
+impl PortRef {
+    fn port(&self, ctx: &Ctx<'_>) -> Option<i64> {
+        match self {
+            PortRef::Fixed(p) => Some(*p),
+            PortRef::Top(path) => number(path.resolve(ctx.top)).map(|n| n as i64),
+        }
+    }
+}
+
+/// The client port the replies of a connection from the internet go to, for network ACL
+/// egress: 49152, inside both the Linux (32768-60999) and the Windows (49152-65535) ephemeral
+/// ranges.
+pub const EPHEMERAL_PORT: i64 = 49152;
 
 /// How a quantifier treats the elements of an array.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,7 +275,7 @@ const OPERATORS: &str = "eq, neq, exists, not_exists, in, not_in, gt, gte, lt, l
                          starts_with, ends_with, matches, covers, cidr_contains, older_than_days, due_within_days, \
                          allows, \
                          escalates_privilege, trusts_accounts_outside, trusts_services_unscoped, \
-                         grants_outside_account";
+                         grants_outside_account, exposes_port, admits_world_tcp";
 
 impl PolicyCondition {
     /// Validates and compiles a raw condition; `location` names it in errors.
@@ -393,7 +430,14 @@ impl PolicyCondition {
     /// True when the configuration satisfies the condition evaluated at `now` (what
     /// `older_than_days` compares with).
     pub fn holds_at(&self, config: &Value, now: DateTime<Utc>) -> bool {
-        self.holds_in(config, &Ctx { root: config, now })
+        self.holds_in(
+            config,
+            &Ctx {
+                root: config,
+                top: config,
+                now,
+            },
+        )
     }
 
     fn holds_in(&self, config: &Value, ctx: &Ctx<'_>) -> bool {
@@ -408,10 +452,11 @@ impl PolicyCondition {
                 inner,
             } => {
                 let items = as_items(path.resolve(config));
+                let holds = |v: &&Value| inner.holds_in(v, &ctx.within(v));
                 match quantifier {
-                    Quantifier::AnyItem => items.iter().any(|v| inner.holds_in(v, ctx)),
-                    Quantifier::AllItems => items.iter().all(|v| inner.holds_in(v, ctx)),
-                    Quantifier::NoItem => !items.iter().any(|v| inner.holds_in(v, ctx)),
+                    Quantifier::AnyItem => items.iter().any(holds),
+                    Quantifier::AllItems => items.iter().all(holds),
+                    Quantifier::NoItem => !items.iter().any(holds),
                 }
             }
         }
@@ -426,7 +471,11 @@ impl PolicyCondition {
     /// [`Self::evidence`] with the condition evaluated at `now`.
     pub fn evidence_at(&self, config: &Value, now: DateTime<Utc>) -> Map<String, Value> {
         let mut out = Map::new();
-        let ctx = Ctx { root: config, now };
+        let ctx = Ctx {
+            root: config,
+            top: config,
+            now,
+        };
         if self.holds_in(config, &ctx) {
             self.explain(config, "", &ctx, &mut out);
         }
@@ -460,12 +509,26 @@ impl PolicyCondition {
                 match quantifier {
                     Quantifier::AnyItem => {
                         let items = as_items(path.resolve(config));
-                        for (i, item) in items
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, v)| inner.holds_in(v, ctx))
-                        {
-                            out.insert(format!("{base}[{i}]"), (*item).clone());
+                        for (i, item) in items.iter().enumerate() {
+                            let within = ctx.within(item);
+                            if !inner.holds_in(item, &within) {
+                                continue;
+                            }
+                            match item.get(super::schema::RESOURCE_ARN) {
+                                // A related resource: its ARN, and the part of it that made the
+                                // step possible (not the whole configuration).
+                                Some(arn) => {
+                                    let at = format!("{base}[{i}]");
+                                    out.insert(
+                                        format!("{at}.{}", super::schema::RESOURCE_ARN),
+                                        arn.clone(),
+                                    );
+                                    inner.explain(item, &at, &within, out);
+                                }
+                                None => {
+                                    out.insert(format!("{base}[{i}]"), (*item).clone());
+                                }
+                            }
                         }
                     }
                     Quantifier::AllItems | Quantifier::NoItem => {
@@ -603,6 +666,8 @@ fn compile_op(name: &str, value: Option<&Value>) -> Result<Op, String> {
             }
         },
         "grants_outside_account" => Op::GrantsOutsideAccount(account_ids(name, value)?),
+        "exposes_port" => Op::ExposesPort(port_ref(name, value)?),
+        "admits_world_tcp" => Op::AdmitsWorldTcp(port_ref(name, value)?),
         "cidr_contains" => {
             let text = string()?;
             Op::CidrContains(parse_net(&text).ok_or_else(|| {
@@ -617,6 +682,27 @@ fn compile_op(name: &str, value: Option<&Value>) -> Result<Op, String> {
         }
     };
     Ok(op)
+}
+
+/// A port (0-65535), or `{path: ...}` naming one in the policy's document.
+fn port_ref(name: &str, value: Option<&Value>) -> Result<PortRef, String> {
+    match value {
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(p @ 0..=65535) => Ok(PortRef::Fixed(p)),
+            _ => Err(format!(
+                "operator `{name}` needs a port from 0 to 65535, got {n}"
+            )),
+        },
+        Some(Value::Object(map)) if map.len() == 1 => match map.get("path") {
+            Some(Value::String(path)) if !path.is_empty() => Ok(PortRef::Top(Path::dotted(path))),
+            _ => Err(format!(
+                "operator `{name}` needs a port or `{{path: <path of a port>}}`"
+            )),
+        },
+        _ => Err(format!(
+            "operator `{name}` needs a port or `{{path: <path of a port>}}` as its value"
+        )),
+    }
 }
 
 /// A list of 12-digit account ids (possibly empty), the value of operator `name`.
@@ -670,6 +756,8 @@ impl Op {
             Op::TrustsAccountsOutside(_) => "trusts_accounts_outside",
             Op::TrustsServicesUnscoped => "trusts_services_unscoped",
             Op::GrantsOutsideAccount(_) => "grants_outside_account",
+            Op::ExposesPort(_) => "exposes_port",
+            Op::AdmitsWorldTcp(_) => "admits_world_tcp",
         }
     }
 
@@ -723,15 +811,74 @@ impl Op {
                 let known: Vec<&str> = trusted.iter().map(String::as_str).chain(own).collect();
                 resource_doc::grants_outside(v, &known).is_some()
             }),
+            Op::ExposesPort(port) => actual
+                .zip(port.port(ctx))
+                .is_some_and(|(rule, p)| rule_covers(rule, "tcp", p)),
+            Op::AdmitsWorldTcp(port) => actual.zip(port.port(ctx)).is_some_and(|(acl, p)| {
+                first_world_entry_allows(acl, false, p)
+                    && first_world_entry_allows(acl, true, EPHEMERAL_PORT)
+            }),
         }
     }
 }
 
+/// Whether a rule or entry (`Protocol`, `FromPort`, `ToPort`, as the EC2 collectors write
+/// them) covers `port` of `protocol`: its protocol is that one or every one (`-1`).
+fn rule_covers(rule: &Value, protocol: &str, port: i64) -> bool {
+    let proto = rule.get("Protocol").and_then(Value::as_str);
+    let from = rule.get("FromPort").and_then(Value::as_i64);
+    let to = rule.get("ToPort").and_then(Value::as_i64);
+    matches!(proto, Some(p) if p == "-1" || p == protocol)
+        && from.zip(to).is_some_and(|(f, t)| f <= port && port <= t)
+}
+
+/// Whether a network ACL's first entry in rule-number order that applies to the whole
+/// internet (`IsWorld`) and matches TCP on `port`, in the direction asked, allows it (the
+/// collector's `WorldIngress` rule, for any port and either direction).
+fn first_world_entry_allows(acl: &Value, egress: bool, port: i64) -> bool {
+    let Some(entries) = acl.get("Entries").and_then(Value::as_array) else {
+        return false;
+    };
+    let mut matching: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e.get("Egress").and_then(Value::as_bool) == Some(egress))
+        .filter(|e| e.get("IsWorld").and_then(Value::as_bool) == Some(true))
+        .filter(|e| rule_covers(e, "tcp", port))
+        .collect();
+    matching.sort_by_key(|e| {
+        e.get("RuleNumber")
+            .and_then(Value::as_i64)
+            .unwrap_or(i64::MAX)
+    });
+    matching
+        .first()
+        .is_some_and(|e| e.get("RuleAction").and_then(Value::as_str) == Some("allow"))
+}
+
 /// What a condition is evaluated against besides the value in hand: the configuration's root
 /// (for operators that compare with the resource's own account) and the evaluation time.
+#[derive(Clone, Copy)]
 struct Ctx<'a> {
     root: &'a Value,
+    /// The document the policy evaluates (the root of a related resource's is its own).
+    top: &'a Value,
     now: DateTime<Utc>,
+}
+
+impl<'a> Ctx<'a> {
+    /// The context inside `item`: a related resource (it carries a `ResourceArn`) is its own
+    /// root, so operators comparing with "the configuration's own account" read its account.
+    fn within(&self, item: &'a Value) -> Ctx<'a> {
+        if item.get(super::schema::RESOURCE_ARN).is_some() {
+            Ctx {
+                root: item,
+                top: self.top,
+                now: self.now,
+            }
+        } else {
+            *self
+        }
+    }
 }
 
 /// A date as AWS writes them: RFC 3339 (`Z` or an offset), or a bare `YYYY-MM-DD` (midnight

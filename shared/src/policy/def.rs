@@ -30,7 +30,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use super::cond::{ConditionError, Path, PolicyCondition, RawCondition};
-use super::schema::{self, Strictness, Violation};
+use super::schema::{self, Violation};
 use crate::model::{unreadable_parts, Service, Severity, UnreadablePart};
 
 /// A policy file that cannot be used, and why.
@@ -168,6 +168,9 @@ pub struct Policy {
     pub condition: PolicyCondition,
     /// Every configuration path the condition reads (derived from it).
     pub reads: Vec<Path>,
+    /// The relations the condition follows (`Related.<name>`, derived from its paths): empty
+    /// for a policy of one resource.
+    pub related: crate::relate::RelatedReads,
     pub pass_examples: Vec<Value>,
     pub fail_examples: Vec<Value>,
     /// When the examples are evaluated (`examples.at`); `None`: the current time.
@@ -262,16 +265,16 @@ impl Policy {
         for (kind, examples) in [("pass", &raw.examples.pass), ("fail", &raw.examples.fail)] {
             for (i, example) in examples.iter().enumerate() {
                 let location = format!("examples.{kind}[{i}]");
-                if let Some(violation) = schema
-                    .check_value(example, &location, Strictness::Partial)
-                    .into_iter()
-                    .next()
+                if let Some(violation) = schema.check_example(example, &location).into_iter().next()
                 {
                     return Err(misfit(violation));
                 }
             }
         }
+        let related =
+            crate::relate::RelatedReads::from_reads(&raw.resource_type, &condition.reads());
         let policy = Policy {
+            related,
             id: raw.id,
             title: raw.title,
             description: raw.description,
@@ -313,14 +316,22 @@ impl Policy {
         }
     }
 
-    /// The unreadable parts of `configuration` that this policy's condition reads.
+    /// The unreadable parts of `configuration` that this policy's condition reads, and those of
+    /// the related resources it follows (in a document with `Related`).
     pub fn unreadable_inputs(&self, configuration: &Value) -> Vec<UnreadablePart> {
-        let mut parts = unreadable_parts(configuration);
-        parts.retain(|part| {
-            let segments = part.segments();
-            self.reads.iter().any(|path| path.overlaps(&segments))
-        });
-        parts
+        let reads: Vec<Vec<&str>> = self
+            .reads
+            .iter()
+            .map(|p| p.segments().iter().map(String::as_str).collect())
+            .collect();
+        let mut out = Vec::new();
+        unreadable_under(configuration, &reads, &mut out);
+        out
+    }
+
+    /// True when the policy follows related resources (its document needs `Related`).
+    pub fn follows_relations(&self) -> bool {
+        !self.related.is_empty()
     }
 
     /// True when the configuration fails the policy (the fast path, no evidence, and no check of
@@ -356,6 +367,43 @@ impl Policy {
             }
         }
         Ok(())
+    }
+}
+
+/// The unreadable parts of `doc` that `reads` (paths from its root) overlap, then those of
+/// its related resources under the paths that continue into them.
+fn unreadable_under(doc: &Value, reads: &[Vec<&str>], out: &mut Vec<UnreadablePart>) {
+    let overlaps = |a: &[&str], b: &[&str]| a.iter().zip(b).all(|(x, y)| x == y);
+    let mut parts = unreadable_parts(doc);
+    parts.retain(|part| {
+        let segments = part.segments();
+        reads.iter().any(|read| overlaps(read, &segments))
+    });
+    out.extend(parts);
+    let mut below: BTreeMap<&str, Vec<Vec<&str>>> = BTreeMap::new();
+    for read in reads {
+        if let [first, name, rest @ ..] = read.as_slice() {
+            if *first == schema::RELATED {
+                let rest: Vec<&str> = rest
+                    .iter()
+                    .copied()
+                    .skip_while(|s| s.parse::<usize>().is_ok())
+                    .collect();
+                // The relation's own path only ranges over its items.
+                if !rest.is_empty() {
+                    below.entry(name).or_default().push(rest);
+                }
+            }
+        }
+    }
+    for (name, reads) in below {
+        let items = doc
+            .get(schema::RELATED)
+            .and_then(|r| r.get(name))
+            .and_then(Value::as_array);
+        for item in items.into_iter().flatten() {
+            unreadable_under(item, &reads, out);
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::cond::{Op, PolicyCondition, Quantifier};
+use super::cond::{Op, PolicyCondition, PortRef, Quantifier};
 use crate::model::UNREADABLE;
 
 /// The JSON type of a value in a normalised configuration.
@@ -33,6 +33,29 @@ pub enum Type {
     Array(&'static Type),
     /// Free-form JSON (a policy document): not checked below this point.
     Any,
+    /// The configuration of a registered kind, as a policy sees it: the kind's fields, its
+    /// `ResourceArn` and its `Related` resources ([`crate::registry::Relation`]). A policy's root;
+    /// the items of `Related.<name>`.
+    Kind(&'static str),
+    /// The `Related` object of a kind: one array per relation it declares.
+    RelatedOf(&'static str),
+}
+
+/// The field holding a related resource's ARN in `Related.<name>[i]`.
+pub const RESOURCE_ARN: &str = "ResourceArn";
+/// The field holding a configuration's related resources.
+pub const RELATED: &str = "Related";
+
+/// The fields of the registered kind `resource_type` (none for an unknown type).
+fn kind_fields(resource_type: &str) -> &'static [Field] {
+    crate::registry::kind(resource_type).map_or(&[], |k| k.fields)
+}
+
+/// The relation names of the kind `resource_type`.
+fn relation_names(resource_type: &str) -> Vec<&'static str> {
+    crate::registry::kind(resource_type)
+        .map(|k| k.relations.iter().map(|r| r.name).collect())
+        .unwrap_or_default()
 }
 
 impl Type {
@@ -42,7 +65,7 @@ impl Type {
             Type::String => "string",
             Type::Number => "number",
             Type::Bool => "boolean",
-            Type::Object(_) => "object",
+            Type::Object(_) | Type::Kind(_) | Type::RelatedOf(_) => "object",
             Type::Array(_) => "array",
             Type::Any => "any JSON",
         }
@@ -186,8 +209,27 @@ fn edit_distance(a: &str, b: &str) -> usize {
 fn walk(ty: Type, segments: &[String]) -> Result<Option<Type>, (usize, String)> {
     let mut current = ty;
     for (i, segment) in segments.iter().enumerate() {
+        if let Type::Kind(kind) = current {
+            if segment != RESOURCE_ARN && segment != RELATED {
+                current = Type::Object(kind_fields(kind));
+            }
+        }
         current = match current {
             Type::Any => return Ok(None),
+            Type::Kind(_) if segment == RESOURCE_ARN => Type::String,
+            Type::Kind(kind) if segment == RELATED => Type::RelatedOf(kind),
+            Type::RelatedOf(kind) => match crate::registry::relation(kind, segment) {
+                Some(relation) => Type::Array(&relation.target),
+                None => {
+                    return Err((
+                        i,
+                        format!(
+                            "`{segment}` is not a relation of {kind}{}",
+                            suggestion(segment, &relation_names(kind))
+                        ),
+                    ))
+                }
+            },
             Type::Object(fields) => match fields.iter().find(|f| f.name == segment) {
                 Some(field) => field.ty,
                 None => {
@@ -243,9 +285,19 @@ fn operator_applies(op: &Op, ty: Type) -> Result<(), String> {
             | Op::EscalatesPrivilege
             | Op::TrustsAccountsOutside(_)
             | Op::TrustsServicesUnscoped,
-            Type::Object(_) | Type::Array(_),
+            Type::Object(_) | Type::Array(_) | Type::Kind(_),
         ) => Ok(()),
-        (Op::GrantsOutsideAccount(_), Type::Object(_)) => Ok(()),
+        (Op::GrantsOutsideAccount(_), Type::Object(_) | Type::Kind(_)) => Ok(()),
+        (Op::ExposesPort(_) | Op::AdmitsWorldTcp(_), Type::Object(_) | Type::Kind(_)) => Ok(()),
+        (Op::ExposesPort(_), _) => Err(format!(
+            "operator `{name}` reads a security group rule (an item of `IngressRules`), but the \
+             path is a {}",
+            ty.name()
+        )),
+        (Op::AdmitsWorldTcp(_), _) => Err(format!(
+            "operator `{name}` reads a network ACL, but the path is a {}",
+            ty.name()
+        )),
         (Op::GrantsOutsideAccount(_), _) => Err(format!(
             "operator `{name}` reads a resource policy document, but the path is a {}",
             ty.name()
@@ -260,7 +312,7 @@ fn operator_applies(op: &Op, ty: Type) -> Result<(), String> {
             "operator `{name}` reads IAM policy documents, but the path is a {}",
             ty.name()
         )),
-        (_, Type::Object(_) | Type::Array(_)) => Err(format!(
+        (_, Type::Object(_) | Type::Array(_) | Type::Kind(_) | Type::RelatedOf(_)) => Err(format!(
             "operator `{name}` cannot apply to an {}; only `exists` and `not_exists` can \
              (or quantify over an array with any_item, all_items, no_item)",
             ty.name()
@@ -303,6 +355,16 @@ impl Schema {
         Type::Object(self.fields)
     }
 
+    /// What a policy reads: the configuration with its `ResourceArn` and `Related` resources
+    /// (for a registered kind; the bare configuration otherwise).
+    pub fn policy_root(&self) -> Type {
+        if crate::registry::kind(self.resource_type).is_some() {
+            Type::Kind(self.resource_type)
+        } else {
+            self.root()
+        }
+    }
+
     /// Checks a compiled condition against the schema; `location` is where it sits in the
     /// policy file (`fails_when`).
     pub fn check_condition(
@@ -310,7 +372,23 @@ impl Schema {
         condition: &PolicyCondition,
         location: &str,
     ) -> Result<(), Violation> {
-        check_condition(self.root(), condition, location)
+        let root = self.policy_root();
+        check_condition(root, root, condition, location)
+    }
+
+    /// Checks a policy example (a configuration, possibly with `Related` resources) against the
+    /// schema; returns every violation.
+    pub fn check_example(&self, value: &Value, location: &str) -> Vec<Violation> {
+        let mut out = Vec::new();
+        check_value(
+            self.policy_root(),
+            false,
+            value,
+            location,
+            Strictness::Partial,
+            &mut out,
+        );
+        out
     }
 
     /// Checks a configuration value against the schema; `location` prefixes the paths in errors.
@@ -350,7 +428,12 @@ fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-fn check_condition(ty: Type, condition: &PolicyCondition, location: &str) -> Result<(), Violation> {
+fn check_condition(
+    top: Type,
+    ty: Type,
+    condition: &PolicyCondition,
+    location: &str,
+) -> Result<(), Violation> {
     let at = |suffix: &str, message: String| Violation {
         location: format!("{location}.{suffix}"),
         message,
@@ -363,12 +446,24 @@ fn check_condition(ty: Type, condition: &PolicyCondition, location: &str) -> Res
                 "any"
             };
             for (i, inner) in list.iter().enumerate() {
-                check_condition(ty, inner, &format!("{location}.{form}[{i}]"))?;
+                check_condition(top, ty, inner, &format!("{location}.{form}[{i}]"))?;
             }
             Ok(())
         }
-        PolicyCondition::Not(inner) => check_condition(ty, inner, &format!("{location}.not")),
+        PolicyCondition::Not(inner) => check_condition(top, ty, inner, &format!("{location}.not")),
         PolicyCondition::Leaf { path, op } => {
+            if let Op::ExposesPort(PortRef::Top(port)) | Op::AdmitsWorldTcp(PortRef::Top(port)) = op
+            {
+                match walk(top, port.segments()).map_err(|(_, m)| at("value.path", m))? {
+                    None | Some(Type::Number | Type::Any) => {}
+                    Some(other) => {
+                        return Err(at(
+                            "value.path",
+                            format!("`{port}` is a {}, not a port number", other.name()),
+                        ))
+                    }
+                }
+            }
             let Some(target) = walk(ty, path.segments()).map_err(|(_, m)| at("path", m))? else {
                 return Ok(());
             };
@@ -387,7 +482,7 @@ fn check_condition(ty: Type, condition: &PolicyCondition, location: &str) -> Res
             let item = match walk(ty, path.segments()).map_err(|(_, m)| at("path", m))? {
                 None | Some(Type::Any) => Type::Any,
                 Some(Type::Array(item)) => *item,
-                Some(Type::Object(_)) => {
+                Some(Type::Object(_) | Type::Kind(_) | Type::RelatedOf(_)) => {
                     return Err(at(
                         "path",
                         format!("`{name}` needs an array, but `{path}` is an object"),
@@ -396,7 +491,7 @@ fn check_condition(ty: Type, condition: &PolicyCondition, location: &str) -> Res
                 // A scalar counts as a one-element array.
                 Some(scalar) => scalar,
             };
-            check_condition(item, inner, &format!("{location}.{name}"))
+            check_condition(top, item, inner, &format!("{location}.{name}"))
         }
     }
 }
@@ -431,6 +526,61 @@ fn check_value(
                     strictness,
                     out,
                 );
+            }
+        }
+        (Type::Kind(kind), Value::Object(map)) => {
+            let mut own = serde_json::Map::new();
+            for (key, v) in map {
+                match key.as_str() {
+                    RESOURCE_ARN => check_value(
+                        Type::String,
+                        false,
+                        v,
+                        &join(location, key),
+                        strictness,
+                        out,
+                    ),
+                    RELATED => check_value(
+                        Type::RelatedOf(kind),
+                        false,
+                        v,
+                        &join(location, key),
+                        strictness,
+                        out,
+                    ),
+                    _ => {
+                        own.insert(key.clone(), v.clone());
+                    }
+                }
+            }
+            check_value(
+                Type::Object(kind_fields(kind)),
+                false,
+                &Value::Object(own),
+                location,
+                strictness,
+                out,
+            );
+        }
+        (Type::RelatedOf(kind), Value::Object(map)) => {
+            for (key, v) in map {
+                match crate::registry::relation(kind, key) {
+                    Some(relation) => check_value(
+                        Type::Array(&relation.target),
+                        false,
+                        v,
+                        &join(location, key),
+                        strictness,
+                        out,
+                    ),
+                    None => out.push(Violation {
+                        location: join(location, key),
+                        message: format!(
+                            "`{key}` is not a relation of {kind}{}",
+                            suggestion(key, &relation_names(kind))
+                        ),
+                    }),
+                }
             }
         }
         (Type::Object(fields), Value::Object(map)) => {

@@ -37,7 +37,7 @@ use crate::arn::{ArnScope, ArnShape};
 use crate::collect::Described;
 use crate::model::{Resource, Service, UnreadablePart, UNREADABLE};
 use crate::policy::schema::{Field, Type, UNREADABLE_FIELD};
-use crate::registry::{Residence, ResourceKind};
+use crate::registry::{Relation, Residence, ResourceKind};
 
 /// The ARN shape of [`VOLUME`] (what the collector's own code forms ARNs with).
 pub const VOLUME_SHAPE: ArnShape = ArnShape::new(
@@ -59,7 +59,19 @@ pub const VOLUME: ResourceKind = ResourceKind {
     fields: VOLUME_FIELDS,
     describe: |session, id| Box::pin(describe_volume(session, id)),
     dependents: None,
+    relations: VOLUME_RELATIONS,
 };
+
+/// The key a volume is encrypted with.
+const VOLUME_RELATIONS: &[Relation] = &[Relation {
+    name: "Key",
+    target: Type::Kind("AWS::KMS::Key"),
+    local: "KmsKeyId",
+    remote: "Arn",
+    same_region: true,
+    only_where: None,
+    otherwise: None,
+}];
 
 /// The ARN shape of [`SNAPSHOT`] (what the collector's own code forms ARNs with).
 pub const SNAPSHOT_SHAPE: ArnShape = ArnShape::new(
@@ -81,7 +93,30 @@ pub const SNAPSHOT: ResourceKind = ResourceKind {
     fields: SNAPSHOT_FIELDS,
     describe: |session, id| Box::pin(describe_snapshot(session, id)),
     dependents: None,
+    relations: SNAPSHOT_RELATIONS,
 };
+
+/// A snapshot's volume and its key.
+const SNAPSHOT_RELATIONS: &[Relation] = &[
+    Relation {
+        name: "Volume",
+        target: Type::Kind("AWS::EC2::Volume"),
+        local: "VolumeId",
+        remote: "VolumeId",
+        same_region: true,
+        only_where: None,
+        otherwise: None,
+    },
+    Relation {
+        name: "Key",
+        target: Type::Kind("AWS::KMS::Key"),
+        local: "KmsKeyId",
+        remote: "Arn",
+        same_region: true,
+        only_where: None,
+        otherwise: None,
+    },
+];
 
 /// The ARN shape of [`IMAGE`] (what the collector's own code forms ARNs with).
 pub const IMAGE_SHAPE: ArnShape = ArnShape::new(
@@ -103,6 +138,7 @@ pub const IMAGE: ResourceKind = ResourceKind {
     fields: IMAGE_FIELDS,
     describe: |session, id| Box::pin(describe_image(session, id)),
     dependents: None,
+    relations: &[],
 };
 
 /// The ARN shape of [`EBS_ENCRYPTION_BY_DEFAULT`] (what the collector's own code forms ARNs with).
@@ -126,6 +162,7 @@ pub const EBS_ENCRYPTION_BY_DEFAULT: ResourceKind = ResourceKind {
     fields: DEFAULT_FIELDS,
     describe: |session, _account| Box::pin(describe_encryption_default(session)),
     dependents: None,
+    relations: &[],
 };
 
 const VOLUME_FIELDS: &[Field] = &[

@@ -41,7 +41,7 @@ use crate::arn::{ArnScope, ArnShape};
 use crate::collect::Described;
 use crate::model::{Resource, Service};
 use crate::policy::schema::{Field, Type};
-use crate::registry::{Residence, ResourceKind};
+use crate::registry::{Relation, Residence, ResourceKind};
 
 /// The ARN shape of [`INSTANCE`] (what the collector's own code forms ARNs with).
 pub const INSTANCE_SHAPE: ArnShape = ArnShape::new(
@@ -63,7 +63,40 @@ pub const INSTANCE: ResourceKind = ResourceKind {
     fields: FIELDS,
     describe: |session, id| Box::pin(describe(session, id)),
     dependents: None,
+    relations: INSTANCE_RELATIONS,
 };
+
+/// What an instance's policies may follow: its security groups, its subnet (and through it
+/// the route table and network ACL), and the role of its instance profile.
+const INSTANCE_RELATIONS: &[Relation] = &[
+    Relation {
+        name: "SecurityGroups",
+        target: Type::Kind("AWS::EC2::SecurityGroup"),
+        local: "SecurityGroupIds",
+        remote: "GroupId",
+        same_region: true,
+        only_where: None,
+        otherwise: None,
+    },
+    Relation {
+        name: "Subnet",
+        target: Type::Kind("AWS::EC2::Subnet"),
+        local: "SubnetId",
+        remote: "SubnetId",
+        same_region: true,
+        only_where: None,
+        otherwise: None,
+    },
+    Relation {
+        name: "InstanceProfileRole",
+        target: Type::Kind("AWS::IAM::Role"),
+        local: "IamInstanceProfileArn",
+        remote: "InstanceProfileArns",
+        same_region: false,
+        only_where: None,
+        otherwise: None,
+    },
+];
 
 const FIELDS: &[Field] = &[
     Field::new("InstanceId", Type::String),

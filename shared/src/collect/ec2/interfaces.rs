@@ -45,6 +45,7 @@ pub const NETWORK_INTERFACE: ResourceKind = ResourceKind {
     fields: INTERFACE_FIELDS,
     describe: |session, id| Box::pin(describe_interface(session, id)),
     dependents: None,
+    relations: &[],
 };
 
 /// The ARN shape of [`TRANSIT_GATEWAY`].
@@ -63,6 +64,7 @@ pub const TRANSIT_GATEWAY: ResourceKind = ResourceKind {
     fields: TGW_FIELDS,
     describe: |session, id| Box::pin(describe_transit_gateway(session, id)),
     dependents: None,
+    relations: &[],
 };
 
 const INTERFACE_FIELDS: &[Field] = &[

@@ -55,6 +55,7 @@ pub const LAUNCH_TEMPLATE: ResourceKind = ResourceKind {
     fields: FIELDS,
     describe: |session, id| Box::pin(describe(session, id)),
     dependents: None,
+    relations: &[],
 };
 
 const FIELDS: &[Field] = &[

@@ -44,6 +44,7 @@ pub const NETWORK_ACL: ResourceKind = ResourceKind {
     fields: ACL_FIELDS,
     describe: |session, id| Box::pin(describe_network_acl(session, id)),
     dependents: None,
+    relations: &[],
 };
 
 /// The ARN shape of [`ELASTIC_IP`] (what the collector's own code forms ARNs with).
@@ -62,6 +63,7 @@ pub const ELASTIC_IP: ResourceKind = ResourceKind {
     fields: EIP_FIELDS,
     describe: |session, id| Box::pin(describe_address(session, id)),
     dependents: None,
+    relations: &[],
 };
 
 const ACL_FIELDS: &[Field] = &[

@@ -68,6 +68,7 @@ pub const SECURITY_GROUP: ResourceKind = ResourceKind {
     fields: FIELDS,
     describe: |session, id| Box::pin(describe(session, id)),
     dependents: None,
+    relations: &[],
 };
 
 const RULE_FIELDS: &[Field] = &[

@@ -49,6 +49,7 @@ pub const REGION_SETTINGS: ResourceKind = ResourceKind {
     fields: FIELDS,
     describe: |session, _account| Box::pin(describe(session)),
     dependents: None,
+    relations: &[],
 };
 
 const FIELDS: &[Field] = &[

@@ -46,7 +46,7 @@ use super::{
 use crate::arn::{split_arn, ArnScope, ArnShape};
 use crate::model::{Resource, Service};
 use crate::policy::schema::{Field, Type};
-use crate::registry::{Residence, ResourceKind, ServiceEntry};
+use crate::registry::{Relation, Residence, ResourceKind, ServiceEntry};
 
 /// Lambda in the registry: functions, listed region by region.
 pub const SERVICE: ServiceEntry = ServiceEntry {
@@ -82,7 +82,19 @@ pub const FUNCTION: ResourceKind = ResourceKind {
     fields: FUNCTION_FIELDS,
     describe: |session, name| Box::pin(describe_function(session, name)),
     dependents: None,
+    relations: FUNCTION_RELATIONS,
 };
+
+/// A function's execution role.
+const FUNCTION_RELATIONS: &[Relation] = &[Relation {
+    name: "Role",
+    target: Type::Kind("AWS::IAM::Role"),
+    local: "Role",
+    remote: "Arn",
+    same_region: false,
+    only_where: None,
+    otherwise: None,
+}];
 
 pub const FUNCTION_TYPE: &str = FUNCTION.resource_type();
 

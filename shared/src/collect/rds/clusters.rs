@@ -66,6 +66,7 @@ pub const DB_CLUSTER: ResourceKind = ResourceKind {
     fields: CLUSTER_FIELDS,
     describe: |session, id| Box::pin(describe_cluster(session, id)),
     dependents: None,
+    relations: &[],
 };
 
 /// A manual DB cluster snapshot: `arn:aws:rds:<region>:<account>:cluster-snapshot:<identifier>`.
@@ -85,6 +86,7 @@ pub const DB_CLUSTER_SNAPSHOT: ResourceKind = ResourceKind {
     fields: CLUSTER_SNAPSHOT_FIELDS,
     describe: |session, id| Box::pin(describe_cluster_snapshot(session, id)),
     dependents: None,
+    relations: &[],
 };
 
 pub const DB_CLUSTER_TYPE: &str = DB_CLUSTER.resource_type();

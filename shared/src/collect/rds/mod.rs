@@ -14,7 +14,7 @@
 //! BackupRetentionPeriod, MonitoringInterval                                  number
 //! EnabledCloudwatchLogsExports                                               [log type]
 //! Endpoint                   {Address, Port} | null (while creating)
-//! DBSubnetGroup              {DBSubnetGroupName, VpcId} | null
+//! DBSubnetGroup              {DBSubnetGroupName, VpcId, SubnetIds} | null
 //! VpcSecurityGroups          [{VpcSecurityGroupId, Status}]
 //! DBParameterGroups          [{DBParameterGroupName, ParameterApplyStatus}]
 //! Parameters                 [{Name, Value, Source}]: TLS parameters of the first DB parameter
@@ -49,7 +49,7 @@ use super::{
 use crate::arn::{ArnScope, ArnShape};
 use crate::model::{Resource, Service};
 use crate::policy::schema::{Field, Type, UNREADABLE_FIELD};
-use crate::registry::{Residence, ResourceKind, ServiceEntry};
+use crate::registry::{Relation, Residence, ResourceKind, ServiceEntry};
 use parameters::{GroupKind, GroupRead};
 
 pub mod clusters;
@@ -97,7 +97,31 @@ pub const DB_INSTANCE: ResourceKind = ResourceKind {
     fields: INSTANCE_FIELDS,
     describe: |session, id| Box::pin(describe_instance(session, id)),
     dependents: None,
+    relations: DB_INSTANCE_RELATIONS,
 };
+
+/// What a DB instance's policies may follow: its VPC security groups and its subnet group's
+/// subnets.
+const DB_INSTANCE_RELATIONS: &[Relation] = &[
+    Relation {
+        name: "SecurityGroups",
+        target: Type::Kind("AWS::EC2::SecurityGroup"),
+        local: "VpcSecurityGroups.VpcSecurityGroupId",
+        remote: "GroupId",
+        same_region: true,
+        only_where: None,
+        otherwise: None,
+    },
+    Relation {
+        name: "Subnets",
+        target: Type::Kind("AWS::EC2::Subnet"),
+        local: "DBSubnetGroup.SubnetIds",
+        remote: "SubnetId",
+        same_region: true,
+        only_where: None,
+        otherwise: None,
+    },
+];
 
 /// A manual DB snapshot: `arn:aws:rds:<region>:<account>:snapshot:<identifier>`.
 pub const DB_SNAPSHOT: ResourceKind = ResourceKind {
@@ -116,7 +140,19 @@ pub const DB_SNAPSHOT: ResourceKind = ResourceKind {
     fields: SNAPSHOT_FIELDS,
     describe: |session, id| Box::pin(describe_snapshot(session, id)),
     dependents: None,
+    relations: DB_SNAPSHOT_RELATIONS,
 };
+
+/// The key a DB snapshot is encrypted with.
+const DB_SNAPSHOT_RELATIONS: &[Relation] = &[Relation {
+    name: "Key",
+    target: Type::Kind("AWS::KMS::Key"),
+    local: "KmsKeyId",
+    remote: "Arn",
+    same_region: true,
+    only_where: None,
+    otherwise: None,
+}];
 
 pub const DB_INSTANCE_TYPE: &str = DB_INSTANCE.resource_type();
 pub const DB_SNAPSHOT_TYPE: &str = DB_SNAPSHOT.resource_type();
@@ -157,6 +193,7 @@ const INSTANCE_FIELDS: &[Field] = &[
         Type::Object(&[
             Field::new("DBSubnetGroupName", Type::String).nullable(),
             Field::new("VpcId", Type::String).nullable(),
+            Field::new("SubnetIds", Type::Array(&Type::String)),
         ]),
     )
     .nullable(),
@@ -365,6 +402,7 @@ fn instance_resource(
         "DBSubnetGroup": db.db_subnet_group().map(|g| json!({
             "DBSubnetGroupName": g.db_subnet_group_name(),
             "VpcId": g.vpc_id().filter(|v| !v.is_empty()),
+            "SubnetIds": g.subnets().iter().filter_map(|s| s.subnet_identifier()).collect::<Vec<_>>(),
         })),
         "VpcSecurityGroups": db.vpc_security_groups().iter().map(|g| json!({
             "VpcSecurityGroupId": g.vpc_security_group_id(),

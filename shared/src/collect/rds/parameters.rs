@@ -68,6 +68,7 @@ pub const DB_PARAMETER_GROUP: ResourceKind = ResourceKind {
     fields: GROUP_FIELDS,
     describe: |session, name| Box::pin(describe_group(session, name, GroupKind::Instance)),
     dependents: Some(|c| used_by(c, DB_INSTANCE_TYPE)),
+    relations: &[],
 };
 
 /// A DB cluster parameter group: `arn:aws:rds:<region>:<account>:cluster-pg:<name>`.
@@ -84,6 +85,7 @@ pub const DB_CLUSTER_PARAMETER_GROUP: ResourceKind = ResourceKind {
     fields: GROUP_FIELDS,
     describe: |session, name| Box::pin(describe_group(session, name, GroupKind::Cluster)),
     dependents: Some(|c| used_by(c, super::clusters::DB_CLUSTER_TYPE)),
+    relations: &[],
 };
 
 /// The parameters of a DB parameter group that instance policies read.

@@ -39,6 +39,7 @@ pub const EVENT_SUBSCRIPTION: ResourceKind = ResourceKind {
     fields: FIELDS,
     describe: |session, id| Box::pin(describe_subscription(session, id)),
     dependents: None,
+    relations: &[],
 };
 
 pub const EVENT_SUBSCRIPTION_TYPE: &str = EVENT_SUBSCRIPTION.resource_type();

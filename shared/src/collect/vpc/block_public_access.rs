@@ -43,6 +43,7 @@ pub const BLOCK_PUBLIC_ACCESS: ResourceKind = ResourceKind {
     fields: FIELDS,
     describe: |session, _id| Box::pin(describe(session)),
     dependents: None,
+    relations: &[],
 };
 
 const FIELDS: &[Field] = &[

@@ -55,6 +55,7 @@ pub const VPC_ENDPOINT: ResourceKind = ResourceKind {
     fields: ENDPOINT_FIELDS,
     describe: |session, id| Box::pin(describe_endpoint(session, id)),
     dependents: Some(endpoint_dependents),
+    relations: &[],
 };
 
 /// The ARN shape of [`VPC_ENDPOINT_SERVICE`] (what the collector's own code forms ARNs with).
@@ -77,6 +78,7 @@ pub const VPC_ENDPOINT_SERVICE: ResourceKind = ResourceKind {
     fields: SERVICE_FIELDS,
     describe: |session, id| Box::pin(describe_endpoint_service(session, id)),
     dependents: None,
+    relations: &[],
 };
 
 const ENDPOINT_FIELDS: &[Field] = &[

@@ -53,6 +53,7 @@ pub const PEERING_CONNECTION: ResourceKind = ResourceKind {
     fields: FIELDS,
     describe: |session, id| Box::pin(describe(session, id)),
     dependents: None,
+    relations: &[],
 };
 
 const SIDE: &[Field] = &[

@@ -53,6 +53,7 @@ pub const ROUTE_TABLE: ResourceKind = ResourceKind {
     fields: ROUTE_TABLE_FIELDS,
     describe: |session, id| Box::pin(describe_route_table(session, id)),
     dependents: Some(route_table_dependents),
+    relations: &[],
 };
 
 /// The ARN shape of [`INTERNET_GATEWAY`] (what the collector's own code forms ARNs with).
@@ -71,6 +72,7 @@ pub const INTERNET_GATEWAY: ResourceKind = ResourceKind {
     fields: IGW_FIELDS,
     describe: |session, id| Box::pin(describe_internet_gateway(session, id)),
     dependents: None,
+    relations: &[],
 };
 
 const TARGET: &[Field] = &[

@@ -45,6 +45,7 @@ pub const VPC_REGION_SPREAD: ResourceKind = ResourceKind {
     fields: FIELDS,
     describe: |session, _id| Box::pin(describe(session)),
     dependents: None,
+    relations: &[],
 };
 
 const FIELDS: &[Field] = &[

@@ -19,7 +19,7 @@ use crate::arn::{ArnScope, ArnShape};
 use crate::collect::{Collected, Described};
 use crate::model::Service;
 use crate::policy::schema::{Field, Type};
-use crate::registry::{Residence, ResourceKind};
+use crate::registry::{Relation, Residence, ResourceKind};
 
 /// The ARN shape of [`SUBNET`] (what the collector's own code forms ARNs with).
 pub const SUBNET_SHAPE: ArnShape = ArnShape::new(
@@ -37,7 +37,42 @@ pub const SUBNET: ResourceKind = ResourceKind {
     fields: SUBNET_FIELDS,
     describe: |session, id| Box::pin(describe_subnet(session, id)),
     dependents: Some(subnet_dependents),
+    relations: SUBNET_RELATIONS,
 };
+
+/// A subnet with no explicitly associated route table uses its VPC's main table.
+const MAIN_ROUTE_TABLE: Relation = Relation {
+    name: "RouteTable",
+    target: Type::Kind("AWS::EC2::RouteTable"),
+    local: "VpcId",
+    remote: "VpcId",
+    same_region: true,
+    only_where: Some("Main"),
+    otherwise: None,
+};
+
+/// What a subnet's policies may follow: its route table (the explicit association, else the
+/// VPC's main table) and its network ACL.
+const SUBNET_RELATIONS: &[Relation] = &[
+    Relation {
+        name: "RouteTable",
+        target: Type::Kind("AWS::EC2::RouteTable"),
+        local: "SubnetId",
+        remote: "SubnetIds",
+        same_region: true,
+        only_where: None,
+        otherwise: Some(&MAIN_ROUTE_TABLE),
+    },
+    Relation {
+        name: "NetworkAcl",
+        target: Type::Kind("AWS::EC2::NetworkAcl"),
+        local: "SubnetId",
+        remote: "SubnetIds",
+        same_region: true,
+        only_where: None,
+        otherwise: None,
+    },
+];
 
 const SUBNET_FIELDS: &[Field] = &[
     Field::new("SubnetId", Type::String),

@@ -52,6 +52,7 @@ pub const VPC: ResourceKind = ResourceKind {
     fields: FIELDS,
     describe: |session, id| Box::pin(describe(session, id)),
     dependents: None,
+    relations: &[],
 };
 
 const FIELDS: &[Field] = &[

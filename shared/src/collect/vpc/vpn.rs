@@ -39,6 +39,7 @@ pub const VPN_CONNECTION: ResourceKind = ResourceKind {
     fields: FIELDS,
     describe: |session, id| Box::pin(describe(session, id)),
     dependents: None,
+    relations: &[],
 };
 
 const FIELDS: &[Field] = &[

@@ -1,0 +1,329 @@
+//! Related resources: what a policy that follows `Related.<name>` sees, and which resources
+//! depend on a resource that changed.
+//!
+//! A kind declares its references once ([`crate::registry::Relation`]: which attribute holds
+//! which related id or ARN). A policy's condition reads `Related.<name>` paths; the relations it
+//! follows, nested (an instance's subnet's route table), are derived from those paths
+//! ([`RelatedReads`]), never declared by the policy. Before such a policy is evaluated, the
+//! resource's configuration is extended into its *document*: its own fields, its `ResourceArn`,
+//! and under `Related.<name>` the documents of the related resources, as far as the policy reads
+//! ([`RelatedIndex::document`]). The condition then quantifies over them as over any array, and
+//! its evidence names each related resource on the path by its `ResourceArn`.
+//!
+//! A [`RelatedIndex`] holds one account's resources of the types the policies reach, loaded once
+//! (a partition at a time) and indexed by the values relations join on, so resolving a reference
+//! costs a hash lookup, never a read. The same index answers the event processor's question when
+//! a related resource changes: which resources' documents reach it ([`RelatedIndex::reaching`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::{Map, Value};
+
+use crate::model::Resource;
+use crate::policy::cond::Path;
+use crate::policy::schema::{RELATED, RESOURCE_ARN};
+use crate::registry::{self, Relation};
+
+/// The relations a policy follows, as a tree: from its resource type, each relation it reads and
+/// what it reads below it.
+#[derive(Debug, Clone, Default)]
+pub struct RelatedReads {
+    pub follows: BTreeMap<&'static str, (&'static Relation, RelatedReads)>,
+}
+
+impl RelatedReads {
+    /// The relations the paths `reads` follow from a resource of `resource_type` (the policy's
+    /// reads, which the loader has checked against the schema).
+    pub fn from_reads(resource_type: &str, reads: &[Path]) -> Self {
+        let mut tree = RelatedReads::default();
+        for path in reads {
+            let segments: Vec<&str> = path.segments().iter().map(String::as_str).collect();
+            tree.add(resource_type, &segments);
+        }
+        tree
+    }
+
+    fn add(&mut self, resource_type: &str, segments: &[&str]) {
+        let Some(at) = segments.iter().position(|s| *s == RELATED) else {
+            return;
+        };
+        let Some(name) = segments.get(at + 1) else {
+            return;
+        };
+        let Some(relation) = registry::relation(resource_type, name) else {
+            return;
+        };
+        let (_, below) = self
+            .follows
+            .entry(relation.name)
+            .or_insert_with(|| (relation, RelatedReads::default()));
+        // Below the relation, paths may index the array (`Related.Subnet.0.Related...`).
+        let rest: Vec<&str> = segments[at + 2..]
+            .iter()
+            .copied()
+            .skip_while(|s| s.parse::<usize>().is_ok())
+            .collect();
+        below.add(relation.target_type(), &rest);
+    }
+
+    /// True when the policy follows no relation.
+    pub fn is_empty(&self) -> bool {
+        self.follows.is_empty()
+    }
+
+    /// Every type the tree reaches (the related kinds an index must hold).
+    pub fn types(&self) -> BTreeSet<&'static str> {
+        let mut out = BTreeSet::new();
+        for (relation, below) in self.follows.values() {
+            out.insert(relation.target_type());
+            if let Some(otherwise) = relation.otherwise {
+                out.insert(otherwise.target_type());
+            }
+            out.extend(below.types());
+        }
+        out
+    }
+}
+
+/// The string values at a dotted path, through arrays at any step (`SecurityGroupIds`,
+/// `VpcSecurityGroups.VpcSecurityGroupId`, `DBSubnetGroup.SubnetIds`).
+pub fn values_at<'v>(config: &'v Value, path: &str) -> Vec<&'v str> {
+    let mut current: Vec<&Value> = vec![config];
+    for segment in path.split('.') {
+        let mut next = Vec::new();
+        for value in current {
+            match value {
+                Value::Object(map) => {
+                    if let Some(v) = map.get(segment) {
+                        next.push(v);
+                    }
+                }
+                Value::Array(items) => next.extend(items.iter().filter_map(|i| i.get(segment))),
+                _ => {}
+            }
+        }
+        current = next;
+    }
+    let mut out = Vec::new();
+    for value in current {
+        match value {
+            Value::String(s) => out.push(s.as_str()),
+            Value::Array(items) => out.extend(items.iter().filter_map(Value::as_str)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// One account's resources of the related types, indexed by the values relations join on.
+#[derive(Debug, Default)]
+pub struct RelatedIndex {
+    resources: Vec<Resource>,
+    /// (target type, remote path) → value → positions in `resources`.
+    by_value: HashMap<(&'static str, &'static str), HashMap<String, Vec<usize>>>,
+    by_arn: HashMap<String, usize>,
+}
+
+/// Every relation (with its fallbacks) of every registered kind.
+fn all_relations() -> Vec<&'static Relation> {
+    let mut out = Vec::new();
+    for kind in registry::kinds() {
+        for relation in kind.relations {
+            out.push(relation);
+            if let Some(otherwise) = relation.otherwise {
+                out.push(otherwise);
+            }
+        }
+    }
+    out
+}
+
+impl RelatedIndex {
+    /// Indexes `resources` (one account's) for every relation that targets their types.
+    pub fn new(resources: Vec<Resource>) -> Self {
+        let relations = all_relations();
+        let mut index = RelatedIndex::default();
+        for (position, resource) in resources.iter().enumerate() {
+            index.by_arn.insert(resource.arn.clone(), position);
+            for relation in relations
+                .iter()
+                .filter(|r| r.target_type() == resource.resource_type)
+            {
+                let key = (relation.target_type(), relation.remote);
+                let map = index.by_value.entry(key).or_default();
+                for value in values_at(&resource.configuration, relation.remote) {
+                    let positions = map.entry(value.to_owned()).or_default();
+                    if !positions.contains(&position) {
+                        positions.push(position);
+                    }
+                }
+            }
+        }
+        index.resources = resources;
+        index
+    }
+
+    /// How many resources the index holds.
+    pub fn len(&self) -> usize {
+        self.resources.len()
+    }
+
+    /// True when it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.resources.is_empty()
+    }
+
+    /// The resource of this ARN, if the index holds it.
+    pub fn get(&self, arn: &str) -> Option<&Resource> {
+        self.by_arn.get(arn).map(|&i| &self.resources[i])
+    }
+
+    /// Every resource the index holds.
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    /// The resources `relation` reaches from `resource`, in inventory order, each once.
+    pub fn related(&self, resource: &Resource, relation: &Relation) -> Vec<&Resource> {
+        let found = self.matching(resource, relation);
+        match relation.otherwise {
+            Some(otherwise) if found.is_empty() => self.matching(resource, otherwise),
+            _ => found,
+        }
+    }
+
+    fn matching(&self, resource: &Resource, relation: &Relation) -> Vec<&Resource> {
+        let Some(map) = self
+            .by_value
+            .get(&(relation.target_type(), relation.remote))
+        else {
+            return Vec::new();
+        };
+        let mut positions: Vec<usize> = values_at(&resource.configuration, relation.local)
+            .into_iter()
+            .filter_map(|v| map.get(v))
+            .flatten()
+            .copied()
+            .collect();
+        positions.sort_unstable();
+        positions.dedup();
+        positions
+            .into_iter()
+            .map(|i| &self.resources[i])
+            .filter(|r| r.arn != resource.arn && r.account_id == resource.account_id)
+            .filter(|r| !relation.same_region || r.region == resource.region)
+            .filter(|r| {
+                relation.only_where.is_none_or(|flag| {
+                    Path::dotted(flag).resolve(&r.configuration) == Some(&Value::Bool(true))
+                })
+            })
+            .collect()
+    }
+
+    /// The document a policy reading `reads` evaluates for `resource`: its configuration with
+    /// its `ResourceArn` and, under `Related`, the documents of what it follows.
+    pub fn document(&self, resource: &Resource, reads: &RelatedReads) -> Value {
+        let mut doc = match &resource.configuration {
+            Value::Object(map) => map.clone(),
+            _ => Map::new(),
+        };
+        doc.insert(RESOURCE_ARN.into(), Value::String(resource.arn.clone()));
+        if !reads.is_empty() {
+            let mut related = Map::new();
+            for (name, (relation, below)) in &reads.follows {
+                let items = self
+                    .related(resource, relation)
+                    .into_iter()
+                    .map(|r| self.document(r, below))
+                    .collect();
+                related.insert((*name).to_owned(), Value::Array(items));
+            }
+            doc.insert(RELATED.into(), Value::Object(related));
+        }
+        Value::Object(doc)
+    }
+
+    /// The resources of `resource_type` whose document under `reads` includes the resource
+    /// `arn` (the dependents to re-evaluate when it changes).
+    pub fn reaching(&self, resource_type: &str, reads: &RelatedReads, arn: &str) -> Vec<&Resource> {
+        self.resources
+            .iter()
+            .filter(|r| r.resource_type == resource_type)
+            .filter(|r| self.reaches(r, reads, arn))
+            .collect()
+    }
+
+    fn reaches(&self, resource: &Resource, reads: &RelatedReads, arn: &str) -> bool {
+        reads.follows.values().any(|(relation, below)| {
+            self.related(resource, relation)
+                .into_iter()
+                .any(|r| r.arn == arn || self.reaches(r, below, arn))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use serde_json::json;
+
+    fn resource(kind: &str, arn: &str, region: &str, config: Value) -> Resource {
+        Resource {
+            arn: arn.into(),
+            account_id: "111122223333".into(),
+            service: crate::model::Service::of_resource_type(kind).unwrap(),
+            resource_type: kind.into(),
+            region: region.into(),
+            configuration: config,
+            last_seen_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn values_are_read_through_arrays_at_any_step() {
+        let config = json!({"A": [{"B": "x"}, {"B": ["y", "z"]}, {"C": 1}], "D": "w"});
+        assert_eq!(values_at(&config, "A.B"), vec!["x", "y", "z"]);
+        assert_eq!(values_at(&config, "D"), vec!["w"]);
+        assert!(values_at(&config, "E").is_empty());
+    }
+}
+
+/// Loads, from the resources table, one account's resources of `types` into an index: each
+/// service partition holding one of them is read once, page by page. An error names the
+/// partition that could not be read (a policy that follows relations then says nothing: its
+/// related resources are unknown, not absent).
+pub async fn load_index(
+    resources: &dyn crate::store::ResourceStore,
+    account_id: &str,
+    types: &BTreeSet<&str>,
+) -> Result<RelatedIndex, String> {
+    let mut services: Vec<crate::model::Service> = types
+        .iter()
+        .filter_map(|t| registry::kind(t))
+        .map(|k| k.shape.service)
+        .collect();
+    services.sort();
+    services.dedup();
+    let mut loaded = Vec::new();
+    for service in services {
+        let partition = crate::model::partition_key(account_id, service);
+        let mut cursor = None;
+        loop {
+            let page = resources
+                .page(&partition, cursor.take())
+                .await
+                .map_err(|e| format!("{partition}: reading related resources: {e}"))?;
+            loaded.extend(
+                page.items
+                    .into_iter()
+                    .filter(|r| types.contains(r.resource_type.as_str())),
+            );
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(RelatedIndex::new(loaded))
+}
