@@ -280,6 +280,147 @@ mod tests {
         }
     }
 
+    fn network() -> RelatedIndex {
+        let a = "arn:aws:ec2:us-east-1:111122223333";
+        RelatedIndex::new(vec![
+            resource(
+                "AWS::EC2::Subnet",
+                &format!("{a}:subnet/subnet-1"),
+                "us-east-1",
+                json!({"SubnetId": "subnet-1", "VpcId": "vpc-1"}),
+            ),
+            resource(
+                "AWS::EC2::Subnet",
+                &format!("{a}:subnet/subnet-2"),
+                "us-east-1",
+                json!({"SubnetId": "subnet-2", "VpcId": "vpc-1"}),
+            ),
+            resource(
+                "AWS::EC2::RouteTable",
+                &format!("{a}:route-table/rtb-main"),
+                "us-east-1",
+                json!({"RouteTableId": "rtb-main", "VpcId": "vpc-1", "Main": true, "SubnetIds": []}),
+            ),
+            resource(
+                "AWS::EC2::RouteTable",
+                &format!("{a}:route-table/rtb-2"),
+                "us-east-1",
+                json!({"RouteTableId": "rtb-2", "VpcId": "vpc-1", "Main": false, "SubnetIds": ["subnet-2"]}),
+            ),
+            // the same group id in another region is another group
+            resource(
+                "AWS::EC2::SecurityGroup",
+                &format!("{a}:security-group/sg-1"),
+                "us-east-1",
+                json!({"GroupId": "sg-1"}),
+            ),
+            resource(
+                "AWS::EC2::SecurityGroup",
+                "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-1",
+                "eu-west-1",
+                json!({"GroupId": "sg-1"}),
+            ),
+        ])
+    }
+
+    fn instance(subnet: &str) -> Resource {
+        resource(
+            "AWS::EC2::Instance",
+            "arn:aws:ec2:us-east-1:111122223333:instance/i-1",
+            "us-east-1",
+            json!({"InstanceId": "i-1", "SubnetId": subnet, "SecurityGroupIds": ["sg-1"]}),
+        )
+    }
+
+    fn reads(paths: &[&str]) -> RelatedReads {
+        let paths: Vec<Path> = paths.iter().map(|p| Path::dotted(p)).collect();
+        RelatedReads::from_reads("AWS::EC2::Instance", &paths)
+    }
+
+    #[test]
+    fn a_document_follows_only_the_relations_read_and_the_main_table_when_none_is_explicit() {
+        // given an index of two subnets (one explicitly associated) and a policy reading route
+        // tables through the subnet
+        let index = network();
+        let tree = reads(&["Related.Subnet.Related.RouteTable.Main"]);
+        assert_eq!(
+            tree.types().into_iter().collect::<Vec<_>>(),
+            vec!["AWS::EC2::RouteTable", "AWS::EC2::Subnet"]
+        );
+        // when the documents of instances in each subnet are built
+        let implicit = index.document(&instance("subnet-1"), &tree);
+        let explicit = index.document(&instance("subnet-2"), &tree);
+        // then the implicit subnet gets its VPC's main table and the other its own
+        let table = |doc: &Value| {
+            doc["Related"]["Subnet"][0]["Related"]["RouteTable"][0]["RouteTableId"].clone()
+        };
+        assert_eq!(table(&implicit), json!("rtb-main"));
+        assert_eq!(table(&explicit), json!("rtb-2"));
+        assert_eq!(
+            explicit["Related"]["Subnet"][0]["Related"]["RouteTable"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        // and each related resource carries its ARN, and no relation that is not read
+        assert_eq!(
+            implicit["ResourceArn"],
+            json!("arn:aws:ec2:us-east-1:111122223333:instance/i-1")
+        );
+        assert!(implicit["Related"].get("SecurityGroups").is_none());
+        // and an unknown subnet is an empty list, not an error
+        assert_eq!(
+            index.document(&instance("subnet-9"), &tree)["Related"]["Subnet"],
+            json!([])
+        );
+    }
+
+    #[test]
+    fn a_regional_reference_stays_in_its_region() {
+        let index = network();
+        let doc = index.document(
+            &instance("subnet-1"),
+            &reads(&["Related.SecurityGroups.GroupId"]),
+        );
+        let groups = doc["Related"]["SecurityGroups"].as_array().unwrap();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(
+            groups[0]["ResourceArn"],
+            json!("arn:aws:ec2:us-east-1:111122223333:security-group/sg-1")
+        );
+    }
+
+    #[test]
+    fn the_resources_reaching_a_changed_one_are_found_through_every_step() {
+        // given instances in both subnets, indexed with the network
+        let mut all = network().resources().to_vec();
+        let mut other = instance("subnet-2");
+        other.arn = "arn:aws:ec2:us-east-1:111122223333:instance/i-2".into();
+        all.push(instance("subnet-1"));
+        all.push(other);
+        let index = RelatedIndex::new(all);
+        let tree = reads(&["Related.Subnet.Related.RouteTable.Main"]);
+        let reaching = |arn: &str| -> Vec<String> {
+            index
+                .reaching("AWS::EC2::Instance", &tree, arn)
+                .into_iter()
+                .map(|r| r.arn.clone())
+                .collect()
+        };
+        // then the main table reaches only the instance of the subnet without its own table
+        assert_eq!(
+            reaching("arn:aws:ec2:us-east-1:111122223333:route-table/rtb-main"),
+            vec!["arn:aws:ec2:us-east-1:111122223333:instance/i-1"]
+        );
+        assert_eq!(
+            reaching("arn:aws:ec2:us-east-1:111122223333:route-table/rtb-2"),
+            vec!["arn:aws:ec2:us-east-1:111122223333:instance/i-2"]
+        );
+        // and a group the policy does not read reaches nobody
+        assert!(reaching("arn:aws:ec2:us-east-1:111122223333:security-group/sg-1").is_empty());
+    }
+
     #[test]
     fn values_are_read_through_arrays_at_any_step() {
         let config = json!({"A": [{"B": "x"}, {"B": ["y", "z"]}, {"C": 1}], "D": "w"});

@@ -1346,10 +1346,16 @@ mod tests {
         let versioning: HashSet<String> = ["S3BucketVersioningEnabled".to_owned()].into();
         let none = HashSet::new();
         // Given a finding opened from the state read at t=10
-        let opened =
-            reconcile_resource(&at(10, "Suspended"), &policies, &none, findings, Utc::now())
-                .await
-                .unwrap();
+        let opened = reconcile_resource(
+            &at(10, "Suspended"),
+            &policies,
+            &none,
+            findings,
+            Utc::now(),
+            None,
+        )
+        .await
+        .unwrap();
         assert!(opened.new >= 1);
         // When a slow refresh of the state read at t=5 (versioning on) arrives late
         let late = reconcile_resource(
@@ -1358,6 +1364,7 @@ mod tests {
             &versioning,
             findings,
             Utc::now(),
+            None,
         )
         .await
         .unwrap();
@@ -1380,15 +1387,22 @@ mod tests {
             &versioning,
             findings,
             Utc::now(),
+            None,
         )
         .await
         .unwrap();
         assert_eq!(fixed.resolved, 1);
         // And a slow evaluation of a failing state read earlier does not re-open it
-        let replay =
-            reconcile_resource(&at(10, "Suspended"), &policies, &none, findings, Utc::now())
-                .await
-                .unwrap();
+        let replay = reconcile_resource(
+            &at(10, "Suspended"),
+            &policies,
+            &none,
+            findings,
+            Utc::now(),
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(replay.new, 0, "{replay:?}");
         assert!(replay.stale >= 1, "{replay:?}");
         assert_eq!(
@@ -1396,10 +1410,16 @@ mod tests {
             FindingState::Resolved
         );
         // And a failing state read after the fix re-opens it
-        let broken =
-            reconcile_resource(&at(30, "Suspended"), &policies, &none, findings, Utc::now())
-                .await
-                .unwrap();
+        let broken = reconcile_resource(
+            &at(30, "Suspended"),
+            &policies,
+            &none,
+            findings,
+            Utc::now(),
+            None,
+        )
+        .await
+        .unwrap();
         assert!(broken.new >= 1, "{broken:?}");
         assert_eq!(
             state(findings.for_resource("arn:aws:s3:::b").await.unwrap()),

@@ -291,8 +291,14 @@ mod tests {
                 panic!("{}: {} is not registered", policy.id, policy.resource_type)
             });
             assert_eq!(kind.shape.service, policy.service, "{}", policy.id);
-            // and its file is under policies/<service>/
-            let file = format!("{}/{}.yaml", policy.service, policy.id);
+            // and its file is under policies/<service>/, or policies/combinations/ exactly when
+            // it follows related resources
+            let folder = if policy.follows_relations() {
+                "combinations".to_owned()
+            } else {
+                policy.service.to_string()
+            };
+            let file = format!("{folder}/{}.yaml", policy.id);
             assert!(
                 EMBEDDED_POLICY_FILES.iter().any(|(name, _)| *name == file),
                 "{} is not at policies/{file}",

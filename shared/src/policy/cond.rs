@@ -219,8 +219,9 @@ pub enum Op {
     GrantsOutsideAccount(Vec<String>),
     /// A security group rule (`IngressRules[i]`) that lets TCP in on the port.
     ExposesPort(PortRef),
-    /// A network ACL that lets a TCP connection from the whole internet in on the port: its
-    /// ingress entries let the port in and its egress entries let the replies out.
+    /// A network ACL that lets a TCP connection from the whole IPv4 internet in on the port: its
+    /// ingress entries let the port in from `0.0.0.0/0` and its egress entries let the replies
+    /// out to it ([`EPHEMERAL_PORT`]).
     AdmitsWorldTcp(PortRef),
 }
 
@@ -802,12 +803,12 @@ impl Op {
                 actual.is_some_and(|v| iam_doc::unscoped_service_trust(v).is_some())
             }
             Op::TrustsAccountsOutside(known) => actual.is_some_and(|v| {
-                let own = ctx.root.get("AccountId").and_then(Value::as_str);
+                let own = ctx.own_account();
                 let known: Vec<&str> = known.iter().map(String::as_str).chain(own).collect();
                 iam_doc::trusts_outside(v, &known).is_some()
             }),
             Op::GrantsOutsideAccount(trusted) => actual.is_some_and(|v| {
-                let own = ctx.root.get("AccountId").and_then(Value::as_str);
+                let own = ctx.own_account();
                 let known: Vec<&str> = trusted.iter().map(String::as_str).chain(own).collect();
                 resource_doc::grants_outside(v, &known).is_some()
             }),
@@ -832,8 +833,8 @@ fn rule_covers(rule: &Value, protocol: &str, port: i64) -> bool {
         && from.zip(to).is_some_and(|(f, t)| f <= port && port <= t)
 }
 
-/// Whether a network ACL's first entry in rule-number order that applies to the whole
-/// internet (`IsWorld`) and matches TCP on `port`, in the direction asked, allows it (the
+/// Whether a network ACL's first entry in rule-number order whose CIDR is the whole IPv4
+/// internet (`0.0.0.0/0`) and that matches TCP on `port`, in the direction asked, allows it (the
 /// collector's `WorldIngress` rule, for any port and either direction).
 fn first_world_entry_allows(acl: &Value, egress: bool, port: i64) -> bool {
     let Some(entries) = acl.get("Entries").and_then(Value::as_array) else {
@@ -842,7 +843,7 @@ fn first_world_entry_allows(acl: &Value, egress: bool, port: i64) -> bool {
     let mut matching: Vec<&Value> = entries
         .iter()
         .filter(|e| e.get("Egress").and_then(Value::as_bool) == Some(egress))
-        .filter(|e| e.get("IsWorld").and_then(Value::as_bool) == Some(true))
+        .filter(|e| e.get("Source").and_then(Value::as_str) == Some("0.0.0.0/0"))
         .filter(|e| rule_covers(e, "tcp", port))
         .collect();
     matching.sort_by_key(|e| {
@@ -866,6 +867,18 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// The account of the configuration in hand: its `AccountId`, or the account of its
+    /// `ResourceArn` (a related resource, or a policy's document).
+    fn own_account(&self) -> Option<&'a str> {
+        self.root
+            .get("AccountId")
+            .and_then(Value::as_str)
+            .or_else(|| {
+                let arn = self.root.get(super::schema::RESOURCE_ARN)?.as_str()?;
+                arn.split(':').nth(4).filter(|a| !a.is_empty())
+            })
+    }
+
     /// The context inside `item`: a related resource (it carries a `ResourceArn`) is its own
     /// root, so operators comparing with "the configuration's own account" read its account.
     fn within(&self, item: &'a Value) -> Ctx<'a> {
@@ -963,6 +976,94 @@ mod tests {
     }
 
     #[test]
+    fn exposes_port_reads_a_rule_s_protocol_and_range() {
+        // given a leaf testing the rule itself for port 22
+        let ssh = cond("{op: exposes_port, value: 22}");
+        let rule = |proto: &str, from: i64, to: i64| json!({"Protocol": proto, "FromPort": from, "ToPort": to});
+        // then TCP or every protocol over a range covering 22 exposes it, nothing else does
+        assert!(ssh.holds(&rule("tcp", 22, 22)));
+        assert!(ssh.holds(&rule("tcp", 0, 1024)));
+        assert!(ssh.holds(&rule("-1", 0, 65535)));
+        assert!(!ssh.holds(&rule("udp", 22, 22)));
+        assert!(!ssh.holds(&rule("tcp", 23, 80)));
+        assert!(!ssh.holds(&json!({"Protocol": "tcp"})));
+        // and a port read from the policy's document follows the document
+        let own = cond("{path: Rules, any_item: {op: exposes_port, value: {path: Endpoint.Port}}}");
+        let doc =
+            |port: i64| json!({"Endpoint": {"Port": port}, "Rules": [rule("tcp", 5432, 5432)]});
+        assert!(own.holds(&doc(5432)));
+        assert!(!own.holds(&doc(3306)));
+        assert!(!own.holds(&json!({"Rules": [rule("tcp", 5432, 5432)]})));
+        // and a value that is no port is refused
+        assert!(compile_error("{op: exposes_port, value: 70000}").contains("0 to 65535"));
+        assert!(compile_error("{op: exposes_port, value: ssh}").contains("port"));
+    }
+
+    #[test]
+    fn admits_world_tcp_applies_the_first_matching_entry_both_ways() {
+        let ssh = cond("{op: admits_world_tcp, value: 22}");
+        let entry = |n: i64, egress: bool, action: &str, source: &str, from: i64, to: i64| {
+            json!({"RuleNumber": n, "Egress": egress, "Protocol": "tcp", "RuleAction": action,
+                   "Source": source, "FromPort": from, "ToPort": to})
+        };
+        let acl = |entries: Vec<Value>| json!({ "Entries": entries });
+        let out_all = entry(100, true, "allow", "0.0.0.0/0", 0, 65535);
+        // given an ACL allowing 22 in and everything out, then a connection gets through
+        assert!(ssh.holds(&acl(vec![
+            entry(100, false, "allow", "0.0.0.0/0", 22, 22),
+            out_all.clone()
+        ])));
+        // and a lower-numbered deny decides before a later allow, whatever the order listed
+        assert!(!ssh.holds(&acl(vec![
+            entry(200, false, "allow", "0.0.0.0/0", 0, 65535),
+            entry(100, false, "deny", "0.0.0.0/0", 22, 22),
+            out_all.clone(),
+        ])));
+        // and replies blocked on the way out stop the connection
+        assert!(!ssh.holds(&acl(vec![
+            entry(100, false, "allow", "0.0.0.0/0", 22, 22),
+            entry(100, true, "allow", "0.0.0.0/0", 443, 443),
+            entry(200, true, "deny", "0.0.0.0/0", 0, 65535),
+        ])));
+        // and an IPv6 or narrower entry says nothing about the IPv4 internet
+        assert!(!ssh.holds(&acl(vec![
+            entry(100, false, "allow", "::/0", 22, 22),
+            out_all.clone()
+        ])));
+        assert!(!ssh.holds(&acl(vec![
+            entry(100, false, "allow", "203.0.113.0/24", 22, 22),
+            out_all
+        ])));
+    }
+
+    #[test]
+    fn inside_a_related_resource_its_own_account_is_the_account() {
+        // given a key policy granting its own account's root, read as a related resource
+        let outside = cond(
+            "{path: Related.Key, any_item: {path: Policy, op: grants_outside_account, value: []}}",
+        );
+        let key = |principal: &str| {
+            json!({"Related": {"Key": [{
+                "ResourceArn": "arn:aws:kms:us-east-1:111122223333:key/k",
+                "Policy": {"Statement": [{"Effect": "Allow", "Principal": {"AWS": principal},
+                                          "Action": "kms:Decrypt", "Resource": "*"}]}}]}})
+        };
+        // then the key's own account is not outside it, another account is
+        assert!(!outside.holds(&key("arn:aws:iam::111122223333:root")));
+        assert!(outside.holds(&key("arn:aws:iam::999988887777:root")));
+        // and the evidence names the related resource by its ARN, not its whole configuration
+        let evidence = outside.evidence(&key("*"));
+        assert_eq!(
+            evidence["Related.Key[0].ResourceArn"],
+            json!("arn:aws:kms:us-east-1:111122223333:key/k")
+        );
+        assert!(
+            evidence.contains_key("Related.Key[0].Policy"),
+            "{evidence:?}"
+        );
+    }
+
+    #[test]
     fn the_policy_file_reference_documents_every_operator() {
         // given the reference that policy authors read
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/README.md");
@@ -982,6 +1083,7 @@ mod tests {
                 "older_than_days" | "due_within_days" => Some(serde_json::json!(90)),
                 "escalates_privilege" | "trusts_services_unscoped" => None,
                 "trusts_accounts_outside" | "grants_outside_account" => Some(serde_json::json!([])),
+                "exposes_port" | "admits_world_tcp" => Some(serde_json::json!(22)),
                 _ => Some(serde_json::json!("a")),
             };
             assert!(compile_op(op, value.as_ref()).is_ok(), "{op}");

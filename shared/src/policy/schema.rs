@@ -702,6 +702,56 @@ mod tests {
     }
 
     #[test]
+    fn a_relation_is_checked_with_the_related_kind_s_schema() {
+        let instance = for_resource_type("AWS::EC2::Instance").unwrap();
+        let check = |yaml: &str| {
+            let raw = serde_yaml::from_str(yaml).unwrap();
+            let condition = PolicyCondition::compile(&raw, "fails_when").unwrap();
+            instance
+                .check_condition(&condition, "fails_when")
+                .map_err(|v| v.to_string())
+        };
+        // given paths through the instance's subnet to its route table
+        assert_eq!(
+            check("{path: Related.Subnet, any_item: {path: Related.RouteTable, any_item: {path: Main, op: eq, value: true}}}"),
+            Ok(())
+        );
+        // then a misspelt relation gets the nearest one
+        let wrong =
+            check("{path: Related.Subnett, any_item: {path: SubnetId, op: exists}}").unwrap_err();
+        assert!(
+            wrong.contains("not a relation of AWS::EC2::Instance; did you mean `Subnet`?"),
+            "{wrong}"
+        );
+        // and a path of the related kind is checked against that kind
+        let wrong = check(
+            "{path: Related.Subnet, any_item: {path: MapPublicIpOnLaunc, op: eq, value: true}}",
+        )
+        .unwrap_err();
+        assert!(
+            wrong.contains("did you mean `MapPublicIpOnLaunch`?"),
+            "{wrong}"
+        );
+        // and an operator that cannot apply there is refused
+        let wrong = check("{path: Related.Subnet, any_item: {path: SubnetId, op: gt, value: 1}}")
+            .unwrap_err();
+        assert!(wrong.contains("compares numbers"), "{wrong}");
+        // and a port read from the document must be a number there
+        let wrong = check("{path: Related.SecurityGroups, any_item: {path: IngressRules, any_item: {op: exposes_port, value: {path: InstanceId}}}}").unwrap_err();
+        assert!(wrong.contains("not a port number"), "{wrong}");
+        // and an example's related resources are checked too
+        let bad = instance.check_example(
+            &json!({"Related": {"Subnet": [{"SubnetId": "s", "Related": {"RouteTable": [{"Mian": true}]}}]}}),
+            "examples.fail[0]",
+        );
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert_eq!(
+            bad[0].location,
+            "examples.fail[0].Related.Subnet[0].Related.RouteTable[0].Mian"
+        );
+    }
+
+    #[test]
     fn the_distance_counts_edits() {
         assert_eq!(edit_distance("Status", "Statuss"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
