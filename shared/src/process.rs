@@ -295,6 +295,24 @@ pub trait ResourceSource: Send + Sync {
     ) -> Result<Lookup, SourceError>;
 }
 
+/// A source that describes nothing: for re-evaluations from stored state alone (the object
+/// scanner's, after it recorded what a bucket holds).
+pub struct StoredStateOnly;
+
+#[async_trait]
+impl ResourceSource for StoredStateOnly {
+    async fn describe(
+        &self,
+        _account: &Account,
+        touched: &TouchedResource,
+    ) -> Result<Lookup, SourceError> {
+        Ok(Lookup::Unsupported(crate::collect::Unsupported(format!(
+            "{}: re-evaluated from stored state only",
+            touched.arn
+        ))))
+    }
+}
+
 /// One value per account, initialised once per invocation even under concurrent messages.
 struct PerAccount<T> {
     cells: Mutex<HashMap<String, Arc<OnceCell<T>>>>,
@@ -824,6 +842,24 @@ impl<'a> EventProcessor<'a> {
         Ok(refresh)
     }
 
+    /// Re-evaluates the policies that follow a bucket's object data (`Related.ObjectData`) after
+    /// an object scan recorded what it found in `bucket` of `account_id`: a public bucket now
+    /// known to hold card numbers opens its finding here, not at the next daily scan.
+    pub async fn object_data_changed(
+        &self,
+        account_id: &str,
+        bucket: &str,
+        region: &str,
+    ) -> Result<Refresh, EventError> {
+        let partition = crate::arn::partition_for_region(region);
+        let arn = format!("arn:{partition}:s3:::{bucket}/*");
+        let index = self
+            .related_index(account_id, crate::relate::OBJECT_DATA)
+            .await;
+        self.reevaluate_dependents(account_id, crate::relate::OBJECT_DATA, &arn, index)
+            .await
+    }
+
     /// The policies that follow a relation to `resource_type` (they judge its dependents).
     fn depending_on(&self, resource_type: &str) -> Vec<&ActivePolicy<'a>> {
         self.policies
@@ -854,7 +890,7 @@ impl<'a> EventProcessor<'a> {
         if types.is_empty() {
             return Ok(None);
         }
-        crate::relate::load_index(self.stores.resources.as_ref(), account_id, &types)
+        crate::relate::load_index(self.stores, account_id, &types)
             .await
             .map(Some)
     }

@@ -305,9 +305,19 @@ mod tests {
                 );
                 // and its target is registered and declares the remote path
                 for r in std::iter::once(relation).chain(relation.otherwise) {
-                    let target = super::kind(r.target_type())
-                        .unwrap_or_else(|| panic!("{at}: {} is not registered", r.target_type()));
-                    let paths = target.schema().paths();
+                    let paths = match crate::relate::derived_fields(r.target_type()) {
+                        Some(fields) => Schema {
+                            resource_type: r.target_type(),
+                            fields,
+                        }
+                        .paths(),
+                        None => super::kind(r.target_type())
+                            .unwrap_or_else(|| {
+                                panic!("{at}: {} is not registered", r.target_type())
+                            })
+                            .schema()
+                            .paths(),
+                    };
                     let declared = |p: &str| {
                         paths.contains(p) || paths.iter().any(|d| d.replace("[]", "") == p)
                     };

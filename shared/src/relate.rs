@@ -21,8 +21,68 @@ use serde_json::{Map, Value};
 
 use crate::model::Resource;
 use crate::policy::cond::Path;
-use crate::policy::schema::{RELATED, RESOURCE_ARN};
+use crate::policy::schema::{Field, Type, RELATED, RESOURCE_ARN};
 use crate::registry::{self, Relation};
+use crate::store::object_data::BucketData;
+
+/// What the object scanner found in a bucket, as a related resource of the bucket
+/// (`Related.ObjectData`): not collected from AWS, derived from the object scans
+/// ([`crate::store::object_data`]). Its ARN is the bucket's objects, `arn:aws:s3:::<bucket>/*`.
+pub const OBJECT_DATA: &str = "QRIE::S3::ObjectData";
+
+/// The fields of [`OBJECT_DATA`].
+pub const OBJECT_DATA_FIELDS: &[Field] = &[
+    Field::new("Bucket", Type::String),
+    Field::new(RESOURCE_ARN, Type::String),
+    // Units (objects, or parts of large ones) with at least one finding.
+    Field::new("Units", Type::Number),
+    Field::new("Findings", Type::Number),
+    Field::new(
+        "Detectors",
+        Type::Array(&Type::Object(&[
+            Field::new("Detector", Type::String),
+            Field::new("Count", Type::Number),
+            // One match, masked.
+            Field::new("Sample", Type::String),
+        ])),
+    ),
+    Field::new("LastFoundAt", Type::String),
+];
+
+/// The fields of a related type that no collector produces ([`OBJECT_DATA`]), if it is one.
+pub fn derived_fields(resource_type: &str) -> Option<&'static [Field]> {
+    (resource_type == OBJECT_DATA).then_some(OBJECT_DATA_FIELDS)
+}
+
+/// A bucket's object data as a related resource.
+pub fn object_data_resource(data: &BucketData) -> Resource {
+    let partition = crate::arn::partition_for_region(&data.region);
+    let findings: u64 = data.detectors.values().map(|d| d.count).sum();
+    let detectors: Vec<Value> = data
+        .detectors
+        .iter()
+        .map(
+            |(name, d)| serde_json::json!({"Detector": name, "Count": d.count, "Sample": d.sample}),
+        )
+        .collect();
+    Resource {
+        arn: format!("arn:{partition}:s3:::{}/*", data.bucket),
+        account_id: data.account_id.clone(),
+        service: crate::model::Service::S3,
+        resource_type: OBJECT_DATA.to_owned(),
+        region: data.region.clone(),
+        configuration: serde_json::json!({
+            "Bucket": data.bucket,
+            "Units": data.units,
+            "Findings": findings,
+            "Detectors": detectors,
+            "LastFoundAt": data.last_found_at,
+        }),
+        last_seen_at: chrono::DateTime::parse_from_rfc3339(&data.last_found_at)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_else(|_| chrono::Utc::now()),
+    }
+}
 
 /// The relations a policy follows, as a tree: from its resource type, each relation it reads and
 /// what it reads below it.
@@ -435,10 +495,11 @@ mod tests {
 /// partition that could not be read (a policy that follows relations then says nothing: its
 /// related resources are unknown, not absent).
 pub async fn load_index(
-    resources: &dyn crate::store::ResourceStore,
+    stores: &crate::store::Stores,
     account_id: &str,
     types: &BTreeSet<&str>,
 ) -> Result<RelatedIndex, String> {
+    let resources = stores.resources.as_ref();
     let mut services: Vec<crate::model::Service> = types
         .iter()
         .filter_map(|t| registry::kind(t))
@@ -465,6 +526,14 @@ pub async fn load_index(
                 None => break,
             }
         }
+    }
+    if types.contains(OBJECT_DATA) {
+        let data = stores
+            .object_data
+            .of_account(account_id)
+            .await
+            .map_err(|e| format!("{account_id}: reading object-scan data: {e}"))?;
+        loaded.extend(data.iter().map(object_data_resource));
     }
     Ok(RelatedIndex::new(loaded))
 }

@@ -533,12 +533,8 @@ impl Scanner<'_> {
             let related = if related_types.is_empty() {
                 None
             } else {
-                match crate::relate::load_index(
-                    self.stores.resources.as_ref(),
-                    &account.account_id,
-                    &related_types,
-                )
-                .await
+                match crate::relate::load_index(self.stores, &account.account_id, &related_types)
+                    .await
                 {
                     Ok(index) => Some(index),
                     Err(e) => {
@@ -1192,9 +1188,10 @@ mod tests {
             .await
             .unwrap();
         let summary = scanner.run(&ScanRequest::default()).await.unwrap();
-        // Then public read and write are not evaluated for either: nothing opens on the new
-        // bucket, and the open finding is neither resolved nor refreshed
-        assert_eq!(summary.tally.not_evaluated, 4, "{summary:?}");
+        // Then public read and write (and public read combined with the bucket's data) are not
+        // evaluated for either: nothing opens on the new bucket, and the open finding is
+        // neither resolved nor refreshed
+        assert_eq!(summary.tally.not_evaluated, 6, "{summary:?}");
         let new = stores
             .findings
             .for_resource("arn:aws:s3:::new")

@@ -62,7 +62,7 @@ use super::{call_failure, AccountSession, Collected, CollectionError, Completene
 use crate::arn::{ArnScope, ArnShape};
 use crate::model::{Resource, Service, UnreadablePart, UNREADABLE};
 use crate::policy::schema::{Field, Type, UNREADABLE_FIELD};
-use crate::registry::{Residence, ResourceKind, ServiceEntry};
+use crate::registry::{Relation, Residence, ResourceKind, ServiceEntry};
 
 /// S3 in the registry: its kinds. Buckets and the account block are listed together by
 /// [`collect`] (one ListBuckets covers every region, so the buckets' regions are complete or
@@ -115,8 +115,19 @@ pub const BUCKET: ResourceKind = ResourceKind {
     fields: BUCKET_FIELDS,
     describe: |session, name| Box::pin(describe_bucket_by_name(session, name)),
     dependents: None,
-    relations: &[],
+    relations: BUCKET_RELATIONS,
 };
+
+/// What the object scanner found in the bucket (see [`crate::relate::OBJECT_DATA`]).
+const BUCKET_RELATIONS: &[Relation] = &[Relation {
+    name: "ObjectData",
+    target: Type::Kind(crate::relate::OBJECT_DATA),
+    local: "Name",
+    remote: "Bucket",
+    same_region: false,
+    only_where: None,
+    otherwise: None,
+}];
 
 /// The account-level S3 Block Public Access settings: one per account.
 pub const ACCOUNT_PUBLIC_ACCESS_BLOCK_KIND: ResourceKind = ResourceKind {

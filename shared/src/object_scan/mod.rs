@@ -225,6 +225,11 @@ pub struct ObjectScanner {
     pub detectors: Detectors,
     /// Watches scans progress ([`worker::NoProbe`] unless a test sets one).
     pub probe: Arc<dyn worker::ScanProbe>,
+    /// The posture tables: where a unit's findings are summed per bucket
+    /// ([`crate::store::object_data`]) and the bucket's combination policies re-evaluated.
+    pub posture: Arc<crate::store::Stores>,
+    /// The policies those re-evaluations apply.
+    pub catalog: Arc<crate::policy::Catalog>,
 }
 
 impl ObjectScanner {
@@ -238,9 +243,11 @@ impl ObjectScanner {
                 &config.tables.object_findings,
             )),
             accounts: Arc::new(crate::store::dynamo::DynamoAccounts::new(
-                ddb,
+                ddb.clone(),
                 &config.tables.accounts,
             )),
+            posture: Arc::new(crate::store::Stores::dynamodb(ddb, &config.tables)),
+            catalog: Arc::new(crate::policy::Catalog::embedded()),
             sqs: aws_sdk_sqs::Client::new(&sdk),
             detectors: Detectors::new(),
             probe: Arc::new(worker::NoProbe),

@@ -601,8 +601,79 @@ impl Invocation<'_> {
             })
             .collect();
         self.scanner.findings.put_all(&findings).await?;
+        self.record_data(unit, &findings).await?;
         Ok(findings.len() as u64)
     }
+
+    /// Sums a unit's findings per detector for its bucket, then re-evaluates the bucket's
+    /// policies that follow its data. Only for an onboarded account's bucket (the inventory
+    /// has no posture of qrie's own account's). A failure fails the unit: its message is
+    /// retried, and the findings, stored once each, and the unit's data item, overwritten,
+    /// stay exact.
+    async fn record_data(
+        &self,
+        unit: &ObjectMessage,
+        findings: &[ObjectFinding],
+    ) -> Result<(), WorkError> {
+        let Some(account_id) = unit.account_id.as_deref() else {
+            return Ok(());
+        };
+        let region = unit
+            .region
+            .clone()
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let mut detectors: std::collections::BTreeMap<
+            String,
+            crate::store::object_data::DetectorCount,
+        > = std::collections::BTreeMap::new();
+        for f in findings {
+            detectors
+                .entry(f.detector.clone())
+                .or_insert_with(|| crate::store::object_data::DetectorCount {
+                    count: 0,
+                    sample: f.masked.clone(),
+                })
+                .count += 1;
+        }
+        let data = crate::store::object_data::UnitData {
+            account_id: account_id.to_owned(),
+            bucket: unit.bucket.clone(),
+            region: region.clone(),
+            unit: unit.unit_id(),
+            detectors,
+            found_at: findings
+                .first()
+                .map(|f| f.found_at.clone())
+                .unwrap_or_default(),
+        };
+        let posture = &self.scanner.posture;
+        posture.object_data.record(&data).await?;
+        let processor = crate::process::EventProcessor::load(
+            &self.scanner.catalog,
+            posture,
+            &crate::process::StoredStateOnly,
+        )
+        .await
+        .map_err(|e| store_failure("loading the policies", e.to_string()))?;
+        let refresh = processor
+            .object_data_changed(account_id, &unit.bucket, &region)
+            .await
+            .map_err(|e| store_failure("re-evaluating the bucket", e.to_string()))?;
+        if refresh.dependents > 0 {
+            tracing::info!(bucket = %unit.bucket, evaluated = refresh.evaluated, opened = refresh.opened,
+                resolved = refresh.resolved, "bucket re-evaluated with its object data");
+        }
+        Ok(())
+    }
+}
+
+/// A posture-table failure after a unit's findings were stored, as a retryable store error.
+fn store_failure(what: &str, message: String) -> WorkError {
+    WorkError::Scan(ObjectScanError::Store(crate::store::StoreError::Backend {
+        table: "posture".into(),
+        operation: "re-evaluation",
+        message: format!("{what}: {message}"),
+    }))
 }
 
 /// How streaming one body ended.

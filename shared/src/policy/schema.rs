@@ -48,7 +48,10 @@ pub const RELATED: &str = "Related";
 
 /// The fields of the registered kind `resource_type` (none for an unknown type).
 fn kind_fields(resource_type: &str) -> &'static [Field] {
-    crate::registry::kind(resource_type).map_or(&[], |k| k.fields)
+    crate::registry::kind(resource_type)
+        .map(|k| k.fields)
+        .or_else(|| crate::relate::derived_fields(resource_type))
+        .unwrap_or(&[])
 }
 
 /// The relation names of the kind `resource_type`.

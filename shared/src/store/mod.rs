@@ -7,6 +7,7 @@
 pub mod dynamo;
 pub mod item;
 pub mod memory;
+pub mod object_data;
 pub mod object_scan;
 pub mod schema;
 
@@ -306,6 +307,8 @@ pub struct Stores {
     pub policies: std::sync::Arc<dyn PolicyStore>,
     pub accounts: std::sync::Arc<dyn AccountStore>,
     pub compliance: std::sync::Arc<dyn ComplianceStore>,
+    /// What the object scanner found per bucket (for policies following `Related.ObjectData`).
+    pub object_data: std::sync::Arc<dyn object_data::ObjectDataStore>,
 }
 
 impl Stores {
@@ -329,7 +332,14 @@ impl Stores {
                 client.clone(),
                 &tables.accounts,
             )),
-            compliance: Arc::new(dynamo::DynamoCompliance::new(client, &tables.compliance)),
+            compliance: Arc::new(dynamo::DynamoCompliance::new(
+                client.clone(),
+                &tables.compliance,
+            )),
+            object_data: Arc::new(object_data::DynamoObjectData::new(
+                client,
+                &tables.object_findings,
+            )),
         }
     }
 
@@ -342,6 +352,7 @@ impl Stores {
             policies: Arc::new(memory::MemoryPolicies::default()),
             accounts: Arc::new(memory::MemoryAccounts::default()),
             compliance: Arc::new(memory::MemoryCompliance::default()),
+            object_data: Arc::new(object_data::MemoryObjectData::default()),
         }
     }
 }
