@@ -3,6 +3,7 @@
 
 mod cli;
 mod cli_ops;
+mod combinations;
 mod compliance;
 mod data_posture;
 mod data_seed;

@@ -29,8 +29,8 @@ const QUIET_RECEIVES: usize = 3;
 type Hit = (String, String, u64);
 
 /// One test's scanner, queue and DLQ.
-struct Rig {
-    world: World,
+pub(crate) struct Rig {
+    pub(crate) world: World,
     scanner: ObjectScanner,
     sqs: aws_sdk_sqs::Client,
     url: String,
@@ -38,7 +38,7 @@ struct Rig {
 }
 
 impl Rig {
-    async fn new(
+    pub(crate) async fn new(
         visibility_timeout_secs: u32,
         tweak: impl FnOnce(&mut ObjectScanSettings),
     ) -> Self {
@@ -63,7 +63,7 @@ impl Rig {
         }
     }
 
-    async fn invoke(&self, payload: Value) -> Value {
+    pub(crate) async fn invoke(&self, payload: Value) -> Value {
         self.scanner
             .handle(payload, None)
             .await
@@ -101,7 +101,7 @@ impl Rig {
 
     /// Delivers the queue's messages to the handler batch by batch, as Lambda's poller does,
     /// until the queue stays empty. Returns every body handled.
-    async fn drain(&self) -> Vec<String> {
+    pub(crate) async fn drain(&self) -> Vec<String> {
         let mut bodies = Vec::new();
         let mut quiet = 0;
         for _ in 0..MAX_RECEIVES {
