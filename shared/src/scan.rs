@@ -1188,10 +1188,10 @@ mod tests {
             .await
             .unwrap();
         let summary = scanner.run(&ScanRequest::default()).await.unwrap();
-        // Then public read and write (and public read combined with the bucket's data) are not
+        // Then public read and write (and both combinations of public access with the bucket's data) are not
         // evaluated for either: nothing opens on the new bucket, and the open finding is
         // neither resolved nor refreshed
-        assert_eq!(summary.tally.not_evaluated, 6, "{summary:?}");
+        assert_eq!(summary.tally.not_evaluated, 8, "{summary:?}");
         let new = stores
             .findings
             .for_resource("arn:aws:s3:::new")
