@@ -931,16 +931,22 @@ impl<'a> EventProcessor<'a> {
             }
         };
         let now = Utc::now();
+        // The ACTIVE findings of each partition the depending policies judge, read once.
+        let mut open_by_partition: HashMap<String, Vec<crate::model::Finding>> = HashMap::new();
         for policy in depending {
             let mut targets: Vec<&Resource> =
                 index.reaching(&policy.policy.resource_type, &policy.policy.related, arn);
             let partition = partition_key(account_id, policy.policy.service);
-            let open = self
-                .stores
-                .findings
-                .active_in_partition(&partition)
-                .await
-                .map_err(store_error)?;
+            if !open_by_partition.contains_key(&partition) {
+                let open = self
+                    .stores
+                    .findings
+                    .active_in_partition(&partition)
+                    .await
+                    .map_err(store_error)?;
+                open_by_partition.insert(partition.clone(), open);
+            }
+            let open = &open_by_partition[&partition];
             for finding in open
                 .iter()
                 .filter(|f| f.policy_id == policy.policy.id && f.account_id == account_id)
