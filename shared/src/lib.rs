@@ -18,6 +18,7 @@ pub mod object_scan;
 pub mod policy;
 pub mod process;
 pub mod registry;
+pub mod risk;
 pub mod scan;
 pub mod securityhub;
 pub mod sqs_batch;

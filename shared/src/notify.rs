@@ -1009,6 +1009,7 @@ mod tests {
             account_service: "111122223333_s3".into(),
             resource_type: "AWS::S3::Bucket".into(),
             severity: Severity::Critical,
+            risk_score: crate::risk::RiskScore::from_tenths(85),
             evidence: json!({}),
             evaluated_at: now,
             observed_at: now,

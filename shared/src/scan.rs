@@ -294,6 +294,7 @@ pub async fn reconcile_resource(
                     account_service: resource.partition_key(),
                     resource_type: resource.resource_type.clone(),
                     severity: p.severity,
+                    risk_score: crate::risk::score(p.severity, p.policy.risk),
                     evidence,
                     evaluated_at: now,
                     observed_at: resource.last_seen_at,
