@@ -285,6 +285,8 @@ async fn security_hub_gets_findings_from_the_scan_updates_and_archives_them() {
         Some("FAILED")
     );
     assert_eq!(first.record_state().map(|s| s.as_str()), Some("ACTIVE"));
+    // And its criticality is its risk score in tenths (versioning: low, no factor, 2.0)
+    assert_eq!(first.criticality(), Some(20), "{first:?}");
 
     // When the finding changes (acknowledged) and the table is synced by hand
     let ack = ["ack", &arn, VERSIONING, "--reason", "seen", "--by", "alice"];
