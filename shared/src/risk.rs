@@ -18,10 +18,11 @@
 //! ```
 //!
 //! Every addend is a whole number of tenths, so the score is exact (no float rounding) and is
-//! kept as tenths ([`RiskScore::tenths`]). The base steps are wider than any one factor at the
-//! bottom (informational with nothing is 0.5, a critical finding with nothing is 7.0), and the
-//! factors together can lift a high finding to the cap: critical + internet + admin + sensitive
-//! is 10.0.
+//! kept as tenths ([`RiskScore::tenths`]). Without factors the score orders findings as severity
+//! does (informational 0.5 up to critical 7.0); a factor can lift an exposed finding past an
+//! unexposed one of the next severity (SSH open to the world, high + internet, 7.5, passes a
+//! critical finding with nothing, 7.0), and together they reach the cap: critical + internet +
+//! admin + sensitive is 10.0. Stored and exported, a score is a number with one decimal.
 
 use std::fmt;
 use std::str::FromStr;
@@ -463,7 +464,8 @@ mod tests {
 
     #[test]
     fn readme_worked_examples_are_exact() {
-        // Given the README's worked examples
+        // Given the README's worked examples and the shipped policies
+        let catalog = crate::policy::Catalog::embedded();
         let readme =
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
         for (severity, exposure, privilege, data, expected) in README_EXAMPLES {
@@ -480,7 +482,22 @@ mod tests {
             // And the README shows that row
             let row =
                 format!("| {severity} | {exposure} | {privilege} | {data} | **{expected}** |");
-            assert!(readme.contains(&row), "README.md lacks the row {row}");
+            let line = readme
+                .lines()
+                .find(|l| l.starts_with(&row))
+                .unwrap_or_else(|| panic!("README.md lacks the row {row}"));
+            // And every shipped policy it names scores so
+            let example = &line[row.len()..];
+            for id in example.split('`').skip(1).step_by(2) {
+                let policy = catalog
+                    .get(id)
+                    .unwrap_or_else(|| panic!("README names {id}, no shipped policy"));
+                assert_eq!(
+                    score(policy.severity, policy.risk).to_string(),
+                    *expected,
+                    "{id}"
+                );
+            }
         }
     }
 

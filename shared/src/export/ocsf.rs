@@ -11,7 +11,7 @@
 //! | severity CRITICAL ... INFORMATIONAL | `severity_id` 5 ... 1 |
 //! | `<arn>#<policy>` | `finding_info.uid` |
 //! | controls by framework | `compliance.standards` (display names) and `compliance.requirements` (`<framework>/<control>`) |
-//! | risk score 0.0 ... 10.0 | `unmapped.risk_score` (OCSF 1.5.0's Compliance Finding has no risk attributes: they are Detection Finding's, and move to the base Finding class only in a later version) |
+//! | risk score 0.0 ... 10.0 | `unmapped.risk_score` (OCSF 1.5.0 defines `risk_score` on the Detection and Data Security Finding classes, not on Compliance Finding, and `tests/ocsf/validate.py` refuses a key the class does not have) |
 //! | the resource | `resources[0]` (uid ARN, type, region, partition, evidence under `data`) and `cloud` (provider AWS, account, region) |
 //!
 //! Times are milliseconds since the epoch (`time`, `*_time`), with the `_dt` twins in RFC 3339.
