@@ -3,7 +3,8 @@
 //! functions read (`QRIE_FINDINGS_TABLE`, ...).
 //!
 //! - `qrie findings` lists findings with filters (state, minimum severity, account, service,
-//!   policy, framework and control) as a table, JSON or CSV; suppressed findings are left out
+//!   policy, framework and control) as a table, JSON or CSV, the highest risk score first
+//!   (`--sort severity`: most severe first); suppressed findings are left out
 //!   unless `--include-suppressed`; `--fail-on-any` exits with [`EXIT_FINDINGS`] when any
 //!   finding is listed, for CI.
 //! - `qrie finding ARN POLICY` shows one, with its evidence, remediation, history and notes.
@@ -168,6 +169,15 @@ struct FindingsArgs {
     /// With --format ocsf or asff: one JSON object per line instead of an array.
     #[arg(long)]
     ndjson: bool,
+    /// The order: highest risk score first (then severity), or most severe first (then risk).
+    #[arg(long, value_enum, default_value_t = SortBy::Risk)]
+    sort: SortBy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SortBy {
+    Risk,
+    Severity,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -479,14 +489,7 @@ async fn findings(
         .filter(|f| mapped(&f.policy_id))
         .filter(|f| args.include_suppressed || !f.is_suppressed_at(now))
         .collect();
-    listed.sort_by(|a, b| {
-        (a.severity, &a.account_id, &a.policy_id, &a.arn).cmp(&(
-            b.severity,
-            &b.account_id,
-            &b.policy_id,
-            &b.arn,
-        ))
-    });
+    sort_findings(deps, &mut listed, args.sort);
     match args.format {
         Format::Ocsf | Format::Asff => {
             exports::write_findings(deps, &listed, args.format, args.ndjson, now, out)?;
@@ -499,7 +502,7 @@ async fn findings(
         Format::Csv => {
             writeln!(
                 out,
-                "severity,state,account_id,service,policy_id,arn,first_seen,last_evaluated,acknowledged,suppressed"
+                "severity,state,account_id,service,policy_id,arn,first_seen,last_evaluated,acknowledged,suppressed,risk_score"
             )?;
             for f in &listed {
                 let row = [
@@ -513,6 +516,7 @@ async fn findings(
                     qrie::store::timestamp(f.last_evaluated),
                     f.acknowledged.is_some().to_string(),
                     f.is_suppressed_at(now).to_string(),
+                    risk_of(deps, f).to_string(),
                 ];
                 let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
                 writeln!(out, "{}", cells.join(","))?;
@@ -521,8 +525,8 @@ async fn findings(
         Format::Table => {
             writeln!(
                 out,
-                "{:<13} {:<8} {:<12} {:<10} {:<44} ARN",
-                "SEVERITY", "STATE", "ACCOUNT", "SERVICE", "POLICY"
+                "{:<5} {:<13} {:<8} {:<12} {:<10} {:<44} ARN",
+                "RISK", "SEVERITY", "STATE", "ACCOUNT", "SERVICE", "POLICY"
             )?;
             for f in &listed {
                 let mark = if f.is_suppressed_at(now) {
@@ -534,7 +538,8 @@ async fn findings(
                 };
                 writeln!(
                     out,
-                    "{:<13} {:<8} {:<12} {:<10} {:<44} {}{mark}",
+                    "{:<5} {:<13} {:<8} {:<12} {:<10} {:<44} {}{mark}",
+                    risk_of(deps, f).to_string(),
                     f.severity.as_str(),
                     f.state.as_str(),
                     f.account_id,
@@ -551,6 +556,33 @@ async fn findings(
     } else {
         EXIT_OK
     })
+}
+
+/// A finding's risk score: as stored, or (stored before scores) from its severity and its
+/// policy's risk factors.
+pub(crate) fn risk_of(deps: &Deps, f: &Finding) -> qrie::risk::RiskScore {
+    qrie::risk::of_finding(
+        f,
+        deps.catalog
+            .get(&f.policy_id)
+            .map(|p| p.risk)
+            .unwrap_or_default(),
+    )
+}
+
+/// Orders findings for listing: by risk score, highest first, then severity (or the other way
+/// round), then account, policy and ARN, so that equal keys list the same way every time.
+pub(crate) fn sort_findings(deps: &Deps, findings: &mut [Finding], by: SortBy) {
+    findings.sort_by(|a, b| {
+        let (risk_a, risk_b) = (risk_of(deps, a), risk_of(deps, b));
+        let first = match by {
+            SortBy::Risk => risk_b.cmp(&risk_a).then(a.severity.cmp(&b.severity)),
+            SortBy::Severity => a.severity.cmp(&b.severity).then(risk_b.cmp(&risk_a)),
+        };
+        first.then_with(|| {
+            (&a.account_id, &a.policy_id, &a.arn).cmp(&(&b.account_id, &b.policy_id, &b.arn))
+        })
+    });
 }
 
 /// The service of a finding's partition (`<account>_<service>`).
@@ -582,6 +614,7 @@ fn finding_json(deps: &Deps, f: &Finding, now: DateTime<Utc>) -> serde_json::Val
         "policy_id": f.policy_id,
         "title": policy.map(|p| p.title.as_str()),
         "severity": f.severity,
+        "risk_score": risk_of(deps, f),
         "state": f.state,
         "account_id": f.account_id,
         "service": service_of(f),
@@ -607,6 +640,7 @@ fn show(deps: &Deps, f: &Finding, now: DateTime<Utc>, out: &mut dyn Write) -> Re
         writeln!(out, "  {}", p.title)?;
     }
     writeln!(out, "severity:   {}", f.severity)?;
+    writeln!(out, "risk score: {}", risk_of(deps, f))?;
     writeln!(out, "state:      {}", f.state.as_str())?;
     writeln!(out, "account:    {} ({})", f.account_id, service_of(f))?;
     writeln!(out, "first seen: {}", f.first_seen)?;

@@ -289,13 +289,17 @@ async fn remote(
             } else {
                 writeln!(
                     out,
-                    "{:<18} {:>10}  {:<22} KEY / CONTEXT",
-                    "DETECTOR", "OFFSET", "MATCH"
+                    "{:<4} {:<22} {:>10}  {:<22} KEY / CONTEXT",
+                    "RISK", "DETECTOR", "OFFSET", "MATCH"
                 )?;
                 for f in &findings {
                     writeln!(
                         out,
-                        "{:<18} {:>10}  {:<22} {}",
+                        "{:<4} {:<22} {:>10}  {:<22} {}",
+                        f["risk_score"]
+                            .as_f64()
+                            .map(|r| format!("{r:.1}"))
+                            .unwrap_or_default(),
                         f["detector"].as_str().unwrap_or_default(),
                         f["byte_offset"].as_u64().unwrap_or_default(),
                         f["masked"].as_str().unwrap_or_default(),
@@ -303,7 +307,7 @@ async fn remote(
                     )?;
                     writeln!(
                         out,
-                        "{:>53} {}",
+                        "{:>62} {}",
                         "",
                         f["context"].as_str().unwrap_or_default()
                     )?;

@@ -400,6 +400,7 @@ fn policy_json(p: &qrie::policy::Policy, a: &Activation) -> Value {
         "held_by": held,
         "accounts": accounts,
         "controls": controls_of(p),
+        "risk": p.risk,
     })
 }
 
@@ -450,6 +451,13 @@ async fn show_policy(
         policy.service.as_str(),
         policy.resource_type
     )?;
+    if !policy.risk.is_none() {
+        writeln!(
+            out,
+            "risk:        exposure {}, privilege {}, data {}",
+            policy.risk.exposure, policy.risk.privilege, policy.risk.data
+        )?;
+    }
     match &activation {
         Activation::Enabled { severity, accounts } => {
             writeln!(

@@ -6,7 +6,8 @@
 //! forbids any fetch or script says so to the browser too) with, for the chosen accounts and
 //! frameworks: the score per framework, the counting findings by severity and by service, the
 //! top failing policies, the failing controls with their failing resources, each failing
-//! resource with its evidence and tags, and the trend of the stored daily summaries.
+//! resource with its risk score (highest first), evidence and tags, and the trend of the stored
+//! daily summaries.
 //!
 //! Everything that comes from an account (ARNs, tags, evidence) or from a table is
 //! attacker-controlled text: it goes into the page only through [`escape`]. Each number the page
@@ -22,6 +23,7 @@
 //! | `findings-severity:<SEVERITY>`, `findings-service:<service>` | counting findings by severity and service |
 //! | `policy:<policy id>` | failing resources of one of the top failing policies |
 //! | `control:<account>:<framework>:<control>` | failing (resource, policy) pairs of a failed control |
+//! | `risk:<policy id>:<arn>` | a failing resource's risk score, `8.5` (the failing resources are listed highest first) |
 //! | `trend-score:`, `trend-passed:`, `trend-failed:`, `trend-evaluated:` + `<account>:<framework>:<day>` | a stored summary |
 //!
 //! Counting findings are those `qrie findings` lists by default: ACTIVE and not suppressed, of
@@ -39,7 +41,10 @@ use qrie::model::{partition_key, Finding, FindingState, Severity};
 use qrie::{registry, scan};
 use serde_json::Value;
 
-use super::{all_findings, service_of, unknown_framework, CliError, Format, EXIT_OK};
+use super::{
+    all_findings, risk_of, service_of, sort_findings, unknown_framework, CliError, Format, SortBy,
+    EXIT_OK,
+};
 
 /// Days of trend when `--days` is not given.
 pub(crate) const DEFAULT_TREND_DAYS: u32 = 30;
@@ -402,14 +407,12 @@ async fn read(
     if narrowed {
         counted.retain(|f| mapped(&f.policy_id));
     }
-    counted.sort_by(|a, b| {
-        (a.severity, &a.account_id, &a.policy_id, &a.arn).cmp(&(
-            b.severity,
-            &b.account_id,
-            &b.policy_id,
-            &b.arn,
-        ))
-    });
+    // The score the page shows: as stored, or from the policy for a finding stored before
+    // scores; the highest first, as `qrie findings` lists them.
+    for f in &mut counted {
+        f.risk_score = Some(risk_of(deps, f));
+    }
+    sort_findings(deps, &mut counted, SortBy::Risk);
     let suppressed = suppressed
         .iter()
         .filter(|f| !narrowed || mapped(&f.policy_id))
@@ -939,7 +942,7 @@ fn render_failing_resources(h: &mut String, data: &ReportData) {
         return;
     }
     h.push_str(
-        "<table><tr><th>Severity</th><th>Resource</th><th>Policy</th><th>Evidence</th></tr>\n",
+        "<table><tr><th>Risk</th><th>Severity</th><th>Resource</th><th>Policy</th><th>Evidence</th></tr>\n",
     );
     for (i, f) in data.findings.iter().enumerate() {
         let tags = data.tags.get(&f.arn).map(tags_line).unwrap_or_default();
@@ -950,9 +953,15 @@ fn render_failing_resources(h: &mut String, data: &ReportData) {
         };
         let _ = writeln!(
             h,
-            "<tr id=\"finding-{i}\"><td>{}</td><td><div class=\"arn\">{}</div>\
+            "<tr id=\"finding-{i}\"><td>{}</td><td>{}</td><td><div class=\"arn\">{}</div>\
              <div class=\"tags\">account {} · {} · first seen {}</div>{tags}{note}</td>\
              <td><div class=\"arn\">{}</div><div>{}</div></td><td>{}</td></tr>",
+            num(
+                "span",
+                "risk",
+                &format!("risk:{}:{}", f.policy_id, f.arn),
+                &f.risk_score.unwrap_or_default().to_string()
+            ),
             severity_badge(f.severity),
             escape(&f.arn),
             escape(&f.account_id),
@@ -1033,6 +1042,7 @@ mod tests {
             resource_type: "AWS::S3::Bucket".into(),
             state: FindingState::Active,
             severity,
+            risk_score: None,
             evidence,
             first_seen: Utc::now(),
             last_evaluated: Utc::now(),
@@ -1085,12 +1095,15 @@ mod tests {
         let today = Utc::now().date_naive();
         let evil = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>";
         let findings = vec![
-            finding(
-                "arn:aws:s3:::evil",
-                "S3BucketPublicReadProhibited",
-                Severity::Critical,
-                json!({"Policy": {"Statement": [{"Sid": evil}]}}),
-            ),
+            Finding {
+                risk_score: Some(qrie::risk::RiskScore::from_tenths(85)),
+                ..finding(
+                    "arn:aws:s3:::evil",
+                    "S3BucketPublicReadProhibited",
+                    Severity::Critical,
+                    json!({"Policy": {"Statement": [{"Sid": evil}]}}),
+                )
+            },
             finding(
                 "arn:aws:s3:::plain",
                 "S3BucketVersioningEnabled",
@@ -1131,6 +1144,10 @@ mod tests {
         assert_eq!(value(&page, "findings-severity:HIGH"), Some("0"));
         assert_eq!(value(&page, "findings-service:s3"), Some("2"));
         assert_eq!(value(&page, "policy:S3BucketVersioningEnabled"), Some("1"));
+        assert_eq!(
+            value(&page, "risk:S3BucketPublicReadProhibited:arn:aws:s3:::evil"),
+            Some("8.5")
+        );
         let k = format!("111122223333:fsbp:{today}");
         assert_eq!(value(&page, &format!("trend-score:{k}")), Some("75.0%"));
         assert_eq!(value(&page, &format!("trend-evaluated:{k}")), Some("4"));

@@ -381,6 +381,7 @@ mod tests {
             resource_type: "AWS::S3::Bucket".into(),
             state,
             severity,
+            risk_score: None,
             evidence: json!({}),
             first_seen: Utc::now(),
             last_evaluated: Utc::now(),

@@ -19,6 +19,7 @@ pub mod policy;
 pub mod process;
 pub mod registry;
 pub mod relate;
+pub mod risk;
 pub mod scan;
 pub mod securityhub;
 pub mod sqs_batch;

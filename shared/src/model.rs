@@ -221,6 +221,11 @@ pub struct Finding {
     pub resource_type: String,
     pub state: FindingState,
     pub severity: Severity,
+    /// The risk score of its last failing evaluation (severity and the policy's risk factors,
+    /// see [`crate::risk`]); `None` on a finding stored before qrie scored findings, until it
+    /// is evaluated again.
+    #[serde(default)]
+    pub risk_score: Option<crate::risk::RiskScore>,
     /// The part of the configuration that failed the policy.
     pub evidence: Value,
     pub first_seen: DateTime<Utc>,

@@ -12,12 +12,13 @@
 //! `QRIE_FINDINGS_TOPIC_ARN`; without a topic, notifications are off.
 //!
 //! A finding message is a subject and a JSON body: the resource (ARN, account, region, service,
-//! type), the policy (id, title, severity), the controls by framework, the state, when it was
+//! type), the policy (id, title, severity), the risk score, the controls by framework, the state, when it was
 //! first seen and (re-)opened, the evidence (the failing part of the configuration, which the
 //! collectors store masked; cut to a list of its paths past [`EVIDENCE_MAX_BYTES`]) and a console
 //! link ([`console_url`]). Message attributes (`kind`, `event`, `severity`, `policy_id`,
 //! `account`) let a subscription filter. A digest lists one account's new and re-opened findings
-//! of a scan: counts by severity, the [`DIGEST_TOP`] most serious, and how many more; it is cut
+//! of a scan: counts by severity, the [`DIGEST_TOP`] of highest risk score (then severity), and
+//! how many more; it is cut
 //! to fit SNS's 256 KB with the count of what was left out, never refused.
 //!
 //! A publish that fails (after the SDK's own retries) is logged and counted in the function's
@@ -78,6 +79,8 @@ pub struct OpenedFinding {
     pub policy_id: String,
     pub title: String,
     pub severity: Severity,
+    /// The evaluation's risk score (see `crate::risk`).
+    pub risk_score: crate::risk::RiskScore,
     /// (framework, control ids), in the policy's order.
     pub controls: Vec<(String, Vec<String>)>,
     pub occurrence: Occurrence,
@@ -135,6 +138,7 @@ impl OpenedFinding {
             policy_id: policy.id.clone(),
             title: policy.title.clone(),
             severity: failed.severity,
+            risk_score: failed.risk_score,
             controls,
             occurrence,
             first_seen,
@@ -481,6 +485,7 @@ pub fn finding_message(f: &OpenedFinding) -> Message {
         },
         "policy": {"id": f.policy_id, "title": f.title, "severity": f.severity},
         "severity": f.severity,
+        "risk_score": f.risk_score,
         "controls": f.controls_json(),
         "state": "ACTIVE",
         "first_seen": f.first_seen.map(timestamp),
@@ -534,13 +539,16 @@ pub fn digest_message(
     top: usize,
     max_bytes: usize,
 ) -> Message {
+    // The highest risk first, then the most severe.
     findings.sort_by(|a, b| {
-        (a.severity, a.occurrence, &a.policy_id, &a.arn).cmp(&(
-            b.severity,
-            b.occurrence,
-            &b.policy_id,
-            &b.arn,
-        ))
+        b.risk_score.cmp(&a.risk_score).then_with(|| {
+            (a.severity, a.occurrence, &a.policy_id, &a.arn).cmp(&(
+                b.severity,
+                b.occurrence,
+                &b.policy_id,
+                &b.arn,
+            ))
+        })
     });
     let total = findings.len();
     let mut by_severity: BTreeMap<Severity, (usize, usize)> = BTreeMap::new();
@@ -559,6 +567,7 @@ pub fn digest_message(
             json!({
                 "event": f.occurrence.as_str(),
                 "severity": f.severity,
+                "risk_score": f.risk_score,
                 "policy_id": f.policy_id,
                 "title": f.title,
                 "arn": f.arn,
@@ -568,7 +577,11 @@ pub fn digest_message(
             })
         })
         .collect();
-    let highest = findings.first().map(|f| f.severity).unwrap_or(min_severity);
+    let highest = findings
+        .iter()
+        .map(|f| f.severity)
+        .min()
+        .unwrap_or(min_severity);
     let attributes = BTreeMap::from([
         ("kind", "digest".to_owned()),
         ("event", "digest".to_owned()),
@@ -751,6 +764,7 @@ mod tests {
             policy_id: policy.into(),
             title: "S3 buckets prohibit public read access".into(),
             severity,
+            risk_score: crate::risk::score(severity, Default::default()),
             controls: vec![("fsbp".into(), vec!["S3.2".into()])],
             occurrence,
             first_seen: Some(DateTime::from_timestamp(1_700_000_000, 0).unwrap()),
@@ -811,6 +825,7 @@ mod tests {
         assert_eq!(body["resource"]["service"], "s3");
         assert_eq!(body["policy"]["id"], "S3BucketPublicReadProhibited");
         assert_eq!(body["severity"], "CRITICAL");
+        assert_eq!(body["risk_score"], json!(7.0));
         assert_eq!(body["controls"], json!({"fsbp": ["S3.2"]}));
         assert_eq!(body["state"], "ACTIVE");
         assert_eq!(body["first_seen"], "2023-11-14T22:13:20.000000Z");
@@ -935,6 +950,44 @@ mod tests {
     }
 
     #[test]
+    fn a_digest_lists_the_highest_risk_first_and_is_labelled_by_the_highest_severity() {
+        // Given a critical finding with no risk factor (7.0) and a high one open to the
+        // internet (7.5)
+        let critical = finding(
+            "arn:aws:s3:::c",
+            "Crit",
+            Severity::Critical,
+            Occurrence::Opened,
+        );
+        let exposed = OpenedFinding {
+            risk_score: crate::risk::RiskScore::from_tenths(75),
+            ..finding("arn:aws:s3:::h", "High", Severity::High, Occurrence::Opened)
+        };
+        // When the digest is built
+        let m = digest_message(
+            "111122223333",
+            "all policies",
+            Severity::High,
+            vec![&critical, &exposed],
+            5,
+            SNS_MAX_BYTES,
+        );
+        // Then the exposed one is listed first, each with its score
+        let body: Value = serde_json::from_str(&m.body).unwrap();
+        let listed = body["findings"].as_array().unwrap();
+        assert_eq!(
+            (
+                listed[0]["policy_id"].as_str(),
+                listed[0]["risk_score"].as_f64()
+            ),
+            (Some("High"), Some(7.5))
+        );
+        assert_eq!(listed[1]["risk_score"].as_f64(), Some(7.0));
+        // And the message is still filed under its most severe finding
+        assert_eq!(m.attributes["severity"], "CRITICAL");
+    }
+
+    #[test]
     fn a_digest_too_large_for_sns_is_cut_with_a_count_never_refused() {
         // Given 400 findings on resources with 2,000-character names (about 2 KB each)
         let all: Vec<OpenedFinding> = (0..400)
@@ -1009,6 +1062,7 @@ mod tests {
             account_service: "111122223333_s3".into(),
             resource_type: "AWS::S3::Bucket".into(),
             severity: Severity::Critical,
+            risk_score: crate::risk::RiskScore::from_tenths(85),
             evidence: json!({}),
             evaluated_at: now,
             observed_at: now,

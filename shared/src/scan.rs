@@ -312,6 +312,7 @@ pub async fn reconcile_resource(
                     account_service: resource.partition_key(),
                     resource_type: resource.resource_type.clone(),
                     severity: p.severity,
+                    risk_score: crate::risk::score(p.severity, p.policy.risk),
                     evidence,
                     evaluated_at: now,
                     observed_at: resource.last_seen_at,
@@ -1059,6 +1060,73 @@ mod tests {
             err,
             ScanRequestError::DisabledPolicy("S3BucketVersioningEnabled".into())
         );
+    }
+
+    /// A catalog of one medium bucket policy (fails an unversioned bucket) with `risk` (a
+    /// `risk:` line, or nothing).
+    fn versioned_policy(risk: &str) -> Catalog {
+        let catalog = Catalog::from_files([
+            (
+                "frameworks/test.tsv".to_owned(),
+                "1.1\tFirst\tAutomated\n".to_owned(),
+            ),
+            (
+                "s3/Versioned.yaml".to_owned(),
+                format!(
+                    "id: Versioned\ntitle: t\ndescription: d\nseverity: medium\n\
+                     resource_type: AWS::S3::Bucket\nremediation: r\ncontrols: {{test: [1.1]}}\n\
+                     {risk}fails_when: {{path: Versioning.Status, op: neq, value: Enabled}}\n\
+                     examples: {{pass: [{{Versioning: {{Status: Enabled}}}}], fail: [{{}}]}}\n"
+                ),
+            ),
+        ]);
+        assert!(catalog.rejected.is_empty(), "{:#?}", catalog.rejected);
+        catalog
+    }
+
+    #[tokio::test]
+    async fn a_changed_risk_block_or_severity_override_rescores_the_open_finding() {
+        // Given an unversioned bucket scanned with a medium policy without risk factors
+        let stores = stores_with(&[bucket("b", json!({}))]).await;
+        let score = || async {
+            let found = stores
+                .findings
+                .for_resource("arn:aws:s3:::b")
+                .await
+                .unwrap();
+            found[0].risk_score.map(|s| s.to_string())
+        };
+        let plain = versioned_policy("");
+        let scan = |catalog| {
+            let scanner = Scanner {
+                catalog,
+                stores: &stores,
+            };
+            async move { scanner.run(&ScanRequest::default()).await.unwrap() }
+        };
+        assert_eq!(scan(&plain).await.tally.new, 1);
+        assert_eq!(score().await.as_deref(), Some("4.0"));
+        // When the policy's file gains a risk block and the scan runs again
+        let exposed = versioned_policy("risk: {exposure: public, data: sensitive}\n");
+        let summary = scan(&exposed).await;
+        // Then the finding, still active, carries the new score (4.0 + 1.5 + 1.0)
+        assert_eq!(summary.tally.still_active, 1);
+        assert_eq!(score().await.as_deref(), Some("6.5"));
+        // And when the policies table raises its severity to critical, the score follows
+        stores
+            .policies
+            .put_setting(
+                "Versioned",
+                &PolicySetting {
+                    active: true,
+                    severity_override: Some(Severity::Critical),
+                    accounts: None,
+                },
+            )
+            .await
+            .unwrap();
+        scan(&exposed).await;
+        assert_eq!(score().await.as_deref(), Some("9.5"));
     }
 
     #[tokio::test]

@@ -316,6 +316,11 @@ pub fn to_sdk(v: &Value) -> sh::AwsSecurityFinding {
     let (label, original) = severity(v.get("Severity"));
     let (provider_label, provider_original) =
         severity(v.pointer("/FindingProviderFields/Severity"));
+    let criticality = |pointer: &str| {
+        v.pointer(pointer)
+            .and_then(Value::as_i64)
+            .and_then(|c| i32::try_from(c).ok())
+    };
     let resources: Vec<sh::Resource> = v
         .get("Resources")
         .and_then(Value::as_array)
@@ -377,8 +382,10 @@ pub fn to_sdk(v: &Value) -> sh::AwsSecurityFinding {
                 .set_original(original)
                 .build(),
         )
+        .set_criticality(criticality("/Criticality"))
         .finding_provider_fields(
             sh::FindingProviderFields::builder()
+                .set_criticality(criticality("/FindingProviderFields/Criticality"))
                 .severity(
                     sh::FindingProviderSeverity::builder()
                         .set_label(provider_label)

@@ -294,3 +294,153 @@ async fn a_suppression_whose_expiry_has_passed_counts_the_finding_again() {
     .await;
     assert_eq!(code, EXIT_FINDINGS);
 }
+
+/// Opens a finding of `policy` on `arn` in `account` with `severity` and `risk_score` (tenths),
+/// as an evaluation would.
+async fn open_scored(
+    world: &World,
+    account: &Account,
+    arn: &str,
+    policy: &str,
+    severity: qrie::model::Severity,
+    risk_tenths: u32,
+) {
+    let now = chrono::Utc::now();
+    let failed = qrie::store::FailedEvaluation {
+        arn: arn.to_owned(),
+        policy_id: policy.to_owned(),
+        account_id: account.account_id.clone(),
+        account_service: format!("{}_s3", account.account_id),
+        resource_type: "AWS::S3::Bucket".into(),
+        severity,
+        risk_score: qrie::risk::RiskScore::from_tenths(risk_tenths),
+        evidence: serde_json::json!({}),
+        evaluated_at: now,
+        observed_at: now,
+        muted: None,
+    };
+    world
+        .deps
+        .stores
+        .findings
+        .open(&failed)
+        .await
+        .expect("stored");
+}
+
+#[tokio::test]
+async fn findings_are_listed_highest_risk_first_and_by_severity_on_request() {
+    // Given three findings whose risk order differs from their severity order: a critical one
+    // with no risk factor (7.0), a high one open to the internet (7.5), a low one (2.0)
+    use qrie::model::Severity;
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let arn = |name: &str| format!("arn:aws:s3:::{}", world.bucket(name));
+    let (kms, ssh, versioning) = (
+        "KmsKeyNotScheduledForDeletion",
+        "EC2SecurityGroupSshOpenToInternet",
+        VERSIONING,
+    );
+    open_scored(&world, &account, &arn("k"), kms, Severity::Critical, 70).await;
+    open_scored(&world, &account, &arn("s"), ssh, Severity::High, 75).await;
+    open_scored(&world, &account, &arn("v"), versioning, Severity::Low, 20).await;
+    let order = |json: &str| -> Vec<(String, f64)> {
+        let rows: Vec<serde_json::Value> = serde_json::from_str(json).expect("json");
+        rows.iter()
+            .map(|r| {
+                (
+                    r["policy_id"].as_str().expect("a policy").to_owned(),
+                    r["risk_score"].as_f64().expect("a score"),
+                )
+            })
+            .collect()
+    };
+    let json = [
+        "findings",
+        "--account",
+        &account.account_id,
+        "--format",
+        "json",
+    ];
+    // When they are listed, Then the highest risk score comes first, with its score
+    let (code, listed, _) = qrie(&world, &json).await;
+    assert_eq!(code, EXIT_OK);
+    assert_eq!(
+        order(&listed),
+        [
+            (ssh.to_owned(), 7.5),
+            (kms.to_owned(), 7.0),
+            (versioning.to_owned(), 2.0)
+        ]
+    );
+    // And the table shows the score in its first column, in the same order
+    let (_, table, _) = qrie(&world, &["findings", "--account", &account.account_id]).await;
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("RISK  SEVERITY"), "{table}");
+    assert!(
+        lines[1].starts_with("7.5   HIGH") && lines[1].contains(ssh),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with("7.0   CRITICAL") && lines[2].contains(kms),
+        "{table}"
+    );
+    // And CSV ends each row with the score
+    let (_, csv, _) = qrie(
+        &world,
+        &[
+            "findings",
+            "--account",
+            &account.account_id,
+            "--format",
+            "csv",
+        ],
+    )
+    .await;
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap_or_default()
+            .ends_with(",risk_score"),
+        "{csv}"
+    );
+    assert!(
+        csv.lines().nth(1).unwrap_or_default().ends_with(",7.5"),
+        "{csv}"
+    );
+    // When they are listed --sort severity, Then the most severe comes first
+    let (code, by_severity, _) = qrie(&world, &[&json[..], &["--sort", "severity"]].concat()).await;
+    assert_eq!(code, EXIT_OK);
+    let policies: Vec<String> = order(&by_severity).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(policies, [kms, ssh, versioning]);
+
+    // When a finding was stored before scores (no RiskScore attribute)
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use qrie::store::schema::findings as f;
+    qrie::aws::dynamodb_client(&world.deps.sdk)
+        .update_item()
+        .table_name(&world.deps.config.tables.findings)
+        .key(f::PK, AttributeValue::S(arn("s")))
+        .key(f::SK, AttributeValue::S(ssh.into()))
+        .update_expression("REMOVE #risk")
+        .expression_attribute_names("#risk", f::RISK_SCORE)
+        .send()
+        .await
+        .expect("UpdateItem");
+    let stored = world
+        .deps
+        .stores
+        .findings
+        .for_resource(&arn("s"))
+        .await
+        .expect("read");
+    assert_eq!(stored[0].risk_score, None);
+    // Then it is listed with the score of its severity and its policy's factors (high +
+    // internet), not its severity alone
+    let (_, listed, _) = qrie(&world, &json).await;
+    assert_eq!(order(&listed)[0], (ssh.to_owned(), 7.5));
+    // And a sort that is not one of the two is refused as usage
+    let (code, _, err) = qrie(&world, &["findings", "--sort", "age"]).await;
+    assert_eq!(code, EXIT_USAGE, "{err}");
+    assert!(err.contains("age"), "{err}");
+}

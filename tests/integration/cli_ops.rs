@@ -686,6 +686,12 @@ async fn an_object_scan_job_is_started_worked_followed_and_read_through_the_comm
         "{results}"
     );
     assert!(results.contains("1 finding(s)"), "{results}");
+    // (with its risk score first: an SSN is sensitive, medium + 1.0)
+    let row = results
+        .lines()
+        .find(|l| l.contains("us_ssn"))
+        .unwrap_or_default();
+    assert!(row.starts_with("5.0  us_ssn"), "{results}");
     let (code, json_results, _) = qrie(
         &deps,
         &[

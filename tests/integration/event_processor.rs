@@ -240,6 +240,31 @@ async fn a_bucket_made_public_is_flagged_its_fix_resolves_and_its_deletion_remov
         Some(FindingState::Active),
         "{findings:?}"
     );
+    // And it is stored with its risk score: critical and public, 7.0 + 1.5, a number attribute
+    let public = findings
+        .iter()
+        .find(|f| f.policy_id == PUBLIC_READ)
+        .unwrap();
+    assert_eq!(
+        public.risk_score.map(|s| s.to_string()).as_deref(),
+        Some("8.5")
+    );
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use qrie::store::schema::findings as f;
+    let item = qrie::aws::dynamodb_client(&world.deps.sdk)
+        .get_item()
+        .table_name(&world.deps.config.tables.findings)
+        .key(f::PK, AttributeValue::S(format!("arn:aws:s3:::{bucket}")))
+        .key(f::SK, AttributeValue::S(PUBLIC_READ.into()))
+        .send()
+        .await
+        .expect("GetItem")
+        .item
+        .expect("the finding's item");
+    assert_eq!(
+        item.get(f::RISK_SCORE),
+        Some(&AttributeValue::N("8.5".into()))
+    );
 
     // When the ACL is restored and the event sent
     set_acl(&s3, &bucket, BucketCannedAcl::Private).await;

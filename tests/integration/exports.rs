@@ -285,6 +285,8 @@ async fn security_hub_gets_findings_from_the_scan_updates_and_archives_them() {
         Some("FAILED")
     );
     assert_eq!(first.record_state().map(|s| s.as_str()), Some("ACTIVE"));
+    // And its criticality is its risk score in tenths (versioning: low, no factor, 2.0)
+    assert_eq!(first.criticality(), Some(20), "{first:?}");
 
     // When the finding changes (acknowledged) and the table is synced by hand
     let ack = ["ack", &arn, VERSIONING, "--reason", "seen", "--by", "alice"];
@@ -354,6 +356,7 @@ async fn imports_go_in_batches_of_100_and_refusals_are_counted_not_dropped() {
             account_service: format!("{}_s3", account.account_id),
             resource_type: "AWS::S3::Bucket".into(),
             severity: Severity::Medium,
+            risk_score: qrie::risk::RiskScore::from_tenths(40),
             evidence: serde_json::json!({"Versioning": {"Status": "Suspended"}}),
             evaluated_at: now,
             observed_at: now,
@@ -406,6 +409,7 @@ async fn imports_go_in_batches_of_100_and_refusals_are_counted_not_dropped() {
         account_service: "999999999999_s3".into(),
         resource_type: "AWS::S3::Bucket".into(),
         severity: Severity::Medium,
+        risk_score: qrie::risk::RiskScore::from_tenths(40),
         evidence: Value::Null,
         evaluated_at: now,
         observed_at: now,

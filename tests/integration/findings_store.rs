@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use qrie::model::{FindingState, Severity};
+use qrie::risk::RiskScore;
 use qrie::store::memory::MemoryFindings;
 use qrie::store::{FailedEvaluation, FindingStore, OpenOutcome, Resolution};
 use qrie_tests::World;
@@ -20,6 +21,7 @@ fn failed(arn: &str, account: &str, observed_at: DateTime<Utc>) -> FailedEvaluat
         account_service: format!("{account}_s3"),
         resource_type: "AWS::S3::Bucket".to_owned(),
         severity: Severity::Critical,
+        risk_score: RiskScore::from_tenths(85),
         evidence: json!({"Acl": "public-read"}),
         evaluated_at: Utc::now(),
         observed_at,
@@ -46,11 +48,25 @@ async fn contract(store: &dyn FindingStore, arn: &str) {
         OpenOutcome::Opened
     );
     let first_seen = state().await.first_seen;
-    // When an older evaluation arrives, it is stale
+    // With the evaluation's risk score
+    assert_eq!(state().await.risk_score, Some(RiskScore::from_tenths(85)));
+    // When it is evaluated again after its policy's risk factors changed, the refresh stores
+    // the new score
+    let rescored = FailedEvaluation {
+        risk_score: RiskScore::MAX,
+        ..failed(arn, a, t1)
+    };
+    assert_eq!(
+        store.open(&rescored).await.unwrap(),
+        OpenOutcome::StillActive
+    );
+    assert_eq!(state().await.risk_score, Some(RiskScore::MAX));
+    // When an older evaluation arrives, it is stale (and its score is not written)
     assert_eq!(
         store.open(&failed(arn, a, t0)).await.unwrap(),
         OpenOutcome::Stale
     );
+    assert_eq!(state().await.risk_score, Some(RiskScore::MAX));
     // When account B claims the same ARN, the open finding stays A's
     assert_eq!(
         store.open(&failed(arn, b, t2)).await.unwrap(),

@@ -1176,6 +1176,11 @@ async fn stored_contexts_hide_the_values_next_to_a_finding_that_no_detector_repo
     // then: the findings are stored, read back through the results action
     let (findings, _) = rig.results(&job_id, 100, json!({})).await;
     assert_eq!(hits(&findings), expected);
+    // and each carries its risk score: medium, raised for the sensitive SSNs, not the email
+    for f in &findings {
+        let expected_score = if f["detector"] == "us_ssn" { 5.0 } else { 4.0 };
+        assert_eq!(f["risk_score"].as_f64(), Some(expected_score), "{f}");
+    }
     // and, read straight from the object_findings table, no masked match or context holds
     // any digit beyond the masks' own or any 4-byte piece of the unreported values
     let items = qrie::aws::dynamodb_client(&rig.world.deps.sdk)
@@ -1207,6 +1212,13 @@ async fn stored_contexts_hide_the_values_next_to_a_finding_that_no_detector_repo
     pieces.extend(["Z7VR", "SQ5T", "JN2K", "4LMB", "jane.doe", "536-22"].map(str::to_owned));
     let mut stored_contexts = Vec::new();
     for item in &items {
+        assert!(
+            matches!(
+                item.get(qrie::store::schema::object_findings::RISK_SCORE),
+                Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) if n == "5.0" || n == "4.0"
+            ),
+            "{item:?}"
+        );
         let masked = attribute(item, qrie::store::schema::object_findings::MASKED);
         let context = attribute(item, qrie::store::schema::object_findings::CONTEXT);
         assert!(context.contains(&masked), "{context:?} shows its own mask");

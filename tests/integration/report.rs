@@ -273,6 +273,35 @@ async fn the_html_report_in_chromium_shows_the_numbers_of_the_tables_and_account
     assert!(!listed.is_empty());
     assert_eq!(shown["findings-total"], listed.len().to_string());
     assert_eq!(shown["findings-suppressed"], "1");
+    // And each failing resource shows the risk score `qrie findings` lists, in its order
+    let risk_keys: Vec<String> = dom
+        .match_indices("data-qrie=\"risk:")
+        .map(|(at, _)| {
+            let key = &dom[at + "data-qrie=\"".len()..];
+            key[..key.find('"').expect("a closed attribute")].replace("&amp;", "&")
+        })
+        .collect();
+    let listed_keys: Vec<String> = listed
+        .iter()
+        .map(|f| {
+            format!(
+                "risk:{}:{}",
+                f["policy_id"].as_str().unwrap(),
+                f["arn"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(risk_keys, listed_keys);
+    for (key, f) in listed_keys.iter().zip(&listed) {
+        let score = f["risk_score"].as_f64().expect("a score");
+        assert_eq!(shown[key], format!("{score:.1}"), "{key}");
+    }
+    assert!(
+        listed
+            .windows(2)
+            .all(|w| w[0]["risk_score"].as_f64() >= w[1]["risk_score"].as_f64()),
+        "highest first"
+    );
     for severity in ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"] {
         let n = listed.iter().filter(|f| f["severity"] == severity).count();
         assert_eq!(

@@ -13,11 +13,12 @@
 //! | controls | `Compliance.RelatedRequirements` (`<framework>/<control>`, at most 32) and `AssociatedStandards` (Security Hub's standard ids) |
 //! | resource type | `Resources[0].Type` in ASFF's names ([`resource_type`]), `Other` where ASFF has none |
 //! | first seen / last evaluated / last change | `CreatedAt` and `FirstObservedAt` / `LastObservedAt` / `UpdatedAt` |
+//! | risk score 0.0 ... 10.0 | `Criticality` 0 ... 100 (the score in tenths) |
 //!
 //! Security Hub lets a provider set `Workflow` only when it creates a finding (after that it is
 //! the customer's, changed with `BatchUpdateFindings`); on its own it sets a finding's workflow
-//! to RESOLVED when `Compliance.Status` turns PASSED, which is what a resolution sends. Severity
-//! and types are sent in `FindingProviderFields` too, the fields a provider updates them through.
+//! to RESOLVED when `Compliance.Status` turns PASSED, which is what a resolution sends. Severity,
+//! criticality and types are sent in `FindingProviderFields` too, the fields a provider updates them through.
 //!
 //! [`shape_problems`] checks a finding against these rules (required fields, lengths, enums,
 //! timestamps); the unit tests and the export integration test run every output through it.
@@ -237,10 +238,12 @@ pub fn finding(subject: &Subject<'_>, region: &str) -> Value {
         "LastObservedAt".into(),
         json!(crate::store::timestamp(f.last_evaluated)),
     );
+    let criticality = subject.risk_score().percent();
     out.insert("Severity".into(), severity.clone());
+    out.insert("Criticality".into(), json!(criticality));
     out.insert(
         "FindingProviderFields".into(),
-        json!({"Severity": severity, "Types": types}),
+        json!({"Severity": severity, "Criticality": criticality, "Types": types}),
     );
     out.insert("Title".into(), json!(truncate(subject.title(), TITLE_MAX)));
     out.insert(
@@ -342,6 +345,16 @@ pub fn shape_problems(finding: &Value) -> Vec<String> {
         problems
             .push("Severity.Label: not one of INFORMATIONAL, LOW, MEDIUM, HIGH, CRITICAL".into());
     }
+    for pointer in ["/Criticality", "/FindingProviderFields/Criticality"] {
+        if let Some(c) = finding.pointer(pointer) {
+            if c.as_u64().is_none_or(|c| c > 100) {
+                problems.push(format!(
+                    "{}: not an integer from 0 to 100",
+                    pointer[1..].replace('/', ".")
+                ));
+            }
+        }
+    }
     match finding.get("Resources").and_then(Value::as_array) {
         Some(resources) if !resources.is_empty() && resources.len() <= 32 => {
             for r in resources {
@@ -406,6 +419,32 @@ mod tests {
     use crate::model::{Acknowledgement, FindingState, RuleMatch};
 
     const NOW: &str = "2026-12-02T00:00:00Z";
+
+    #[test]
+    fn the_risk_score_is_the_criticality_in_tenths() {
+        // Given a finding stored with the score 8.5
+        let catalog = catalog();
+        let policy = mapped_policy(&catalog);
+        let mut f = stored(&policy.id);
+        f.risk_score = Some(crate::risk::RiskScore::from_tenths(85));
+        // When it is exported, Then Criticality is 85, also where a provider updates it
+        let a = finding(&Subject::new(&f, Some(policy), at(NOW)), "us-east-1");
+        assert_eq!(a["Criticality"], 85);
+        assert_eq!(a["FindingProviderFields"]["Criticality"], 85);
+        assert_eq!(shape_problems(&a), Vec::<String>::new());
+        // And a criticality outside 0..=100 is a shape problem
+        let mut bad = a.clone();
+        bad["Criticality"] = json!(101);
+        bad["FindingProviderFields"]["Criticality"] = json!(7.5);
+        let problems = shape_problems(&bad);
+        assert!(
+            problems.contains(&"Criticality: not an integer from 0 to 100".to_owned())
+                && problems.contains(
+                    &"FindingProviderFields.Criticality: not an integer from 0 to 100".to_owned()
+                ),
+            "{problems:?}"
+        );
+    }
 
     #[test]
     fn an_open_finding_is_a_failed_active_new_finding_of_the_account_s_default_product() {

@@ -74,6 +74,15 @@ impl<'a> Subject<'a> {
         Lifecycle::of(self.finding, self.now)
     }
 
+    /// The finding's risk score: as stored, or (stored before qrie scored findings) its
+    /// severity with its policy's risk factors.
+    pub fn risk_score(&self) -> crate::risk::RiskScore {
+        crate::risk::of_finding(
+            self.finding,
+            self.policy.map(|p| p.risk).unwrap_or_default(),
+        )
+    }
+
     /// The policy's title, or its id when the policy is no longer loaded.
     pub fn title(&self) -> &str {
         self.policy
@@ -226,6 +235,7 @@ pub(crate) mod tests {
             resource_type: "AWS::S3::Bucket".into(),
             state: FindingState::Active,
             severity: Severity::High,
+            risk_score: None,
             evidence: json!({"PublicAccessBlock": {"BlockPublicAcls": false}}),
             first_seen: at("2026-11-01T10:00:00Z"),
             last_evaluated: at("2026-12-01T04:00:00Z"),

@@ -11,6 +11,7 @@
 //! | severity CRITICAL ... INFORMATIONAL | `severity_id` 5 ... 1 |
 //! | `<arn>#<policy>` | `finding_info.uid` |
 //! | controls by framework | `compliance.standards` (display names) and `compliance.requirements` (`<framework>/<control>`) |
+//! | risk score 0.0 ... 10.0 | `unmapped.risk_score` (OCSF 1.5.0 defines `risk_score` on the Detection and Data Security Finding classes, not on Compliance Finding, and `tests/ocsf/validate.py` refuses a key the class does not have) |
 //! | the resource | `resources[0]` (uid ARN, type, region, partition, evidence under `data`) and `cloud` (provider AWS, account, region) |
 //!
 //! Times are milliseconds since the epoch (`time`, `*_time`), with the `_dt` twins in RFC 3339.
@@ -220,6 +221,7 @@ pub fn compliance_finding(subject: &Subject<'_>) -> Value {
     event.insert("resources".into(), json!([Value::Object(resource)]));
     event.insert("cloud".into(), Value::Object(cloud));
     let mut unmapped = Map::new();
+    unmapped.insert("risk_score".into(), json!(subject.risk_score()));
     if let Some(a) = &f.acknowledged {
         unmapped.insert("acknowledged".into(), json!(a));
     }
@@ -232,9 +234,7 @@ pub fn compliance_finding(subject: &Subject<'_>) -> Value {
     if f.history.reopened > 0 {
         unmapped.insert("history".into(), json!(f.history));
     }
-    if !unmapped.is_empty() {
-        event.insert("unmapped".into(), Value::Object(unmapped));
-    }
+    event.insert("unmapped".into(), Value::Object(unmapped));
     Value::Object(event)
 }
 
@@ -293,6 +293,29 @@ mod tests {
         }
         assert!(e["compliance"]["standards"].as_array().unwrap().len() >= 2);
         assert_eq!(e["remediation"]["desc"], policy.remediation.trim());
+    }
+
+    #[test]
+    fn the_risk_score_is_unmapped_as_stored_or_from_the_policy() {
+        // Given a finding stored with a score, and one stored before scores
+        let catalog = catalog();
+        let policy = catalog.get("S3BucketPublicReadProhibited").unwrap();
+        let mut f = finding(&policy.id);
+        f.risk_score = Some(crate::risk::RiskScore::from_tenths(95));
+        let now = at("2026-12-02T00:00:00Z");
+        // When they are exported, Then the stored score is sent as a number
+        let e = compliance_finding(&Subject::new(&f, Some(policy), now));
+        assert_eq!(e["unmapped"]["risk_score"], json!(9.5));
+        // And the unscored one gets its severity (high) with the policy's factors (public)
+        f.risk_score = None;
+        let e = compliance_finding(&Subject::new(&f, Some(policy), now));
+        assert_eq!(
+            e["unmapped"]["risk_score"],
+            json!(crate::risk::score(f.severity, policy.risk).value())
+        );
+        assert_eq!(e["unmapped"]["risk_score"], json!(7.0));
+        // And OCSF 1.5.0's top-level risk attributes (not in a Compliance Finding) are not set
+        assert!(e.get("risk_score").is_none());
     }
 
     #[test]

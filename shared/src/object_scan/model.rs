@@ -433,6 +433,9 @@ pub struct ObjectFinding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
     pub found_at: String,
+    /// The detection's risk score: medium, raised when the detector finds sensitive data
+    /// (card numbers, AWS keys, social security numbers); see `crate::risk`.
+    pub risk_score: crate::risk::RiskScore,
 }
 
 /// A results query: one job's findings, optionally filtered, one page at a time.

@@ -598,6 +598,7 @@ impl Invocation<'_> {
                 context: c.context,
                 account_id: unit.account_id.clone(),
                 found_at: found_at.clone(),
+                risk_score: crate::risk::object_finding_score(c.detection.kind.as_str()),
             })
             .collect();
         self.scanner.findings.put_all(&findings).await?;

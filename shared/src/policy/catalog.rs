@@ -308,6 +308,63 @@ mod tests {
     }
 
     #[test]
+    fn shipped_risk_factors_follow_what_the_policies_check() {
+        use crate::risk::{DataSensitivity, Exposure, Privilege};
+        let catalog = Catalog::embedded();
+        let text = |id: &str| {
+            let file = format!("{}/{id}.yaml", catalog.get(id).unwrap().service);
+            EMBEDDED_POLICY_FILES
+                .iter()
+                .find(|(name, _)| *name == file)
+                .map(|(_, text)| *text)
+                .unwrap()
+        };
+        // `op: allows` with the value `*` (block or flow YAML, any quotes)
+        let full_admin =
+            regex::Regex::new(r#"op"?: *"?allows"?,?\s+"?value"?: *['"]\*['"]"#).unwrap();
+        let mut admin_checks = 0;
+        for p in catalog.policies() {
+            let body = text(&p.id);
+            // Given a policy that checks full administrative access or an escalation path
+            // Then its findings involve that privilege
+            if full_admin.is_match(body) || p.id.ends_with("NoAdministratorAccess") {
+                admin_checks += 1;
+                assert_eq!(p.risk.privilege, Privilege::Admin, "{}", p.id);
+            }
+            if body.contains("escalates_privilege") {
+                assert_eq!(p.risk.privilege, Privilege::Escalation, "{}", p.id);
+            }
+            // And a security group opened to the whole internet is reachable from it
+            if p.resource_type == "AWS::EC2::SecurityGroup" && p.id.ends_with("OpenToInternet") {
+                assert_eq!(p.risk.exposure, Exposure::Internet, "{}", p.id);
+            }
+            // And a check of logging, encryption, rotation or a missing guard exposes nothing
+            for quiet in [
+                "Logging",
+                "Logs",
+                "Encrypt",
+                "Rotation",
+                "Tls",
+                "PublicAccessBlock",
+                "BlockPublicAccess",
+                "Versioning",
+                "Backup",
+                "Monitoring",
+            ] {
+                if p.id.contains(quiet) {
+                    assert!(p.risk.is_none(), "{} has risk factors", p.id);
+                }
+            }
+            // And only a check of secrets declares sensitive data
+            if p.risk.data == DataSensitivity::Sensitive {
+                assert!(p.id.contains("NoSecrets"), "{}", p.id);
+            }
+        }
+        // (the seven `allows: "*"` checks and the three AdministratorAccess ones were seen)
+        assert_eq!(admin_checks, 10);
+    }
+
+    #[test]
     fn the_repository_folder_matches_the_embedded_set() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
         let from_dir = Catalog::from_dir(&dir).unwrap();

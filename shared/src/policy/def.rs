@@ -17,6 +17,10 @@
 //! `{prowler: [s3_bucket_default_encryption]}`), so a user of that tool can map one onto the other.
 //! Only the sources in [`REFERENCE_SOURCES`] are accepted, each with its own id syntax.
 //!
+//! A policy may declare its risk factors (`risk: {exposure: internet, privilege: admin, data:
+//! sensitive}`): what a failure exposes and to whom, the privilege and the data it involves.
+//! They raise its findings' risk score above what the severity alone gives ([`crate::risk`]).
+//!
 //! A policy maps to at least one compliance control, except a check that no framework has (a role
 //! trusting any principal, a privilege-escalation path): it says `controls: {}` and must then name
 //! the checks it is equivalent to in `references`. It is evaluated and reported like any other,
@@ -32,6 +36,7 @@ use thiserror::Error;
 use super::cond::{ConditionError, Path, PolicyCondition, RawCondition};
 use super::schema::{self, Violation};
 use crate::model::{unreadable_parts, Service, Severity, UnreadablePart};
+use crate::risk::RiskFactors;
 
 /// A policy file that cannot be used, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -63,6 +68,8 @@ struct PolicyFile {
     controls: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     references: Option<BTreeMap<String, Vec<String>>>,
+    #[serde(default)]
+    risk: Option<RawRisk>,
     fails_when: RawCondition,
     examples: Examples,
 }
@@ -74,6 +81,57 @@ struct Examples {
     at: Option<DateTime<Utc>>,
     pass: Vec<Value>,
     fail: Vec<Value>,
+}
+
+/// The `risk:` block: what a failure exposes, the privilege it involves, the data it holds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRisk {
+    exposure: Option<String>,
+    privilege: Option<String>,
+    data: Option<String>,
+}
+
+/// Validates the `risk` block: known values of known factors, at least one factor.
+fn parse_risk(raw: Option<&RawRisk>) -> Result<RiskFactors, String> {
+    let Some(raw) = raw else {
+        return Ok(RiskFactors::default());
+    };
+    if raw.exposure.is_none() && raw.privilege.is_none() && raw.data.is_none() {
+        return Err("`risk` must name at least one of `exposure`, `privilege`, `data`".into());
+    }
+    let field = |e: crate::risk::UnknownFactor| {
+        format!(
+            "risk.{}: unknown {} {:?}{}",
+            e.factor,
+            e.factor,
+            e.value,
+            schema::suggestion(&e.value, &e.known)
+        )
+    };
+    Ok(RiskFactors {
+        exposure: raw
+            .exposure
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(field)?
+            .unwrap_or_default(),
+        privilege: raw
+            .privilege
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(field)?
+            .unwrap_or_default(),
+        data: raw
+            .data
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(field)?
+            .unwrap_or_default(),
+    })
 }
 
 /// A compliance control a policy maps to, e.g. (`fsbp`, `S3.2`).
@@ -165,6 +223,10 @@ pub struct Policy {
     pub controls: Vec<ControlRef>,
     /// The equivalent checks of other tools (empty when the file names none).
     pub references: Vec<Reference>,
+    /// What a failure exposes, the privilege and data it involves (`risk:`; all `none` when
+    /// the file has no such block): the factors of its findings' risk score
+    /// ([`crate::risk::score`]).
+    pub risk: RiskFactors,
     pub condition: PolicyCondition,
     /// Every configuration path the condition reads (derived from it).
     pub reads: Vec<Path>,
@@ -236,6 +298,7 @@ impl Policy {
             })
             .collect();
         let references = parse_references(raw.references.as_ref()).map_err(invalid)?;
+        let risk = parse_risk(raw.risk.as_ref()).map_err(invalid)?;
         if controls.is_empty() && references.is_empty() {
             return Err(invalid(
                 "`controls` must map to at least one control (or, for a check no framework \
@@ -284,6 +347,7 @@ impl Policy {
             remediation: raw.remediation,
             controls,
             references,
+            risk,
             reads: condition.reads(),
             condition,
             pass_examples: raw.examples.pass,
@@ -688,6 +752,75 @@ examples:
             Policy::parse("v.yaml", &text),
             Err(PolicyError::Syntax { .. })
         ));
+    }
+
+    #[test]
+    fn a_risk_block_loads_its_factors() {
+        // Given the versioning policy with a full and a partial risk block
+        let with = |risk: &str| {
+            GOOD.replace(
+                "controls: {fsbp: [S3.14]}",
+                &format!("controls: {{fsbp: [S3.14]}}\nrisk: {risk}"),
+            )
+        };
+        // When they load, Then the factors are kept and the others are none
+        let p = Policy::parse(
+            "v.yaml",
+            &with("{exposure: internet, privilege: admin, data: sensitive}"),
+        )
+        .unwrap();
+        assert_eq!(
+            p.risk,
+            RiskFactors {
+                exposure: crate::risk::Exposure::Internet,
+                privilege: crate::risk::Privilege::Admin,
+                data: crate::risk::DataSensitivity::Sensitive,
+            }
+        );
+        let p = Policy::parse("v.yaml", &with("{exposure: cross_account}")).unwrap();
+        assert_eq!(p.risk.exposure, crate::risk::Exposure::CrossAccount);
+        assert_eq!(p.risk.privilege, crate::risk::Privilege::None);
+        // And a policy without the block has no factor
+        assert!(Policy::parse("v.yaml", GOOD).unwrap().risk.is_none());
+    }
+
+    #[test]
+    fn bad_risk_blocks_are_named() {
+        for (risk, expected) in [
+            (
+                "{exposure: interent}",
+                "v.yaml: risk.exposure: unknown exposure \"interent\"; did you mean `internet`?",
+            ),
+            (
+                "{exposure: public, privilege: adimn}",
+                "risk.privilege: unknown privilege \"adimn\"; did you mean `admin`?",
+            ),
+            (
+                "{data: secret}",
+                "risk.data: unknown data \"secret\"; expected one of: none, sensitive",
+            ),
+            (
+                "{}",
+                "`risk` must name at least one of `exposure`, `privilege`, `data`",
+            ),
+        ] {
+            // Given the versioning policy with a bad risk block
+            let text = GOOD.replace(
+                "controls: {fsbp: [S3.14]}",
+                &format!("controls: {{fsbp: [S3.14]}}\nrisk: {risk}"),
+            );
+            // When it loads, Then the file, the field and the problem are named
+            let err = Policy::parse("v.yaml", &text).unwrap_err().to_string();
+            assert!(err.starts_with("v.yaml: "), "{risk}: {err}");
+            assert!(err.contains(expected), "{risk}: {err}");
+        }
+        // And an unknown factor is refused as an unknown field
+        let text = GOOD.replace(
+            "controls: {fsbp: [S3.14]}",
+            "controls: {fsbp: [S3.14]}\nrisk: {exposure: public, reach: far}",
+        );
+        let err = Policy::parse("v.yaml", &text).unwrap_err().to_string();
+        assert!(err.contains("unknown field `reach`"), "{err}");
     }
 
     #[test]

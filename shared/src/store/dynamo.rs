@@ -413,7 +413,7 @@ impl DynamoFindings {
             .key(f::PK, AttributeValue::S(failed.arn.clone()))
             .key(f::SK, AttributeValue::S(failed.policy_id.clone()))
             .update_expression(format!(
-                "SET #state = :active, #sev = :sev, #ev = :ev, #last = :now, \
+                "SET #state = :active, #sev = :sev, #risk = :risk, #ev = :ev, #last = :now, \
                  #first = {first_seen}, #part = :part, #acct = :acct, \
                  #type = :type, #obs = :obs{} REMOVE #resolved{}{fresh}",
                 if failed.muted.is_some() {
@@ -430,6 +430,7 @@ impl DynamoFindings {
             .expression_attribute_names("#muted", f::MUTED)
             .expression_attribute_names("#state", f::STATE)
             .expression_attribute_names("#sev", f::SEVERITY)
+            .expression_attribute_names("#risk", f::RISK_SCORE)
             .expression_attribute_names("#ev", f::EVIDENCE)
             .expression_attribute_names("#last", f::LAST_EVALUATED)
             .expression_attribute_names("#first", f::FIRST_SEEN)
@@ -440,6 +441,7 @@ impl DynamoFindings {
             .expression_attribute_names("#resolved", f::RESOLVED_AT)
             .expression_attribute_values(":active", state_value(FindingState::Active))
             .expression_attribute_values(":sev", AttributeValue::S(failed.severity.as_str().into()))
+            .expression_attribute_values(":risk", item::risk_score_to_attr(failed.risk_score))
             .expression_attribute_values(":ev", item::to_attr(&failed.evidence))
             .expression_attribute_values(":now", AttributeValue::S(timestamp(failed.evaluated_at)))
             .expression_attribute_values(":part", AttributeValue::S(failed.account_service.clone()))

@@ -141,6 +141,7 @@ pub fn finding_from_item(item: &Item) -> Result<Finding, BadAttribute> {
         resource_type: string(item, f::RESOURCE_TYPE)?,
         state,
         severity,
+        risk_score: risk_score(item, f::RISK_SCORE)?,
         evidence: item.get(f::EVIDENCE).map(from_attr).unwrap_or(Value::Null),
         first_seen: time(item, f::FIRST_SEEN)?,
         last_evaluated: time(item, f::LAST_EVALUATED)?,
@@ -162,6 +163,28 @@ pub fn finding_from_item(item: &Item) -> Result<Finding, BadAttribute> {
         suppressed: suppression(item)?,
         muted: rule_match(item)?,
     })
+}
+
+/// A risk score as a number attribute (`7.5`).
+pub fn risk_score_to_attr(score: crate::risk::RiskScore) -> AttributeValue {
+    AttributeValue::N(score.to_string())
+}
+
+/// The risk score at `name`: absent is `None` (a finding stored before qrie scored findings);
+/// anything but a number from 0 to 10 with one decimal is a bad attribute.
+pub fn risk_score(
+    item: &Item,
+    name: &'static str,
+) -> Result<Option<crate::risk::RiskScore>, BadAttribute> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(attr) => attr
+            .as_n()
+            .ok()
+            .and_then(|n| crate::risk::RiskScore::parse(n))
+            .map(Some)
+            .ok_or(BadAttribute(name)),
+    }
 }
 
 /// An acknowledgement as its `{By, At, Reason}` map attribute.

@@ -185,6 +185,7 @@ impl FindingStore for MemoryFindings {
                 resource_type: failed.resource_type.clone(),
                 state: FindingState::Active,
                 severity: failed.severity,
+                risk_score: Some(failed.risk_score),
                 evidence: failed.evidence.clone(),
                 first_seen,
                 last_evaluated: failed.evaluated_at,

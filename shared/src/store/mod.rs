@@ -94,6 +94,8 @@ pub struct FailedEvaluation {
     pub account_service: String,
     pub resource_type: String,
     pub severity: Severity,
+    /// The score of this evaluation: its severity with the policy's risk factors.
+    pub risk_score: crate::risk::RiskScore,
     pub evidence: Value,
     pub evaluated_at: DateTime<Utc>,
     /// `last_seen_at` of the configuration that was evaluated.

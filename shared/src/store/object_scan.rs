@@ -316,22 +316,34 @@ fn finding_to_item(f: &ObjectFinding) -> Item {
         item.insert(of::ACCOUNT_ID.into(), s(a));
     }
     item.insert(of::FOUND_AT.into(), s(&f.found_at));
+    item.insert(
+        of::RISK_SCORE.into(),
+        super::item::risk_score_to_attr(f.risk_score),
+    );
     item
 }
 
 fn finding_from_item(item: &Item) -> ObjectFinding {
+    let detector = text(item, of::DETECTOR).unwrap_or_default();
+    // Stored before detections were scored (or damaged): the detector's score, which is all
+    // the score depends on.
+    let risk_score = super::item::risk_score(item, of::RISK_SCORE)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| crate::risk::object_finding_score(&detector));
     ObjectFinding {
         job_id: text(item, of::PK).unwrap_or_default(),
         bucket: text(item, of::BUCKET).unwrap_or_default(),
         key: text(item, of::KEY).unwrap_or_default(),
         etag: text(item, of::ETAG).unwrap_or_default(),
-        detector: text(item, of::DETECTOR).unwrap_or_default(),
+        detector,
         byte_offset: num(item, of::OFFSET),
         length: num(item, of::LENGTH),
         masked: text(item, of::MASKED).unwrap_or_default(),
         context: text(item, of::CONTEXT).unwrap_or_default(),
         account_id: text(item, of::ACCOUNT_ID),
         found_at: text(item, of::FOUND_AT).unwrap_or_default(),
+        risk_score,
     }
 }
 
@@ -798,6 +810,7 @@ mod tests {
             context: String::new(),
             account_id: None,
             found_at: String::new(),
+            risk_score: crate::risk::object_finding_score("email"),
         };
         // when
         let first = finding_id(&f);
@@ -821,7 +834,24 @@ mod tests {
             context: String::new(),
             account_id: None,
             found_at: String::new(),
+            risk_score: crate::risk::object_finding_score("aws_secret_access_key"),
         }
+    }
+
+    #[test]
+    fn given_a_finding_when_stored_then_its_risk_score_reads_back_or_comes_from_its_detector() {
+        // given: a detection of an AWS secret key
+        let f = finding_on("keys.txt");
+        // when: it is stored and read back
+        let mut item = finding_to_item(&f);
+        // then: the score is a number attribute and reads back as stored
+        assert_eq!(item[of::RISK_SCORE], AttributeValue::N("5.0".into()));
+        assert_eq!(finding_from_item(&item).risk_score, f.risk_score);
+        // and an item stored before scores gets its detector's (sensitive) score
+        item.remove(of::RISK_SCORE);
+        assert_eq!(finding_from_item(&item).risk_score.to_string(), "5.0");
+        item.insert(of::DETECTOR.into(), s("email"));
+        assert_eq!(finding_from_item(&item).risk_score.to_string(), "4.0");
     }
 
     #[test]

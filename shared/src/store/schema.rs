@@ -28,6 +28,8 @@ pub mod findings {
     pub const SK: &str = "PolicyId";
     pub const STATE: &str = "State";
     pub const SEVERITY: &str = "Severity";
+    /// The risk score of the last failing evaluation, a number from 0 to 10 (`shared::risk`).
+    pub const RISK_SCORE: &str = "RiskScore";
     pub const EVIDENCE: &str = "Evidence";
     pub const FIRST_SEEN: &str = "FirstSeen";
     pub const LAST_EVALUATED: &str = "LastEvaluated";
@@ -147,6 +149,8 @@ pub mod object_findings {
     pub const CONTEXT: &str = "Context";
     pub const ACCOUNT_ID: &str = "AccountId";
     pub const FOUND_AT: &str = "FoundAt";
+    /// The detection's risk score, a number from 0 to 10 (`shared::risk`).
+    pub const RISK_SCORE: &str = "RiskScore";
 }
 
 /// A key attribute: name and DynamoDB scalar type.
