@@ -312,7 +312,13 @@ mod tests {
         use crate::risk::{DataSensitivity, Exposure, Privilege};
         let catalog = Catalog::embedded();
         let text = |id: &str| {
-            let file = format!("{}/{id}.yaml", catalog.get(id).unwrap().service);
+            let policy = catalog.get(id).unwrap();
+            let folder = if policy.follows_relations() {
+                "combinations".to_owned()
+            } else {
+                policy.service.to_string()
+            };
+            let file = format!("{folder}/{id}.yaml");
             EMBEDDED_POLICY_FILES
                 .iter()
                 .find(|(name, _)| *name == file)
@@ -325,6 +331,27 @@ mod tests {
         let mut admin_checks = 0;
         for p in catalog.policies() {
             let body = text(&p.id);
+            if p.follows_relations() {
+                // A combination declares what its whole path exposes: a step through an
+                // administrator or an escalation role is the administrator's privilege, and
+                // sensitive data only where the path reads secrets or the object scanner's data
+                if full_admin.is_match(body) {
+                    assert_eq!(p.risk.privilege, Privilege::Admin, "{}", p.id);
+                }
+                if p.risk.data == DataSensitivity::Sensitive {
+                    assert!(
+                        body.contains("UserDataSecrets") || body.contains("Related.ObjectData"),
+                        "{}",
+                        p.id
+                    );
+                }
+                assert!(
+                    p.risk.exposure != Exposure::None,
+                    "{} exposes nothing",
+                    p.id
+                );
+                continue;
+            }
             // Given a policy that checks full administrative access or an escalation path
             // Then its findings involve that privilege
             if full_admin.is_match(body) || p.id.ends_with("NoAdministratorAccess") {
