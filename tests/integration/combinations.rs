@@ -626,3 +626,47 @@ async fn an_object_scan_finding_card_numbers_in_a_public_bucket_opens_the_combin
         .unwrap();
     assert_eq!(again.evidence, finding.evidence);
 }
+
+#[tokio::test]
+async fn a_trail_is_reported_when_its_bucket_is_public_and_not_when_it_is_private() {
+    // Given two trails, one delivering to a bucket everyone can read
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let exposed = crate::data_seed::trail(&world, &account, REGION, "exposed-logs", |t| t).await;
+    let kept = crate::data_seed::trail(&world, &account, REGION, "kept-logs", |t| t).await;
+    let s3 = world.customer_s3(&account, REGION).await;
+    let bucket = world.bucket("trail-exposed-logs");
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": "*", "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{bucket}/*")}]});
+    s3.put_bucket_policy()
+        .bucket(&bucket)
+        .policy(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    // When the account is inventoried and scanned
+    for service in ["s3", "cloudtrail"] {
+        let summary = inventory(&world, &account, service).await;
+        only_local_gaps(service, &summary.errors);
+    }
+    scan(&world, &account).await;
+    // Then only the trail whose bucket is public is reported, naming the bucket
+    assert_eq!(
+        combinations(&world, &exposed).await,
+        set(&["CombinationTrailBucketPublic"])
+    );
+    assert_eq!(combinations(&world, &kept).await, set(&[]));
+    let finding = findings(&world, &exposed)
+        .await
+        .into_iter()
+        .find(|f| f.policy_id == "CombinationTrailBucketPublic")
+        .unwrap();
+    assert!(
+        finding
+            .evidence
+            .to_string()
+            .contains(&format!("arn:aws:s3:::{bucket}")),
+        "{}",
+        finding.evidence
+    );
+}
