@@ -70,23 +70,28 @@ pub(crate) fn email_at(window: &Window<'_>, at: usize) -> Option<Span> {
 }
 
 fn is_valid_domain(domain: &[u8]) -> bool {
-    let labels: Vec<&[u8]> = domain.split(|&b| b == b'.').collect();
-    if labels.len() < 2 {
+    let mut labels = 0;
+    let mut tld: &[u8] = &[];
+    for label in domain.split(|&b| b == b'.') {
+        if label.is_empty()
+            || label.len() > 63
+            || label.first() == Some(&b'-')
+            || label.last() == Some(&b'-')
+        {
+            return false;
+        }
+        labels += 1;
+        tld = label;
+    }
+    if labels < 2 {
         return false;
     }
-    let labels_ok = labels.iter().all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label.first() != Some(&b'-')
-            && label.last() != Some(&b'-')
-    });
-    let Some(tld) = labels.last() else {
-        return false;
-    };
     let tld_shape = ((2..=24).contains(&tld.len()) && tld.iter().all(u8::is_ascii_alphabetic))
         || (tld.len() > 4 && tld[..4].eq_ignore_ascii_case(b"xn--"));
-    let lower: Vec<u8> = tld.to_ascii_lowercase();
-    labels_ok && tld_shape && !FILE_EXTENSIONS.contains(&lower.as_slice())
+    tld_shape
+        && !FILE_EXTENSIONS
+            .iter()
+            .any(|extension| extension.eq_ignore_ascii_case(tld))
 }
 
 #[cfg(test)]

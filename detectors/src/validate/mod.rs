@@ -87,8 +87,23 @@ pub(crate) struct Keyword {
     pub whole_word: bool,
 }
 
+/// Keywords are written in lower case (matching folds the scanned bytes, and
+/// [`keyword_before`] looks for their first letter): checked when the constant is built.
+const fn is_lower_case(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_uppercase() {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 impl Keyword {
     pub const fn prefix(text: &'static str) -> Keyword {
+        assert!(is_lower_case(text), "keywords are written in lower case");
         Keyword {
             text: text.as_bytes(),
             whole_word: false,
@@ -96,6 +111,7 @@ impl Keyword {
     }
 
     pub const fn word(text: &'static str) -> Keyword {
+        assert!(is_lower_case(text), "keywords are written in lower case");
         Keyword {
             text: text.as_bytes(),
             whole_word: true,
@@ -128,9 +144,19 @@ pub(crate) fn keyword_before(
 ) -> bool {
     let from = position.saturating_sub(distance);
     (from..position).any(|index| {
-        keywords
-            .iter()
-            .any(|k| index + k.text.len() <= position && k.matches_at(window, index))
+        starts_some(window, index, keywords)
+            && keywords
+                .iter()
+                .any(|k| index + k.text.len() <= position && k.matches_at(window, index))
+    })
+}
+
+/// Whether the byte at `index` is the first letter of one of `keywords`, in either case: the
+/// cheap test that spares the full comparison almost everywhere.
+fn starts_some(window: &Window<'_>, index: usize, keywords: &[Keyword]) -> bool {
+    window.get(index).is_some_and(|b| {
+        let folded = b.to_ascii_lowercase();
+        keywords.iter().any(|k| k.text.first() == Some(&folded))
     })
 }
 
@@ -142,7 +168,9 @@ pub(crate) fn keyword_after(
     keywords: &[Keyword],
 ) -> bool {
     let to = (position + distance).min(window.bytes.len());
-    (position..to).any(|index| keywords.iter().any(|k| k.matches_at(window, index)))
+    (position..to).any(|index| {
+        starts_some(window, index, keywords) && keywords.iter().any(|k| k.matches_at(window, index))
+    })
 }
 
 /// Shannon entropy of `bytes`, in bits per byte.
