@@ -258,3 +258,132 @@ fn validate_candidate(
         None => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CAP: usize = MAX_DETECTIONS_PER_KIND as usize;
+
+    /// `count` distinct valid SSNs, one a line.
+    fn ssns(count: usize) -> String {
+        (0..count)
+            .map(|i| {
+                format!(
+                    "ref {:03}-{:02}-{:04}\n",
+                    100 + i % 500,
+                    10 + i % 80,
+                    1000 + i
+                )
+            })
+            .collect()
+    }
+
+    /// `count` distinct valid email addresses, one a line.
+    fn emails(count: usize) -> String {
+        (0..count)
+            .map(|i| format!("mail user{i}@example.com\n"))
+            .collect()
+    }
+
+    fn scan(enabled: EnabledKinds, text: &str) -> (ScanState, Vec<Found>) {
+        let mut state = ScanState::default();
+        let mut found = Vec::new();
+        advance(
+            enabled,
+            &mut state,
+            text.as_bytes(),
+            0,
+            true,
+            false,
+            &mut found,
+        );
+        (state, found)
+    }
+
+    #[test]
+    fn given_every_kind_capped_when_more_candidates_follow_then_none_is_validated() {
+        // given: only SSNs on, and three times the cap of them
+        let enabled = EnabledKinds::only(&[DetectorKind::UsSsn]);
+        let text = ssns(3 * CAP);
+        // when
+        let (state, found) = scan(enabled, &text);
+        // then: the cap's worth reported, the kind capped, and validation stopped at the
+        // first match past the cap
+        assert_eq!(found.len(), CAP);
+        assert!(found.iter().all(|f| !f.suppressed));
+        assert_eq!(state.capped_kinds(), vec![DetectorKind::UsSsn]);
+        assert_eq!(state.counts[DetectorKind::UsSsn.index()] as usize, CAP);
+        assert_eq!(
+            state.validations[DetectorKind::UsSsn.index()] as usize,
+            CAP + 1
+        );
+        // and the scan still covered the whole buffer
+        assert_eq!(state.scan_position, text.len() as u64);
+    }
+
+    #[test]
+    fn given_one_kind_capped_when_others_continue_then_only_the_capped_kind_stops_and_the_others_stay_exact(
+    ) {
+        // given: more SSNs than the cap, then emails interleaved with more SSNs
+        let enabled = EnabledKinds::all();
+        let mut text = ssns(CAP + 1);
+        for i in 0..300 {
+            text.push_str(&format!(
+                "ssn 536-22-{:04} mail late{i}@example.org\n",
+                1000 + i
+            ));
+        }
+        text.push_str(&emails(200));
+        // when
+        let (state, found) = scan(enabled, &text);
+        // then: SSNs capped and no longer validated after the first one past the cap
+        let ssn = DetectorKind::UsSsn.index();
+        assert_eq!(state.capped_kinds(), vec![DetectorKind::UsSsn]);
+        assert_eq!(state.counts[ssn] as usize, CAP);
+        assert_eq!(state.validations[ssn] as usize, CAP + 1);
+        // and every email is reported, with the same offsets as a scan of emails alone
+        let emails_found: Vec<&Detection> = found
+            .iter()
+            .map(|f| &f.detection)
+            .filter(|d| d.kind == DetectorKind::Email)
+            .collect();
+        assert_eq!(emails_found.len(), 500);
+        let (_, alone) = scan(EnabledKinds::only(&[DetectorKind::Email]), &text);
+        let alone: Vec<&Detection> = alone.iter().map(|f| &f.detection).collect();
+        assert_eq!(emails_found, alone);
+        assert!(!state.capped[DetectorKind::Email.index()]);
+    }
+
+    #[test]
+    fn given_exactly_the_cap_when_scanned_then_the_kind_is_not_capped() {
+        let enabled = EnabledKinds::only(&[DetectorKind::Email]);
+        let (state, found) = scan(enabled, &emails(CAP));
+        assert_eq!(found.len(), CAP);
+        assert!(state.capped_kinds().is_empty());
+        // and the next match is the one that shows the cap
+        let (state, found) = scan(enabled, &emails(CAP + 1));
+        assert_eq!(found.len(), CAP);
+        assert_eq!(state.capped_kinds(), vec![DetectorKind::Email]);
+    }
+
+    #[test]
+    fn given_a_chunk_scanner_with_contexts_when_a_kind_is_capped_then_its_match_past_the_cap_is_kept_suppressed(
+    ) {
+        let enabled = EnabledKinds::only(&[DetectorKind::UsSsn]);
+        let text = ssns(CAP + 50);
+        let mut state = ScanState::default();
+        let mut found = Vec::new();
+        advance(
+            enabled,
+            &mut state,
+            text.as_bytes(),
+            0,
+            true,
+            true,
+            &mut found,
+        );
+        assert_eq!(found.len(), CAP + 1);
+        assert_eq!(found.iter().filter(|f| f.suppressed).count(), 1);
+    }
+}
