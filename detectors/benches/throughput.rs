@@ -19,12 +19,13 @@
 //! - `detectors_dense/naive_regex/objects_64k`: the baseline over the 64 KiB objects.
 //!
 //! Before criterion runs, the ripgrep comparison: when `rg` is found (`QRIE_RG`, else `rg` on
-//! `PATH`; `make bench` installs it when missing), each corpus is written 16 times over to one
-//! file under the target directory and `rg -j1 --count-matches` with
-//! [`qrie_detectors::naive::combined_pattern`] is timed over it (median of 5 runs after a warm-up
-//! run, process start and reading from the page cache included), against the detectors over
-//! the same bytes in memory (median of 5 runs of 16 passes). Without `rg` the comparison is
-//! skipped with a note.
+//! `PATH`; `make bench` finds or installs it with `scripts/ensure_ripgrep.sh`), each corpus is
+//! written 16 times over to one file under the target directory and `rg -j1 --count-matches`
+//! with [`qrie_detectors::naive::combined_pattern`] is timed over it (median of 5 runs after a
+//! warm-up run, process start and reading from the page cache included), against the
+//! detectors over the same bytes in memory (median of 5 runs of 16 passes; the dense corpus as
+//! its 64 KiB objects, every candidate validated). Without `rg` the comparison is skipped with
+//! a note.
 //!
 //! Run: `cargo bench -p qrie-detectors --bench throughput` (or `make bench`).
 
@@ -89,6 +90,7 @@ fn gb_per_s(bytes: usize, time: Duration) -> f64 {
 /// The `rg` to compare with: `QRIE_RG`, else `rg` on `PATH`, if it runs.
 fn find_ripgrep() -> Option<PathBuf> {
     let candidate = std::env::var_os("QRIE_RG")
+        .filter(|path| !path.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("rg"));
     let runs = Command::new(&candidate)
