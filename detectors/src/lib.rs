@@ -102,7 +102,8 @@ impl Detectors {
     /// Like [`Detectors::scan`], also telling which kinds hit the per-object cap.
     pub fn scan_report(&self, bytes: &[u8]) -> ScanReport {
         let mut state = ScanState::default();
-        let mut found = Vec::new();
+        // Room for a detection every 512 bytes without regrowing, whatever the object's size.
+        let mut found = Vec::with_capacity((bytes.len() / 512).min(1_024));
         advance(self.enabled, &mut state, bytes, 0, true, false, &mut found);
         ScanReport {
             detections: found.into_iter().map(|f| f.detection).collect(),

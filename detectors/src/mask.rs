@@ -87,12 +87,38 @@ impl Masked {
     }
 
     fn into_string(self) -> String {
-        String::from_utf8_lossy(&self.bytes[..self.length]).into_owned()
+        let bytes = &self.bytes[..self.length];
+        match std::str::from_utf8(bytes) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        }
     }
 }
 
 /// `jane.doe@example.co.uk` becomes `j***@e***.uk`.
 fn mask_email(raw: &[u8]) -> String {
+    if raw.is_ascii() {
+        // Every detected address: the same result without going through `str`.
+        let Some(at) = raw.iter().position(|&b| b == b'@') else {
+            return "***@***".to_string();
+        };
+        let (local, domain) = (&raw[..at], &raw[at + 1..]);
+        let tld = domain.rsplit(|&b| b == b'.').next().unwrap_or(&[]);
+        let mut masked = Masked::new();
+        masked.push(&[local.first().copied().unwrap_or(b'*')]);
+        masked.push(b"***@");
+        masked.push(&[domain.first().copied().unwrap_or(b'*')]);
+        masked.push(b"***.");
+        if tld.len() <= 48 {
+            masked.push(tld);
+            return masked.into_string();
+        }
+    }
+    mask_email_text(raw)
+}
+
+/// [`mask_email`] on any bytes, through lossy UTF-8.
+fn mask_email_text(raw: &[u8]) -> String {
     // Detected addresses are ASCII; the lossy conversion is only for other callers.
     let text = match std::str::from_utf8(raw) {
         Ok(text) => std::borrow::Cow::Borrowed(text),

@@ -101,7 +101,12 @@ pub(crate) fn for_each_candidate(
         let ahead = |field: fn(&BlockMasks) -> u64, by: u32| -> u64 { (wide(field) >> by) as u64 };
         let digit = current.digit;
         let glued_before = (digit << 1) | previous_digit | (current.word << 1) | previous_word;
-        let numbers = digit & !glued_before & number_shapes(&wide);
+        let starts = digit & !glued_before;
+        let numbers = if starts == 0 {
+            0
+        } else {
+            starts & number_shapes(&wide)
+        };
         let keys = current.upper_a & ahead(|m| m.upper_a, 3);
         let secrets = current.letter_e
             & ahead(|m| m.letter_c, 1)

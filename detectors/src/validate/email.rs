@@ -19,22 +19,38 @@ const FILE_EXTENSIONS: [&[u8]; 34] = [
     b"dll", b"jar", b"mp3", b"mp4", b"mov", b"woff", b"woff2", b"ttf", b"csv", b"yaml", b"yml",
 ];
 
-fn is_local_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'%' | b'+' | b'-')
-}
+const LOCAL: u8 = 1;
+const DOMAIN: u8 = 2;
 
-fn is_domain_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-')
+/// Byte classes: [`LOCAL`] for `[A-Za-z0-9._%+-]`, [`DOMAIN`] for `[A-Za-z0-9.-]`.
+const CLASSES: [u8; 256] = {
+    let mut classes = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let alphanumeric = b.is_ascii_alphanumeric();
+        if alphanumeric || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-') {
+            classes[i] |= LOCAL;
+        }
+        if alphanumeric || matches!(b, b'.' | b'-') {
+            classes[i] |= DOMAIN;
+        }
+        i += 1;
+    }
+    classes
+};
+
+fn is(byte: u8, class: u8) -> bool {
+    CLASSES[usize::from(byte)] & class != 0
 }
 
 /// The address around the `@` at `at`.
 pub(crate) fn email_at(window: &Window<'_>, at: usize) -> Option<Span> {
-    // Local part, scanning backwards.
-    let mut start = at;
-    while start > 0
-        && at - start < MAX_LOCAL + 1
-        && window.get(start - 1).is_some_and(is_local_byte)
-    {
+    let bytes = window.bytes;
+    // Local part, scanning backwards (one byte more than the longest allowed, to reject it).
+    let floor = at.saturating_sub(MAX_LOCAL + 1);
+    let mut start = at.min(bytes.len());
+    while start > floor && is(bytes[start - 1], LOCAL) {
         start -= 1;
     }
     let local = window.slice(start, at);
@@ -49,7 +65,7 @@ pub(crate) fn email_at(window: &Window<'_>, at: usize) -> Option<Span> {
     }
     // Domain, scanning forwards; a trailing dot or hyphen ends a sentence, not the domain.
     let mut end = at + 1;
-    while end - at <= MAX_DOMAIN + 1 && window.get(end).is_some_and(is_domain_byte) {
+    while end - at <= MAX_DOMAIN + 1 && end < bytes.len() && is(bytes[end], DOMAIN) {
         end += 1;
     }
     if end - at > MAX_DOMAIN + 1 {
