@@ -12,7 +12,8 @@ use crate::kind::DetectorKind;
 const MAX_LOCAL: usize = 64;
 const MAX_DOMAIN: usize = 253;
 
-/// Last labels that are file extensions far more often than top-level domains.
+/// Last labels that are file extensions far more often than top-level domains (none longer
+/// than five letters: `is_valid_domain` relies on it, a test checks it).
 const FILE_EXTENSIONS: [&[u8]; 34] = [
     b"png", b"jpg", b"jpeg", b"gif", b"svg", b"webp", b"bmp", b"ico", b"tif", b"tiff", b"pdf",
     b"css", b"js", b"mjs", b"json", b"txt", b"html", b"htm", b"xml", b"zip", b"gz", b"tar", b"exe",
@@ -104,10 +105,12 @@ fn is_valid_domain(domain: &[u8]) -> bool {
     }
     let tld_shape = ((2..=24).contains(&tld.len()) && tld.iter().all(u8::is_ascii_alphabetic))
         || (tld.len() > 4 && tld[..4].eq_ignore_ascii_case(b"xn--"));
+    // No file extension in the list is longer than five letters.
     tld_shape
-        && !FILE_EXTENSIONS
-            .iter()
-            .any(|extension| extension.eq_ignore_ascii_case(tld))
+        && (tld.len() > 5
+            || !FILE_EXTENSIONS
+                .iter()
+                .any(|extension| extension.eq_ignore_ascii_case(tld)))
 }
 
 #[cfg(test)]
@@ -138,6 +141,11 @@ mod tests {
             find("user@xn--bcher-kva.xn--p1ai"),
             Some("user@xn--bcher-kva.xn--p1ai")
         );
+    }
+
+    #[test]
+    fn given_the_file_extension_list_when_measured_then_no_entry_is_longer_than_five() {
+        assert!(FILE_EXTENSIONS.iter().all(|extension| extension.len() <= 5));
     }
 
     #[test]

@@ -52,12 +52,11 @@ impl<'a> Window<'a> {
 
     /// Number of ASCII digits starting at `index`, counting at most `cap`.
     pub fn digit_run(&self, index: usize, cap: usize) -> usize {
-        self.bytes
-            .iter()
-            .skip(index)
-            .take(cap)
-            .take_while(|b| b.is_ascii_digit())
-            .count()
+        let from = self.bytes.get(index..).unwrap_or(&[]);
+        let run = &from[..from.len().min(cap)];
+        run.iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(run.len())
     }
 
     pub fn slice(&self, start: usize, end: usize) -> &'a [u8] {
@@ -195,7 +194,9 @@ pub(crate) fn shannon_entropy(bytes: &[u8]) -> f64 {
 
 /// Whether every byte is the same (e.g. `0000000000`), which is never a real value.
 pub(crate) fn all_same(bytes: &[u8]) -> bool {
-    bytes.windows(2).all(|pair| pair[0] == pair[1])
+    bytes
+        .first()
+        .is_none_or(|&first| bytes.iter().all(|&b| b == first))
 }
 
 /// Checks shared by every number-shaped detector: nothing that makes the number part of a
