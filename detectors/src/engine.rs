@@ -4,8 +4,9 @@
 //! each, with precedence SSN > card > phone for numbers. Every match starts at or after the end
 //! of the previous one (the cursor), so results come out sorted and non-overlapping without a
 //! second pass. All decisions at a candidate depend only on the bytes within
-//! [`LOOKBEHIND`]/[`LOOKAHEAD`] of it and on the cursor, which is why a chunked scan that keeps
-//! that much overlap and resumes from the same cursor reports exactly what a one-shot scan does.
+//! [`LOOKBEHIND`]/[`LOOKAHEAD`] of it, on the cursor and on which kinds are already capped
+//! (capped kinds are no longer validated), which is why a chunked scan that keeps that much
+//! overlap and resumes from the same state reports exactly what a one-shot scan does.
 
 use crate::kind::{Detection, DetectorKind};
 use crate::mask::mask_value;
