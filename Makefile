@@ -58,8 +58,10 @@ invoke: build-dev
 	@test -n "$$AWS_ENDPOINT_URL" || echo "note: AWS_ENDPOINT_URL is not set: this talks to real AWS" >&2
 	$(PYTHON) scripts/lambda_invoke.py $(CARGO_TARGET_DIR)/debug/$(FN) $(EVENT)
 
+# The detectors bench compares with ripgrep (scripts/ensure_ripgrep.sh finds or installs it;
+# without it the comparison is skipped with a note and the rest runs).
 bench: $(VENV_STAMP) build-dev
-	cargo bench --workspace
+	QRIE_RG="$$(scripts/ensure_ripgrep.sh || true)" cargo bench --workspace
 	$(VENV)/bin/python scripts/bench_e2e.py
 	$(VENV)/bin/python scripts/bench_account.py --scale 10000
 	cargo test -p qrie-tests --test integration -- --ignored --nocapture events_per_second

@@ -1,227 +1,236 @@
-//! Detector throughput on one core over a realistic mixed text corpus.
+//! Detector throughput on one core over two generated corpora, sparse and dense (both
+//! described in `corpus/mod.rs`), and the ratio to ripgrep running one combined regex over the
+//! same bytes in the same run.
 //!
-//! The corpus (about 4 MiB) is generated deterministically at start: application log lines,
-//! CSV rows, JSON records and prose, with a sparse density of real matches (about one per
-//! 3 KiB) and as many decoys (Luhn-invalid numbers, invalid SSN areas, IAM entity IDs, hex
-//! digests, `logo@2x.png`). Variants measured in the same run:
+//! Variants measured (criterion):
 //!
-//! - `prefiltered/all`: `Detectors::new().scan` (SIMD prefilter, then validation);
-//! - `prefiltered/chunked_64k`: the same through `ChunkScanner` in 64 KiB chunks;
-//! - `prefiltered/chunked_64k_context_40`: the same with a masked context of 40 bytes either
-//!   side of each detection, as the object scanner runs it;
-//! - `naive_regex/all`: one regex per detector, each over the whole text, then validation.
+//! - `detectors/prefiltered/all`: sparse corpus, `Detectors::new().scan` (SIMD prefilter, then
+//!   validation);
+//! - `detectors/prefiltered/chunked_64k`: the same through `ChunkScanner` in 64 KiB chunks;
+//! - `detectors/prefiltered/chunked_64k_context_40`: the same with a masked context of 40 bytes
+//!   either side of each detection, as the object scanner runs it;
+//! - `detectors/naive_regex/all`: one regex per detector, each over the whole text, then
+//!   validation;
+//! - `detectors_dense/objects_64k`: the dense corpus as 64 objects of about 64 KiB (cut at line
+//!   ends), each scanned on its own: no kind reaches its cap, so every candidate is validated;
+//! - `detectors_dense/chunked_64k_objects_64k`: the same objects through `ChunkScanner`;
+//! - `detectors_dense/one_object`: the dense corpus as one object: every kind but the AWS keys
+//!   reaches its cap early, after which the capped kinds are no longer validated;
+//! - `detectors_dense/naive_regex/objects_64k`: the baseline over the 64 KiB objects.
 //!
-//! Run: `cargo bench -p qrie-detectors --bench throughput`.
+//! Before criterion runs, the ripgrep comparison: when `rg` is found (`QRIE_RG`, else `rg` on
+//! `PATH`; `make bench` finds or installs it with `scripts/ensure_ripgrep.sh`), each corpus is
+//! written 16 times over to one file under the target directory and `rg -j1 --count-matches`
+//! with [`qrie_detectors::naive::combined_pattern`] is timed over it (median of 5 runs after a
+//! warm-up run, process start and reading from the page cache included), against the
+//! detectors over the same bytes in memory (median of 5 runs of 16 passes; the dense corpus as
+//! its 64 KiB objects, every candidate validated). Without `rg` the comparison is skipped with
+//! a note.
+//!
+//! Run: `cargo bench -p qrie-detectors --bench throughput` (or `make bench`).
+
+mod corpus;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use qrie_detectors::naive::NaiveRegexScanner;
-use qrie_detectors::Detectors;
+use qrie_detectors::naive::{combined_pattern, NaiveRegexScanner};
+use qrie_detectors::{DetectorKind, Detectors};
 
-/// Corpus size target in bytes.
-const CORPUS_BYTES: usize = 4 * 1024 * 1024;
+/// Size of the objects the dense corpus is cut into for the uncapped variants.
+const OBJECT_BYTES: usize = 64 * 1024;
+/// How many copies of a corpus ripgrep reads, so that its process start is a small share.
+const RIPGREP_COPIES: usize = 16;
+const TIMED_RUNS: usize = 5;
 
-/// Small deterministic generator (xorshift64*), so every run scans the same bytes.
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-
-    fn digits(&mut self, count: usize) -> String {
-        (0..count)
-            .map(|_| char::from(b'0' + self.below(10) as u8))
-            .collect()
-    }
-
-    fn hex(&mut self, count: usize) -> String {
-        (0..count)
-            .map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize]))
-            .collect()
-    }
-}
-
-const WORDS: [&str; 24] = [
-    "the",
-    "account",
-    "request",
-    "service",
-    "latency",
-    "customer",
-    "order",
-    "shipped",
-    "invoice",
-    "region",
-    "bucket",
-    "policy",
-    "review",
-    "quarterly",
-    "report",
-    "team",
-    "meeting",
-    "network",
-    "résumé",
-    "café",
-    "delivery",
-    "support",
-    "billing",
-    "update",
-];
-const NAMES: [&str; 8] = [
-    "Jane Doe",
-    "John Smith",
-    "Åsa Laine",
-    "Carlos Núñez",
-    "Mei Chen",
-    "Olu Adeyemi",
-    "Priya Patel",
-    "Luca Rossi",
-];
-const CITIES: [&str; 6] = ["Seattle", "Zürich", "São Paulo", "Lyon", "Osaka", "Austin"];
-
-/// A real match (about half) or a decoy, as it would appear inside a record.
-fn sensitive_or_decoy(random: &mut Random) -> String {
-    match random.below(14) {
-        0 => "ssn 536-22-1987".to_string(),
-        1 => "card 4539 1488 0343 6467".to_string(),
-        2 => "cc=5425233430109903".to_string(),
-        3 => "phone (415) 555-0132".to_string(),
-        4 => "email jane.doe@example.com".to_string(),
-        5 => "aws_access_key_id=AKIAZ7VRSQ5TJN2K4LMB aws_secret_access_key=Zk3xQ9vW2mN7pL4rT8yB1cD6fG0hJ5kM9nP2qR7s".to_string(),
-        6 => "call 202-555-0178".to_string(),
-        7 => "id 000-12-3456".to_string(),
-        8 => format!("ref {}", random.digits(16)),
-        9 => "principal AIDAZ7VRSQ5TJN2K4LMB".to_string(),
-        10 => format!("sha1 {}", random.hex(40)),
-        11 => "img logo@2x.png".to_string(),
-        12 => "key AKIAIOSFODNN7EXAMPLE".to_string(),
-        _ => format!("order {}", random.digits(10)),
-    }
-}
-
-fn log_line(random: &mut Random, out: &mut String) {
-    out.push_str(&format!(
-        "2024-{:02}-{:02}T{:02}:{:02}:{:02}.{}Z INFO [{}] request_id={}-{}-{}-{}-{} ip=10.{}.{}.{} method=GET path=/api/v1/{}/{} status={} bytes={} latency_ms={} ua=\"Mozilla/5.0 (X11; Linux x86_64)\"\n",
-        random.below(12) + 1,
-        random.below(28) + 1,
-        random.below(24),
-        random.below(60),
-        random.below(60),
-        random.digits(3),
-        random.pick(&["api", "worker", "auth"]),
-        random.hex(8),
-        random.hex(4),
-        random.hex(4),
-        random.hex(4),
-        random.hex(12),
-        random.below(256),
-        random.below(256),
-        random.below(256),
-        random.pick(&WORDS),
-        random.below(100_000),
-        random.pick(&["200", "200", "204", "304", "404", "500"]),
-        random.below(1_000_000),
-        random.below(2_000),
-    ));
-}
-
-fn csv_row(random: &mut Random, out: &mut String) {
-    out.push_str(&format!(
-        "{},{},{},{}.{:02},2023-{:02}-{:02},{},{}\n",
-        random.below(10_000_000),
-        random.pick(&NAMES),
-        random.pick(&CITIES),
-        random.below(10_000),
-        random.below(100),
-        random.below(12) + 1,
-        random.below(28) + 1,
-        random.digits(5),
-        random.pick(&WORDS),
-    ));
-}
-
-fn json_record(random: &mut Random, out: &mut String) {
-    out.push_str(&format!(
-        "{{\"eventTime\":\"2024-03-{:02}T10:{:02}:00Z\",\"eventName\":\"{}\",\"awsRegion\":\"us-east-1\",\"sourceIPAddress\":\"192.0.2.{}\",\"userIdentity\":{{\"accountId\":\"{}\",\"arn\":\"arn:aws:iam::{}:user/{}\"}},\"requestID\":\"{}\"}}\n",
-        random.below(28) + 1,
-        random.below(60),
-        random.pick(&["GetObject", "PutObject", "ListBuckets", "AssumeRole"]),
-        random.below(256),
-        random.digits(12),
-        random.digits(12),
-        random.pick(&WORDS),
-        random.hex(32),
-    ));
-}
-
-fn prose(random: &mut Random, out: &mut String) {
-    let words = 40 + random.below(60);
-    for i in 0..words {
-        if i > 0 {
-            out.push(' ');
+/// `bytes` cut into pieces of about `size` bytes, each ending at a line end.
+fn objects(bytes: &[u8], size: usize) -> Vec<&[u8]> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    while start < bytes.len() {
+        let mut end = (start + size).min(bytes.len());
+        while end < bytes.len() && bytes[end - 1] != b'\n' {
+            end += 1;
         }
-        out.push_str(random.pick(&WORDS));
+        pieces.push(&bytes[start..end]);
+        start = end;
     }
-    out.push_str(".\n");
+    pieces
 }
 
-/// The deterministic mixed corpus; see the module documentation.
-fn build_corpus() -> Vec<u8> {
-    let mut random = Random(0x9E37_79B9_7F4A_7C15);
-    let mut out = String::with_capacity(CORPUS_BYTES + 4096);
-    let mut next_sensitive = 0usize;
-    while out.len() < CORPUS_BYTES {
-        match random.below(4) {
-            0 => log_line(&mut random, &mut out),
-            1 => csv_row(&mut random, &mut out),
-            2 => json_record(&mut random, &mut out),
-            _ => prose(&mut random, &mut out),
-        }
-        if out.len() >= next_sensitive {
-            out.push_str(&sensitive_or_decoy(&mut random));
-            out.push('\n');
-            next_sensitive = out.len() + 1_024 + random.below(2_048) as usize;
+fn scan_objects(detectors: &Detectors, pieces: &[&[u8]]) -> usize {
+    pieces.iter().map(|piece| detectors.scan(piece).len()).sum()
+}
+
+fn per_kind(detectors: &Detectors, pieces: &[&[u8]]) -> String {
+    let mut counts = [0usize; 6];
+    for piece in pieces {
+        for detection in detectors.scan(piece) {
+            counts[detection.kind.index()] += 1;
         }
     }
-    out.into_bytes()
+    DetectorKind::ALL
+        .iter()
+        .map(|kind| format!("{kind} {}", counts[kind.index()]))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn gb_per_s(bytes: usize, time: Duration) -> f64 {
+    bytes as f64 / time.as_secs_f64() / 1e9
+}
+
+/// The `rg` to compare with: `QRIE_RG`, else `rg` on `PATH`, if it runs.
+fn find_ripgrep() -> Option<PathBuf> {
+    let candidate = std::env::var_os("QRIE_RG")
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("rg"));
+    let runs = Command::new(&candidate)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    runs.then_some(candidate)
+}
+
+fn time_ripgrep(rg: &Path, file: &Path, pattern: &str) -> Option<(Duration, String)> {
+    let run = || {
+        let started = Instant::now();
+        let output = Command::new(rg)
+            .args(["--no-config", "-j1", "-a", "--count-matches", "-e", pattern])
+            .arg(file)
+            .output()
+            .ok()?;
+        let elapsed = started.elapsed();
+        // Exit 1 means no match, which is still a complete search.
+        matches!(output.status.code(), Some(0 | 1)).then(|| {
+            (
+                elapsed,
+                String::from_utf8_lossy(&output.stdout).trim().to_string(),
+            )
+        })
+    };
+    let (_, matches) = run()?;
+    let times = (0..TIMED_RUNS)
+        .map(|_| run().map(|(time, _)| time))
+        .collect::<Option<Vec<_>>>()?;
+    Some((median(times), matches))
+}
+
+fn time_detectors(scan: impl Fn() -> usize) -> Duration {
+    black_box(scan());
+    let times = (0..TIMED_RUNS)
+        .map(|_| {
+            let started = Instant::now();
+            for _ in 0..RIPGREP_COPIES {
+                black_box(scan());
+            }
+            started.elapsed()
+        })
+        .collect();
+    median(times)
+}
+
+/// Prints the detectors / ripgrep ratio for one corpus; see the module documentation.
+fn compare_with_ripgrep(rg: &Path, name: &str, bytes: &[u8], scan: impl Fn() -> usize) {
+    let directory = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"))
+        .join("qrie-bench");
+    let file = directory.join(format!("{name}_x{RIPGREP_COPIES}.txt"));
+    let written = std::fs::create_dir_all(&directory)
+        .and_then(|()| std::fs::write(&file, bytes.repeat(RIPGREP_COPIES)));
+    if let Err(error) = written {
+        eprintln!(
+            "ripgrep comparison skipped: cannot write {}: {error}",
+            file.display()
+        );
+        return;
+    }
+    let total = bytes.len() * RIPGREP_COPIES;
+    let Some((rg_time, rg_matches)) = time_ripgrep(rg, &file, &combined_pattern()) else {
+        eprintln!(
+            "ripgrep comparison skipped: {} failed on {}",
+            rg.display(),
+            file.display()
+        );
+        return;
+    };
+    let detectors_time = time_detectors(&scan);
+    let detections = scan() * RIPGREP_COPIES;
+    eprintln!(
+        "ripgrep comparison, {name} ({total} bytes): detectors {:.2} GB/s ({detections} detections), ripgrep combined regex {:.2} GB/s ({rg_matches} matches), ratio detectors/ripgrep {:.2}",
+        gb_per_s(total, detectors_time),
+        gb_per_s(total, rg_time),
+        rg_time.as_secs_f64() / detectors_time.as_secs_f64(),
+    );
+    // The file is a generated copy of the corpus; leaving it would only take space.
+    let _ = std::fs::remove_file(&file);
 }
 
 fn throughput(c: &mut Criterion) {
-    let corpus = build_corpus();
+    let sparse = corpus::sparse();
+    let dense = corpus::dense();
+    let dense_objects = objects(&dense, OBJECT_BYTES);
     let detectors = Detectors::new();
     let naive = match NaiveRegexScanner::new() {
         Ok(naive) => naive,
         Err(error) => panic!("baseline patterns must compile: {error}"),
     };
-    let found = detectors.scan(&corpus).len();
-    let naive_found = naive.scan(&corpus).len();
     eprintln!(
-        "corpus: {} bytes, {found} detections (naive baseline: {naive_found})",
-        corpus.len()
+        "sparse corpus: {} bytes, {} detections (naive baseline: {}); {}",
+        sparse.len(),
+        detectors.scan(&sparse).len(),
+        naive.scan(&sparse).len(),
+        per_kind(&detectors, &[&sparse]),
+    );
+    let capped_objects = dense_objects
+        .iter()
+        .filter(|piece| !detectors.scan_report(piece).capped.is_empty())
+        .count();
+    assert_eq!(capped_objects, 0, "no 64 KiB dense object may reach a cap");
+    let whole = detectors.scan_report(&dense);
+    eprintln!(
+        "dense corpus: {} bytes, {} lines; as {} objects of ~64 KiB: {} detections ({}); as one object: {} detections, capped {:?}",
+        dense.len(),
+        dense.iter().filter(|&&b| b == b'\n').count(),
+        dense_objects.len(),
+        scan_objects(&detectors, &dense_objects),
+        per_kind(&detectors, &dense_objects),
+        whole.detections.len(),
+        whole.capped,
     );
 
+    match find_ripgrep() {
+        Some(rg) => {
+            compare_with_ripgrep(&rg, "sparse", &sparse, || detectors.scan(&sparse).len());
+            compare_with_ripgrep(&rg, "dense", &dense, || {
+                scan_objects(&detectors, &dense_objects)
+            });
+        }
+        None => eprintln!(
+            "ripgrep comparison skipped: no rg (set QRIE_RG or put rg on PATH; make bench installs it)"
+        ),
+    }
+
     let mut group = c.benchmark_group("detectors");
-    group.throughput(Throughput::Bytes(corpus.len() as u64));
+    group.throughput(Throughput::Bytes(sparse.len() as u64));
     group.sample_size(20);
     group.bench_function("prefiltered/all", |b| {
-        b.iter(|| detectors.scan(black_box(&corpus)))
+        b.iter(|| detectors.scan(black_box(&sparse)))
     });
     group.bench_function("prefiltered/chunked_64k", |b| {
         b.iter(|| {
             let mut scanner = detectors.chunk_scanner();
             let mut count = 0;
-            for chunk in black_box(&corpus).chunks(64 * 1024) {
+            for chunk in black_box(&sparse).chunks(64 * 1024) {
                 count += scanner.push(chunk).len();
             }
             count + scanner.finish().len()
@@ -231,7 +240,7 @@ fn throughput(c: &mut Criterion) {
         b.iter(|| {
             let mut scanner = detectors.chunk_scanner_with_context(40);
             let mut bytes = 0;
-            for chunk in black_box(&corpus).chunks(64 * 1024) {
+            for chunk in black_box(&sparse).chunks(64 * 1024) {
                 bytes += scanner
                     .push_with_context(chunk)
                     .iter()
@@ -247,7 +256,38 @@ fn throughput(c: &mut Criterion) {
         })
     });
     group.bench_function("naive_regex/all", |b| {
-        b.iter(|| naive.scan(black_box(&corpus)))
+        b.iter(|| naive.scan(black_box(&sparse)))
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("detectors_dense");
+    group.throughput(Throughput::Bytes(dense.len() as u64));
+    group.sample_size(20);
+    group.bench_function("objects_64k", |b| {
+        b.iter(|| scan_objects(&detectors, black_box(&dense_objects)))
+    });
+    group.bench_function("chunked_64k_objects_64k", |b| {
+        b.iter(|| {
+            black_box(&dense_objects)
+                .iter()
+                .map(|piece| {
+                    let mut scanner = detectors.chunk_scanner();
+                    let pushed = scanner.push(piece).len();
+                    pushed + scanner.finish().len()
+                })
+                .sum::<usize>()
+        })
+    });
+    group.bench_function("one_object", |b| {
+        b.iter(|| detectors.scan(black_box(&dense)))
+    });
+    group.bench_function("naive_regex/objects_64k", |b| {
+        b.iter(|| {
+            black_box(&dense_objects)
+                .iter()
+                .map(|piece| naive.scan(piece).len())
+                .sum::<usize>()
+        })
     });
     group.finish();
 }

@@ -54,7 +54,11 @@ pub struct ScanReport {
     /// Detections sorted by offset, non-overlapping, at most
     /// [`MAX_DETECTIONS_PER_KIND`] per kind.
     pub detections: Vec<Detection>,
-    /// Kinds that had more matches than the cap; their extra matches were dropped.
+    /// Kinds that had more matches than the cap; their extra matches were dropped. Once a
+    /// kind is known to be capped (its first match past the cap), the rest of the object is
+    /// scanned as if that kind were switched off (see [`Detectors::with_kinds`]): nothing
+    /// more of it could be reported, so it is no longer validated, and the scan ends once
+    /// every enabled kind is capped. The detections of the kinds not capped are all reported.
     pub capped: Vec<DetectorKind>,
 }
 
@@ -98,14 +102,11 @@ impl Detectors {
     /// Like [`Detectors::scan`], also telling which kinds hit the per-object cap.
     pub fn scan_report(&self, bytes: &[u8]) -> ScanReport {
         let mut state = ScanState::default();
-        let mut found = Vec::new();
-        advance(self.enabled, &mut state, bytes, 0, true, &mut found);
+        // Room for a detection every 512 bytes without regrowing, whatever the object's size.
+        let mut found = Vec::with_capacity((bytes.len() / 512).min(1_024));
+        advance(self.enabled, &mut state, bytes, 0, true, false, &mut found);
         ScanReport {
-            detections: found
-                .into_iter()
-                .filter(|f| !f.suppressed)
-                .map(|f| f.detection)
-                .collect(),
+            detections: found.into_iter().map(|f| f.detection).collect(),
             capped: state.capped_kinds(),
         }
     }

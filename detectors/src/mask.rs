@@ -13,39 +13,130 @@ pub const MASKED_SECRET_KEY: &str = "****************************************";
 /// Masks `raw`, the exact matched bytes of a detection of `kind`.
 pub fn mask_value(kind: DetectorKind, raw: &[u8]) -> String {
     match kind {
-        DetectorKind::UsSsn => format!("***-**-{}", last_digits(raw, 4)),
+        DetectorKind::UsSsn => masked_last_digits(b"***-**-", raw),
         DetectorKind::CreditCard => {
             let digit_count = raw.iter().filter(|b| b.is_ascii_digit()).count();
-            let mut masked = "*".repeat(digit_count.saturating_sub(4));
-            masked.push_str(&last_digits(raw, 4));
-            masked
+            let mut masked = Masked::new();
+            masked.stars(digit_count.saturating_sub(4));
+            masked.last_digits(raw, 4);
+            masked.into_string()
         }
-        DetectorKind::UsPhone => format!("***-***-{}", last_digits(raw, 4)),
+        DetectorKind::UsPhone => masked_last_digits(b"***-***-", raw),
         DetectorKind::AwsAccessKeyId => {
-            let prefix: String = raw.iter().take(4).map(|&b| char::from(b)).collect();
-            format!("{prefix}{}", "*".repeat(raw.len().saturating_sub(4)))
+            let mut masked = Masked::new();
+            masked.push(&raw[..raw.len().min(4)]);
+            masked.stars(raw.len().saturating_sub(4));
+            masked.into_string()
         }
         DetectorKind::AwsSecretAccessKey => MASKED_SECRET_KEY.to_string(),
         DetectorKind::Email => mask_email(raw),
     }
 }
 
-fn last_digits(raw: &[u8], count: usize) -> String {
-    let digits: Vec<u8> = raw.iter().copied().filter(u8::is_ascii_digit).collect();
-    let from = digits.len().saturating_sub(count);
-    digits[from..].iter().map(|&b| char::from(b)).collect()
+/// `prefix` followed by the last four digits of `raw`.
+fn masked_last_digits(prefix: &[u8], raw: &[u8]) -> String {
+    let mut masked = Masked::new();
+    masked.push(prefix);
+    masked.last_digits(raw, 4);
+    masked.into_string()
+}
+
+/// A masked value built on the stack, then allocated once at its final length.
+struct Masked {
+    bytes: [u8; 64],
+    length: usize,
+}
+
+impl Masked {
+    fn new() -> Self {
+        Masked {
+            bytes: [0; 64],
+            length: 0,
+        }
+    }
+
+    /// Appends `text`, as much of it as fits (masked values are far shorter than 64 bytes).
+    fn push(&mut self, text: &[u8]) {
+        let room = self.bytes.len() - self.length;
+        let text = &text[..text.len().min(room)];
+        self.bytes[self.length..self.length + text.len()].copy_from_slice(text);
+        self.length += text.len();
+    }
+
+    fn stars(&mut self, count: usize) {
+        let count = count.min(self.bytes.len() - self.length);
+        self.bytes[self.length..self.length + count].fill(b'*');
+        self.length += count;
+    }
+
+    /// Appends the last `count` ASCII digits of `raw` (fewer if it has fewer), in order.
+    fn last_digits(&mut self, raw: &[u8], count: usize) {
+        let mut last = [0u8; 8];
+        let wanted = count.min(last.len());
+        let mut found = 0;
+        for &b in raw.iter().rev() {
+            if found == wanted {
+                break;
+            }
+            if b.is_ascii_digit() {
+                found += 1;
+                last[wanted - found] = b;
+            }
+        }
+        self.push(&last[wanted - found..wanted]);
+    }
+
+    fn into_string(self) -> String {
+        let bytes = &self.bytes[..self.length];
+        match std::str::from_utf8(bytes) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        }
+    }
 }
 
 /// `jane.doe@example.co.uk` becomes `j***@e***.uk`.
 fn mask_email(raw: &[u8]) -> String {
-    let text = String::from_utf8_lossy(raw);
+    if raw.is_ascii() {
+        // Every detected address: the same result without going through `str`.
+        let Some(at) = raw.iter().position(|&b| b == b'@') else {
+            return "***@***".to_string();
+        };
+        let (local, domain) = (&raw[..at], &raw[at + 1..]);
+        let tld = domain.rsplit(|&b| b == b'.').next().unwrap_or(&[]);
+        let mut masked = Masked::new();
+        masked.push(&[local.first().copied().unwrap_or(b'*')]);
+        masked.push(b"***@");
+        masked.push(&[domain.first().copied().unwrap_or(b'*')]);
+        masked.push(b"***.");
+        if tld.len() <= 48 {
+            masked.push(tld);
+            return masked.into_string();
+        }
+    }
+    mask_email_text(raw)
+}
+
+/// [`mask_email`] on any bytes, through lossy UTF-8.
+fn mask_email_text(raw: &[u8]) -> String {
+    // Detected addresses are ASCII; the lossy conversion is only for other callers.
+    let text = match std::str::from_utf8(raw) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(raw),
+    };
     let Some((local, domain)) = text.split_once('@') else {
         return "***@***".to_string();
     };
     let first_local = local.chars().next().unwrap_or('*');
     let first_domain = domain.chars().next().unwrap_or('*');
     let tld = domain.rsplit('.').next().unwrap_or("");
-    format!("{first_local}***@{first_domain}***.{tld}")
+    let mut masked = String::with_capacity(tld.len() + 16);
+    masked.push(first_local);
+    masked.push_str("***@");
+    masked.push(first_domain);
+    masked.push_str("***.");
+    masked.push_str(tld);
+    masked
 }
 
 #[cfg(test)]

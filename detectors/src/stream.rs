@@ -112,6 +112,7 @@ impl ChunkScanner {
             &self.buffer,
             self.buffer_offset,
             is_final,
+            self.context_radius.is_some(),
             &mut found,
         );
         self.pending.extend(found);

@@ -183,3 +183,64 @@ fn given_more_than_the_cap_when_scanned_once_then_capped_is_reported() {
     let few = Detectors::new().scan_report("ssn 536-22-1987\n".repeat(10).as_bytes());
     assert!(few.capped.is_empty());
 }
+
+#[test]
+fn given_kinds_capped_mid_object_when_scanned_in_chunks_then_the_result_is_the_one_shot_result() {
+    // given: SSNs past the cap early, emails and phones that never reach it, interleaved
+    let mut text = String::new();
+    for i in 0..1_500 {
+        text.push_str(&format!(
+            "row {i} ssn {:03}-{:02}-{:04}\n",
+            100 + i % 500,
+            10 + i % 80,
+            1_000 + i
+        ));
+        if i % 3 == 0 {
+            text.push_str(&format!(
+                "mail user{i}@example.com call (415) 555-{:04}\n",
+                i
+            ));
+        }
+    }
+    let detectors = Detectors::new();
+    let whole = detectors.scan_report(text.as_bytes());
+    assert_eq!(whole.capped, vec![DetectorKind::UsSsn]);
+    assert_eq!(
+        whole
+            .detections
+            .iter()
+            .filter(|d| d.kind == DetectorKind::Email)
+            .count(),
+        500
+    );
+    // when / then: chunked, with and without contexts, whatever the chunk size
+    for chunk_size in [7, 1_000, 4_096, 65_536] {
+        let mut scanner = detectors.chunk_scanner();
+        let mut found = Vec::new();
+        for chunk in text.as_bytes().chunks(chunk_size) {
+            found.extend(scanner.push(chunk));
+        }
+        let report = scanner.finish_report();
+        found.extend(report.detections);
+        assert_eq!(found, whole.detections, "chunks of {chunk_size}");
+        assert_eq!(report.capped, whole.capped, "chunks of {chunk_size}");
+
+        let mut scanner = detectors.chunk_scanner_with_context(40);
+        let mut found = Vec::new();
+        for chunk in text.as_bytes().chunks(chunk_size) {
+            found.extend(
+                scanner
+                    .push_with_context(chunk)
+                    .into_iter()
+                    .map(|c| c.detection),
+            );
+        }
+        found.extend(
+            scanner
+                .finish_with_context()
+                .into_iter()
+                .map(|c| c.detection),
+        );
+        assert_eq!(found, whole.detections, "chunks of {chunk_size}, contexts");
+    }
+}

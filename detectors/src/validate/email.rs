@@ -12,29 +12,46 @@ use crate::kind::DetectorKind;
 const MAX_LOCAL: usize = 64;
 const MAX_DOMAIN: usize = 253;
 
-/// Last labels that are file extensions far more often than top-level domains.
+/// Last labels that are file extensions far more often than top-level domains (none longer
+/// than five letters: `is_valid_domain` relies on it, a test checks it).
 const FILE_EXTENSIONS: [&[u8]; 34] = [
     b"png", b"jpg", b"jpeg", b"gif", b"svg", b"webp", b"bmp", b"ico", b"tif", b"tiff", b"pdf",
     b"css", b"js", b"mjs", b"json", b"txt", b"html", b"htm", b"xml", b"zip", b"gz", b"tar", b"exe",
     b"dll", b"jar", b"mp3", b"mp4", b"mov", b"woff", b"woff2", b"ttf", b"csv", b"yaml", b"yml",
 ];
 
-fn is_local_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'%' | b'+' | b'-')
-}
+const LOCAL: u8 = 1;
+const DOMAIN: u8 = 2;
 
-fn is_domain_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-')
+/// Byte classes: [`LOCAL`] for `[A-Za-z0-9._%+-]`, [`DOMAIN`] for `[A-Za-z0-9.-]`.
+const CLASSES: [u8; 256] = {
+    let mut classes = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let alphanumeric = b.is_ascii_alphanumeric();
+        if alphanumeric || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-') {
+            classes[i] |= LOCAL;
+        }
+        if alphanumeric || matches!(b, b'.' | b'-') {
+            classes[i] |= DOMAIN;
+        }
+        i += 1;
+    }
+    classes
+};
+
+fn is(byte: u8, class: u8) -> bool {
+    CLASSES[usize::from(byte)] & class != 0
 }
 
 /// The address around the `@` at `at`.
 pub(crate) fn email_at(window: &Window<'_>, at: usize) -> Option<Span> {
-    // Local part, scanning backwards.
-    let mut start = at;
-    while start > 0
-        && at - start < MAX_LOCAL + 1
-        && window.get(start - 1).is_some_and(is_local_byte)
-    {
+    let bytes = window.bytes;
+    // Local part, scanning backwards (one byte more than the longest allowed, to reject it).
+    let floor = at.saturating_sub(MAX_LOCAL + 1);
+    let mut start = at.min(bytes.len());
+    while start > floor && is(bytes[start - 1], LOCAL) {
         start -= 1;
     }
     let local = window.slice(start, at);
@@ -49,7 +66,7 @@ pub(crate) fn email_at(window: &Window<'_>, at: usize) -> Option<Span> {
     }
     // Domain, scanning forwards; a trailing dot or hyphen ends a sentence, not the domain.
     let mut end = at + 1;
-    while end - at <= MAX_DOMAIN + 1 && window.get(end).is_some_and(is_domain_byte) {
+    while end - at <= MAX_DOMAIN + 1 && end < bytes.len() && is(bytes[end], DOMAIN) {
         end += 1;
     }
     if end - at > MAX_DOMAIN + 1 {
@@ -70,23 +87,30 @@ pub(crate) fn email_at(window: &Window<'_>, at: usize) -> Option<Span> {
 }
 
 fn is_valid_domain(domain: &[u8]) -> bool {
-    let labels: Vec<&[u8]> = domain.split(|&b| b == b'.').collect();
-    if labels.len() < 2 {
+    let mut labels = 0;
+    let mut tld: &[u8] = &[];
+    for label in domain.split(|&b| b == b'.') {
+        if label.is_empty()
+            || label.len() > 63
+            || label.first() == Some(&b'-')
+            || label.last() == Some(&b'-')
+        {
+            return false;
+        }
+        labels += 1;
+        tld = label;
+    }
+    if labels < 2 {
         return false;
     }
-    let labels_ok = labels.iter().all(|label| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label.first() != Some(&b'-')
-            && label.last() != Some(&b'-')
-    });
-    let Some(tld) = labels.last() else {
-        return false;
-    };
     let tld_shape = ((2..=24).contains(&tld.len()) && tld.iter().all(u8::is_ascii_alphabetic))
         || (tld.len() > 4 && tld[..4].eq_ignore_ascii_case(b"xn--"));
-    let lower: Vec<u8> = tld.to_ascii_lowercase();
-    labels_ok && tld_shape && !FILE_EXTENSIONS.contains(&lower.as_slice())
+    // No file extension in the list is longer than five letters.
+    tld_shape
+        && (tld.len() > 5
+            || !FILE_EXTENSIONS
+                .iter()
+                .any(|extension| extension.eq_ignore_ascii_case(tld)))
 }
 
 #[cfg(test)]
@@ -117,6 +141,11 @@ mod tests {
             find("user@xn--bcher-kva.xn--p1ai"),
             Some("user@xn--bcher-kva.xn--p1ai")
         );
+    }
+
+    #[test]
+    fn given_the_file_extension_list_when_measured_then_no_entry_is_longer_than_five() {
+        assert!(FILE_EXTENSIONS.iter().all(|extension| extension.len() <= 5));
     }
 
     #[test]

@@ -52,12 +52,11 @@ impl<'a> Window<'a> {
 
     /// Number of ASCII digits starting at `index`, counting at most `cap`.
     pub fn digit_run(&self, index: usize, cap: usize) -> usize {
-        self.bytes
-            .iter()
-            .skip(index)
-            .take(cap)
-            .take_while(|b| b.is_ascii_digit())
-            .count()
+        let from = self.bytes.get(index..).unwrap_or(&[]);
+        let run = &from[..from.len().min(cap)];
+        run.iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(run.len())
     }
 
     pub fn slice(&self, start: usize, end: usize) -> &'a [u8] {
@@ -87,8 +86,23 @@ pub(crate) struct Keyword {
     pub whole_word: bool,
 }
 
+/// Keywords are written in lower case (matching folds the scanned bytes, and
+/// [`keyword_before`] looks for their first letter): checked when the constant is built.
+const fn is_lower_case(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_uppercase() {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 impl Keyword {
     pub const fn prefix(text: &'static str) -> Keyword {
+        assert!(is_lower_case(text), "keywords are written in lower case");
         Keyword {
             text: text.as_bytes(),
             whole_word: false,
@@ -96,6 +110,7 @@ impl Keyword {
     }
 
     pub const fn word(text: &'static str) -> Keyword {
+        assert!(is_lower_case(text), "keywords are written in lower case");
         Keyword {
             text: text.as_bytes(),
             whole_word: true,
@@ -128,9 +143,19 @@ pub(crate) fn keyword_before(
 ) -> bool {
     let from = position.saturating_sub(distance);
     (from..position).any(|index| {
-        keywords
-            .iter()
-            .any(|k| index + k.text.len() <= position && k.matches_at(window, index))
+        starts_some(window, index, keywords)
+            && keywords
+                .iter()
+                .any(|k| index + k.text.len() <= position && k.matches_at(window, index))
+    })
+}
+
+/// Whether the byte at `index` is the first letter of one of `keywords`, in either case: the
+/// cheap test that spares the full comparison almost everywhere.
+fn starts_some(window: &Window<'_>, index: usize, keywords: &[Keyword]) -> bool {
+    window.get(index).is_some_and(|b| {
+        let folded = b.to_ascii_lowercase();
+        keywords.iter().any(|k| k.text.first() == Some(&folded))
     })
 }
 
@@ -142,7 +167,9 @@ pub(crate) fn keyword_after(
     keywords: &[Keyword],
 ) -> bool {
     let to = (position + distance).min(window.bytes.len());
-    (position..to).any(|index| keywords.iter().any(|k| k.matches_at(window, index)))
+    (position..to).any(|index| {
+        starts_some(window, index, keywords) && keywords.iter().any(|k| k.matches_at(window, index))
+    })
 }
 
 /// Shannon entropy of `bytes`, in bits per byte.
@@ -167,7 +194,9 @@ pub(crate) fn shannon_entropy(bytes: &[u8]) -> f64 {
 
 /// Whether every byte is the same (e.g. `0000000000`), which is never a real value.
 pub(crate) fn all_same(bytes: &[u8]) -> bool {
-    bytes.windows(2).all(|pair| pair[0] == pair[1])
+    bytes
+        .first()
+        .is_none_or(|&first| bytes.iter().all(|&b| b == first))
 }
 
 /// Checks shared by every number-shaped detector: nothing that makes the number part of a

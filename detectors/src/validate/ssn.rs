@@ -44,22 +44,21 @@ pub(crate) fn ssn_at(window: &Window<'_>, start: usize) -> Option<Span> {
             return None;
         }
         let text = window.slice(start, end);
-        for (slot, digit) in digits
-            .iter_mut()
-            .zip(text.iter().filter(|b| b.is_ascii_digit()))
-        {
-            *slot = *digit;
-        }
+        digits[..3].copy_from_slice(&text[..3]);
+        digits[3..5].copy_from_slice(&text[4..6]);
+        digits[5..].copy_from_slice(&text[7..11]);
         end
     } else if first_run == 9 {
         let end = start + 9;
+        digits.copy_from_slice(window.slice(start, end));
+        // The SSA rules first: they are cheap, and the keyword search is not.
         if !clean_number_start(window, start, None)
             || !clean_number_end(window, end, None, false)
+            || !is_valid_ssn(&digits)
             || !keyword_before(window, start, KEYWORD_DISTANCE, &KEYWORDS)
         {
             return None;
         }
-        digits.copy_from_slice(window.slice(start, end));
         end
     } else {
         return None;
