@@ -322,6 +322,54 @@ impl RelatedIndex {
     }
 }
 
+/// Loads, from the resources table, one account's resources of `types` into an index: each
+/// service partition holding one of them is read once, page by page. An error names the
+/// partition that could not be read (a policy that follows relations then says nothing: its
+/// related resources are unknown, not absent).
+pub async fn load_index(
+    stores: &crate::store::Stores,
+    account_id: &str,
+    types: &BTreeSet<&str>,
+) -> Result<RelatedIndex, String> {
+    let resources = stores.resources.as_ref();
+    let mut services: Vec<crate::model::Service> = types
+        .iter()
+        .filter_map(|t| registry::kind(t))
+        .map(|k| k.shape.service)
+        .collect();
+    services.sort();
+    services.dedup();
+    let mut loaded = Vec::new();
+    for service in services {
+        let partition = crate::model::partition_key(account_id, service);
+        let mut cursor = None;
+        loop {
+            let page = resources
+                .page(&partition, cursor.take())
+                .await
+                .map_err(|e| format!("{partition}: reading related resources: {e}"))?;
+            loaded.extend(
+                page.items
+                    .into_iter()
+                    .filter(|r| types.contains(r.resource_type.as_str())),
+            );
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    if types.contains(OBJECT_DATA) {
+        let data = stores
+            .object_data
+            .of_account(account_id)
+            .await
+            .map_err(|e| format!("{account_id}: reading object-scan data: {e}"))?;
+        loaded.extend(data.iter().map(object_data_resource));
+    }
+    Ok(RelatedIndex::new(loaded))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,52 +536,4 @@ mod tests {
         assert_eq!(values_at(&config, "D"), vec!["w"]);
         assert!(values_at(&config, "E").is_empty());
     }
-}
-
-/// Loads, from the resources table, one account's resources of `types` into an index: each
-/// service partition holding one of them is read once, page by page. An error names the
-/// partition that could not be read (a policy that follows relations then says nothing: its
-/// related resources are unknown, not absent).
-pub async fn load_index(
-    stores: &crate::store::Stores,
-    account_id: &str,
-    types: &BTreeSet<&str>,
-) -> Result<RelatedIndex, String> {
-    let resources = stores.resources.as_ref();
-    let mut services: Vec<crate::model::Service> = types
-        .iter()
-        .filter_map(|t| registry::kind(t))
-        .map(|k| k.shape.service)
-        .collect();
-    services.sort();
-    services.dedup();
-    let mut loaded = Vec::new();
-    for service in services {
-        let partition = crate::model::partition_key(account_id, service);
-        let mut cursor = None;
-        loop {
-            let page = resources
-                .page(&partition, cursor.take())
-                .await
-                .map_err(|e| format!("{partition}: reading related resources: {e}"))?;
-            loaded.extend(
-                page.items
-                    .into_iter()
-                    .filter(|r| types.contains(r.resource_type.as_str())),
-            );
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-    }
-    if types.contains(OBJECT_DATA) {
-        let data = stores
-            .object_data
-            .of_account(account_id)
-            .await
-            .map_err(|e| format!("{account_id}: reading object-scan data: {e}"))?;
-        loaded.extend(data.iter().map(object_data_resource));
-    }
-    Ok(RelatedIndex::new(loaded))
 }
