@@ -559,11 +559,11 @@ impl PolicyCondition {
 }
 
 /// The elements a quantifier ranges over: an array's items, a scalar alone, nothing if absent.
-fn as_items(value: Option<&Value>) -> Vec<&Value> {
+fn as_items(value: Option<&Value>) -> &[Value] {
     match value {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items.iter().collect(),
-        Some(other) => vec![other],
+        None | Some(Value::Null) => &[],
+        Some(Value::Array(items)) => items,
+        Some(other) => std::slice::from_ref(other),
     }
 }
 
@@ -935,15 +935,31 @@ fn loosely_equal(actual: &Value, expected: &Value) -> bool {
 
 /// IAM wildcard matching: `*` any run, `?` one character, case-insensitive.
 fn wildcard_covers(pattern: &str, target: &str) -> bool {
+    if pattern.is_ascii() && target.is_ascii() {
+        // The usual case, without lowering either string into a new one.
+        return glob_match(pattern.as_bytes(), target.as_bytes(), |a, b| {
+            a.eq_ignore_ascii_case(b)
+        });
+    }
     let p: Vec<char> = pattern.to_lowercase().chars().collect();
     let t: Vec<char> = target.to_lowercase().chars().collect();
+    glob_match(&p, &t, |a, b| a == b)
+}
+
+/// `*`/`?` matching of `t` by the pattern `p`, comparing other elements with `same`.
+fn glob_match<C: Copy + PartialEq + From<u8>>(
+    p: &[C],
+    t: &[C],
+    same: impl Fn(&C, &C) -> bool,
+) -> bool {
+    let (any, one) = (C::from(b'*'), C::from(b'?'));
     let (mut pi, mut ti) = (0, 0);
     let (mut star, mut mark) = (None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == one || same(&p[pi], &t[ti])) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == any {
             star = Some(pi);
             mark = ti;
             pi += 1;
@@ -955,7 +971,7 @@ fn wildcard_covers(pattern: &str, target: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    p[pi..].iter().all(|c| *c == any)
 }
 
 #[cfg(test)]

@@ -168,12 +168,28 @@ fn has_wildcard(s: &str) -> bool {
     s.bytes().any(|b| b == b'*' || b == b'?')
 }
 
+/// True when the two patterns begin with different literal characters (ASCII case-insensitive):
+/// every string of one then starts differently from every string of the other, so neither
+/// covers nor overlaps the other. Most pairs an analysis tests (`s3:Get*` against
+/// `iam:PassRole`) are settled here, without reading further.
+fn literal_heads_differ(p: &str, q: &str) -> bool {
+    match (p.as_bytes().first(), q.as_bytes().first()) {
+        (Some(&a), Some(&b)) => {
+            a != b'*' && a != b'?' && b != b'*' && b != b'?' && !a.eq_ignore_ascii_case(&b)
+        }
+        _ => false,
+    }
+}
+
 /// The common shapes answered without the general search (which is what they reduce to):
 /// `outer` all stars covers everything; two literals cover each other when equal; a literal is
 /// covered by `prefix*` when it starts with the prefix. `None` for everything else.
 fn quick(outer: &str, inner: &str) -> Option<bool> {
     if !outer.is_empty() && outer.bytes().all(|b| b == b'*') {
         return Some(true);
+    }
+    if literal_heads_differ(outer, inner) {
+        return Some(false);
     }
     if has_wildcard(inner) {
         return None;
@@ -227,6 +243,9 @@ fn covers_dp(outer: &str, inner: &str) -> bool {
 
 /// Whether some string matches both patterns (ASCII case-insensitive).
 pub fn patterns_overlap(p: &str, q: &str) -> bool {
+    if literal_heads_differ(p, q) {
+        return false;
+    }
     // A literal overlaps a pattern exactly when the pattern covers it.
     if !has_wildcard(q) {
         if let Some(answer) = quick(p, q) {
@@ -278,7 +297,7 @@ fn allow_covers(statement: &Value, target: &str) -> bool {
     if let Some(mut actions) = strings(statement, "Action") {
         // `*:*` names every action as `*` does (every action has a colon).
         return actions
-            .any(|a| pattern_covers(a, target) || (is_everything(a) && is_everything(target)));
+            .any(|a| pattern_covers(a, target) || (is_everything(target) && is_everything(a)));
     }
     if let Some(mut excluded) = strings(statement, "NotAction") {
         return !excluded.any(|e| patterns_overlap(e, target));
@@ -329,35 +348,85 @@ pub fn allows(value: &Value, target: &str) -> bool {
     allowed && !denied
 }
 
-/// Whether the documents grant `action` on some resource and no unconditional `Deny` on every
-/// resource takes it away.
-fn grants_action(statements: &[&Value], action: &str) -> bool {
-    let allowed = statements
-        .iter()
-        .any(|s| effect_is(s, "Allow") && allow_covers(s, action));
-    allowed
-        && !statements.iter().any(|s| {
-            effect_is(s, "Deny")
-                && !has_condition(s)
-                && resource_is_everything(s)
-                && deny_covers(s, action)
-        })
+/// A statement's fields as [`escalation`] reads them, looked up once per statement rather
+/// than once per action of every combination.
+struct Grant<'v> {
+    allow: bool,
+    /// A `Deny` without a `Condition`, on every resource: what takes a grant away.
+    blanket_deny: bool,
+    /// `Action` as a list (a scalar as a one-item list), when present.
+    actions: Option<&'v [Value]>,
+    /// `NotAction`, read only when `Action` is absent.
+    not_actions: Option<&'v [Value]>,
 }
 
-fn deny_covers(statement: &Value, action: &str) -> bool {
-    if let Some(mut actions) = strings(statement, "Action") {
-        return actions.any(|a| pattern_covers(a, action));
+fn as_list(value: &Value) -> &[Value] {
+    match value {
+        Value::Array(items) => items,
+        _ => std::slice::from_ref(value),
     }
-    if let Some(mut excluded) = strings(statement, "NotAction") {
-        return !excluded.any(|e| patterns_overlap(e, action));
+}
+
+impl<'v> Grant<'v> {
+    fn read(statement: &'v Value) -> Self {
+        let actions = statement.get("Action").map(as_list);
+        Grant {
+            allow: effect_is(statement, "Allow"),
+            blanket_deny: effect_is(statement, "Deny")
+                && !has_condition(statement)
+                && resource_is_everything(statement),
+            actions,
+            not_actions: match actions {
+                Some(_) => None,
+                None => statement.get("NotAction").map(as_list),
+            },
+        }
     }
-    false
+
+    /// An `Allow`'s actions cover `action` (`*:*` naming every action as `*` does).
+    fn covers(&self, action: &str) -> bool {
+        let texts = |items: &'v [Value]| items.iter().filter_map(Value::as_str);
+        if let Some(actions) = self.actions {
+            return texts(actions)
+                .any(|a| pattern_covers(a, action) || (is_everything(action) && is_everything(a)));
+        }
+        if let Some(excluded) = self.not_actions {
+            return !texts(excluded).any(|e| patterns_overlap(e, action));
+        }
+        false
+    }
+
+    /// A `Deny`'s actions cover `action` (without the `*:*` reading an `Allow` gets).
+    fn deny_covers(&self, action: &str) -> bool {
+        if let Some(actions) = self.actions {
+            return actions
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|a| pattern_covers(a, action));
+        }
+        if let Some(excluded) = self.not_actions {
+            return !excluded
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|e| patterns_overlap(e, action));
+        }
+        false
+    }
+}
+
+/// Whether the documents grant `action` on some resource and no unconditional `Deny` on every
+/// resource takes it away.
+fn grants_action(statements: &[Grant<'_>], action: &str) -> bool {
+    statements.iter().any(|s| s.allow && s.covers(action))
+        && !statements
+            .iter()
+            .any(|s| s.blanket_deny && s.deny_covers(action))
 }
 
 /// The name of the first privilege-escalation combination the documents under `value` grant.
 pub fn escalation(value: &Value) -> Option<&'static str> {
     let mut statements = Vec::new();
-    for_each_statement(value, 0, &mut |s| statements.push(s));
+    for_each_statement(value, 0, &mut |s| statements.push(Grant::read(s)));
     if statements.is_empty() {
         return None;
     }
@@ -720,6 +789,11 @@ mod tests {
             "s3:",
             "kms:*",
             "?",
+            "ec2:Describe*",
+            "e*",
+            "iam:?ass*",
+            "*Role",
+            "?am:PassRole",
         ];
         for outer in patterns {
             for inner in patterns {
