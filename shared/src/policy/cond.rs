@@ -453,7 +453,7 @@ impl PolicyCondition {
                 inner,
             } => {
                 let items = as_items(path.resolve(config));
-                let holds = |v: &&Value| inner.holds_in(v, &ctx.within(v));
+                let holds = |v: &Value| inner.holds_in(v, &ctx.within(v));
                 match quantifier {
                     Quantifier::AnyItem => items.iter().any(holds),
                     Quantifier::AllItems => items.iter().all(holds),
