@@ -670,3 +670,162 @@ async fn a_trail_is_reported_when_its_bucket_is_public_and_not_when_it_is_privat
         finding.evidence
     );
 }
+
+#[tokio::test]
+async fn a_public_function_url_is_reported_only_when_the_function_runs_as_an_administrator() {
+    // Given an administrator role and a reader role Lambda may assume
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let iam = aws_sdk_iam::Client::new(&world.as_customer(&account).await);
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    let mut roles = Vec::new();
+    for (name, document) in [
+        ("fn-admin", admin_document()),
+        (
+            "fn-reader",
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": "s3:GetObject", "Resource": "arn:aws:s3:::reports/*"}]}),
+        ),
+    ] {
+        let role = iam
+            .create_role()
+            .role_name(name)
+            .assume_role_policy_document(trust.to_string())
+            .send()
+            .await
+            .unwrap()
+            .role
+            .unwrap()
+            .arn;
+        iam.put_role_policy()
+            .role_name(name)
+            .policy_name("inline")
+            .policy_document(document.to_string())
+            .send()
+            .await
+            .unwrap();
+        roles.push(role);
+    }
+    // and a public URL on an administrator's function, the same on a reader's, and an
+    // administrator's function whose URL requires IAM authentication
+    let lambda = crate::data_seed::lambda(&world, &account, REGION).await;
+    let runtime = aws_sdk_lambda::types::Runtime::Python313;
+    let exposed =
+        crate::data_seed::function(&lambda, "exposed-admin", &roles[0], runtime.clone(), |f| f)
+            .await;
+    crate::data_seed::public_url(&lambda, "exposed-admin").await;
+    let reader =
+        crate::data_seed::function(&lambda, "exposed-reader", &roles[1], runtime.clone(), |f| f)
+            .await;
+    crate::data_seed::public_url(&lambda, "exposed-reader").await;
+    let guarded =
+        crate::data_seed::function(&lambda, "guarded-admin", &roles[0], runtime, |f| f).await;
+    lambda
+        .create_function_url_config()
+        .function_name("guarded-admin")
+        .auth_type(aws_sdk_lambda::types::FunctionUrlAuthType::AwsIam)
+        .send()
+        .await
+        .unwrap();
+    // When the account is inventoried and scanned
+    for service in ["lambda", "iam"] {
+        let summary = inventory(&world, &account, service).await;
+        only_local_gaps(service, &summary.errors);
+    }
+    scan(&world, &account).await;
+    // Then only the administrator's public URL is reported, naming the role
+    const POLICY: &str = "CombinationLambdaPublicUrlWithAdminRole";
+    assert_eq!(combinations(&world, &exposed).await, set(&[POLICY]));
+    assert_eq!(combinations(&world, &reader).await, set(&[]));
+    assert_eq!(combinations(&world, &guarded).await, set(&[]));
+    let finding = findings(&world, &exposed)
+        .await
+        .into_iter()
+        .find(|f| f.policy_id == POLICY)
+        .unwrap();
+    assert!(
+        finding.evidence.to_string().contains(&format!(
+            "arn:aws:iam::{}:role/fn-admin",
+            account.account_id
+        )),
+        "{}",
+        finding.evidence
+    );
+}
+
+#[tokio::test]
+async fn a_shared_snapshot_is_reported_only_when_its_key_may_be_used_outside_the_account() {
+    // Given a key anyone may use and a key only the account may use
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let kms = crate::data_seed::kms(&world, &account, REGION).await;
+    let open_key = crate::data_seed::key(&kms, "open").await;
+    crate::data_seed::make_key_public(&kms, &open_key, &account.account_id).await;
+    let own_key = crate::data_seed::key(&kms, "own").await;
+    let ec2 = customer_ec2(&world, &account, REGION).await;
+    // and snapshots of volumes encrypted with each, shared with another account or not
+    let snapshot = |key: String, shared: bool| {
+        let ec2 = ec2.clone();
+        async move {
+            let volume = ec2
+                .create_volume()
+                .availability_zone("us-east-1a")
+                .size(8)
+                .encrypted(true)
+                .kms_key_id(key)
+                .send()
+                .await
+                .unwrap()
+                .volume_id
+                .unwrap();
+            let snapshot = ec2
+                .create_snapshot()
+                .volume_id(volume)
+                .send()
+                .await
+                .unwrap()
+                .snapshot_id
+                .unwrap();
+            if shared {
+                ec2.modify_snapshot_attribute()
+                    .snapshot_id(&snapshot)
+                    .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+                    .operation_type(aws_sdk_ec2::types::OperationType::Add)
+                    .user_ids("999988887777")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            snapshot
+        }
+    };
+    // (by the key's ARN: what DescribeSnapshots answers on AWS)
+    let key_arn = |id: &str| format!("arn:aws:kms:{REGION}:{}:key/{id}", account.account_id);
+    let exposed = snapshot(key_arn(&open_key), true).await;
+    let own_key_shared = snapshot(key_arn(&own_key), true).await;
+    let not_shared = snapshot(key_arn(&open_key), false).await;
+    // When the account is inventoried and scanned
+    for service in ["ec2", "kms"] {
+        let summary = inventory(&world, &account, service).await;
+        only_local_gaps(service, &summary.errors);
+    }
+    scan(&world, &account).await;
+    // Then only the snapshot another account can both reach and decrypt is reported
+    const POLICY: &str = "CombinationEbsSnapshotSharedWithUsableKey";
+    let snapshot_arn = |id: &str| arn(&account, REGION, &format!("snapshot/{id}"));
+    assert_eq!(
+        combinations(&world, &snapshot_arn(&exposed)).await,
+        set(&[POLICY]),
+        "{:?}",
+        crate::ec2_posture::stored(&world, &account, &snapshot_arn(&exposed)).await
+    );
+    assert_eq!(
+        combinations(&world, &snapshot_arn(&own_key_shared)).await,
+        set(&[])
+    );
+    assert_eq!(
+        combinations(&world, &snapshot_arn(&not_shared)).await,
+        set(&[])
+    );
+}
