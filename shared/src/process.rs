@@ -761,23 +761,7 @@ impl<'a> EventProcessor<'a> {
         )
         .await
         .map_err(store_error)?;
-        refresh.evaluated = tally.evaluated;
-        refresh.opened = tally.new;
-        refresh.reopened = tally.reopened;
-        if let Some(notifier) = self.notifier {
-            // Tied to this write's outcome: a redelivery finds the finding ACTIVE and announces
-            // nothing. A failed publish is counted, never a failed message (see `notify`).
-            let delivery = notifier.announce(&tally.opened).await;
-            refresh.notified = delivery.published;
-            refresh.notify_failed = delivery.failed;
-        }
-        refresh.still_active = tally.still_active;
-        refresh.resolved = tally.resolved;
-        refresh.stale += tally.stale;
-        refresh.not_evaluated = tally.not_evaluated;
-        if tally.new + tally.still_active + tally.resolved > 0 {
-            refresh.changed.push(resource.arn.clone());
-        }
+        self.record(&mut refresh, &resource.arn, &tally).await;
         let dependents = self
             .reevaluate_dependents(
                 &resource.account_id,
@@ -858,6 +842,27 @@ impl<'a> EventProcessor<'a> {
             .await;
         self.reevaluate_dependents(account_id, crate::relate::OBJECT_DATA, &arn, index)
             .await
+    }
+
+    /// Adds one resource's evaluation to the refresh's counts, and announces what it opened.
+    async fn record(&self, refresh: &mut Refresh, arn: &str, tally: &crate::scan::Tally) {
+        refresh.evaluated += tally.evaluated;
+        refresh.opened += tally.new;
+        refresh.reopened += tally.reopened;
+        if let Some(notifier) = self.notifier {
+            // Tied to this write's outcome: a redelivery finds the finding ACTIVE and announces
+            // nothing. A failed publish is counted, never a failed message (see `notify`).
+            let delivery = notifier.announce(&tally.opened).await;
+            refresh.notified += delivery.published;
+            refresh.notify_failed += delivery.failed;
+        }
+        refresh.still_active += tally.still_active;
+        refresh.resolved += tally.resolved;
+        refresh.stale += tally.stale;
+        refresh.not_evaluated += tally.not_evaluated;
+        if tally.new + tally.still_active + tally.resolved > 0 {
+            refresh.changed.push(arn.to_owned());
+        }
     }
 
     /// The policies that follow a relation to `resource_type` (they judge its dependents).
@@ -973,21 +978,7 @@ impl<'a> EventProcessor<'a> {
                 .await
                 .map_err(store_error)?;
                 refresh.dependents += 1;
-                refresh.evaluated += tally.evaluated;
-                refresh.opened += tally.new;
-                refresh.reopened += tally.reopened;
-                refresh.still_active += tally.still_active;
-                refresh.resolved += tally.resolved;
-                refresh.stale += tally.stale;
-                refresh.not_evaluated += tally.not_evaluated;
-                if let Some(notifier) = self.notifier {
-                    let delivery = notifier.announce(&tally.opened).await;
-                    refresh.notified += delivery.published;
-                    refresh.notify_failed += delivery.failed;
-                }
-                if tally.new + tally.still_active + tally.resolved > 0 {
-                    refresh.changed.push(dependent.arn.clone());
-                }
+                self.record(&mut refresh, &dependent.arn, &tally).await;
             }
         }
         Ok(refresh)

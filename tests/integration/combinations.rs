@@ -12,14 +12,14 @@ use aws_sdk_ec2::types::{
     IpRange, RuleAction,
 };
 use lambda_runtime::{Context, LambdaEvent};
-use qrie::handler::{inventory_handler, scan_handler};
-use qrie::inventory::{InventoryRequest, InventorySummary};
+use qrie::handler::scan_handler;
 use qrie::model::{Account, Finding, FindingState};
 use qrie::scan::{ScanRequest, ScanSummary};
 use qrie_tests::World;
 use serde_json::{json, Value};
 
-use crate::ec2_posture::{arn, customer_ec2, through_the_queue, vpc};
+use crate::data_posture::inventory;
+use crate::ec2_posture::{an_image_id, arn, customer_ec2, ec2_call, through_the_queue, vpc};
 use crate::vpc_posture::{internet_gateway, route_to_igw, subnet, table_for};
 
 const REGION: &str = "us-east-1";
@@ -28,16 +28,6 @@ const IMDSV1: &str = "CombinationInstanceReachableWithImdsv1";
 const ADMIN_ROLE: &str = "CombinationInstanceReachableWithAdminRole";
 const RDS_REACHABLE: &str = "CombinationRdsInstanceReachableFromInternet";
 const PUBLIC_DATA: &str = "CombinationBucketPublicWithSensitiveData";
-
-async fn inventory(world: &World, account: &Account, service: &str) -> InventorySummary {
-    let request = InventoryRequest {
-        service: service.into(),
-        account_id: Some(account.account_id.clone()),
-    };
-    inventory_handler(LambdaEvent::new(request, Context::default()), &world.deps)
-        .await
-        .expect("inventory runs")
-}
 
 async fn scan(world: &World, account: &Account) -> ScanSummary {
     let request = ScanRequest {
@@ -197,18 +187,6 @@ async fn role_with_profile(iam: &aws_sdk_iam::Client, name: &str, document: Valu
         .unwrap();
 }
 
-async fn an_image_id(ec2: &aws_sdk_ec2::Client) -> String {
-    ec2.describe_images()
-        .owners("amazon")
-        .send()
-        .await
-        .unwrap()
-        .images()
-        .iter()
-        .find_map(|i| i.image_id().map(str::to_owned))
-        .expect("the local AWS ships AMIs")
-}
-
 async fn instance(
     ec2: &aws_sdk_ec2::Client,
     image: &str,
@@ -246,37 +224,14 @@ fn admin_document() -> Value {
     json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 }
 
-/// An EventBridge "AWS API Call via CloudTrail" event of an EC2 route change.
+/// The EventBridge event of an EC2 route change to `0.0.0.0/0` in `table`.
 fn route_event(account: &Account, event_name: &str, table: &str) -> String {
-    let now = chrono::Utc::now();
-    json!({
-        "version": "0",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "detail-type": "AWS API Call via CloudTrail",
-        "source": "aws.ec2",
-        "account": account.account_id,
-        "time": now.to_rfc3339(),
-        "region": REGION,
-        "resources": [],
-        "detail": {
-            "eventVersion": "1.09",
-            "userIdentity": {"type": "IAMUser", "accountId": account.account_id, "userName": "alice"},
-            "eventTime": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "eventSource": "ec2.amazonaws.com",
-            "eventName": event_name,
-            "awsRegion": REGION,
-            "sourceIPAddress": "198.51.100.10",
-            "requestParameters": {"routeTableId": table, "destinationCidrBlock": "0.0.0.0/0"},
-            "responseElements": {"_return": true},
-            "eventID": uuid::Uuid::new_v4().to_string(),
-            "readOnly": false,
-            "eventType": "AwsApiCall",
-            "managementEvent": true,
-            "recipientAccountId": account.account_id,
-            "eventCategory": "Management",
-        },
-    })
-    .to_string()
+    ec2_call(
+        &account.account_id,
+        REGION,
+        event_name,
+        json!({"routeTableId": table, "destinationCidrBlock": "0.0.0.0/0"}),
+    )
 }
 
 #[tokio::test]

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use crate::data_seed::{self as seed, KEY_ID, SECRET_KEY};
 use crate::event_processor::{deliver, Queues};
 
-async fn inventory(world: &World, account: &Account, service: &str) -> InventorySummary {
+pub(crate) async fn inventory(world: &World, account: &Account, service: &str) -> InventorySummary {
     let request = InventoryRequest {
         service: service.into(),
         account_id: Some(account.account_id.clone()),

@@ -289,7 +289,7 @@ async fn default_group_of(ec2: &aws_sdk_ec2::Client, vpc: &str) -> String {
         .to_owned()
 }
 
-async fn an_image_id(ec2: &aws_sdk_ec2::Client) -> String {
+pub(crate) async fn an_image_id(ec2: &aws_sdk_ec2::Client) -> String {
     ec2.describe_images()
         .owners("amazon")
         .send()
@@ -1007,7 +1007,7 @@ fn ec2_event(account_id: &str, region: &str, event_name: &str, group: &str) -> S
 
 /// An EventBridge "AWS API Call via CloudTrail" event for an EC2 call with `request` as its
 /// requestParameters.
-fn ec2_call(account_id: &str, region: &str, event_name: &str, request: Value) -> String {
+pub(crate) fn ec2_call(account_id: &str, region: &str, event_name: &str, request: Value) -> String {
     json!({
         "version": "0",
         "id": uuid::Uuid::new_v4().to_string(),
