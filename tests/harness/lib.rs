@@ -68,8 +68,12 @@ pub fn endpoint() -> &'static str {
 
 /// SDK configuration for the local AWS, acting as qrie's own (operator) account.
 pub async fn sdk_config() -> SdkConfig {
-    let settings = settings();
-    qrie::aws::load_sdk_config(&settings)
+    sdk_config_with(&settings()).await
+}
+
+/// [`sdk_config`] with other retry and timeout settings.
+pub async fn sdk_config_with(settings: &AwsSettings) -> SdkConfig {
+    qrie::aws::load_sdk_config(settings)
         .await
         .to_builder()
         .region(Region::new("us-east-1"))
@@ -117,6 +121,13 @@ pub struct World {
 
 impl World {
     pub async fn new() -> Self {
+        Self::with_aws(|_| {}).await
+    }
+
+    /// A world whose AWS settings (attempts, timeouts) `adjust` changes from the harness's.
+    pub async fn with_aws(adjust: impl FnOnce(&mut AwsSettings)) -> Self {
+        let mut aws = settings();
+        adjust(&mut aws);
         let id = unique();
         let tables = TableNames {
             resources: format!("{id}_resources"),
@@ -129,14 +140,14 @@ impl World {
         };
         let config = Config {
             tables,
-            aws: settings(),
+            aws: aws.clone(),
             scanner_role_name: qrie::config::DEFAULT_SCANNER_ROLE_NAME.to_owned(),
             policy_dir: None,
             object_scan: qrie::config::ObjectScanSettings::default(),
             notify: qrie::config::NotifySettings::default(),
             security_hub: qrie::config::SecurityHubSettings::default(),
         };
-        let sdk = sdk_config().await;
+        let sdk = sdk_config_with(&aws).await;
         qrie::store::dynamo::create_tables(&qrie::aws::dynamodb_client(&sdk), &config.tables)
             .await
             .expect("tables are created");
@@ -284,6 +295,26 @@ pub async fn inject_fault(rule: serde_json::Value) {
     tokio::task::spawn_blocking(move || http("POST", &url, &body))
         .await
         .expect("fault request task");
+}
+
+/// Removes the fault rules tagged `tag` (and no other test's).
+pub async fn clear_faults(tag: &str) {
+    let url = format!("{}/_qrie/faults?tag={tag}", endpoint());
+    tokio::task::spawn_blocking(move || http("DELETE", &url, ""))
+        .await
+        .expect("fault request task");
+}
+
+/// The fault rules tagged `tag`, with how often each fired and how many requests it let
+/// through first (`let_through`, for rules with `after`).
+pub async fn faults_tagged(tag: &str) -> Vec<serde_json::Value> {
+    match fault_rules().await {
+        serde_json::Value::Array(rules) => rules
+            .into_iter()
+            .filter(|r| r["tag"].as_str() == Some(tag))
+            .collect(),
+        other => panic!("the rules are a list: {other}"),
+    }
 }
 
 /// Starts counting the local AWS requests signed by `account_id`'s keys (a measurement aid).

@@ -23,12 +23,29 @@ A rule matches a request on any of these (all optional):
   body_contains a substring of the request body (e.g. an account id in an STS AssumeRole form)
   headers       {name: value} request headers that must have exactly these values, e.g.
                 {"x-amz-account-id": "123456789012"} (S3 Control calls of one account)
+  service       the service the request is signed for (the SigV4 credential scope), e.g.
+                "iam", "ec2", "dynamodb", "s3", "lambda", "kms", "cloudtrail", "rds"
+  action        the operation: the X-Amz-Target's name after its dot (JSON protocols, e.g.
+                "PutItem", "ListKeys") or the query protocols' `Action=` (e.g. "ListRoles",
+                "DescribeInstances"); REST operations (S3, Lambda) are matched with method,
+                path_regex and query_key instead
+  after         let the first N matching requests through (e.g. 1 with a list action: the
+                second page fails)
   pass          true: the rule only counts the requests it matches (its `fired`, read back with
                 GET /_qrie/faults) and lets them through to moto, as measurements need
-and answers with `status`, `code`, `message` in S3's XML shape (protocol "xml", default), the
+  tag           a name; DELETE /_qrie/faults?tag=<tag> removes that test's rules alone
+A matching rule does what its `fault` says:
+  "error"       (default) answer the error below
+  "reset"       drop the connection without an answer (the client sees the connection closed
+                mid-request, as after a reset)
+  "timeout"     hold the request `delay_ms` (default 30000) before answering 504, so that the
+                client's attempt timeout fires first
+  "slow"        hold the request `delay_ms`, then let it through to moto
+The error answers with `status`, `code`, `message` in S3's XML shape (protocol "xml", default), the
 wrapped XML shape of S3 Control and of the query protocols (STS) (protocol "xml_wrapped":
 <ErrorResponse><Error>...</Error></ErrorResponse>), EC2's query shape (protocol "ec2":
-<Response><Errors><Error>...</Error></Errors></Response>) or the JSON shape (protocol "json"). `times` limits how often the rule fires (default: always).
+<Response><Errors><Error>...</Error></Errors></Response>) or the JSON shape (protocol "json"); protocol "auto" picks the shape of the service the request is
+signed for. `times` limits how often the rule fires (default: always).
 
 Emulator corrections (moto answers these differently from AWS, and the Rust SDK, unlike boto3,
 rejects the difference):
@@ -54,6 +71,7 @@ import io
 import json
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -93,6 +111,8 @@ class FaultInjector:
                 rule = json.loads(request.get_data() or b"{}")
                 rule.setdefault("fired", 0)
                 self.rules.append(rule)
+            elif request.method == "DELETE" and request.args.get("tag"):
+                self.rules[:] = [r for r in self.rules if r.get("tag") != request.args["tag"]]
             elif request.method == "DELETE":
                 self.rules.clear()
             body = json.dumps(self.rules)
@@ -132,6 +152,10 @@ class FaultInjector:
                 return False
         if "target" in rule and environ.get("HTTP_X_AMZ_TARGET") != rule["target"]:
             return False
+        if "service" in rule and _service_of(environ) != rule["service"]:
+            return False
+        if "action" in rule and _action_of(environ) != rule["action"]:
+            return False
         if "access_key" in rule and rule["access_key"] not in environ.get("HTTP_AUTHORIZATION", ""):
             return False
         if "body_contains" in rule and rule["body_contains"] not in environ.get("qrie.body", ""):
@@ -142,6 +166,9 @@ class FaultInjector:
             if environ.get("HTTP_" + name.upper().replace("-", "_")) != value:
                 return False
         if "times" in rule and rule["fired"] >= rule["times"]:
+            return False
+        if rule.get("after", 0) > rule.setdefault("let_through", 0):
+            rule["let_through"] += 1
             return False
         return True
 
@@ -193,7 +220,7 @@ class FaultInjector:
             return self._calls(environ, start_response)
         scope = _QUERY_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
         query_service = scope.group(1) if scope else None
-        if query_service or self.counted or any("body_contains" in r for r in self.rules):
+        if query_service or self.counted or any("body_contains" in r or "action" in r for r in self.rules):
             # Read the body once and hand moto an identical stream.
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
@@ -245,20 +272,35 @@ class FaultInjector:
                 # `ErrorResponse`).
                 return self._rename_roots(environ, start_response, S3CONTROL_ACCESS_POINT_ROOT)
             return self.app(environ, start_response)
+        fault = rule.get("fault", "error")
+        if fault == "slow":
+            time.sleep(rule.get("delay_ms", 30000) / 1000)
+            return self.app(environ, start_response)
+        if fault == "reset":
+            connection = environ.get("werkzeug.socket")
+            if connection is not None:
+                connection.shutdown(socket.SHUT_RDWR)
+            raise ConnectionResetError("connection dropped by an injected fault")
+        if fault == "timeout":
+            time.sleep(rule.get("delay_ms", 30000) / 1000)
+            rule = {**rule, "status": 504, "code": "GatewayTimeout", "message": "injected timeout"}
         code = rule.get("code", "AccessDenied")
         message = rule.get("message", "Access Denied (injected by the qrie test harness)")
         status = int(rule.get("status", 403))
-        if rule.get("protocol", "xml") == "json":
+        protocol = rule.get("protocol", "xml")
+        if protocol == "auto":
+            protocol = _PROTOCOLS.get(_service_of(environ), "xml")
+        if protocol == "json":
             body = json.dumps({"__type": code, "message": message})
             content_type = "application/x-amz-json-1.0"
-        elif rule.get("protocol") == "ec2":
+        elif protocol == "ec2":
             body = (
                 '<?xml version="1.0" encoding="UTF-8"?>\n'
                 f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error>"
                 "</Errors><RequestID>qrie-fault</RequestID></Response>"
             )
             content_type = "text/xml"
-        elif rule.get("protocol") == "xml_wrapped":
+        elif protocol == "xml_wrapped":
             body = (
                 '<?xml version="1.0" encoding="UTF-8"?>\n'
                 "<ErrorResponse><Error><Type>Sender</Type>"
@@ -274,6 +316,44 @@ class FaultInjector:
             )
             content_type = "application/xml"
         return Response(body, status=status, content_type=content_type)(environ, start_response)
+
+
+# The error shape of each service qrie calls (for protocol "auto").
+_PROTOCOLS = {
+    "s3": "xml",
+    "s3control": "xml_wrapped",
+    "sts": "xml_wrapped",
+    "iam": "xml_wrapped",
+    "rds": "xml_wrapped",
+    "ec2": "ec2",
+    "dynamodb": "json",
+    "kms": "json",
+    "cloudtrail": "json",
+    "lambda": "json",
+    "sqs": "json",
+    "sns": "xml_wrapped",
+    "securityhub": "json",
+}
+
+_SCOPE = re.compile(r"Credential=[^/]+/[0-9]{8}/[a-z0-9-]+/([a-z0-9-]+)/aws4_request")
+
+
+def _service_of(environ):
+    """The service the request is signed for (None if unsigned)."""
+    found = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return found.group(1) if found else None
+
+
+def _action_of(environ):
+    """The operation of a JSON- or query-protocol request (None for REST operations)."""
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    for source in (environ.get("qrie.body", ""), environ.get("QUERY_STRING", "")):
+        found = re.search(r"(?:^|&)Action=([A-Za-z0-9]+)", source)
+        if found:
+            return found.group(1)
+    return None
 
 
 # The query-protocol services whose unknown actions are answered as AWS does.
