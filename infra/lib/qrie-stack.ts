@@ -122,6 +122,8 @@ export class QrieStack extends Stack {
   readonly cloudTrailQueue: sqs.Queue;
   readonly objectScanQueue: sqs.Queue;
   readonly deadLetterQueues: sqs.Queue[] = [];
+  /** Where EventBridge puts an event none of a rule's retries could deliver (every rule target). */
+  readonly eventDeliveryDlq: sqs.Queue;
   readonly alarmTopic: sns.Topic;
   readonly findingsTopic: sns.Topic;
   /** The lowest severity notified on the findings topic (context `qrie:notifyMinSeverity`). */
@@ -151,6 +153,8 @@ export class QrieStack extends Stack {
         conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
       }),
     );
+
+    this.eventDeliveryDlq = this.eventDeliveryDeadLetterQueue();
 
     for (const [key, spec] of Object.entries(contract.tables)) {
       this.tables.set(key, this.table(key, spec));
@@ -382,7 +386,7 @@ export class QrieStack extends Stack {
         detailType: [CLOUDTRAIL_DETAIL_TYPE],
         detail: { readOnly: [false] },
       },
-      targets: [new targets.SqsQueue(this.cloudTrailQueue)],
+      targets: [new targets.SqsQueue(this.cloudTrailQueue, this.deliveryRetries())],
     });
     return bus;
   }
@@ -555,14 +559,17 @@ export class QrieStack extends Stack {
         new events.Rule(this, 'WeeklyInventorySchedule', {
           description: 'Full inventory of every onboarded account, Saturdays 00:00 UTC',
           schedule: events.Schedule.cron({ minute: '0', hour: '0', weekDay: 'SAT' }),
-          targets: [new targets.LambdaFunction(fn, { event: events.RuleTargetInput.fromObject({ service: 'all' }) })],
+          targets: [new targets.LambdaFunction(fn, {
+            event: events.RuleTargetInput.fromObject({ service: 'all' }),
+            ...this.deliveryRetries(),
+          })],
         });
         return;
       case 'daily-policy-scan':
         new events.Rule(this, 'DailyPolicyScanSchedule', {
           description: 'Evaluate every policy against the inventory, daily 04:00 UTC',
           schedule: events.Schedule.cron({ minute: '0', hour: '4' }),
-          targets: [new targets.LambdaFunction(fn, { event: events.RuleTargetInput.fromObject({}) })],
+          targets: [new targets.LambdaFunction(fn, { event: events.RuleTargetInput.fromObject({}), ...this.deliveryRetries() })],
         });
         return;
       case 'cloudtrail-queue':
@@ -581,6 +588,40 @@ export class QrieStack extends Stack {
         }));
         return;
     }
+  }
+
+  /**
+   * Issue 16, "no event lost on the way in": one dead-letter queue for every EventBridge rule
+   * target (the events queue, the schedules), with its depth alarm through `deadLetterQueues`.
+   * EventBridge writes to the KMS-encrypted queue, so the key lets it (this account's rules only).
+   */
+  private eventDeliveryDeadLetterQueue(): sqs.Queue {
+    const dlq = new sqs.Queue(this, 'EventDeliveryDlq', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: this.key,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'EventBridgeWritesUndeliveredEvents',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
+    );
+    Validations.of(dlq).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter queue of the EventBridge rule targets',
+    });
+    this.deadLetterQueues.push(dlq);
+    return dlq;
+  }
+
+  /** Retry policy and dead-letter queue of every EventBridge rule target. */
+  private deliveryRetries(): { deadLetterQueue: sqs.IQueue; retryAttempts: number; maxEventAge: Duration } {
+    return { deadLetterQueue: this.eventDeliveryDlq, retryAttempts: 185, maxEventAge: Duration.hours(24) };
   }
 
   private alarm(id: string, metric: cloudwatch.IMetric, description: string): void {

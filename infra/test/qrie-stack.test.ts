@@ -156,7 +156,8 @@ describe('queues', () => {
   it('each work queue has a DLQ after 3 receives, and each DLQ is one', () => {
     const work = Object.entries(queues).filter(([id]) => !dlqIds.includes(id));
     assert.equal(work.length, 2);
-    assert.equal(dlqIds.length, 2);
+    // The two work queues' DLQs and the one for undelivered EventBridge events.
+    assert.equal(dlqIds.length, 3);
     for (const [, q] of work) {
       assert.equal(q.Properties.RedrivePolicy.maxReceiveCount, MAX_RECEIVE_COUNT);
       assert.equal(MAX_RECEIVE_COUNT, 3);
@@ -345,6 +346,28 @@ describe('least privilege', () => {
           assert.ok(s.Condition?.StringEquals?.['aws:PrincipalOrgID'], `public statement ${JSON.stringify(s)}`);
         }
       }
+    }
+  });
+});
+
+describe('event delivery', () => {
+  it('gives every EventBridge rule target a dead-letter queue, a retry policy and a depth alarm', () => {
+    const rules = Object.values(resourcesOfType(qrie, 'AWS::Events::Rule'));
+    assert.ok(rules.length >= 3, 'the events rule and both schedules');
+    const dlqIds = new Set<string>();
+    for (const rule of rules) {
+      for (const target of rule.Properties.Targets) {
+        const dlqArn = target.DeadLetterConfig?.Arn?.['Fn::GetAtt'];
+        assert.ok(dlqArn, `target ${target.Id} has a dead-letter queue`);
+        dlqIds.add(dlqArn[0]);
+        assert.equal(target.RetryPolicy?.MaximumRetryAttempts, 185);
+        assert.equal(target.RetryPolicy?.MaximumEventAgeInSeconds, 86400);
+      }
+    }
+    const alarms = Object.values(resourcesOfType(qrie, 'AWS::CloudWatch::Alarm'));
+    for (const id of dlqIds) {
+      assert.ok(alarms.some((a) => JSON.stringify(a.Properties.Dimensions ?? []).includes(id)),
+        `an alarm watches the depth of ${id}`);
     }
   });
 });
