@@ -162,6 +162,10 @@ pub enum FanoutError {
     Queue(String),
     #[error(transparent)]
     MissingBody(#[from] MissingBody),
+    /// A listing did not finish (throttled, a timeout): nothing of its region was removed,
+    /// and the unit is redelivered until the queue's last receive.
+    #[error("listing incomplete: {0}")]
+    Incomplete(String),
 }
 
 impl MessageFailure for FanoutError {
@@ -172,7 +176,8 @@ impl MessageFailure for FanoutError {
             }
             FanoutError::Unit(UnitError::Session(_))
             | FanoutError::Store(_)
-            | FanoutError::Queue(_) => true,
+            | FanoutError::Queue(_)
+            | FanoutError::Incomplete(_) => true,
             FanoutError::BadMessage(_) | FanoutError::MissingBody(_) => false,
         }
     }
@@ -295,6 +300,13 @@ impl Fanout<'_> {
                 .map_err(FanoutError::from),
             Err(e) => Err(FanoutError::Request(e.into())),
         };
+        let result = result.and_then(|(summary, errors)| {
+            if summary.complete {
+                Ok((summary, errors))
+            } else {
+                Err(FanoutError::Incomplete(errors.join("; ")))
+            }
+        });
         match result {
             Ok((summary, errors)) => {
                 let outcome = UnitResult {
