@@ -115,7 +115,12 @@ async fn a_run_of_100_accounts_counts_every_unit_once() {
                 let unit: Unit = serde_json::from_str(m.body().unwrap()).unwrap();
                 let id = m.message_id().unwrap().to_owned();
                 let ok = !failed.contains(&id);
-                receives.lock().unwrap().entry(unit.id()).or_default().push(ok);
+                receives
+                    .lock()
+                    .unwrap()
+                    .entry(unit.id())
+                    .or_default()
+                    .push(ok);
                 if ok {
                     sqs.delete_message()
                         .queue_url(&queue.url)
@@ -190,7 +195,11 @@ async fn a_run_of_100_accounts_counts_every_unit_once() {
         .unwrap_or_default();
     let mut dead_accounts: Vec<String> = dead
         .iter()
-        .map(|m| serde_json::from_str::<Unit>(m.body().unwrap()).unwrap().account_id)
+        .map(|m| {
+            serde_json::from_str::<Unit>(m.body().unwrap())
+                .unwrap()
+                .account_id
+        })
         .collect();
     dead_accounts.dedup();
     assert_eq!(dead.len(), 3, "{dead:?}");
