@@ -75,6 +75,12 @@ pub enum HandlerError {
     Scan(#[from] ScanRequestError),
     #[error(transparent)]
     Events(#[from] BatchError),
+    #[error(transparent)]
+    Fanout(#[from] crate::fanout::FanoutError),
+    #[error("bad inventory payload: {0}")]
+    BadPayload(String),
+    #[error("no inventory run {0}")]
+    UnknownRun(String),
 }
 
 impl MessageFailure for HandlerError {
@@ -84,7 +90,7 @@ impl MessageFailure for HandlerError {
             HandlerError::Inventory(RequestError::Accounts(_))
                 | HandlerError::Scan(ScanRequestError::Store { .. })
                 | HandlerError::Events(BatchError::Settings(_))
-        )
+        ) || matches!(self, HandlerError::Fanout(e) if e.is_retryable())
     }
 }
 
@@ -108,6 +114,99 @@ pub async fn inventory_handler(
         error!(error = %e, request_id = %event.context.request_id, "inventory request refused");
         e.into()
     })
+}
+
+/// The fan-out of `deps` when `QRIE_INVENTORY_QUEUE_URL` names the inventory work queue.
+fn fanout(deps: &Deps) -> Option<crate::fanout::Fanout<'_>> {
+    let queue_url = std::env::var(crate::fanout::QUEUE_URL_ENV)
+        .ok()
+        .filter(|v| !v.is_empty())?;
+    Some(crate::fanout::Fanout {
+        inventory: Inventory {
+            config: &deps.config,
+            base_sdk: &deps.sdk,
+            stores: &deps.stores,
+        },
+        runs: crate::store::object_scan::DynamoScanJobs::new(
+            crate::aws::dynamodb_client(&deps.sdk),
+            &deps.config.tables.scan_jobs,
+        ),
+        sqs: aws_sdk_sqs::Client::new(&deps.sdk),
+        queue_url,
+    })
+}
+
+/// `qrie_inventory_generator` as deployed: an SQS batch of units (the work queue), a status
+/// request (`{"action": "status", "run_id": "..."}`), or an inventory request, which plans a
+/// run and answers its `run_id` when the work queue is configured, and runs in-process (the
+/// [`inventory_handler`]) when it is not.
+pub async fn inventory_function_handler(
+    event: LambdaEvent<serde_json::Value>,
+    deps: &Deps,
+) -> Result<serde_json::Value, HandlerError> {
+    let payload = event.payload;
+    if payload.get("Records").is_some() {
+        let batch: SqsEvent = serde_json::from_value(payload)
+            .map_err(|e| HandlerError::BadPayload(format!("SQS event: {e}")))?;
+        let fanout = fanout(deps).ok_or_else(|| {
+            HandlerError::BadPayload(format!(
+                "an SQS batch of units, but {} is not set",
+                crate::fanout::QUEUE_URL_ENV
+            ))
+        })?;
+        let response = fanout.process_batch(&batch.records).await;
+        return Ok(json(&response));
+    }
+    if payload.get("action").is_some() {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Status {
+            action: String,
+            run_id: String,
+        }
+        let status: Status = serde_json::from_value(payload).map_err(|e| {
+            HandlerError::BadPayload(format!(
+                "{e} (expected {{\"action\": \"status\", \"run_id\": \"...\"}})"
+            ))
+        })?;
+        if status.action != "status" {
+            return Err(HandlerError::BadPayload(format!(
+                "unknown action {:?} (the only action is \"status\")",
+                crate::store::loggable(&status.action)
+            )));
+        }
+        let runs = crate::store::object_scan::DynamoScanJobs::new(
+            crate::aws::dynamodb_client(&deps.sdk),
+            &deps.config.tables.scan_jobs,
+        );
+        let run = runs
+            .get_run(&status.run_id)
+            .await
+            .map_err(crate::fanout::FanoutError::from)?
+            .ok_or_else(|| HandlerError::UnknownRun(crate::store::loggable(&status.run_id)))?;
+        let mut out = serde_json::to_value(&run).unwrap_or_default();
+        out["finished"] = serde_json::Value::Bool(run.finished());
+        return Ok(out);
+    }
+    let request: InventoryRequest =
+        serde_json::from_value(payload).map_err(|e| HandlerError::BadPayload(e.to_string()))?;
+    match fanout(deps) {
+        Some(fanout) => {
+            let started = fanout.start(&request).await.map_err(|e| {
+                error!(error = %e, request_id = %event.context.request_id, "inventory run refused");
+                HandlerError::from(e)
+            })?;
+            Ok(json(&started))
+        }
+        None => {
+            let summary = inventory_handler(LambdaEvent::new(request, event.context), deps).await?;
+            Ok(json(&summary))
+        }
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_default()
 }
 
 /// `qrie_policy_scanner`.

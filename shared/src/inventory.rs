@@ -141,18 +141,7 @@ impl Inventory<'_> {
     pub async fn run(&self, request: &InventoryRequest) -> Result<InventorySummary, RequestError> {
         let started = Instant::now();
         let started_at = Utc::now();
-        let services: Vec<Service> = if request.service.eq_ignore_ascii_case("all") {
-            Service::ALL.to_vec()
-        } else {
-            vec![request.service.parse::<Service>()?]
-        };
-        let (supported, unsupported): (Vec<Service>, Vec<Service>) = services
-            .into_iter()
-            .partition(|s| collect::is_supported(*s));
-        if supported.is_empty() {
-            let names: Vec<String> = unsupported.iter().map(|s| s.to_string()).collect();
-            return Err(collect::Unsupported(format!("service {}", names.join(", "))).into());
-        }
+        let (supported, unsupported) = self.services(request)?;
         let accounts = self.accounts(request.account_id.as_deref()).await?;
         info!(
             accounts = accounts.len(),
@@ -175,7 +164,7 @@ impl Inventory<'_> {
             resources: 0,
             removed: 0,
             errors: Vec::new(),
-            unsupported: unsupported.iter().map(|s| s.to_string()).collect(),
+            unsupported,
         };
         for (account, errors) in results {
             for s in account.services.values() {
@@ -197,6 +186,33 @@ impl Inventory<'_> {
             "inventory run finished"
         );
         Ok(summary)
+    }
+
+    /// The services `request` names that have a collector, and the names of those that do
+    /// not; refused when none has one.
+    pub fn services(
+        &self,
+        request: &InventoryRequest,
+    ) -> Result<(Vec<Service>, Vec<String>), RequestError> {
+        let services: Vec<Service> = if request.service.eq_ignore_ascii_case("all") {
+            Service::ALL.to_vec()
+        } else {
+            vec![request.service.parse::<Service>()?]
+        };
+        let (supported, unsupported): (Vec<Service>, Vec<Service>) = services
+            .into_iter()
+            .partition(|s| collect::is_supported(*s));
+        let unsupported: Vec<String> = unsupported.iter().map(|s| s.to_string()).collect();
+        if supported.is_empty() {
+            return Err(collect::Unsupported(format!("service {}", unsupported.join(", "))).into());
+        }
+        Ok((supported, unsupported))
+    }
+
+    /// The enabled accounts a request covers: `only`, refused when it is not onboarded or is
+    /// disabled, or every enabled account.
+    pub async fn accounts_for(&self, only: Option<&str>) -> Result<Vec<Account>, RequestError> {
+        self.accounts(only).await
     }
 
     async fn accounts(&self, only: Option<&str>) -> Result<Vec<Account>, RequestError> {
@@ -674,5 +690,53 @@ mod tests {
         assert!(stored(&store, "unlocated").await);
         let eu = &tally.summary.regions["eu-west-1"];
         assert!(eu.complete && eu.failed == 1 && eu.removed == 0, "{eu:?}");
+    }
+}
+
+/// Why one fanned-out unit could not be inventoried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitError {
+    /// The request names something that can never be inventoried (poison).
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The account's role could not be assumed (may succeed on a redelivery).
+    #[error("{0}")]
+    Session(String),
+}
+
+impl Inventory<'_> {
+    /// One unit of a fanned-out run ([`crate::fanout`]): `service` of `account_id`, in `region`
+    /// only when given (a regional service), else everywhere the account's `Regions` name.
+    /// Resources of the unit's region not seen are removed as in [`Inventory::run`], only
+    /// after its listing completed and only if last seen before `run_started`.
+    pub async fn unit(
+        &self,
+        account_id: &str,
+        service: Service,
+        region: Option<&str>,
+        run_started: DateTime<Utc>,
+    ) -> Result<(ServiceSummary, Vec<String>), UnitError> {
+        if !collect::is_supported(service) {
+            return Err(
+                RequestError::from(collect::Unsupported(format!("service {service}"))).into(),
+            );
+        }
+        let mut account = self
+            .accounts(Some(account_id))
+            .await?
+            .pop()
+            .ok_or_else(|| RequestError::UnknownAccount(account_id.to_owned()))?;
+        if let Some(region) = region {
+            account.regions = vec![region.to_owned()];
+        }
+        let session = collect::open_session(self.config, self.base_sdk, &account, "qrie-inventory")
+            .await
+            .map_err(|e| UnitError::Session(e.to_string()))?;
+        let (mut summary, errors) = self.service(&session, service, run_started).await;
+        if let Some(region) = region {
+            // The sweep looks at the whole partition; only this unit's region is its own.
+            summary.regions.retain(|name, _| name == region);
+        }
+        Ok((summary, errors))
     }
 }

@@ -10,6 +10,7 @@ pub mod collect;
 pub mod compliance;
 pub mod config;
 pub mod export;
+pub mod fanout;
 pub mod handler;
 pub mod inventory;
 pub mod model;

@@ -10,6 +10,7 @@ mod data_seed;
 mod ec2_posture;
 mod event_processor;
 mod exports;
+mod fanout;
 mod faults;
 mod findings_store;
 mod handlers;
