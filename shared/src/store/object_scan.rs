@@ -791,6 +791,90 @@ impl ObjectFindingStore for DynamoObjectFindings {
     }
 }
 
+/// Runs of the fanned-out inventory ([`crate::fanout`]) are kept in the scan-jobs table, with
+/// the same exactly-once design as object-scan jobs: the run is the `JOB` item of `JobId` =
+/// the run id (`run-...`), and each unit ends with a `DONE#<unit>` marker put in the same
+/// transaction that `ADD`s its counts to the run (`Done` or `Failed`, `Written`, `Removed`).
+impl DynamoScanJobs {
+    /// Creates the run item with its `Queued` count; an existing run id is an error.
+    pub async fn create_run(&self, run: &crate::fanout::Run) -> Result<(), StoreError> {
+        let mut item = Item::new();
+        item.insert(sj::PK.into(), s(&run.run_id));
+        item.insert(sj::SK.into(), s(sj::JOB_ITEM));
+        item.insert("Kind".into(), s("inventory-run"));
+        item.insert("Request".into(), s(&run.request));
+        item.insert("StartedAt".into(), s(&run.started_at));
+        item.insert("Queued".into(), n(run.queued));
+        for name in ["Done", "Failed", "Written", "Removed"] {
+            item.insert(name.into(), n(0));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", sj::PK)
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "PutItem", &e))?;
+        Ok(())
+    }
+
+    /// Counts how a unit of a run ended, once: false when it had ended before (a redelivery).
+    pub async fn finish_run_unit(
+        &self,
+        run_id: &str,
+        unit: &str,
+        outcome: &crate::fanout::UnitResult,
+    ) -> Result<bool, StoreError> {
+        let mut attrs = Item::new();
+        attrs.insert(sj::AT.into(), now());
+        let mut add = vec![
+            ("Written".to_owned(), outcome.written),
+            ("Removed".to_owned(), outcome.removed),
+        ];
+        match &outcome.error {
+            None => add.push(("Done".to_owned(), 1)),
+            Some(reason) => {
+                attrs.insert(sj::REASON.into(), s(reason));
+                add.push(("Failed".to_owned(), 1));
+            }
+        }
+        self.once(run_id, format!("DONE#{unit}"), attrs, &add, &[])
+            .await
+    }
+
+    /// A run's counts, `None` when there is no such run.
+    pub async fn get_run(&self, run_id: &str) -> Result<Option<crate::fanout::Run>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(sj::PK, s(run_id))
+            .key(sj::SK, s(sj::JOB_ITEM))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(&self.table, "GetItem", &e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        if text(&item, "Kind").as_deref() != Some("inventory-run") {
+            return Ok(None);
+        }
+        Ok(Some(crate::fanout::Run {
+            run_id: run_id.to_owned(),
+            request: text(&item, "Request").unwrap_or_default(),
+            started_at: text(&item, "StartedAt").unwrap_or_default(),
+            queued: num(&item, "Queued"),
+            done: num(&item, "Done"),
+            failed: num(&item, "Failed"),
+            written: num(&item, "Written"),
+            removed: num(&item, "Removed"),
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -949,89 +1033,5 @@ mod tests {
         };
         let back = job_from_item(&job_to_item(&job)).unwrap();
         assert_eq!(back, job);
-    }
-}
-
-/// Runs of the fanned-out inventory ([`crate::fanout`]) are kept in the scan-jobs table, with
-/// the same exactly-once design as object-scan jobs: the run is the `JOB` item of `JobId` =
-/// the run id (`run-...`), and each unit ends with a `DONE#<unit>` marker put in the same
-/// transaction that `ADD`s its counts to the run (`Done` or `Failed`, `Written`, `Removed`).
-impl DynamoScanJobs {
-    /// Creates the run item with its `Queued` count; an existing run id is an error.
-    pub async fn create_run(&self, run: &crate::fanout::Run) -> Result<(), StoreError> {
-        let mut item = Item::new();
-        item.insert(sj::PK.into(), s(&run.run_id));
-        item.insert(sj::SK.into(), s(sj::JOB_ITEM));
-        item.insert("Kind".into(), s("inventory-run"));
-        item.insert("Request".into(), s(&run.request));
-        item.insert("StartedAt".into(), s(&run.started_at));
-        item.insert("Queued".into(), n(run.queued));
-        for name in ["Done", "Failed", "Written", "Removed"] {
-            item.insert(name.into(), n(0));
-        }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", sj::PK)
-            .send()
-            .await
-            .map_err(|e| store_error(&self.table, "PutItem", &e))?;
-        Ok(())
-    }
-
-    /// Counts how a unit of a run ended, once: false when it had ended before (a redelivery).
-    pub async fn finish_run_unit(
-        &self,
-        run_id: &str,
-        unit: &str,
-        outcome: &crate::fanout::UnitResult,
-    ) -> Result<bool, StoreError> {
-        let mut attrs = Item::new();
-        attrs.insert(sj::AT.into(), now());
-        let mut add = vec![
-            ("Written".to_owned(), outcome.written),
-            ("Removed".to_owned(), outcome.removed),
-        ];
-        match &outcome.error {
-            None => add.push(("Done".to_owned(), 1)),
-            Some(reason) => {
-                attrs.insert(sj::REASON.into(), s(reason));
-                add.push(("Failed".to_owned(), 1));
-            }
-        }
-        self.once(run_id, format!("DONE#{unit}"), attrs, &add, &[])
-            .await
-    }
-
-    /// A run's counts, `None` when there is no such run.
-    pub async fn get_run(&self, run_id: &str) -> Result<Option<crate::fanout::Run>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(sj::PK, s(run_id))
-            .key(sj::SK, s(sj::JOB_ITEM))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_error(&self.table, "GetItem", &e))?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        if text(&item, "Kind").as_deref() != Some("inventory-run") {
-            return Ok(None);
-        }
-        Ok(Some(crate::fanout::Run {
-            run_id: run_id.to_owned(),
-            request: text(&item, "Request").unwrap_or_default(),
-            started_at: text(&item, "StartedAt").unwrap_or_default(),
-            queued: num(&item, "Queued"),
-            done: num(&item, "Done"),
-            failed: num(&item, "Failed"),
-            written: num(&item, "Written"),
-            removed: num(&item, "Removed"),
-        }))
     }
 }
