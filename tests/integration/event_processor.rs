@@ -72,7 +72,7 @@ impl Queues {
     }
 
     /// Receives until `count` messages are in hand (bounded).
-    async fn receive(&self, count: usize) -> Vec<aws_sdk_sqs::types::Message> {
+    pub(crate) async fn receive(&self, count: usize) -> Vec<aws_sdk_sqs::types::Message> {
         let mut messages = Vec::new();
         for _ in 0..MAX_RECEIVES {
             messages.extend(self.receive_from(&self.url).await);
@@ -84,7 +84,7 @@ impl Queues {
     }
 
     /// Deletes the messages the handler did not report as failed (what Lambda does).
-    async fn acknowledge(
+    pub(crate) async fn acknowledge(
         &self,
         messages: &[aws_sdk_sqs::types::Message],
         response: &SqsBatchResponse,

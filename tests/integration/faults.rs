@@ -700,3 +700,102 @@ async fn a_scan_that_cannot_read_the_inventory_or_write_findings_opens_and_resol
     assert_eq!(blind.tally.resolved, 0, "{:?}", blind.tally);
     assert_eq!(active(&world, &partition).await, findings);
 }
+
+#[tokio::test]
+async fn an_event_whose_finding_cannot_be_written_goes_back_to_its_queue_and_counts_once() {
+    // Given a public bucket, its ACL event on a real queue (visible again after 1 s), and a
+    // findings table that refuses the next two requests (both SDK attempts of one call)
+    let world = World::new().await;
+    let account = world.onboard().await;
+    let s3 = world.customer_s3(&account, "us-east-1").await;
+    let bucket = world.bucket("public");
+    crate::event_processor::bucket_with_acls(&s3, &bucket).await;
+    crate::event_processor::set_acl(&s3, &bucket, aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .await;
+    let queues = crate::event_processor::Queues::new(&world, 1).await;
+    let tag = format!("event-{}", world.id);
+    let mut rule = table_fault(&world, "findings", None, &tag);
+    rule["times"] = json!(2);
+    inject_fault(rule).await;
+    let event = crate::event_processor::s3_event(&account.account_id, "PutBucketAcl", &bucket);
+
+    // When the event is delivered
+    let (ids, response, summary) =
+        crate::event_processor::deliver(&world, &queues, std::slice::from_ref(&event)).await;
+    let fired = faults_tagged(&tag).await[0]["fired"].as_u64();
+    clear_faults(&tag).await;
+    // Then the message failed, retryably, and nothing claims the bucket is public yet
+    assert_eq!(fired, Some(2));
+    assert_eq!((summary.failed, summary.poison), (1, 0), "{summary:?}");
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(response.batch_item_failures[0].item_identifier, ids[0]);
+    let arn = format!("arn:aws:s3:::{bucket}");
+    let open = |findings: Vec<qrie::model::Finding>| {
+        findings
+            .into_iter()
+            .filter(|f| f.state == FindingState::Active)
+            .map(|f| f.policy_id)
+            .collect::<BTreeSet<_>>()
+    };
+    assert!(open(world.deps.stores.findings.for_resource(&arn).await.unwrap()).is_empty());
+
+    // When the queue delivers it again (the same message: not acknowledged)
+    let again = queues.receive(1).await;
+    assert_eq!(again[0].message_id.as_deref(), Some(ids[0].as_str()));
+    let report = qrie::handler::process_sqs_event(&qrie_tests::sqs_event(&again), &world.deps)
+        .await
+        .expect("the batch is processed");
+    queues.acknowledge(&again, &report.response).await;
+    // Then it succeeds, and the public-read finding is open exactly once
+    assert!(report.response.batch_item_failures.is_empty());
+    assert_eq!(report.summary.processed, 1, "{:?}", report.summary);
+    let findings = world.deps.stores.findings.for_resource(&arn).await.unwrap();
+    let public: Vec<_> = findings
+        .iter()
+        .filter(|f| f.policy_id == "S3BucketPublicReadProhibited")
+        .collect();
+    assert_eq!(public.len(), 1);
+    assert_eq!(public[0].state, FindingState::Active);
+    assert!(open(findings).contains("S3BucketPublicReadProhibited"));
+}
+
+#[tokio::test]
+async fn an_object_unit_whose_findings_cannot_be_written_is_redelivered_and_counted_once() {
+    // Given three objects with one email each, a queue visible again after 1 s, and an
+    // object-findings table that refuses the next six requests (both attempts of each of the
+    // three units' writes, however the units are batched)
+    let rig = crate::object_scanner::Rig::new(1, |_| {}).await;
+    let s3 = qrie::aws::s3_client(&rig.world.deps.sdk, &rig.world.deps.config.aws);
+    let bucket = rig.world.bucket("faulty-writes");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    for key in ["a.txt", "b.txt", "c.txt"] {
+        let body = format!("mail {} now\n", crate::object_scanner::EMAIL);
+        crate::object_scanner::put(&s3, &bucket, key, body.into_bytes()).await;
+    }
+    let tag = format!("objects-{}", rig.world.id);
+    let mut rule = table_fault(&rig.world, "object_findings", None, &tag);
+    rule["times"] = json!(6);
+    inject_fault(rule).await;
+
+    // When the job runs and its queue is drained (redeliveries included)
+    let started = rig.invoke(json!({"bucket": bucket})).await;
+    let job_id = started["job_id"].as_str().expect("job id").to_owned();
+    let handled = rig.drain().await;
+    let fired = faults_tagged(&tag).await[0]["fired"].as_u64();
+    clear_faults(&tag).await;
+
+    // Then the refused writes failed units, which came back from the queue...
+    assert_eq!(fired, Some(6));
+    let distinct: BTreeSet<&String> = handled.iter().collect();
+    assert!(handled.len() > distinct.len(), "a unit was delivered again: {handled:?}");
+    // ...and every unit is counted exactly once
+    let status = rig.status(&job_id).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["succeeded"], 3, "{status}");
+    assert_eq!(status["failed"], 0, "{status}");
+    assert_eq!(status["findings"], 3, "{status}");
+}

@@ -70,7 +70,7 @@ impl Rig {
             .expect("the invocation succeeds")
     }
 
-    async fn status(&self, job_id: &str) -> Value {
+    pub(crate) async fn status(&self, job_id: &str) -> Value {
         self.invoke(json!({"action": "status", "job_id": job_id}))
             .await
     }
@@ -243,7 +243,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     enc.finish().expect("gzip in memory")
 }
 
-async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, bytes: Vec<u8>) {
+pub(crate) async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, bytes: Vec<u8>) {
     s3.put_object()
         .bucket(bucket)
         .key(key)
@@ -299,7 +299,7 @@ async fn put_multipart(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, bytes: 
 
 const SSN: &str = "536-22-1987";
 const CARD: &str = "4539 1488 0343 6467";
-const EMAIL: &str = "jane.doe@example.com";
+pub(crate) const EMAIL: &str = "jane.doe@example.com";
 const KEY_ID: &str = "AKIAZ7VRSQ5TJN2K4LMB";
 const MIB: usize = 1024 * 1024;
 
