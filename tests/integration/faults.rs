@@ -791,7 +791,10 @@ async fn an_object_unit_whose_findings_cannot_be_written_is_redelivered_and_coun
     // Then the refused writes failed units, which came back from the queue...
     assert_eq!(fired, Some(6));
     let distinct: BTreeSet<&String> = handled.iter().collect();
-    assert!(handled.len() > distinct.len(), "a unit was delivered again: {handled:?}");
+    assert!(
+        handled.len() > distinct.len(),
+        "a unit was delivered again: {handled:?}"
+    );
     // ...and every unit is counted exactly once
     let status = rig.status(&job_id).await;
     assert_eq!(status["status"], "completed", "{status}");
