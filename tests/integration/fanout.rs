@@ -232,7 +232,9 @@ async fn a_run_of_100_accounts_counts_every_unit_once() {
     }
     for (id, seen) in &receives {
         if !id.starts_with(&throttled) && !id.starts_with(&poisoned.account_id) {
-            assert_eq!(seen, &vec![true], "{id} done on its first receive");
+            // (SQS may deliver a done unit again if its delete came after the visibility
+            // timeout on a busy machine; the counts above show that moved nothing)
+            assert_eq!(seen.first(), Some(&true), "{id} done on its first receive");
         }
     }
     let peak = peak.load(Ordering::SeqCst);
