@@ -802,3 +802,57 @@ async fn an_object_unit_whose_findings_cannot_be_written_is_redelivered_and_coun
     assert_eq!(status["failed"], 0, "{status}");
     assert_eq!(status["findings"], 3, "{status}");
 }
+
+#[tokio::test]
+async fn an_object_listing_whose_second_page_fails_never_completes_the_job() {
+    // Given three objects listed one per page, with an email each
+    let rig = crate::object_scanner::Rig::new(1, |s| s.list_page_size = 1).await;
+    let s3 = qrie::aws::s3_client(&rig.world.deps.sdk, &rig.world.deps.config.aws);
+    let bucket = rig.world.bucket("paged");
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    for key in ["a.txt", "b.txt", "c.txt"] {
+        let body = format!("mail {} now\n", crate::object_scanner::EMAIL);
+        crate::object_scanner::put(&s3, &bucket, key, body.into_bytes()).await;
+    }
+    // When every request for the listing's second page (and later) fails
+    let tag = format!("pages-{}", rig.world.id);
+    inject_fault(json!({
+        "method": "GET", "path_regex": format!("^/{bucket}/?$"), "query_key": "list-type",
+        "after": 1, "status": 503, "code": "SlowDown", "message": "Please reduce your request rate.",
+        "tag": tag,
+    }))
+    .await;
+    let refused = rig
+        .scanner
+        .handle(json!({"bucket": bucket, "region": "us-east-1"}), None)
+        .await
+        .expect_err("the listing cannot finish");
+    rig.drain().await;
+    let rule = faults_tagged(&tag).await.remove(0);
+    clear_faults(&tag).await;
+
+    // Then the first page was read and the second refused (both attempts)
+    assert_eq!(rule["let_through"], 1, "{rule}");
+    assert_eq!(rule["fired"], 2, "{rule}");
+    // and the job failed saying what S3 answered, never "completed" on a partial listing
+    let text = refused.to_string();
+    assert!(
+        text.contains("ListObjectsV2") && text.contains("SlowDown"),
+        "{text}"
+    );
+    let qrie::object_scan::ObjectScanError::JobFailed { job_id, .. } = &refused else {
+        panic!("a job that failed: {refused:?}");
+    };
+    let status = rig.status(job_id).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert!(
+        status["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("SlowDown")),
+        "{status}"
+    );
+}

@@ -31,7 +31,7 @@ type Hit = (String, String, u64);
 /// One test's scanner, queue and DLQ.
 pub(crate) struct Rig {
     pub(crate) world: World,
-    scanner: ObjectScanner,
+    pub(crate) scanner: ObjectScanner,
     sqs: aws_sdk_sqs::Client,
     url: String,
     dlq_url: String,
