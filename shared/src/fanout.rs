@@ -341,3 +341,84 @@ impl Fanout<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(id: &str, regions: &[&str]) -> Account {
+        Account {
+            account_id: id.to_owned(),
+            role_arn: format!("arn:aws:iam::{id}:role/QrieScannerRole"),
+            external_id: None,
+            regions: regions.iter().map(|r| (*r).to_owned()).collect(),
+            enabled: true,
+            name: None,
+        }
+    }
+
+    /// (account, service, region) of each unit, in order.
+    fn shape(units: &[Unit]) -> Vec<(String, String, Option<String>)> {
+        units
+            .iter()
+            .map(|u| (u.account_id.clone(), u.service.clone(), u.region.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn global_services_get_one_unit_and_regional_ones_one_per_distinct_valid_region() {
+        let started = Utc::now();
+        let accounts = [
+            account(
+                "111111111111",
+                &["us-east-1", "eu-west-1", "us-east-1", "us-eats-1"],
+            ),
+            account("222222222222", &["all"]),
+            account("333333333333", &[]),
+        ];
+        let units = plan(
+            "run-1",
+            started,
+            &accounts,
+            &[Service::S3, Service::Kms, Service::Iam],
+        );
+        let s = |v: &str| v.to_owned();
+        let r = |v: &str| Some(v.to_owned());
+        assert_eq!(
+            shape(&units),
+            vec![
+                (s("111111111111"), s("s3"), None),
+                (s("111111111111"), s("kms"), r("us-east-1")),
+                (s("111111111111"), s("kms"), r("eu-west-1")),
+                (s("111111111111"), s("iam"), None),
+                // every enabled region, discovered by the unit itself
+                (s("222222222222"), s("s3"), None),
+                (s("222222222222"), s("kms"), None),
+                (s("222222222222"), s("iam"), None),
+                (s("333333333333"), s("s3"), None),
+                (s("333333333333"), s("kms"), None),
+                (s("333333333333"), s("iam"), None),
+            ]
+        );
+        assert!(units
+            .iter()
+            .all(|u| u.run_id == "run-1" && u.run_started == started));
+        // each unit has its own marker in the run
+        let ids: std::collections::BTreeSet<String> = units.iter().map(Unit::id).collect();
+        assert_eq!(ids.len(), units.len());
+    }
+
+    #[test]
+    fn an_account_with_only_invalid_regions_plans_no_regional_unit() {
+        let units = plan(
+            "run-2",
+            Utc::now(),
+            &[account("444444444444", &["nowhere"])],
+            &[Service::Kms, Service::S3],
+        );
+        assert_eq!(
+            shape(&units),
+            vec![("444444444444".to_owned(), "s3".to_owned(), None)]
+        );
+    }
+}
