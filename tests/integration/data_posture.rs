@@ -32,7 +32,7 @@ pub(crate) async fn inventory(world: &World, account: &Account, service: &str) -
         .expect("inventory runs")
 }
 
-async fn scan(world: &World, service: &str) -> ScanSummary {
+pub(crate) async fn scan(world: &World, service: &str) -> ScanSummary {
     let request = ScanRequest {
         service: Some(service.into()),
         ..ScanRequest::default()

@@ -8,14 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Context, LambdaEvent};
-use qrie::handler::{inventory_handler, scan_handler};
-use qrie::inventory::{InventoryRequest, InventorySummary};
 use qrie::model::{Account, FindingState};
-use qrie::scan::{ScanRequest, ScanSummary};
 use qrie_tests::{clear_faults, faults_tagged, inject_fault, unique, World};
 use serde_json::{json, Value};
 
+use crate::data_posture::{inventory, scan};
 use crate::{data_seed, ec2_posture, seed};
 
 /// A class of fault, as AWS answers it.
@@ -141,26 +138,6 @@ fn shape(rule: &mut Value, fault: Fault, throttling_code: &str, throttling_statu
 /// AWS holds those calls (well past it).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 const TIMEOUT_DELAY: Duration = Duration::from_secs(8);
-
-async fn inventory(world: &World, account: &Account, service: &str) -> InventorySummary {
-    let request = InventoryRequest {
-        service: service.into(),
-        account_id: Some(account.account_id.clone()),
-    };
-    inventory_handler(LambdaEvent::new(request, Context::default()), &world.deps)
-        .await
-        .expect("inventory runs")
-}
-
-async fn scan(world: &World, service: &str) -> ScanSummary {
-    let request = ScanRequest {
-        service: Some(service.into()),
-        ..ScanRequest::default()
-    };
-    scan_handler(LambdaEvent::new(request, Context::default()), &world.deps)
-        .await
-        .expect("scan runs")
-}
 
 /// What the resources table holds for a partition: ARN to (LastSeenAt, Configuration).
 async fn stored(world: &World, partition: &str) -> BTreeMap<String, (DateTime<Utc>, Value)> {
@@ -765,17 +742,7 @@ async fn an_object_unit_whose_findings_cannot_be_written_is_redelivered_and_coun
     // object-findings table that refuses the next six requests (both attempts of each of the
     // three units' writes, however the units are batched)
     let rig = crate::object_scanner::Rig::new(1, |_| {}).await;
-    let s3 = qrie::aws::s3_client(&rig.world.deps.sdk, &rig.world.deps.config.aws);
-    let bucket = rig.world.bucket("faulty-writes");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("bucket");
-    for key in ["a.txt", "b.txt", "c.txt"] {
-        let body = format!("mail {} now\n", crate::object_scanner::EMAIL);
-        crate::object_scanner::put(&s3, &bucket, key, body.into_bytes()).await;
-    }
+    let bucket = bucket_of_three_emails(&rig, "faulty-writes").await;
     let tag = format!("objects-{}", rig.world.id);
     let mut rule = table_fault(&rig.world, "object_findings", None, &tag);
     rule["times"] = json!(6);
@@ -807,17 +774,7 @@ async fn an_object_unit_whose_findings_cannot_be_written_is_redelivered_and_coun
 async fn an_object_listing_whose_second_page_fails_never_completes_the_job() {
     // Given three objects listed one per page, with an email each
     let rig = crate::object_scanner::Rig::new(1, |s| s.list_page_size = 1).await;
-    let s3 = qrie::aws::s3_client(&rig.world.deps.sdk, &rig.world.deps.config.aws);
-    let bucket = rig.world.bucket("paged");
-    s3.create_bucket()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("bucket");
-    for key in ["a.txt", "b.txt", "c.txt"] {
-        let body = format!("mail {} now\n", crate::object_scanner::EMAIL);
-        crate::object_scanner::put(&s3, &bucket, key, body.into_bytes()).await;
-    }
+    let bucket = bucket_of_three_emails(&rig, "paged").await;
     // When every request for the listing's second page (and later) fails
     let tag = format!("pages-{}", rig.world.id);
     inject_fault(json!({
@@ -855,4 +812,21 @@ async fn an_object_listing_whose_second_page_fails_never_completes_the_job() {
             .is_some_and(|r| r.contains("SlowDown")),
         "{status}"
     );
+}
+
+/// A bucket of qrie's own account holding three objects (`a.txt`, `b.txt`, `c.txt`) with one
+/// email each.
+async fn bucket_of_three_emails(rig: &crate::object_scanner::Rig, name: &str) -> String {
+    let s3 = qrie::aws::s3_client(&rig.world.deps.sdk, &rig.world.deps.config.aws);
+    let bucket = rig.world.bucket(name);
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    for key in ["a.txt", "b.txt", "c.txt"] {
+        let body = format!("mail {} now\n", crate::object_scanner::EMAIL);
+        crate::object_scanner::put(&s3, &bucket, key, body.into_bytes()).await;
+    }
+    bucket
 }
